@@ -1,0 +1,48 @@
+//! The errors the core reports: each names something a caller acts on. The
+//! server maps them to plex.tv's `errors[]` shape in exactly one place
+//! (`pinlink-server/src/error.rs`).
+
+use crate::store::StoreError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum CoreError {
+    #[error("X-Plex-Client-Identifier is missing")]
+    ClientIdentifierMissing,
+    #[error("X-Plex-Product is missing")]
+    ProductMissing,
+    /// Anything else malformed in a request; the text says what, for the
+    /// caller to read.
+    #[error("{0}")]
+    InvalidInput(String),
+    /// Unknown, expired, denied, already-used or someone else's pin. One
+    /// answer for all of them, so probing learns nothing.
+    #[error("Code not found or expired")]
+    PinNotFound,
+    #[error("User could not be authenticated")]
+    Unauthenticated,
+    /// Too many failed sign-ins for this account or address.
+    #[error("User could not be authenticated. This IP appears to be having trouble signing in to an account (detected repeated failures)")]
+    SignInLockedOut { retry_after_secs: i64 },
+    /// Too many wrong link codes for this account or address.
+    #[error("Too many wrong codes. Try again in {retry_after_secs} seconds")]
+    TooManyAttempts { retry_after_secs: i64 },
+    #[error("an account with that {0} already exists")]
+    AccountExists(&'static str),
+    #[error("Device not found")]
+    DeviceNotFound,
+    /// The database cannot be reached right now; retrying later may work.
+    #[error("the service is temporarily unavailable")]
+    Unavailable(#[source] StoreError),
+    /// A bug or a broken installation; the text is for the log, not the caller.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl From<StoreError> for CoreError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Unavailable(_) => CoreError::Unavailable(e),
+            other => CoreError::Internal(other.to_string()),
+        }
+    }
+}

@@ -1,0 +1,24 @@
+//! pinlink's domain core: what a pin, a code, an account, a device and a token
+//! are, and the rules that govern them (lifetimes, lock-outs, who may see what).
+//!
+//! The core does no IO of its own. Storage comes in through the [`Store`]
+//! trait, time through [`Clock`], randomness through `rand`'s thread RNG, and
+//! the HTTP adapters (`pinlink-server`) translate wire requests into calls on
+//! [`Pinlink`], the one facade every adapter uses.
+
+pub mod clock;
+pub mod error;
+pub mod limits;
+pub mod live_pins;
+pub mod model;
+pub mod secrets;
+pub mod service;
+pub mod store;
+
+pub use clock::{Clock, FakeClock, SystemClock, UnixTime};
+pub use error::CoreError;
+pub use limits::FailurePolicy;
+pub use model::*;
+pub use secrets::{AuthToken, LookupHash, Password, ServerKey};
+pub use service::{NewPin, Pinlink, PinlinkSettings, SignIn};
+pub use store::{Store, StoreError};

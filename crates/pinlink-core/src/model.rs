@@ -1,0 +1,430 @@
+//! The domain's nouns, as types that can only hold valid values ("parse,
+//! don't validate"): adapters turn raw request strings into these once, at the
+//! edge, and everything behind them can rely on the invariants.
+
+use std::fmt;
+
+use rand::Rng;
+
+use crate::clock::UnixTime;
+use crate::error::CoreError;
+use crate::secrets::AuthToken;
+
+/// Longest value we keep for any free-text `X-Plex-*` field. plex.tv
+/// publishes no limit; 255 is generous for a product or device name and keeps
+/// a hostile client from parking megabytes in the device list.
+pub const MAX_FIELD_LEN: usize = 255;
+
+fn check_field(name: &str, value: &str) -> Result<(), CoreError> {
+    if value.chars().count() > MAX_FIELD_LEN {
+        return Err(CoreError::InvalidInput(format!(
+            "{name} is longer than {MAX_FIELD_LEN} characters"
+        )));
+    }
+    if value.chars().any(char::is_control) {
+        return Err(CoreError::InvalidInput(format!("{name} contains control characters")));
+    }
+    Ok(())
+}
+
+/// A pin's public number. plex.tv's are large, non-sequential integers and
+/// the `plex-api` crate stores them as `u32`, so ours are random `u32`s.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PinId(pub u32);
+
+impl PinId {
+    /// Smallest id we hand out: keeps ids the same length as plex.tv's.
+    const MIN: u32 = 100_000_000;
+
+    pub fn random() -> PinId {
+        PinId(rand::thread_rng().gen_range(Self::MIN..=u32::MAX))
+    }
+
+    /// Parses the `{id}` of `/api/v2/pins/{id}`. Not a number is a client
+    /// error (400); a number too large to be one of ours is simply not found.
+    pub fn parse(raw: &str) -> Result<PinId, CoreError> {
+        if raw.is_empty() || !raw.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(CoreError::InvalidInput(format!("pin id {raw:?} is not a number")));
+        }
+        raw.parse::<u32>().map(PinId).map_err(|_| CoreError::PinNotFound)
+    }
+}
+
+impl fmt::Display for PinId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// `X-Plex-Client-Identifier`: opaque and stable per installation. plex.tv
+/// sets no format, so anything non-empty and printable is accepted.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct ClientIdentifier(String);
+
+impl ClientIdentifier {
+    pub fn parse(raw: Option<&str>) -> Result<ClientIdentifier, CoreError> {
+        let value = raw.map(str::trim).unwrap_or_default();
+        if value.is_empty() {
+            return Err(CoreError::ClientIdentifierMissing);
+        }
+        check_field("X-Plex-Client-Identifier", value)?;
+        Ok(ClientIdentifier(value.to_owned()))
+    }
+    /// For values read back from storage, which were parsed on the way in.
+    pub fn from_stored(value: String) -> Self {
+        ClientIdentifier(value)
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for ClientIdentifier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ClientIdentifier({:?})", self.0)
+    }
+}
+
+/// `X-Plex-Product`: the name the account owner sees in the device list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Product(String);
+
+impl Product {
+    pub fn parse(raw: Option<&str>) -> Result<Product, CoreError> {
+        let value = raw.map(str::trim).unwrap_or_default();
+        if value.is_empty() {
+            return Err(CoreError::ProductMissing);
+        }
+        check_field("X-Plex-Product", value)?;
+        Ok(Product(value.to_owned()))
+    }
+    pub fn from_stored(value: String) -> Self {
+        Product(value)
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// What a device says about itself through its `X-Plex-*` parameters; kept so
+/// the account owner can recognise it in the device list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceInfo {
+    pub product: Product,
+    /// `X-Plex-Version`
+    pub version: String,
+    pub platform: String,
+    pub platform_version: String,
+    /// `X-Plex-Device`, e.g. "iPhone" or "Linux"
+    pub device: String,
+    /// `X-Plex-Device-Name`, e.g. "Living room TV"
+    pub device_name: String,
+    pub model: String,
+    /// `X-Plex-Device-Vendor`
+    pub vendor: String,
+}
+
+/// The raw optional `X-Plex-*` metadata fields, as an adapter found them.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct RawDeviceInfo<'a> {
+    pub product: Option<&'a str>,
+    pub version: Option<&'a str>,
+    pub platform: Option<&'a str>,
+    pub platform_version: Option<&'a str>,
+    pub device: Option<&'a str>,
+    pub device_name: Option<&'a str>,
+    pub model: Option<&'a str>,
+    pub vendor: Option<&'a str>,
+}
+
+impl DeviceInfo {
+    pub fn parse(raw: RawDeviceInfo<'_>) -> Result<DeviceInfo, CoreError> {
+        fn field(name: &str, v: Option<&str>) -> Result<String, CoreError> {
+            let v = v.map(str::trim).unwrap_or_default();
+            check_field(name, v)?;
+            Ok(v.to_owned())
+        }
+        Ok(DeviceInfo {
+            product: Product::parse(raw.product)?,
+            version: field("X-Plex-Version", raw.version)?,
+            platform: field("X-Plex-Platform", raw.platform)?,
+            platform_version: field("X-Plex-Platform-Version", raw.platform_version)?,
+            device: field("X-Plex-Device", raw.device)?,
+            device_name: field("X-Plex-Device-Name", raw.device_name)?,
+            model: field("X-Plex-Model", raw.model)?,
+            vendor: field("X-Plex-Device-Vendor", raw.vendor)?,
+        })
+    }
+}
+
+/// The 4-character code a person types at `/link`.
+///
+/// The alphabet leaves out I, O, 0 and 1, which people confuse when reading
+/// a code off a TV; 32 symbols give 2^20 codes. plex.tv's exact alphabet is
+/// not public (protocol reference §2.1), and no client depends on it.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct LinkCode(String);
+
+pub const LINK_CODE_ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+pub const LINK_CODE_LEN: usize = 4;
+
+/// The 25-character code of a "strong" pin, used in approval URLs and QR
+/// codes rather than typed.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct StrongCode(String);
+
+pub const STRONG_CODE_ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
+pub const STRONG_CODE_LEN: usize = 25;
+
+/// Either kind of pin code.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub enum PinCode {
+    Link(LinkCode),
+    Strong(StrongCode),
+}
+
+fn random_string(alphabet: &[u8], len: usize) -> String {
+    let mut rng = rand::thread_rng();
+    (0..len)
+        .map(|_| alphabet[rng.gen_range(0..alphabet.len())] as char)
+        .collect()
+}
+
+impl PinCode {
+    pub fn generate(strong: bool) -> PinCode {
+        if strong {
+            PinCode::Strong(StrongCode(random_string(STRONG_CODE_ALPHABET, STRONG_CODE_LEN)))
+        } else {
+            PinCode::Link(LinkCode(random_string(LINK_CODE_ALPHABET, LINK_CODE_LEN)))
+        }
+    }
+
+    /// Reads a code as a person or client typed it: any case, with spaces
+    /// and dashes ignored. Returns `None` for anything that cannot be a code
+    /// of either kind (the caller answers "not found", never "malformed", so
+    /// that guessing learns nothing).
+    pub fn parse_user_input(raw: &str) -> Option<PinCode> {
+        let cleaned: String = raw
+            .chars()
+            .filter(|c| !c.is_whitespace() && *c != '-')
+            .collect();
+        match cleaned.len() {
+            LINK_CODE_LEN => {
+                let upper = cleaned.to_ascii_uppercase();
+                upper
+                    .bytes()
+                    .all(|b| LINK_CODE_ALPHABET.contains(&b))
+                    .then(|| PinCode::Link(LinkCode(upper)))
+            }
+            STRONG_CODE_LEN => {
+                let lower = cleaned.to_ascii_lowercase();
+                lower
+                    .bytes()
+                    .all(|b| STRONG_CODE_ALPHABET.contains(&b))
+                    .then(|| PinCode::Strong(StrongCode(lower)))
+            }
+            _ => None,
+        }
+    }
+
+    /// For values decrypted from storage.
+    pub fn from_stored(value: String) -> Option<PinCode> {
+        PinCode::parse_user_input(&value)
+    }
+
+    pub fn as_str(&self) -> &str {
+        match self {
+            PinCode::Link(c) => &c.0,
+            PinCode::Strong(c) => &c.0,
+        }
+    }
+
+    pub fn is_strong(&self) -> bool {
+        matches!(self, PinCode::Strong(_))
+    }
+}
+
+impl fmt::Debug for PinCode {
+    // A live code is a credential-in-waiting: keep it out of logs.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PinCode::Link(_) => f.write_str("PinCode::Link(<redacted>)"),
+            PinCode::Strong(_) => f.write_str("PinCode::Strong(<redacted>)"),
+        }
+    }
+}
+
+/// A device's request to be linked to an account, and its outcome.
+#[derive(Debug, Clone)]
+pub struct Pin {
+    pub id: PinId,
+    pub code: PinCode,
+    pub client_identifier: ClientIdentifier,
+    pub device: DeviceInfo,
+    /// The address the pin was requested from, shown on the confirmation
+    /// page so a person can spot a request that is not from their device.
+    pub requester_ip: String,
+    pub created_at: UnixTime,
+    pub expires_at: UnixTime,
+    /// Set once an account approved the pin; handed out on every poll until
+    /// the pin expires (what plex.tv does, protocol reference §3).
+    pub auth_token: Option<AuthToken>,
+}
+
+impl Pin {
+    pub fn is_live(&self, now: UnixTime) -> bool {
+        now < self.expires_at
+    }
+    /// Seconds left, never negative.
+    pub fn expires_in(&self, now: UnixTime) -> i64 {
+        now.secs_until(self.expires_at).max(0)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct AccountId(pub i64);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct DeviceId(pub i64);
+
+/// An account name: 1–64 of `[A-Za-z0-9._-]`, unique without regard to case.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Username(String);
+
+impl Username {
+    pub fn parse(raw: &str) -> Result<Username, CoreError> {
+        let ok = !raw.is_empty()
+            && raw.len() <= 64
+            && raw
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
+        if ok {
+            Ok(Username(raw.to_owned()))
+        } else {
+            Err(CoreError::InvalidInput(
+                "a username is 1 to 64 letters, digits, dots, dashes or underscores".into(),
+            ))
+        }
+    }
+    pub fn from_stored(value: String) -> Self {
+        Username(value)
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// An e-mail address, checked only for shape: one `@` with text either side.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Email(String);
+
+impl Email {
+    pub fn parse(raw: &str) -> Result<Email, CoreError> {
+        let raw = raw.trim();
+        let ok = raw.len() <= 254
+            && !raw.chars().any(|c| c.is_whitespace() || c.is_control())
+            && matches!(raw.split_once('@'), Some((local, domain))
+                if !local.is_empty() && !domain.is_empty() && !domain.contains('@'));
+        if ok {
+            Ok(Email(raw.to_owned()))
+        } else {
+            Err(CoreError::InvalidInput(format!("{raw:?} is not an e-mail address")))
+        }
+    }
+    pub fn from_stored(value: String) -> Self {
+        Email(value)
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Account {
+    pub id: AccountId,
+    /// 16 hex characters, as plex.tv's `uuid` field.
+    pub uuid: String,
+    pub username: Username,
+    pub email: Email,
+    pub created_at: UnixTime,
+}
+
+/// A device that holds a token for an account.
+#[derive(Debug, Clone)]
+pub struct Device {
+    pub id: DeviceId,
+    pub client_identifier: ClientIdentifier,
+    pub info: DeviceInfo,
+    pub created_at: UnixTime,
+    pub last_seen_at: UnixTime,
+    /// The device's newest token (plex.tv lists one per device).
+    pub token: Option<AuthToken>,
+}
+
+/// Who is calling, established from an `X-Plex-Token`.
+#[derive(Debug, Clone)]
+pub struct Session {
+    pub account: Account,
+    pub device_id: DeviceId,
+    pub token: AuthToken,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn link_codes_are_read_in_any_case_with_spaces_and_dashes() {
+        let code = PinCode::parse_user_input(" ab-c d").map(|c| c.as_str().to_owned());
+        assert_eq!(code.as_deref(), Some("ABCD"));
+        assert!(PinCode::parse_user_input("AB0D").is_none(), "0 is not in the alphabet");
+        assert!(PinCode::parse_user_input("ABC").is_none());
+    }
+
+    #[test]
+    fn strong_codes_are_lower_case() {
+        let raw = "K2M9X0ABCDEFGHIJKLMNOPQRS";
+        let code = PinCode::parse_user_input(raw).expect("25 alphanumerics is a strong code");
+        assert!(code.is_strong());
+        assert_eq!(code.as_str(), raw.to_ascii_lowercase());
+    }
+
+    #[test]
+    fn generated_codes_parse_back() {
+        for strong in [false, true] {
+            let code = PinCode::generate(strong);
+            assert_eq!(PinCode::parse_user_input(code.as_str()), Some(code.clone()));
+            assert_eq!(code.is_strong(), strong);
+        }
+    }
+
+    #[test]
+    fn pin_ids() {
+        assert!(matches!(PinId::parse("undefined"), Err(CoreError::InvalidInput(_))));
+        assert!(matches!(PinId::parse(""), Err(CoreError::InvalidInput(_))));
+        assert!(matches!(PinId::parse("-5"), Err(CoreError::InvalidInput(_))));
+        assert!(matches!(PinId::parse("987654321987"), Err(CoreError::PinNotFound)));
+        assert_eq!(PinId::parse("123").ok(), Some(PinId(123)));
+        assert!(PinId::random().0 >= PinId::MIN);
+    }
+
+    #[test]
+    fn client_identifier_must_not_be_empty() {
+        assert!(matches!(
+            ClientIdentifier::parse(Some("  ")),
+            Err(CoreError::ClientIdentifierMissing)
+        ));
+        assert!(matches!(ClientIdentifier::parse(None), Err(CoreError::ClientIdentifierMissing)));
+        assert!(ClientIdentifier::parse(Some(&"x".repeat(300))).is_err());
+    }
+
+    #[test]
+    fn usernames_and_emails() {
+        assert!(Username::parse("alice.b-c_1").is_ok());
+        assert!(Username::parse("al ice").is_err());
+        assert!(Username::parse("").is_err());
+        assert!(Email::parse("a@example.org").is_ok());
+        assert!(Email::parse("a@@b").is_err());
+        assert!(Email::parse("nobody").is_err());
+    }
+}

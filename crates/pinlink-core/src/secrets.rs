@@ -1,0 +1,296 @@
+//! Everything secret: the server key, keyed lookup hashes, sealed (encrypted)
+//! copies, bearer tokens and passwords.
+//!
+//! Nothing secret is stored in plain text. A token or pin code is found again
+//! through its [`LookupHash`] (HMAC-SHA256 under a key derived from the server
+//! key, so a stolen database alone cannot be searched for guesses), and where
+//! the API must hand the secret back (a pin's code on every poll, a device's
+//! token in the device list) the database holds a copy sealed with
+//! XChaCha20-Poly1305 under a second derived key. The server key lives outside
+//! the database (a key file), so a database dump is not enough.
+
+use std::fmt;
+use std::sync::OnceLock;
+
+use argon2::password_hash::{rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::Argon2;
+use chacha20poly1305::aead::{Aead, KeyInit, Payload};
+use chacha20poly1305::{XChaCha20Poly1305, XNonce};
+use hmac::{Hmac, Mac};
+use rand::{Rng, RngCore};
+use sha2::Sha256;
+use subtle::ConstantTimeEq;
+
+use crate::error::CoreError;
+
+type HmacSha256 = Hmac<Sha256>;
+
+/// The 32-byte master secret every other key is derived from.
+#[derive(Clone)]
+pub struct ServerKey([u8; 32]);
+
+impl ServerKey {
+    pub const LEN: usize = 32;
+
+    pub fn generate() -> ServerKey {
+        let mut key = [0u8; 32];
+        rand::rngs::OsRng.fill_bytes(&mut key);
+        ServerKey(key)
+    }
+    pub fn from_bytes(bytes: &[u8]) -> Option<ServerKey> {
+        bytes.try_into().ok().map(ServerKey)
+    }
+    pub fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+}
+
+impl fmt::Debug for ServerKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ServerKey(<redacted>)")
+    }
+}
+
+/// What a secret is used for. Part of both the hash and the sealing, so a
+/// sealed pin code can never be passed off as a sealed token.
+#[derive(Debug, Clone, Copy)]
+pub enum Purpose {
+    PinCode,
+    Token,
+}
+
+impl Purpose {
+    fn label(self) -> &'static [u8] {
+        match self {
+            Purpose::PinCode => b"pin-code",
+            Purpose::Token => b"token",
+        }
+    }
+}
+
+/// HMAC-SHA256 of a secret: how the database finds a token or code.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct LookupHash(pub [u8; 32]);
+
+impl LookupHash {
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+    pub fn from_slice(bytes: &[u8]) -> Option<LookupHash> {
+        bytes.try_into().ok().map(LookupHash)
+    }
+}
+
+impl fmt::Debug for LookupHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "LookupHash({:02x}{:02x}…)", self.0[0], self.0[1])
+    }
+}
+
+/// The keys derived from the [`ServerKey`].
+#[derive(Clone)]
+pub struct Secrets {
+    lookup_key: [u8; 32],
+    seal: XChaCha20Poly1305,
+}
+
+fn derive(master: &ServerKey, label: &[u8]) -> [u8; 32] {
+    let mut mac = <HmacSha256 as Mac>::new_from_slice(master.as_bytes()).expect("HMAC takes any key length");
+    mac.update(label);
+    mac.finalize().into_bytes().into()
+}
+
+impl Secrets {
+    pub fn new(master: &ServerKey) -> Secrets {
+        let seal_key = derive(master, b"pinlink seal v1");
+        Secrets {
+            lookup_key: derive(master, b"pinlink lookup v1"),
+            seal: XChaCha20Poly1305::new(&seal_key.into()),
+        }
+    }
+
+    pub fn lookup_hash(&self, purpose: Purpose, secret: &str) -> LookupHash {
+        let mut mac = <HmacSha256 as Mac>::new_from_slice(&self.lookup_key).expect("HMAC takes any key length");
+        mac.update(purpose.label());
+        mac.update(b"\0");
+        mac.update(secret.as_bytes());
+        LookupHash(mac.finalize().into_bytes().into())
+    }
+
+    /// Encrypts `secret`; the result is `nonce || ciphertext`.
+    pub fn seal(&self, purpose: Purpose, secret: &str) -> Vec<u8> {
+        let mut nonce = [0u8; 24];
+        rand::rngs::OsRng.fill_bytes(&mut nonce);
+        let sealed = self
+            .seal
+            .encrypt(
+                XNonce::from_slice(&nonce),
+                Payload { msg: secret.as_bytes(), aad: purpose.label() },
+            )
+            .expect("XChaCha20-Poly1305 encryption of a short secret cannot fail");
+        let mut out = Vec::with_capacity(24 + sealed.len());
+        out.extend_from_slice(&nonce);
+        out.extend_from_slice(&sealed);
+        out
+    }
+
+    /// Decrypts what [`Secrets::seal`] made. Fails when the server key is not
+    /// the one the data was sealed with.
+    pub fn open(&self, purpose: Purpose, sealed: &[u8]) -> Result<String, CoreError> {
+        let wrong_key = || {
+            CoreError::Internal(
+                "a stored secret cannot be decrypted: is this the server key the database was made with?"
+                    .into(),
+            )
+        };
+        if sealed.len() < 24 {
+            return Err(wrong_key());
+        }
+        let (nonce, body) = sealed.split_at(24);
+        let plain = self
+            .seal
+            .decrypt(XNonce::from_slice(nonce), Payload { msg: body, aad: purpose.label() })
+            .map_err(|_| wrong_key())?;
+        String::from_utf8(plain).map_err(|_| wrong_key())
+    }
+}
+
+/// A bearer token (`X-Plex-Token`). `Debug` never shows it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct AuthToken(String);
+
+const TOKEN_ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+
+impl AuthToken {
+    /// Twenty characters, like plex.tv's tokens; 20 × log2(62) ≈ 119 bits.
+    pub const LEN: usize = 20;
+
+    pub fn generate() -> AuthToken {
+        let mut rng = rand::rngs::OsRng;
+        AuthToken(
+            (0..Self::LEN)
+                .map(|_| TOKEN_ALPHABET[rng.gen_range(0..TOKEN_ALPHABET.len())] as char)
+                .collect(),
+        )
+    }
+    pub fn from_presented(value: String) -> AuthToken {
+        AuthToken(value)
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for AuthToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("AuthToken(<redacted>)")
+    }
+}
+
+/// A password as typed. `Debug` never shows it.
+#[derive(Clone)]
+pub struct Password(String);
+
+impl Password {
+    pub const MIN_LEN: usize = 8;
+    pub const MAX_LEN: usize = 1024;
+
+    /// A password for a new account: 8 to 1024 characters.
+    pub fn new_for_account(value: String) -> Result<Password, CoreError> {
+        let n = value.chars().count();
+        if !(Self::MIN_LEN..=Self::MAX_LEN).contains(&n) {
+            return Err(CoreError::InvalidInput(format!(
+                "a password is {} to {} characters",
+                Self::MIN_LEN,
+                Self::MAX_LEN
+            )));
+        }
+        Ok(Password(value))
+    }
+    /// A password presented at sign-in; any length is accepted for checking,
+    /// but an over-long one cannot match and is not hashed (argon2 time).
+    pub fn presented(value: String) -> Password {
+        Password(value)
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Password {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Password(<redacted>)")
+    }
+}
+
+/// argon2id with the crate's defaults (19 MiB, 2 passes), the OWASP minimum.
+pub fn hash_password(password: &Password) -> Result<String, CoreError> {
+    let salt = SaltString::generate(&mut OsRng);
+    Argon2::default()
+        .hash_password(password.expose().as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| CoreError::Internal(format!("password hashing failed: {e}")))
+}
+
+/// Checks a password against a stored hash. With no stored hash (unknown
+/// account) it checks against a dummy so the answer takes as long either way.
+pub fn verify_password(password: &Password, stored: Option<&str>) -> bool {
+    static DUMMY: OnceLock<String> = OnceLock::new();
+    let dummy = DUMMY.get_or_init(|| {
+        hash_password(&Password("dummy password for timing".into())).unwrap_or_default()
+    });
+    let hash = stored.unwrap_or(dummy);
+    let Ok(parsed) = PasswordHash::new(hash) else {
+        return false;
+    };
+    let ok = password.expose().len() <= Password::MAX_LEN * 4
+        && Argon2::default()
+            .verify_password(password.expose().as_bytes(), &parsed)
+            .is_ok();
+    ok && stored.is_some()
+}
+
+/// Constant-time string equality, for comparing anything a caller could
+/// probe byte by byte.
+pub fn constant_time_eq(a: &str, b: &str) -> bool {
+    a.as_bytes().ct_eq(b.as_bytes()).into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sealed_secrets_open_only_with_the_same_key_and_purpose() {
+        let secrets = Secrets::new(&ServerKey::generate());
+        let sealed = secrets.seal(Purpose::Token, "abc");
+        assert_eq!(secrets.open(Purpose::Token, &sealed).ok().as_deref(), Some("abc"));
+        assert!(secrets.open(Purpose::PinCode, &sealed).is_err());
+        let other = Secrets::new(&ServerKey::generate());
+        assert!(other.open(Purpose::Token, &sealed).is_err());
+        assert!(!sealed.windows(3).any(|w| w == b"abc"), "plain text must not appear");
+    }
+
+    #[test]
+    fn lookup_hashes_depend_on_key_and_purpose() {
+        let key = ServerKey::generate();
+        let a = Secrets::new(&key);
+        assert_eq!(a.lookup_hash(Purpose::Token, "x"), a.lookup_hash(Purpose::Token, "x"));
+        assert_ne!(a.lookup_hash(Purpose::Token, "x"), a.lookup_hash(Purpose::PinCode, "x"));
+        let b = Secrets::new(&ServerKey::generate());
+        assert_ne!(a.lookup_hash(Purpose::Token, "x"), b.lookup_hash(Purpose::Token, "x"));
+    }
+
+    #[test]
+    fn passwords_verify_and_debug_redacts() {
+        let pw = Password::new_for_account("correct horse".into()).expect("valid");
+        let hash = hash_password(&pw).expect("hash");
+        assert!(hash.starts_with("$argon2id$"));
+        assert!(verify_password(&pw, Some(&hash)));
+        assert!(!verify_password(&Password::presented("wrong".into()), Some(&hash)));
+        assert!(!verify_password(&pw, None));
+        assert!(!format!("{pw:?}").contains("horse"));
+        let token = AuthToken::generate();
+        assert!(!format!("{token:?}").contains(token.expose()));
+    }
+}
