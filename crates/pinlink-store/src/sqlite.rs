@@ -1,0 +1,455 @@
+//! The embedded default: one SQLite file in WAL mode.
+//!
+//! Durability: `synchronous = FULL`, so a write acknowledged to a client
+//! survives a crash or power cut. Several readers run at once; writers take
+//! turns, waiting up to `busy_timeout` for each other.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use pinlink_core::store::{
+    AccountRecord, DeviceRecord, FailureCount, NewAccount, PinLink, PinRecord, SessionRecord,
+    TokenGrant,
+};
+use pinlink_core::{
+    Account, AccountId, ClientIdentifier, DeviceId, DeviceInfo, Email, LookupHash, PinId, Product,
+    Store, StoreError, UnixTime, Username,
+};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
+    SqliteSynchronous,
+};
+use sqlx::{Row, Sqlite, Transaction};
+
+use crate::map_err;
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+
+/// The columns that describe a device, in the order [`bind_device`] binds them
+/// and [`device_from_row`] reads them.
+const DEVICE_COLUMNS: &str =
+    "product, version, platform, platform_version, device, device_name, model, vendor";
+
+pub struct SqliteStore {
+    pool: SqlitePool,
+}
+
+impl SqliteStore {
+    pub async fn connect(url: &str) -> Result<SqliteStore, StoreError> {
+        let options = SqliteConnectOptions::from_str(url)
+            .map_err(|e| StoreError::Other(format!("bad SQLite URL: {e}")))?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(5));
+        // An in-memory database exists once per connection: keep exactly one.
+        let max = if url.contains(":memory:") { 1 } else { 8 };
+        let pool = SqlitePoolOptions::new()
+            .max_connections(max)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_with(options)
+            .await
+            .map_err(map_err)?;
+        MIGRATOR
+            .run(&pool)
+            .await
+            .map_err(|e| StoreError::Other(format!("migrating the SQLite database failed: {e}")))?;
+        Ok(SqliteStore { pool })
+    }
+}
+
+type Query<'q> = sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments<'q>>;
+
+fn bind_device<'q>(q: Query<'q>, d: &'q DeviceInfo) -> Query<'q> {
+    q.bind(d.product.as_str())
+        .bind(&d.version)
+        .bind(&d.platform)
+        .bind(&d.platform_version)
+        .bind(&d.device)
+        .bind(&d.device_name)
+        .bind(&d.model)
+        .bind(&d.vendor)
+}
+
+fn device_from_row(row: &SqliteRow) -> Result<DeviceInfo, sqlx::Error> {
+    Ok(DeviceInfo {
+        product: Product::from_stored(row.try_get("product")?),
+        version: row.try_get("version")?,
+        platform: row.try_get("platform")?,
+        platform_version: row.try_get("platform_version")?,
+        device: row.try_get("device")?,
+        device_name: row.try_get("device_name")?,
+        model: row.try_get("model")?,
+        vendor: row.try_get("vendor")?,
+    })
+}
+
+fn hash_from_row(row: &SqliteRow, column: &str) -> Result<LookupHash, sqlx::Error> {
+    let bytes: Vec<u8> = row.try_get(column)?;
+    LookupHash::from_slice(&bytes).ok_or_else(|| sqlx::Error::Decode(format!("{column} is not 32 bytes").into()))
+}
+
+fn pin_from_row(row: &SqliteRow) -> Result<PinRecord, sqlx::Error> {
+    let id: i64 = row.try_get("id")?;
+    Ok(PinRecord {
+        id: PinId(u32::try_from(id).map_err(|e| sqlx::Error::Decode(Box::new(e)))?),
+        code_hash: hash_from_row(row, "code_hash")?,
+        code_sealed: row.try_get("code_sealed")?,
+        strong: row.try_get("strong")?,
+        client_identifier: ClientIdentifier::from_stored(row.try_get("client_identifier")?),
+        device: device_from_row(row)?,
+        requester_ip: row.try_get("requester_ip")?,
+        created_at: UnixTime(row.try_get("created_at")?),
+        expires_at: UnixTime(row.try_get("expires_at")?),
+        token_sealed: row.try_get("token_sealed")?,
+    })
+}
+
+fn account_from_row(row: &SqliteRow) -> Result<Account, sqlx::Error> {
+    Ok(Account {
+        id: AccountId(row.try_get("account_id")?),
+        uuid: row.try_get("uuid")?,
+        username: Username::from_stored(row.try_get("username")?),
+        email: Email::from_stored(row.try_get("email")?),
+        created_at: UnixTime(row.try_get("account_created_at")?),
+    })
+}
+
+const ACCOUNT_COLUMNS: &str = "a.id AS account_id, a.uuid, a.username, a.email, a.created_at AS account_created_at";
+
+/// Registers (or refreshes) the account's device for `client_identifier` and
+/// stores its new token: shared by sign-in and pin linking.
+async fn upsert_device_with_token(
+    tx: &mut Transaction<'_, Sqlite>,
+    account: AccountId,
+    client_identifier: &ClientIdentifier,
+    device: &DeviceInfo,
+    token: &pinlink_core::store::NewToken,
+    now: UnixTime,
+) -> Result<DeviceId, sqlx::Error> {
+    let sql = format!(
+        "INSERT INTO devices (account_id, client_identifier, {DEVICE_COLUMNS}, created_at, last_seen_at) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
+         ON CONFLICT (account_id, client_identifier) DO UPDATE SET \
+           product = excluded.product, version = excluded.version, platform = excluded.platform, \
+           platform_version = excluded.platform_version, device = excluded.device, \
+           device_name = excluded.device_name, model = excluded.model, vendor = excluded.vendor, \
+           last_seen_at = excluded.last_seen_at \
+         RETURNING id"
+    );
+    let q = sqlx::query(&sql).bind(account.0).bind(client_identifier.as_str());
+    let row = bind_device(q, device)
+        .bind(now.0)
+        .bind(now.0)
+        .fetch_one(&mut **tx)
+        .await?;
+    let device_id = DeviceId(row.try_get("id")?);
+    sqlx::query("INSERT INTO tokens (hash, device_id, sealed, created_at) VALUES (?, ?, ?, ?)")
+        .bind(token.hash.as_bytes())
+        .bind(device_id.0)
+        .bind(&token.sealed)
+        .bind(now.0)
+        .execute(&mut **tx)
+        .await?;
+    Ok(device_id)
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn insert_pin(&self, pin: &PinRecord) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await.map_err(map_err)?;
+        // An expired pin that was not swept yet must not block its code.
+        sqlx::query("DELETE FROM pins WHERE code_hash = ? AND expires_at <= ?")
+            .bind(pin.code_hash.as_bytes())
+            .bind(pin.created_at.0)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        let sql = format!(
+            "INSERT INTO pins (id, code_hash, code_sealed, strong, client_identifier, {DEVICE_COLUMNS}, \
+               requester_ip, created_at, expires_at, token_sealed) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        );
+        let q = sqlx::query(&sql)
+            .bind(i64::from(pin.id.0))
+            .bind(pin.code_hash.as_bytes())
+            .bind(&pin.code_sealed)
+            .bind(pin.strong)
+            .bind(pin.client_identifier.as_str());
+        bind_device(q, &pin.device)
+            .bind(&pin.requester_ip)
+            .bind(pin.created_at.0)
+            .bind(pin.expires_at.0)
+            .bind(&pin.token_sealed)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        tx.commit().await.map_err(map_err)
+    }
+
+    async fn pin_by_id(&self, id: PinId) -> Result<Option<PinRecord>, StoreError> {
+        sqlx::query("SELECT * FROM pins WHERE id = ?")
+            .bind(i64::from(id.0))
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(map_err)?
+            .map(|row| pin_from_row(&row).map_err(map_err))
+            .transpose()
+    }
+
+    async fn pin_by_code(&self, code_hash: &LookupHash) -> Result<Option<PinRecord>, StoreError> {
+        sqlx::query("SELECT * FROM pins WHERE code_hash = ?")
+            .bind(code_hash.as_bytes())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(map_err)?
+            .map(|row| pin_from_row(&row).map_err(map_err))
+            .transpose()
+    }
+
+    async fn link_pin(&self, link: &PinLink) -> Result<Option<DeviceId>, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(map_err)?;
+        let claimed = sqlx::query(
+            "UPDATE pins SET token_sealed = ?, linked_account = ? \
+             WHERE id = ? AND token_sealed IS NULL AND expires_at > ? RETURNING *",
+        )
+        .bind(&link.token.sealed)
+        .bind(link.account.0)
+        .bind(i64::from(link.pin.0))
+        .bind(link.now.0)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(map_err)?;
+        let Some(row) = claimed else {
+            return Ok(None);
+        };
+        let pin = pin_from_row(&row).map_err(map_err)?;
+        let device = upsert_device_with_token(
+            &mut tx,
+            link.account,
+            &pin.client_identifier,
+            &pin.device,
+            &link.token,
+            link.now,
+        )
+        .await
+        .map_err(map_err)?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(Some(device))
+    }
+
+    async fn delete_pin(&self, id: PinId) -> Result<bool, StoreError> {
+        let done = sqlx::query("DELETE FROM pins WHERE id = ?")
+            .bind(i64::from(id.0))
+            .execute(&self.pool)
+            .await
+            .map_err(map_err)?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn delete_expired_pins(&self, now: UnixTime) -> Result<u64, StoreError> {
+        let done = sqlx::query("DELETE FROM pins WHERE expires_at <= ?")
+            .bind(now.0)
+            .execute(&self.pool)
+            .await
+            .map_err(map_err)?;
+        Ok(done.rows_affected())
+    }
+
+    async fn insert_account(&self, account: &NewAccount) -> Result<Account, StoreError> {
+        let row = sqlx::query(
+            "INSERT INTO accounts (uuid, username, email, password_hash, created_at) \
+             VALUES (?, ?, ?, ?, ?) RETURNING id",
+        )
+        .bind(&account.uuid)
+        .bind(&account.username)
+        .bind(&account.email)
+        .bind(&account.password_hash)
+        .bind(account.created_at.0)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(map_err)?;
+        Ok(Account {
+            id: AccountId(row.try_get("id").map_err(map_err)?),
+            uuid: account.uuid.clone(),
+            username: Username::from_stored(account.username.clone()),
+            email: Email::from_stored(account.email.clone()),
+            created_at: account.created_at,
+        })
+    }
+
+    async fn account_by_login(&self, login: &str) -> Result<Option<AccountRecord>, StoreError> {
+        let sql = format!(
+            "SELECT {ACCOUNT_COLUMNS}, a.password_hash FROM accounts a \
+             WHERE lower(a.username) = lower(?1) OR lower(a.email) = lower(?1) \
+             ORDER BY lower(a.username) = lower(?1) DESC LIMIT 1"
+        );
+        let row = sqlx::query(&sql)
+            .bind(login)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(map_err)?;
+        row.map(|row| {
+            Ok(AccountRecord {
+                account: account_from_row(&row)?,
+                password_hash: row.try_get("password_hash")?,
+            })
+        })
+        .transpose()
+        .map_err(map_err)
+    }
+
+    async fn list_accounts(&self) -> Result<Vec<Account>, StoreError> {
+        let sql = format!("SELECT {ACCOUNT_COLUMNS} FROM accounts a ORDER BY a.id");
+        let rows = sqlx::query(&sql).fetch_all(&self.pool).await.map_err(map_err)?;
+        rows.iter().map(|r| account_from_row(r).map_err(map_err)).collect()
+    }
+
+    async fn grant_token(&self, grant: &TokenGrant) -> Result<DeviceId, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(map_err)?;
+        let device = upsert_device_with_token(
+            &mut tx,
+            grant.account,
+            &grant.client_identifier,
+            &grant.device,
+            &grant.token,
+            grant.now,
+        )
+        .await
+        .map_err(map_err)?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(device)
+    }
+
+    async fn session_by_token(&self, hash: &LookupHash) -> Result<Option<SessionRecord>, StoreError> {
+        let sql = format!(
+            "SELECT {ACCOUNT_COLUMNS}, d.id AS device_id, d.last_seen_at FROM tokens t \
+             JOIN devices d ON d.id = t.device_id JOIN accounts a ON a.id = d.account_id \
+             WHERE t.hash = ?"
+        );
+        let row = sqlx::query(&sql)
+            .bind(hash.as_bytes())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(map_err)?;
+        row.map(|row| {
+            Ok(SessionRecord {
+                account: account_from_row(&row)?,
+                device: DeviceId(row.try_get("device_id")?),
+                last_seen_at: UnixTime(row.try_get("last_seen_at")?),
+            })
+        })
+        .transpose()
+        .map_err(map_err)
+    }
+
+    async fn touch_device(&self, device: DeviceId, now: UnixTime) -> Result<(), StoreError> {
+        sqlx::query("UPDATE devices SET last_seen_at = ? WHERE id = ?")
+            .bind(now.0)
+            .bind(device.0)
+            .execute(&self.pool)
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn revoke_token(&self, hash: &LookupHash) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(map_err)?;
+        let gone = sqlx::query("DELETE FROM tokens WHERE hash = ? RETURNING device_id")
+            .bind(hash.as_bytes())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        let Some(row) = gone else {
+            return Ok(false);
+        };
+        let device: i64 = row.try_get("device_id").map_err(map_err)?;
+        sqlx::query("DELETE FROM devices WHERE id = ?1 AND NOT EXISTS (SELECT 1 FROM tokens WHERE device_id = ?1)")
+            .bind(device)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(true)
+    }
+
+    async fn list_devices(&self, account: AccountId) -> Result<Vec<DeviceRecord>, StoreError> {
+        let sql = format!(
+            "SELECT d.id, d.client_identifier, {DEVICE_COLUMNS}, d.created_at, d.last_seen_at, \
+               (SELECT t.sealed FROM tokens t WHERE t.device_id = d.id \
+                ORDER BY t.created_at DESC, t.rowid DESC LIMIT 1) AS token_sealed \
+             FROM devices d WHERE d.account_id = ? ORDER BY d.id"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(account.0)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(map_err)?;
+        rows.iter()
+            .map(|row| {
+                Ok(DeviceRecord {
+                    id: DeviceId(row.try_get("id")?),
+                    client_identifier: ClientIdentifier::from_stored(row.try_get("client_identifier")?),
+                    info: device_from_row(row)?,
+                    created_at: UnixTime(row.try_get("created_at")?),
+                    last_seen_at: UnixTime(row.try_get("last_seen_at")?),
+                    token_sealed: row.try_get("token_sealed")?,
+                })
+            })
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(map_err)
+    }
+
+    async fn revoke_device(&self, account: AccountId, device: DeviceId) -> Result<bool, StoreError> {
+        // Tokens go with the device (ON DELETE CASCADE), in the same statement.
+        let done = sqlx::query("DELETE FROM devices WHERE id = ? AND account_id = ?")
+            .bind(device.0)
+            .bind(account.0)
+            .execute(&self.pool)
+            .await
+            .map_err(map_err)?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn record_failure(&self, key: &str, at: UnixTime) -> Result<(), StoreError> {
+        sqlx::query("INSERT INTO failures (key, at) VALUES (?, ?)")
+            .bind(key)
+            .bind(at.0)
+            .execute(&self.pool)
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn count_failures(&self, key: &str, since: UnixTime) -> Result<FailureCount, StoreError> {
+        let row = sqlx::query("SELECT COUNT(*) AS n, MIN(at) AS oldest FROM failures WHERE key = ? AND at > ?")
+            .bind(key)
+            .bind(since.0)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(map_err)?;
+        let count: i64 = row.try_get("n").map_err(map_err)?;
+        let oldest: Option<i64> = row.try_get("oldest").map_err(map_err)?;
+        Ok(FailureCount { count: u32::try_from(count).unwrap_or(u32::MAX), oldest: oldest.map(UnixTime) })
+    }
+
+    async fn clear_failures(&self, key: &str) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM failures WHERE key = ?")
+            .bind(key)
+            .execute(&self.pool)
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn delete_failures_before(&self, before: UnixTime) -> Result<u64, StoreError> {
+        let done = sqlx::query("DELETE FROM failures WHERE at <= ?")
+            .bind(before.0)
+            .execute(&self.pool)
+            .await
+            .map_err(map_err)?;
+        Ok(done.rows_affected())
+    }
+}
