@@ -145,4 +145,7 @@ pub trait Store: Send + Sync + 'static {
     async fn count_failures(&self, key: &str, since: UnixTime) -> Result<FailureCount, StoreError>;
     async fn clear_failures(&self, key: &str) -> Result<(), StoreError>;
     async fn delete_failures_before(&self, before: UnixTime) -> Result<u64, StoreError>;
+
+    /// Waits for pending work and closes connections (at shutdown).
+    async fn close(&self) {}
 }

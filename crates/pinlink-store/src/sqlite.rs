@@ -452,4 +452,8 @@ impl Store for SqliteStore {
             .map_err(map_err)?;
         Ok(done.rows_affected())
     }
+
+    async fn close(&self) {
+        self.pool.close().await;
+    }
 }

@@ -1,1 +1,258 @@
-fn main() {}
+//! The `pinlink` command: run the server, manage accounts.
+//!
+//! `main` only parses the command line, sets up logging and hands
+//! Ctrl-C/SIGTERM to the server as its shutdown signal.
+
+use std::io::{BufRead, IsTerminal};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{bail, Context};
+use clap::{Args, Parser, Subcommand};
+use pinlink_core::{Pinlink, PinlinkSettings, SystemClock};
+use pinlink_server::config::load_or_create_key;
+use pinlink_server::{App, Config};
+use serde::Deserialize;
+
+#[derive(Parser)]
+#[command(
+    name = "pinlink",
+    version,
+    about = "A self-hostable device-linking server, wire-compatible with plex.tv's PIN API",
+    long_about = "A self-hostable device-linking (\"enter this code on your phone\") server, \
+wire-compatible with plex.tv's PIN API.\n\n\
+Quick start: `pinlink user add alice --email alice@example.org`, then `pinlink serve`. \
+Devices create pins with POST /api/v2/pins and poll GET /api/v2/pins/{id}; \
+a signed-in account links a code with PUT /api/v2/pins/link.",
+    after_help = "Environment: PINLINK_DATABASE, PINLINK_KEY_FILE, PINLINK_LISTEN, PINLINK_PUBLIC_URL, \
+PINLINK_CONFIG; PINLINK_LOG sets the log filter (e.g. `debug`, default `info`)."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server until Ctrl-C or SIGTERM.
+    Serve(ServeArgs),
+    /// Manage accounts.
+    #[command(subcommand)]
+    User(UserCommand),
+}
+
+/// Where the data lives: every command that touches it takes these.
+#[derive(Args)]
+struct DataArgs {
+    /// Database URL. SQLite files are created on first use.
+    #[arg(long, env = "PINLINK_DATABASE", value_name = "URL")]
+    database: Option<String>,
+    /// File holding the server key that protects stored tokens and codes
+    /// (created, mode 0600, on first use). Keep it with the database and out
+    /// of its backups: without it stored tokens cannot be checked.
+    #[arg(long, env = "PINLINK_KEY_FILE", value_name = "PATH")]
+    key_file: Option<PathBuf>,
+    /// A TOML file with any of: listen, database, public_url, key_file and a
+    /// [location] table. Flags and environment variables override it.
+    #[arg(long, env = "PINLINK_CONFIG", value_name = "FILE")]
+    config: Option<PathBuf>,
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    #[command(flatten)]
+    data: DataArgs,
+    /// Address to listen on [default: 127.0.0.1:8080].
+    #[arg(long, env = "PINLINK_LISTEN", value_name = "ADDR")]
+    listen: Option<SocketAddr>,
+    /// The URL clients and browsers reach this server at, used in `qr` links
+    /// and page URLs [default: http://LISTEN-ADDRESS].
+    #[arg(long, env = "PINLINK_PUBLIC_URL", value_name = "URL")]
+    public_url: Option<String>,
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Create an account. Asks for the password (twice) unless
+    /// --password-stdin is given.
+    Add {
+        #[command(flatten)]
+        data: DataArgs,
+        /// The account name: letters, digits, dots, dashes, underscores.
+        name: String,
+        #[arg(long)]
+        email: String,
+        /// Read the password from the first line of standard input.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// List accounts.
+    List {
+        #[command(flatten)]
+        data: DataArgs,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// The config file's contents; every key optional, unknown keys rejected.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    listen: Option<SocketAddr>,
+    database: Option<String>,
+    public_url: Option<String>,
+    key_file: Option<PathBuf>,
+    location: Option<pinlink_proto::Location>,
+}
+
+fn read_file_config(path: Option<&Path>) -> anyhow::Result<FileConfig> {
+    let Some(path) = path else {
+        return Ok(FileConfig::default());
+    };
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read the config file {}", path.display()))?;
+    toml::from_str(&text).with_context(|| format!("invalid config file {}", path.display()))
+}
+
+/// Defaults, then the config file, then environment and flags.
+fn build_config(data: &DataArgs, listen: Option<SocketAddr>, public_url: Option<String>) -> anyhow::Result<Config> {
+    let file = read_file_config(data.config.as_deref())?;
+    let database = data
+        .database
+        .clone()
+        .or(file.database)
+        .unwrap_or_else(|| Config::DEFAULT_DATABASE.to_owned());
+    let key_file = data
+        .key_file
+        .clone()
+        .or(file.key_file)
+        .unwrap_or_else(|| PathBuf::from("pinlink.key"));
+    let key = load_or_create_key(&key_file)?;
+    let mut config = Config::new(database, key);
+    if let Some(listen) = listen.or(file.listen) {
+        config.listen = listen;
+    }
+    config.public_url = public_url.or(file.public_url);
+    if let Some(location) = file.location {
+        config.location = location;
+    }
+    Ok(config)
+}
+
+async fn open_core(data: &DataArgs) -> anyhow::Result<Pinlink> {
+    let config = build_config(data, None, None)?;
+    let store = pinlink_store::open(&config.database_url).await.with_context(|| {
+        format!("cannot open the database {}", pinlink_store::redact_url(&config.database_url))
+    })?;
+    Ok(Pinlink::new(store, Arc::new(SystemClock), &config.key, PinlinkSettings::default()))
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut sig) => {
+                sig.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+    tracing::info!("shutting down: finishing requests in flight");
+}
+
+fn read_password(from_stdin: bool) -> anyhow::Result<String> {
+    if from_stdin || !std::io::stdin().is_terminal() {
+        let mut line = String::new();
+        std::io::stdin().lock().read_line(&mut line)?;
+        let password = line.trim_end_matches(['\r', '\n']).to_owned();
+        if password.is_empty() {
+            bail!("no password on standard input");
+        }
+        return Ok(password);
+    }
+    let first = rpassword::prompt_password("Password: ")?;
+    let second = rpassword::prompt_password("Password (again): ")?;
+    if first != second {
+        bail!("the passwords differ");
+    }
+    Ok(first)
+}
+
+fn unix_to_date(secs: i64) -> String {
+    pinlink_proto::time_format::xml_datetime(secs)
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Serve(args) => {
+            let config = build_config(&args.data, args.listen, args.public_url)?;
+            tracing::info!(database = %pinlink_store::redact_url(&config.database_url), "starting pinlink");
+            let app = App::build(config, Arc::new(SystemClock)).await?;
+            app.run(shutdown_signal()).await
+        }
+        Command::User(UserCommand::Add { data, name, email, password_stdin }) => {
+            let core = open_core(&data).await?;
+            let password = read_password(password_stdin)?;
+            let account = core.add_account(&name, &email, password).await?;
+            println!("created account {} (id {})", account.username.as_str(), account.id.0);
+            Ok(())
+        }
+        Command::User(UserCommand::List { data, json }) => {
+            let core = open_core(&data).await?;
+            let accounts = core.accounts().await?;
+            if json {
+                let list: Vec<_> = accounts
+                    .iter()
+                    .map(|a| {
+                        serde_json::json!({
+                            "id": a.id.0, "uuid": a.uuid, "username": a.username.as_str(),
+                            "email": a.email.as_str(), "createdAt": a.created_at.0,
+                        })
+                    })
+                    .collect();
+                println!("{}", serde_json::to_string_pretty(&list)?);
+            } else if accounts.is_empty() {
+                println!("no accounts yet: create one with `pinlink user add NAME --email EMAIL`");
+            } else {
+                println!("{:>5}  {:<24} {:<32} CREATED", "ID", "USERNAME", "E-MAIL");
+                for a in &accounts {
+                    println!(
+                        "{:>5}  {:<24} {:<32} {}",
+                        a.id.0,
+                        a.username.as_str(),
+                        a.email.as_str(),
+                        unix_to_date(a.created_at.0)
+                    );
+                }
+            }
+            Ok(())
+        }
+    }
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("PINLINK_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    let cli = Cli::parse();
+    match run(cli).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

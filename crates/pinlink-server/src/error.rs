@@ -1,0 +1,122 @@
+//! The one place that decides a status code: every domain error and every
+//! HTTP-level refusal becomes plex.tv's `errors[]` body here (rendered as JSON
+//! or XML by [`crate::negotiate`]). 5xx bodies say nothing about the cause;
+//! the cause goes to the log.
+
+use std::sync::Arc;
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use pinlink_core::CoreError;
+use pinlink_proto::{ErrorBody, ErrorCode};
+
+use crate::negotiate::RenderLater;
+
+#[derive(Debug)]
+pub enum ApiError {
+    Core(CoreError),
+    BodyTooLarge,
+    HeadersTooLarge,
+    RouteNotFound,
+}
+
+impl From<CoreError> for ApiError {
+    fn from(e: CoreError) -> Self {
+        ApiError::Core(e)
+    }
+}
+
+struct Mapped {
+    status: StatusCode,
+    code: ErrorCode,
+    message: String,
+    retry_after_secs: Option<i64>,
+}
+
+fn mapped(status: StatusCode, code: ErrorCode, message: impl Into<String>) -> Mapped {
+    Mapped { status, code, message: message.into(), retry_after_secs: None }
+}
+
+impl ApiError {
+    fn map(&self) -> Mapped {
+        use StatusCode as S;
+        let core = match self {
+            ApiError::BodyTooLarge => {
+                return mapped(S::PAYLOAD_TOO_LARGE, ErrorCode::TooLarge, "Request body too large")
+            }
+            ApiError::HeadersTooLarge => {
+                return mapped(
+                    S::REQUEST_HEADER_FIELDS_TOO_LARGE,
+                    ErrorCode::TooLarge,
+                    "Request headers too large",
+                )
+            }
+            ApiError::RouteNotFound => return mapped(S::NOT_FOUND, ErrorCode::NotFound, "Not found"),
+            ApiError::Core(core) => core,
+        };
+        let message = core.to_string();
+        match core {
+            CoreError::ClientIdentifierMissing | CoreError::ProductMissing | CoreError::InvalidInput(_) => {
+                mapped(S::BAD_REQUEST, ErrorCode::BadRequest, message)
+            }
+            CoreError::PinNotFound => mapped(S::NOT_FOUND, ErrorCode::CodeNotFound, message),
+            CoreError::Unauthenticated => mapped(S::UNAUTHORIZED, ErrorCode::Unauthenticated, message),
+            CoreError::SignInLockedOut { retry_after_secs } => Mapped {
+                retry_after_secs: Some(*retry_after_secs),
+                ..mapped(S::UNAUTHORIZED, ErrorCode::SignInLockedOut, message)
+            },
+            CoreError::TooManyAttempts { retry_after_secs } => Mapped {
+                retry_after_secs: Some(*retry_after_secs),
+                ..mapped(S::TOO_MANY_REQUESTS, ErrorCode::TooManyAttempts, message)
+            },
+            CoreError::AccountExists(_) => mapped(S::CONFLICT, ErrorCode::Conflict, message),
+            CoreError::DeviceNotFound => mapped(S::NOT_FOUND, ErrorCode::NotFound, message),
+            CoreError::Unavailable(cause) => {
+                tracing::warn!(error = %cause, "storage unavailable");
+                Mapped {
+                    retry_after_secs: Some(5),
+                    ..mapped(
+                        S::SERVICE_UNAVAILABLE,
+                        ErrorCode::Unavailable,
+                        "Service temporarily unavailable, try again shortly",
+                    )
+                }
+            }
+            CoreError::Internal(cause) => {
+                tracing::error!(error = %cause, "internal error");
+                mapped(S::INTERNAL_SERVER_ERROR, ErrorCode::Internal, "Internal server error")
+            }
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let m = self.map();
+        let body = ErrorBody::single(m.code, m.message, m.status.as_u16());
+        let mut response = m.status.into_response();
+        if let Some(secs) = m.retry_after_secs {
+            if let Ok(value) = HeaderValue::from_str(&secs.max(1).to_string()) {
+                response.headers_mut().insert(header::RETRY_AFTER, value);
+            }
+        }
+        response.extensions_mut().insert(RenderLater(Arc::new(body)));
+        response
+    }
+}
+
+/// For a bare error status that did not come from a handler (the router's 405,
+/// say): the same `errors[]` shape, with the status's reason as message.
+pub fn error_body_for_status(status: StatusCode) -> ErrorBody {
+    let code = match status {
+        StatusCode::UNAUTHORIZED => ErrorCode::Unauthenticated,
+        StatusCode::NOT_FOUND => ErrorCode::NotFound,
+        StatusCode::PAYLOAD_TOO_LARGE | StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE => ErrorCode::TooLarge,
+        StatusCode::TOO_MANY_REQUESTS => ErrorCode::TooManyAttempts,
+        StatusCode::SERVICE_UNAVAILABLE => ErrorCode::Unavailable,
+        s if s.is_server_error() => ErrorCode::Internal,
+        _ => ErrorCode::BadRequest,
+    };
+    let message = status.canonical_reason().unwrap_or("Error");
+    ErrorBody::single(code, message, status.as_u16())
+}

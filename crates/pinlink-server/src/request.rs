@@ -1,0 +1,176 @@
+//! [`PlexRequest`]: everything a plex.tv-style request says about itself.
+//!
+//! Real clients put `X-Plex-*` parameters in headers, in the query string or
+//! in a form or JSON body, with names in any case (protocol reference §1).
+//! This extractor merges all three into one case-insensitive map, with
+//! headers winning over the body and the body over the query (plex.tv's own
+//! precedence is not documented). Ordinary fields such as `strong`, `code`,
+//! `login` and `password` come through the same map.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, FromRequest, Request};
+use axum::http::header;
+use pinlink_core::{ClientIdentifier, CoreError, DeviceInfo, RawDeviceInfo};
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+pub struct PlexRequest {
+    /// Lower-case names.
+    params: HashMap<String, String>,
+    /// The peer's address; shown on confirmation pages and used for
+    /// failure budgets.
+    pub client_ip: String,
+}
+
+impl PlexRequest {
+    /// A parameter by name, in any case.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.params.get(&name.to_ascii_lowercase()).map(String::as_str)
+    }
+
+    pub fn client_identifier(&self) -> Result<ClientIdentifier, CoreError> {
+        ClientIdentifier::parse(self.get("X-Plex-Client-Identifier"))
+    }
+
+    pub fn token(&self) -> Option<&str> {
+        self.get("X-Plex-Token")
+    }
+
+    /// The device metadata; `X-Plex-Product` is required.
+    pub fn device_info(&self) -> Result<DeviceInfo, CoreError> {
+        DeviceInfo::parse(self.raw_device_info())
+    }
+
+    /// The device metadata, naming the product `fallback` when the client
+    /// sent none (sign-in does not require one).
+    pub fn device_info_or(&self, fallback: &str) -> Result<DeviceInfo, CoreError> {
+        let mut raw = self.raw_device_info();
+        if raw.product.map(str::trim).unwrap_or_default().is_empty() {
+            raw.product = Some(fallback);
+        }
+        DeviceInfo::parse(raw)
+    }
+
+    fn raw_device_info(&self) -> RawDeviceInfo<'_> {
+        RawDeviceInfo {
+            product: self.get("X-Plex-Product"),
+            version: self.get("X-Plex-Version"),
+            platform: self.get("X-Plex-Platform"),
+            platform_version: self.get("X-Plex-Platform-Version"),
+            device: self.get("X-Plex-Device"),
+            device_name: self.get("X-Plex-Device-Name"),
+            model: self.get("X-Plex-Model"),
+            vendor: self.get("X-Plex-Device-Vendor"),
+        }
+    }
+
+    /// A boolean in any spelling clients send: `true`, `True`, `1`, a JSON
+    /// `true`; absent means false.
+    pub fn flag(&self, name: &str) -> Result<bool, CoreError> {
+        match self.get(name).map(|v| v.trim().to_ascii_lowercase()) {
+            None => Ok(false),
+            Some(v) => match v.as_str() {
+                "true" | "1" | "yes" | "on" => Ok(true),
+                "false" | "0" | "no" | "off" | "" => Ok(false),
+                _ => Err(CoreError::InvalidInput(format!("{name} must be true or false"))),
+            },
+        }
+    }
+}
+
+fn insert_pairs(params: &mut HashMap<String, String>, pairs: Vec<(String, String)>) {
+    for (name, value) in pairs {
+        params.insert(name.to_ascii_lowercase(), value);
+    }
+}
+
+/// The top-level scalar fields of a JSON object body, as strings.
+fn json_fields(bytes: &[u8]) -> Result<Vec<(String, String)>, CoreError> {
+    let value: serde_json::Value = serde_json::from_slice(bytes)
+        .map_err(|e| CoreError::InvalidInput(format!("the request body is not valid JSON: {e}")))?;
+    let serde_json::Value::Object(map) = value else {
+        return Err(CoreError::InvalidInput("the JSON request body must be an object".into()));
+    };
+    Ok(map
+        .into_iter()
+        .filter_map(|(name, value)| {
+            let text = match value {
+                serde_json::Value::String(s) => s,
+                serde_json::Value::Bool(b) => b.to_string(),
+                serde_json::Value::Number(n) => n.to_string(),
+                // Nested objects (a JWK) and nulls carry no X-Plex-* parameter.
+                _ => return None,
+            };
+            Some((name, text))
+        })
+        .collect())
+}
+
+impl FromRequest<AppState> for PlexRequest {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &AppState) -> Result<Self, ApiError> {
+        let (parts, body) = request.into_parts();
+        let mut params = HashMap::new();
+
+        if let Some(query) = parts.uri.query() {
+            let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query)
+                .map_err(|_| CoreError::InvalidInput("the query string is malformed".into()))?;
+            insert_pairs(&mut params, pairs);
+        }
+
+        let bytes = axum::body::to_bytes(body, state.max_body_bytes)
+            .await
+            .map_err(|_| ApiError::BodyTooLarge)?;
+        if !bytes.iter().all(u8::is_ascii_whitespace) {
+            let content_type = parts
+                .headers
+                .get(header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("")
+                .to_ascii_lowercase();
+            let pairs = if content_type.starts_with("application/json") {
+                json_fields(&bytes)?
+            } else {
+                serde_urlencoded::from_bytes(&bytes)
+                    .map_err(|_| CoreError::InvalidInput("the request body is not a valid form".into()))?
+            };
+            insert_pairs(&mut params, pairs);
+        }
+
+        for (name, value) in &parts.headers {
+            if name.as_str().starts_with("x-plex-") {
+                let value = value.to_str().map_err(|_| {
+                    CoreError::InvalidInput(format!("header {name} is not valid text"))
+                })?;
+                params.insert(name.as_str().to_owned(), value.to_owned());
+            }
+        }
+
+        let client_ip = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|ConnectInfo(addr)| addr.ip().to_string())
+            .unwrap_or_else(|| "unknown".into());
+        Ok(PlexRequest { params, client_ip })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_bodies_flatten_scalars() {
+        let fields = json_fields(br#"{"strong":true,"X-Plex-Product":"A","n":1,"jwk":{"kty":"OKP"}}"#)
+            .expect("valid");
+        assert!(fields.contains(&("strong".into(), "true".into())));
+        assert!(fields.contains(&("n".into(), "1".into())));
+        assert!(!fields.iter().any(|(k, _)| k == "jwk"));
+        assert!(json_fields(b"[1]").is_err());
+        assert!(json_fields(b"{").is_err());
+    }
+}

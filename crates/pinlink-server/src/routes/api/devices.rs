@@ -1,0 +1,67 @@
+//! The account's devices: list and revoke.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use pinlink_core::{CoreError, Device, DeviceId};
+use pinlink_proto::{DeviceBody, DeviceList};
+
+use super::authenticate;
+use crate::error::ApiError;
+use crate::negotiate::Reply;
+use crate::request::PlexRequest;
+use crate::state::AppState;
+
+fn device_body(device: &Device) -> DeviceBody {
+    let info = &device.info;
+    DeviceBody {
+        id: device.id.0,
+        name: info.device_name.clone(),
+        product: info.product.as_str().to_owned(),
+        product_version: info.version.clone(),
+        platform: info.platform.clone(),
+        platform_version: info.platform_version.clone(),
+        device: info.device.clone(),
+        model: info.model.clone(),
+        vendor: info.vendor.clone(),
+        provides: String::new(),
+        client_identifier: device.client_identifier.as_str().to_owned(),
+        version: info.version.clone(),
+        token: device.token.as_ref().map(|t| t.expose().to_owned()).unwrap_or_default(),
+        created_at: device.created_at.0,
+        last_seen_at: device.last_seen_at.0,
+        screen_resolution: String::new(),
+        screen_density: String::new(),
+        public_address: String::new(),
+    }
+}
+
+async fn device_list(state: &AppState, request: &PlexRequest, legacy: bool) -> Result<Reply, ApiError> {
+    let session = authenticate(state, request).await?;
+    let devices = state.core.devices(&session.account).await?;
+    Ok(Reply::ok(DeviceList { devices: devices.iter().map(device_body).collect(), legacy }))
+}
+
+/// `GET /api/v2/devices`: a JSON array, or `<devices>` in XML.
+pub async fn list(State(state): State<AppState>, request: PlexRequest) -> Result<Reply, ApiError> {
+    device_list(&state, &request, false).await
+}
+
+/// `GET /devices.xml`: python-plexapi's `<MediaContainer><Device …/>`.
+pub async fn list_legacy(State(state): State<AppState>, request: PlexRequest) -> Result<Reply, ApiError> {
+    device_list(&state, &request, true).await
+}
+
+/// `DELETE /devices/{id}.xml` (and `/api/v2/devices/{id}`): the device's
+/// tokens stop working at once.
+pub async fn revoke(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    request: PlexRequest,
+) -> Result<Reply, ApiError> {
+    let session = authenticate(&state, &request).await?;
+    let id: i64 = id
+        .parse()
+        .map_err(|_| CoreError::InvalidInput(format!("device id {id:?} is not a number")))?;
+    state.core.revoke_device(&session.account, DeviceId(id)).await?;
+    Ok(Reply::status(StatusCode::OK))
+}

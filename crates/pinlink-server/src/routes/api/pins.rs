@@ -1,0 +1,90 @@
+//! `/api/v2/pins`: create, poll, link, and the QR image.
+
+use axum::extract::{Path, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use pinlink_core::{CoreError, NewPin, Pin, PinCode, PinId, UnixTime};
+use pinlink_proto::PinBody;
+
+use super::authenticate;
+use crate::error::ApiError;
+use crate::negotiate::Reply;
+use crate::request::PlexRequest;
+use crate::state::AppState;
+
+fn pin_body(state: &AppState, pin: &Pin, now: UnixTime) -> PinBody {
+    PinBody {
+        id: pin.id.0,
+        code: pin.code.as_str().to_owned(),
+        product: pin.device.product.as_str().to_owned(),
+        trusted: false,
+        qr: format!("{}/api/v2/pins/qr/{}", state.public_url, pin.code.as_str()),
+        client_identifier: pin.client_identifier.as_str().to_owned(),
+        location: (*state.location).clone(),
+        expires_in: pin.expires_in(now),
+        created_at: pin.created_at.0,
+        expires_at: pin.expires_at.0,
+        auth_token: pin.auth_token.as_ref().map(|t| t.expose().to_owned()),
+        // plex.tv sends null until the pin is claimed and false after
+        // (protocol reference §2); pinlink never creates accounts on link.
+        new_registration: pin.auth_token.as_ref().map(|_| false),
+    }
+}
+
+/// `POST /api/v2/pins`: 201 with the new pin.
+pub async fn create(State(state): State<AppState>, request: PlexRequest) -> Result<Reply, ApiError> {
+    let new_pin = NewPin {
+        client_identifier: request.client_identifier()?,
+        device: request.device_info()?,
+        strong: request.flag("strong")?,
+        requester_ip: request.client_ip.clone(),
+    };
+    let pin = state.core.create_pin(new_pin).await?;
+    Ok(Reply::new(StatusCode::CREATED, pin_body(&state, &pin, state.core.now())))
+}
+
+/// `GET /api/v2/pins/{id}`: the pin, with its token once linked.
+pub async fn poll(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    request: PlexRequest,
+) -> Result<Reply, ApiError> {
+    let id = PinId::parse(&id)?;
+    let client = request.client_identifier()?;
+    let pin = state.core.poll_pin(id, &client).await?;
+    Ok(Reply::ok(pin_body(&state, &pin, state.core.now())))
+}
+
+/// `PUT /api/v2/pins/link`: the signed-in account claims a code; 204.
+pub async fn link(State(state): State<AppState>, request: PlexRequest) -> Result<Reply, ApiError> {
+    let session = authenticate(&state, &request).await?;
+    let code = request.get("code").unwrap_or_default();
+    state.core.link_code(&session.account, code, &request.client_ip).await?;
+    Ok(Reply::status(StatusCode::NO_CONTENT))
+}
+
+/// `GET /api/v2/pins/qr/{code}`: a PNG QR code of the page where a person
+/// approves this pin.
+pub async fn qr(State(state): State<AppState>, Path(code): Path<String>) -> Result<Response, ApiError> {
+    let code = PinCode::parse_user_input(&code).ok_or(CoreError::PinNotFound)?;
+    let pin = state.core.pin_by_code(&code).await?;
+    let target = approval_url(&state.public_url, &pin);
+    let png = crate::qr::png(&target).map_err(CoreError::Internal)?;
+    Ok(([(header::CONTENT_TYPE, "image/png"), (header::CACHE_CONTROL, "no-store")], png).into_response())
+}
+
+/// Where a person approves `pin`: `/link?pin=CODE` for a 4-character code,
+/// `/auth?clientID=…&code=…` for a strong one.
+pub fn approval_url(public_url: &str, pin: &Pin) -> String {
+    match &pin.code {
+        PinCode::Link(_) => format!("{public_url}/link?pin={}", pin.code.as_str()),
+        PinCode::Strong(_) => {
+            let query = serde_urlencoded::to_string([
+                ("clientID", pin.client_identifier.as_str()),
+                ("code", pin.code.as_str()),
+            ])
+            .unwrap_or_default();
+            format!("{public_url}/auth?{query}")
+        }
+    }
+}

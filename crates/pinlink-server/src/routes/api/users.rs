@@ -1,0 +1,71 @@
+//! Accounts: sign in, who am I, sign out.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use pinlink_core::{Account, AuthToken, CoreError, Password, SignIn, UnixTime};
+use pinlink_proto::{UserBody, UserEnvelope, UserFacts};
+
+use super::authenticate;
+use crate::error::ApiError;
+use crate::negotiate::Reply;
+use crate::request::PlexRequest;
+use crate::state::AppState;
+
+/// How long plex.tv says a "remembered" sign-in lasts.
+const REMEMBER_SECS: i64 = 14 * 24 * 3600;
+
+/// The product a signing-in device is listed under when it names none.
+const UNNAMED_PRODUCT: &str = "Unknown client";
+
+fn user_body(state: &AppState, account: &Account, token: &AuthToken, now: UnixTime) -> UserBody {
+    UserBody::new(UserFacts {
+        id: account.id.0,
+        uuid: account.uuid.clone(),
+        username: account.username.as_str().to_owned(),
+        email: account.email.as_str().to_owned(),
+        joined_at: account.created_at.0,
+        auth_token: token.expose().to_owned(),
+        thumb: format!("{}/users/{}/avatar", state.public_url, account.uuid),
+        remember_expires_at: now.plus_secs(REMEMBER_SECS).0,
+    })
+}
+
+/// `POST /api/v2/users/signin` with form `login` and `password`: 201 with the
+/// user and a new token for the signing-in device.
+pub async fn sign_in(State(state): State<AppState>, request: PlexRequest) -> Result<Reply, ApiError> {
+    // Older clients send Rails-style `user[login]` / `user[password]`.
+    let login = request.get("login").or_else(|| request.get("user[login]"));
+    let password = request.get("password").or_else(|| request.get("user[password]"));
+    let (Some(login), Some(password)) = (login, password) else {
+        return Err(CoreError::InvalidInput("login and password are required".into()).into());
+    };
+    let sign_in = SignIn {
+        login: login.to_owned(),
+        password: Password::presented(password.to_owned()),
+        client_identifier: request.client_identifier()?,
+        device: request.device_info_or(UNNAMED_PRODUCT)?,
+        ip: request.client_ip.clone(),
+    };
+    let (account, token) = state.core.sign_in(sign_in).await?;
+    Ok(Reply::new(StatusCode::CREATED, user_body(&state, &account, &token, state.core.now())))
+}
+
+/// `GET /api/v2/user`: the token's account; 401 if the token is not valid.
+pub async fn me(State(state): State<AppState>, request: PlexRequest) -> Result<Reply, ApiError> {
+    let session = authenticate(&state, &request).await?;
+    Ok(Reply::ok(user_body(&state, &session.account, &session.token, state.core.now())))
+}
+
+/// `GET /users/account(.json)`: the legacy `{"user": {…}}` wrapper.
+pub async fn account_legacy(State(state): State<AppState>, request: PlexRequest) -> Result<Reply, ApiError> {
+    let session = authenticate(&state, &request).await?;
+    let user = user_body(&state, &session.account, &session.token, state.core.now());
+    Ok(Reply::ok(UserEnvelope { user }))
+}
+
+/// `DELETE /api/v2/users/signout`: the token stops working; 204.
+pub async fn sign_out(State(state): State<AppState>, request: PlexRequest) -> Result<Reply, ApiError> {
+    let session = authenticate(&state, &request).await?;
+    state.core.sign_out(&session).await?;
+    Ok(Reply::status(StatusCode::NO_CONTENT))
+}

@@ -1,0 +1,127 @@
+//! Wiring: [`App::build`] opens the database, binds the listener and builds
+//! the router; [`App::run`] serves until the shutdown future resolves, then
+//! lets in-flight requests finish and closes the database cleanly.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use axum::extract::Request;
+use axum::http::Method;
+use axum::ServiceExt;
+use pinlink_core::{Clock, Pinlink, Store};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tower::Layer;
+use tower_http::cors::{Any, CorsLayer};
+
+use crate::config::Config;
+use crate::negotiate::{negotiate, HeaderLimit};
+use crate::routes;
+use crate::state::AppState;
+
+pub struct App {
+    listener: TcpListener,
+    store: Arc<dyn Store>,
+    state: AppState,
+    sweep_interval: Duration,
+    max_header_bytes: usize,
+}
+
+impl App {
+    pub async fn build(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<App> {
+        let store = pinlink_store::open(&config.database_url).await.with_context(|| {
+            format!("cannot open the database {}", pinlink_store::redact_url(&config.database_url))
+        })?;
+        let listener = TcpListener::bind(config.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", config.listen))?;
+        let local = listener.local_addr()?;
+        let public_url = config
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{local}"))
+            .trim_end_matches('/')
+            .to_owned();
+        let core = Arc::new(Pinlink::new(store.clone(), clock, &config.key, config.settings.clone()));
+        let state = AppState {
+            core,
+            public_url: public_url.into(),
+            location: Arc::new(config.location.clone()),
+            max_body_bytes: config.max_body_bytes,
+        };
+        Ok(App {
+            listener,
+            store,
+            state,
+            sweep_interval: config.sweep_interval,
+            max_header_bytes: config.max_header_bytes,
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener.local_addr().unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)))
+    }
+
+    pub fn public_url(&self) -> &str {
+        &self.state.public_url
+    }
+
+    /// The domain facade this server runs on (tests use it to seed data).
+    pub fn core(&self) -> Arc<Pinlink> {
+        self.state.core.clone()
+    }
+
+    pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+        let router = routes::router(self.state.clone());
+        let limit = HeaderLimit { max_header_bytes: self.max_header_bytes };
+        // Outside the router: the format suffix must be stripped before routing.
+        let app = axum::middleware::from_fn_with_state(limit, negotiate).layer(router);
+        // Browser apps call the pin endpoints from any origin with custom
+        // X-Plex-* headers, as they do on plex.tv. No credentials are allowed
+        // cross-origin, so this grants nothing a token does not.
+        let app = CorsLayer::new()
+            .allow_origin(Any)
+            .allow_methods([Method::GET, Method::POST, Method::PUT, Method::DELETE, Method::OPTIONS])
+            .allow_headers(Any)
+            .max_age(Duration::from_secs(24 * 3600))
+            .layer(app);
+
+        let (stop_sweeper, stopped) = watch::channel(false);
+        let sweeper = tokio::spawn(sweep_until_stopped(self.state.core.clone(), self.sweep_interval, stopped));
+
+        tracing::info!(address = %self.local_addr(), public_url = %self.state.public_url, "pinlink is listening");
+        axum::serve(
+            self.listener,
+            ServiceExt::<Request>::into_make_service_with_connect_info::<SocketAddr>(app),
+        )
+        .with_graceful_shutdown(shutdown)
+        .await
+        .context("the HTTP server failed")?;
+
+        // Every acknowledged request has committed by now; stop the sweeper
+        // and close the database so its files are left consistent.
+        let _ = stop_sweeper.send(true);
+        let _ = sweeper.await;
+        self.store.close().await;
+        tracing::info!("pinlink stopped");
+        Ok(())
+    }
+}
+
+async fn sweep_until_stopped(core: Arc<Pinlink>, every: Duration, mut stopped: watch::Receiver<bool>) {
+    let mut ticker = tokio::time::interval(every);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = ticker.tick() => match core.sweep().await {
+                Ok(0) => {}
+                Ok(n) => tracing::debug!(removed = n, "swept expired pins"),
+                Err(e) => tracing::warn!(error = %e, "sweeping expired pins failed; will retry"),
+            },
+            _ = stopped.changed() => return,
+        }
+    }
+}

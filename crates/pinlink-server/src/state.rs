@@ -1,0 +1,15 @@
+//! What every handler can reach.
+
+use std::sync::Arc;
+
+use pinlink_core::Pinlink;
+use pinlink_proto::Location;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub core: Arc<Pinlink>,
+    /// Without a trailing slash.
+    pub public_url: Arc<str>,
+    pub location: Arc<Location>,
+    pub max_body_bytes: usize,
+}
