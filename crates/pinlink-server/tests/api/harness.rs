@@ -1,0 +1,177 @@
+//! `TestApp`: a real pinlink server for one test.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use pinlink_core::{FakeClock, ServerKey, UnixTime};
+use pinlink_server::{App, Config};
+use reqwest::{Method, RequestBuilder, Response, StatusCode};
+use serde_json::Value;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+pub const USERNAME: &str = "alice";
+pub const EMAIL: &str = "alice@example.org";
+pub const PASSWORD: &str = "correct horse battery";
+/// 2027-01-15 08:00:00 UTC: a fixed start so times are predictable.
+pub const START: i64 = 1_800_000_000;
+
+pub struct TestApp {
+    pub base: String,
+    pub clock: FakeClock,
+    pub http: reqwest::Client,
+    pub core: Arc<pinlink_core::Pinlink>,
+    stop: Option<oneshot::Sender<()>>,
+    server: Option<JoinHandle<anyhow::Result<()>>>,
+}
+
+impl TestApp {
+    /// A server on an in-memory database with one account, alice.
+    pub async fn spawn() -> TestApp {
+        let app = TestApp::spawn_with(Config::for_test()).await;
+        app.add_account(USERNAME, EMAIL, PASSWORD).await;
+        app
+    }
+
+    pub async fn spawn_with(config: Config) -> TestApp {
+        let clock = FakeClock::new(UnixTime(START));
+        let app = App::build(config, Arc::new(clock.clone())).await.expect("server builds");
+        let base = format!("http://{}", app.local_addr());
+        let core = app.core();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let server = tokio::spawn(app.run(async move {
+            let _ = stopped.await;
+        }));
+        TestApp {
+            base,
+            clock,
+            http: reqwest::Client::builder().no_proxy().build().expect("client"),
+            core,
+            stop: Some(stop),
+            server: Some(server),
+        }
+    }
+
+    /// A server on an SQLite file in `dir` with a fixed key, for restart tests.
+    pub fn file_config(dir: &Path, key: &ServerKey) -> Config {
+        let mut config = Config::for_test();
+        config.database_url = format!("sqlite://{}", dir.join("pinlink.db").display());
+        config.key = key.clone();
+        config
+    }
+
+    pub async fn add_account(&self, username: &str, email: &str, password: &str) {
+        self.core.add_account(username, email, password.into()).await.expect("account created");
+    }
+
+    /// Stops the server gracefully and waits for it.
+    pub async fn shutdown(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(server) = self.server.take() {
+            server.await.expect("server task").expect("server ran");
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    pub fn request(&self, method: Method, path: &str) -> RequestBuilder {
+        self.http.request(method, self.url(path))
+    }
+
+    /// `POST /api/v2/pins` asking for JSON.
+    pub async fn create_pin(&self, client_id: &str, strong: bool) -> Value {
+        let response = self
+            .request(Method::POST, &format!("/api/v2/pins?strong={strong}"))
+            .header("Accept", "application/json")
+            .header("X-Plex-Product", "Test Player")
+            .header("X-Plex-Client-Identifier", client_id)
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(response.status(), StatusCode::CREATED);
+        response.json().await.expect("json pin")
+    }
+
+    pub async fn poll(&self, id: &Value, client_id: &str) -> Response {
+        self.request(Method::GET, &format!("/api/v2/pins/{id}"))
+            .header("Accept", "application/json")
+            .header("X-Plex-Client-Identifier", client_id)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    /// Signs alice in from `client_id`; returns the token.
+    pub async fn sign_in(&self, client_id: &str) -> String {
+        let response = self
+            .request(Method::POST, "/api/v2/users/signin")
+            .header("Accept", "application/json")
+            .header("X-Plex-Client-Identifier", client_id)
+            .header("X-Plex-Product", "Test Browser")
+            .form(&[("login", USERNAME), ("password", PASSWORD)])
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(response.status(), StatusCode::CREATED);
+        let user: Value = response.json().await.expect("json user");
+        user["authToken"].as_str().expect("authToken").to_owned()
+    }
+
+    pub async fn link(&self, token: &str, code: &str) -> Response {
+        self.request(Method::PUT, "/api/v2/pins/link")
+            .header("Accept", "application/json")
+            .header("X-Plex-Token", token)
+            .header("X-Plex-Client-Identifier", "linker")
+            .header("X-Plex-Product", "Plex SSO")
+            .form(&[("code", code)])
+            .send()
+            .await
+            .expect("request")
+    }
+
+    pub async fn user(&self, token: &str) -> Response {
+        self.request(Method::GET, "/api/v2/user")
+            .header("Accept", "application/json")
+            .header("X-Plex-Token", token)
+            .send()
+            .await
+            .expect("request")
+    }
+}
+
+/// Asserts a plex.tv JSON error body with this code and status.
+pub async fn assert_json_error(response: Response, status: u16, code: i64) -> Value {
+    assert_eq!(response.status().as_u16(), status);
+    let content_type = response.headers()["content-type"].to_str().expect("ascii").to_owned();
+    assert!(content_type.starts_with("application/json"), "content-type {content_type}");
+    let body: Value = response.json().await.expect("json error body");
+    assert_eq!(body["errors"][0]["code"], code, "{body}");
+    assert_eq!(body["errors"][0]["status"], status, "{body}");
+    assert!(body["errors"][0]["message"].is_string(), "{body}");
+    body
+}
+
+/// Asserts a plex.tv XML error body with this code and status.
+pub async fn assert_xml_error(response: Response, status: u16, code: i64) -> String {
+    assert_eq!(response.status().as_u16(), status);
+    let content_type = response.headers()["content-type"].to_str().expect("ascii").to_owned();
+    assert!(content_type.starts_with("application/xml"), "content-type {content_type}");
+    let body = response.text().await.expect("body");
+    assert!(
+        body.contains(&format!("<errors><error code=\"{code}\"")) && body.contains(&format!("status=\"{status}\"")),
+        "{body}"
+    );
+    body
+}
+
+/// The value of attribute `name` on the first element in `xml`.
+pub fn xml_attr(xml: &str, name: &str) -> Option<String> {
+    let needle = format!(" {name}=\"");
+    let start = xml.find(&needle)? + needle.len();
+    let end = xml[start..].find('"')? + start;
+    Some(xml[start..end].to_owned())
+}

@@ -1,0 +1,9 @@
+//! Integration tests: each test spawns the real server on a random port with
+//! a fresh database and a fake clock, and talks HTTP to it.
+
+mod devices;
+mod flow;
+mod formats;
+mod harness;
+mod pins;
+mod users;
