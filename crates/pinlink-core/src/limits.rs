@@ -13,7 +13,10 @@ pub struct FailurePolicy {
 
 impl FailurePolicy {
     pub const fn new(max_failures: u32, window_secs: i64) -> Self {
-        FailurePolicy { max_failures, window_secs }
+        FailurePolicy {
+            max_failures,
+            window_secs,
+        }
     }
 }
 

@@ -22,7 +22,9 @@ fn check_field(name: &str, value: &str) -> Result<(), CoreError> {
         )));
     }
     if value.chars().any(char::is_control) {
-        return Err(CoreError::InvalidInput(format!("{name} contains control characters")));
+        return Err(CoreError::InvalidInput(format!(
+            "{name} contains control characters"
+        )));
     }
     Ok(())
 }
@@ -44,9 +46,13 @@ impl PinId {
     /// error (400); a number too large to be one of ours is simply not found.
     pub fn parse(raw: &str) -> Result<PinId, CoreError> {
         if raw.is_empty() || !raw.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(CoreError::InvalidInput(format!("pin id {raw:?} is not a number")));
+            return Err(CoreError::InvalidInput(format!(
+                "pin id {raw:?} is not a number"
+            )));
         }
-        raw.parse::<u32>().map(PinId).map_err(|_| CoreError::PinNotFound)
+        raw.parse::<u32>()
+            .map(PinId)
+            .map_err(|_| CoreError::PinNotFound)
     }
 }
 
@@ -193,7 +199,10 @@ fn random_string(alphabet: &[u8], len: usize) -> String {
 impl PinCode {
     pub fn generate(strong: bool) -> PinCode {
         if strong {
-            PinCode::Strong(StrongCode(random_string(STRONG_CODE_ALPHABET, STRONG_CODE_LEN)))
+            PinCode::Strong(StrongCode(random_string(
+                STRONG_CODE_ALPHABET,
+                STRONG_CODE_LEN,
+            )))
         } else {
             PinCode::Link(LinkCode(random_string(LINK_CODE_ALPHABET, LINK_CODE_LEN)))
         }
@@ -214,14 +223,14 @@ impl PinCode {
                 upper
                     .bytes()
                     .all(|b| LINK_CODE_ALPHABET.contains(&b))
-                    .then(|| PinCode::Link(LinkCode(upper)))
+                    .then_some(PinCode::Link(LinkCode(upper)))
             }
             STRONG_CODE_LEN => {
                 let lower = cleaned.to_ascii_lowercase();
                 lower
                     .bytes()
                     .all(|b| STRONG_CODE_ALPHABET.contains(&b))
-                    .then(|| PinCode::Strong(StrongCode(lower)))
+                    .then_some(PinCode::Strong(StrongCode(lower)))
             }
             _ => None,
         }
@@ -328,7 +337,9 @@ impl Email {
         if ok {
             Ok(Email(raw.to_owned()))
         } else {
-            Err(CoreError::InvalidInput(format!("{raw:?} is not an e-mail address")))
+            Err(CoreError::InvalidInput(format!(
+                "{raw:?} is not an e-mail address"
+            )))
         }
     }
     pub fn from_stored(value: String) -> Self {
@@ -377,7 +388,10 @@ mod tests {
     fn link_codes_are_read_in_any_case_with_spaces_and_dashes() {
         let code = PinCode::parse_user_input(" ab-c d").map(|c| c.as_str().to_owned());
         assert_eq!(code.as_deref(), Some("ABCD"));
-        assert!(PinCode::parse_user_input("AB0D").is_none(), "0 is not in the alphabet");
+        assert!(
+            PinCode::parse_user_input("AB0D").is_none(),
+            "0 is not in the alphabet"
+        );
         assert!(PinCode::parse_user_input("ABC").is_none());
     }
 
@@ -400,10 +414,19 @@ mod tests {
 
     #[test]
     fn pin_ids() {
-        assert!(matches!(PinId::parse("undefined"), Err(CoreError::InvalidInput(_))));
+        assert!(matches!(
+            PinId::parse("undefined"),
+            Err(CoreError::InvalidInput(_))
+        ));
         assert!(matches!(PinId::parse(""), Err(CoreError::InvalidInput(_))));
-        assert!(matches!(PinId::parse("-5"), Err(CoreError::InvalidInput(_))));
-        assert!(matches!(PinId::parse("987654321987"), Err(CoreError::PinNotFound)));
+        assert!(matches!(
+            PinId::parse("-5"),
+            Err(CoreError::InvalidInput(_))
+        ));
+        assert!(matches!(
+            PinId::parse("987654321987"),
+            Err(CoreError::PinNotFound)
+        ));
         assert_eq!(PinId::parse("123").ok(), Some(PinId(123)));
         assert!(PinId::random().0 >= PinId::MIN);
     }
@@ -414,7 +437,10 @@ mod tests {
             ClientIdentifier::parse(Some("  ")),
             Err(CoreError::ClientIdentifierMissing)
         ));
-        assert!(matches!(ClientIdentifier::parse(None), Err(CoreError::ClientIdentifierMissing)));
+        assert!(matches!(
+            ClientIdentifier::parse(None),
+            Err(CoreError::ClientIdentifierMissing)
+        ));
         assert!(ClientIdentifier::parse(Some(&"x".repeat(300))).is_err());
     }
 

@@ -12,7 +12,9 @@
 use std::fmt;
 use std::sync::OnceLock;
 
-use argon2::password_hash::{rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::password_hash::{
+    rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString,
+};
 use argon2::Argon2;
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
@@ -95,7 +97,8 @@ pub struct Secrets {
 }
 
 fn derive(master: &ServerKey, label: &[u8]) -> [u8; 32] {
-    let mut mac = <HmacSha256 as Mac>::new_from_slice(master.as_bytes()).expect("HMAC takes any key length");
+    let mut mac =
+        <HmacSha256 as Mac>::new_from_slice(master.as_bytes()).expect("HMAC takes any key length");
     mac.update(label);
     mac.finalize().into_bytes().into()
 }
@@ -110,7 +113,8 @@ impl Secrets {
     }
 
     pub fn lookup_hash(&self, purpose: Purpose, secret: &str) -> LookupHash {
-        let mut mac = <HmacSha256 as Mac>::new_from_slice(&self.lookup_key).expect("HMAC takes any key length");
+        let mut mac = <HmacSha256 as Mac>::new_from_slice(&self.lookup_key)
+            .expect("HMAC takes any key length");
         mac.update(purpose.label());
         mac.update(b"\0");
         mac.update(secret.as_bytes());
@@ -125,7 +129,10 @@ impl Secrets {
             .seal
             .encrypt(
                 XNonce::from_slice(&nonce),
-                Payload { msg: secret.as_bytes(), aad: purpose.label() },
+                Payload {
+                    msg: secret.as_bytes(),
+                    aad: purpose.label(),
+                },
             )
             .expect("XChaCha20-Poly1305 encryption of a short secret cannot fail");
         let mut out = Vec::with_capacity(24 + sealed.len());
@@ -149,7 +156,13 @@ impl Secrets {
         let (nonce, body) = sealed.split_at(24);
         let plain = self
             .seal
-            .decrypt(XNonce::from_slice(nonce), Payload { msg: body, aad: purpose.label() })
+            .decrypt(
+                XNonce::from_slice(nonce),
+                Payload {
+                    msg: body,
+                    aad: purpose.label(),
+                },
+            )
             .map_err(|_| wrong_key())?;
         String::from_utf8(plain).map_err(|_| wrong_key())
     }
@@ -264,21 +277,36 @@ mod tests {
     fn sealed_secrets_open_only_with_the_same_key_and_purpose() {
         let secrets = Secrets::new(&ServerKey::generate());
         let sealed = secrets.seal(Purpose::Token, "abc");
-        assert_eq!(secrets.open(Purpose::Token, &sealed).ok().as_deref(), Some("abc"));
+        assert_eq!(
+            secrets.open(Purpose::Token, &sealed).ok().as_deref(),
+            Some("abc")
+        );
         assert!(secrets.open(Purpose::PinCode, &sealed).is_err());
         let other = Secrets::new(&ServerKey::generate());
         assert!(other.open(Purpose::Token, &sealed).is_err());
-        assert!(!sealed.windows(3).any(|w| w == b"abc"), "plain text must not appear");
+        assert!(
+            !sealed.windows(3).any(|w| w == b"abc"),
+            "plain text must not appear"
+        );
     }
 
     #[test]
     fn lookup_hashes_depend_on_key_and_purpose() {
         let key = ServerKey::generate();
         let a = Secrets::new(&key);
-        assert_eq!(a.lookup_hash(Purpose::Token, "x"), a.lookup_hash(Purpose::Token, "x"));
-        assert_ne!(a.lookup_hash(Purpose::Token, "x"), a.lookup_hash(Purpose::PinCode, "x"));
+        assert_eq!(
+            a.lookup_hash(Purpose::Token, "x"),
+            a.lookup_hash(Purpose::Token, "x")
+        );
+        assert_ne!(
+            a.lookup_hash(Purpose::Token, "x"),
+            a.lookup_hash(Purpose::PinCode, "x")
+        );
         let b = Secrets::new(&ServerKey::generate());
-        assert_ne!(a.lookup_hash(Purpose::Token, "x"), b.lookup_hash(Purpose::Token, "x"));
+        assert_ne!(
+            a.lookup_hash(Purpose::Token, "x"),
+            b.lookup_hash(Purpose::Token, "x")
+        );
     }
 
     #[test]
@@ -287,7 +315,10 @@ mod tests {
         let hash = hash_password(&pw).expect("hash");
         assert!(hash.starts_with("$argon2id$"));
         assert!(verify_password(&pw, Some(&hash)));
-        assert!(!verify_password(&Password::presented("wrong".into()), Some(&hash)));
+        assert!(!verify_password(
+            &Password::presented("wrong".into()),
+            Some(&hash)
+        ));
         assert!(!verify_password(&pw, None));
         assert!(!format!("{pw:?}").contains("horse"));
         let token = AuthToken::generate();

@@ -79,7 +79,13 @@ impl Pinlink {
         key: &ServerKey,
         settings: PinlinkSettings,
     ) -> Pinlink {
-        Pinlink { store, clock, secrets: Secrets::new(key), live: LivePins::default(), settings }
+        Pinlink {
+            store,
+            clock,
+            secrets: Secrets::new(key),
+            live: LivePins::default(),
+            settings,
+        }
     }
 
     pub fn now(&self) -> UnixTime {
@@ -120,16 +126,26 @@ impl Pinlink {
                 Err(e) => return Err(e.into()),
             }
         }
-        Err(CoreError::Internal("no free pin code or id after several attempts".into()))
+        Err(CoreError::Internal(
+            "no free pin code or id after several attempts".into(),
+        ))
     }
 
     /// A device polling its pin. Answers from memory when it can.
-    pub async fn poll_pin(&self, id: PinId, client: &ClientIdentifier) -> Result<Arc<Pin>, CoreError> {
+    pub async fn poll_pin(
+        &self,
+        id: PinId,
+        client: &ClientIdentifier,
+    ) -> Result<Arc<Pin>, CoreError> {
         let now = self.now();
         let pin = match self.live.get(id) {
             Some(pin) => pin,
             None => {
-                let record = self.store.pin_by_id(id).await?.ok_or(CoreError::PinNotFound)?;
+                let record = self
+                    .store
+                    .pin_by_id(id)
+                    .await?
+                    .ok_or(CoreError::PinNotFound)?;
                 let pin = Arc::new(self.pin_from_record(record)?);
                 if pin.is_live(now) {
                     self.live.put(pin.clone());
@@ -148,7 +164,11 @@ impl Pinlink {
     /// Looks a live pin up by its code (the QR image, the confirmation page).
     pub async fn pin_by_code(&self, code: &PinCode) -> Result<Arc<Pin>, CoreError> {
         let hash = self.secrets.lookup_hash(Purpose::PinCode, code.as_str());
-        let record = self.store.pin_by_code(&hash).await?.ok_or(CoreError::PinNotFound)?;
+        let record = self
+            .store
+            .pin_by_code(&hash)
+            .await?
+            .ok_or(CoreError::PinNotFound)?;
         let pin = self.pin_from_record(record)?;
         if !pin.is_live(self.now()) {
             return Err(CoreError::PinNotFound);
@@ -159,14 +179,21 @@ impl Pinlink {
     /// An account approves the pin whose code a person typed (or a client
     /// sent to `PUT /api/v2/pins/link`). Wrong codes count against the
     /// account's and the address's budgets.
-    pub async fn link_code(&self, account: &Account, typed: &str, ip: &str) -> Result<Arc<Pin>, CoreError> {
+    pub async fn link_code(
+        &self,
+        account: &Account,
+        typed: &str,
+        ip: &str,
+    ) -> Result<Arc<Pin>, CoreError> {
         let now = self.now();
         let budgets = self.settings.budgets;
         let account_key = keys::link_account(account.id.0);
         let ip_key = keys::link_ip(ip);
         let too_many = |retry_after_secs| CoreError::TooManyAttempts { retry_after_secs };
-        self.check_budget(&account_key, budgets.link_per_account, now, too_many).await?;
-        self.check_budget(&ip_key, budgets.link_per_ip, now, too_many).await?;
+        self.check_budget(&account_key, budgets.link_per_account, now, too_many)
+            .await?;
+        self.check_budget(&ip_key, budgets.link_per_ip, now, too_many)
+            .await?;
 
         let result = match PinCode::parse_user_input(typed) {
             None => Err(CoreError::PinNotFound),
@@ -179,20 +206,37 @@ impl Pinlink {
         result
     }
 
-    async fn link_existing_code(&self, account: &Account, code: &PinCode, now: UnixTime) -> Result<Arc<Pin>, CoreError> {
+    async fn link_existing_code(
+        &self,
+        account: &Account,
+        code: &PinCode,
+        now: UnixTime,
+    ) -> Result<Arc<Pin>, CoreError> {
         let hash = self.secrets.lookup_hash(Purpose::PinCode, code.as_str());
-        let record = self.store.pin_by_code(&hash).await?.ok_or(CoreError::PinNotFound)?;
+        let record = self
+            .store
+            .pin_by_code(&hash)
+            .await?
+            .ok_or(CoreError::PinNotFound)?;
         if record.expires_at <= now || record.token_sealed.is_some() {
             return Err(CoreError::PinNotFound);
         }
         let pin = self.pin_from_record(record)?;
         let token = AuthToken::generate();
-        let link = PinLink { pin: pin.id, account: account.id, token: self.new_token(&token), now };
+        let link = PinLink {
+            pin: pin.id,
+            account: account.id,
+            token: self.new_token(&token),
+            now,
+        };
         if self.store.link_pin(&link).await?.is_none() {
             // Linked, denied or expired by someone else in the meantime.
             return Err(CoreError::PinNotFound);
         }
-        let linked = Arc::new(Pin { auth_token: Some(token), ..pin });
+        let linked = Arc::new(Pin {
+            auth_token: Some(token),
+            ..pin
+        });
         self.live.put(linked.clone());
         tracing::info!(pin = %linked.id, account = account.id.0, "pin linked");
         Ok(linked)
@@ -204,12 +248,19 @@ impl Pinlink {
         let removed = self.store.delete_expired_pins(now).await?;
         self.live.evict_expired(now);
         let b = self.settings.budgets;
-        let longest = [b.sign_in_per_account, b.sign_in_per_ip, b.link_per_account, b.link_per_ip]
-            .iter()
-            .map(|p| p.window_secs)
-            .max()
-            .unwrap_or(0);
-        self.store.delete_failures_before(now.plus_secs(-longest)).await?;
+        let longest = [
+            b.sign_in_per_account,
+            b.sign_in_per_ip,
+            b.link_per_account,
+            b.link_per_ip,
+        ]
+        .iter()
+        .map(|p| p.window_secs)
+        .max()
+        .unwrap_or(0);
+        self.store
+            .delete_failures_before(now.plus_secs(-longest))
+            .await?;
         Ok(removed)
     }
 
@@ -220,7 +271,12 @@ impl Pinlink {
 
     // -------------------------------------------------------------- accounts
 
-    pub async fn add_account(&self, username: &str, email: &str, password: String) -> Result<Account, CoreError> {
+    pub async fn add_account(
+        &self,
+        username: &str,
+        email: &str,
+        password: String,
+    ) -> Result<Account, CoreError> {
         let username = Username::parse(username)?;
         let email = Email::parse(email)?;
         let password = Password::new_for_account(password)?;
@@ -252,20 +308,28 @@ impl Pinlink {
         let account_key = keys::sign_in_account(request.login.trim());
         let ip_key = keys::sign_in_ip(&request.ip);
         let locked = |retry_after_secs| CoreError::SignInLockedOut { retry_after_secs };
-        self.check_budget(&ip_key, budgets.sign_in_per_ip, now, locked).await?;
-        self.check_budget(&account_key, budgets.sign_in_per_account, now, locked).await?;
+        self.check_budget(&ip_key, budgets.sign_in_per_ip, now, locked)
+            .await?;
+        self.check_budget(&account_key, budgets.sign_in_per_account, now, locked)
+            .await?;
 
         let record = self.store.account_by_login(request.login.trim()).await?;
         let stored_hash = record.as_ref().map(|r| r.password_hash.clone());
         let password = request.password;
-        let ok = tokio::task::spawn_blocking(move || verify_password(&password, stored_hash.as_deref()))
-            .await
-            .map_err(|e| CoreError::Internal(format!("password check task failed: {e}")))?;
+        let ok =
+            tokio::task::spawn_blocking(move || verify_password(&password, stored_hash.as_deref()))
+                .await
+                .map_err(|e| CoreError::Internal(format!("password check task failed: {e}")))?;
         match record {
             Some(record) if ok => {
                 self.store.clear_failures(&account_key).await?;
                 let token = self
-                    .grant_token(&record.account, &request.client_identifier, &request.device, now)
+                    .grant_token(
+                        &record.account,
+                        &request.client_identifier,
+                        &request.device,
+                        now,
+                    )
                     .await?;
                 tracing::info!(account = record.account.id.0, "signed in");
                 Ok((record.account, token))
@@ -285,7 +349,11 @@ impl Pinlink {
             return Err(CoreError::Unauthenticated);
         }
         let hash = self.secrets.lookup_hash(Purpose::Token, presented);
-        let record = self.store.session_by_token(&hash).await?.ok_or(CoreError::Unauthenticated)?;
+        let record = self
+            .store
+            .session_by_token(&hash)
+            .await?
+            .ok_or(CoreError::Unauthenticated)?;
         let now = self.now();
         if record.last_seen_at.secs_until(now) >= self.settings.last_seen_resolution_secs {
             self.store.touch_device(record.device, now).await?;
@@ -299,7 +367,9 @@ impl Pinlink {
 
     /// Ends a session: its token stops working at once.
     pub async fn sign_out(&self, session: &Session) -> Result<(), CoreError> {
-        let hash = self.secrets.lookup_hash(Purpose::Token, session.token.expose());
+        let hash = self
+            .secrets
+            .lookup_hash(Purpose::Token, session.token.expose());
         self.store.revoke_token(&hash).await?;
         Ok(())
     }
@@ -312,7 +382,9 @@ impl Pinlink {
             .into_iter()
             .map(|r| {
                 let token = match r.token_sealed {
-                    Some(sealed) => Some(AuthToken::from_presented(self.secrets.open(Purpose::Token, &sealed)?)),
+                    Some(sealed) => Some(AuthToken::from_presented(
+                        self.secrets.open(Purpose::Token, &sealed)?,
+                    )),
                     None => None,
                 };
                 Ok(Device {
@@ -329,7 +401,11 @@ impl Pinlink {
 
     /// Removes one of the account's devices; every token it held stops
     /// working at once.
-    pub async fn revoke_device(&self, account: &Account, device: DeviceId) -> Result<(), CoreError> {
+    pub async fn revoke_device(
+        &self,
+        account: &Account,
+        device: DeviceId,
+    ) -> Result<(), CoreError> {
         if self.store.revoke_device(account.id, device).await? {
             tracing::info!(account = account.id.0, device = device.0, "device revoked");
             Ok(())
@@ -373,7 +449,10 @@ impl Pinlink {
         now: UnixTime,
         refuse: impl Fn(i64) -> CoreError,
     ) -> Result<(), CoreError> {
-        let failures = self.store.count_failures(key, now.plus_secs(-policy.window_secs)).await?;
+        let failures = self
+            .store
+            .count_failures(key, now.plus_secs(-policy.window_secs))
+            .await?;
         if failures.count >= policy.max_failures {
             let retry_after = failures
                 .oldest
@@ -388,7 +467,9 @@ impl Pinlink {
     fn record_of(&self, pin: &Pin) -> PinRecord {
         PinRecord {
             id: pin.id,
-            code_hash: self.secrets.lookup_hash(Purpose::PinCode, pin.code.as_str()),
+            code_hash: self
+                .secrets
+                .lookup_hash(Purpose::PinCode, pin.code.as_str()),
             code_sealed: self.secrets.seal(Purpose::PinCode, pin.code.as_str()),
             strong: pin.code.is_strong(),
             client_identifier: pin.client_identifier.clone(),
@@ -396,15 +477,22 @@ impl Pinlink {
             requester_ip: pin.requester_ip.clone(),
             created_at: pin.created_at,
             expires_at: pin.expires_at,
-            token_sealed: pin.auth_token.as_ref().map(|t| self.secrets.seal(Purpose::Token, t.expose())),
+            token_sealed: pin
+                .auth_token
+                .as_ref()
+                .map(|t| self.secrets.seal(Purpose::Token, t.expose())),
         }
     }
 
     fn pin_from_record(&self, record: PinRecord) -> Result<Pin, CoreError> {
         let code = PinCode::from_stored(self.secrets.open(Purpose::PinCode, &record.code_sealed)?)
-            .ok_or_else(|| CoreError::Internal(format!("pin {} has a malformed stored code", record.id)))?;
+            .ok_or_else(|| {
+                CoreError::Internal(format!("pin {} has a malformed stored code", record.id))
+            })?;
         let auth_token = match record.token_sealed {
-            Some(sealed) => Some(AuthToken::from_presented(self.secrets.open(Purpose::Token, &sealed)?)),
+            Some(sealed) => Some(AuthToken::from_presented(
+                self.secrets.open(Purpose::Token, &sealed)?,
+            )),
             None => None,
         };
         Ok(Pin {
@@ -423,5 +511,7 @@ impl Pinlink {
 fn random_hex(len: usize) -> String {
     use rand::Rng;
     let mut rng = rand::thread_rng();
-    (0..len).map(|_| char::from_digit(rng.gen_range(0..16), 16).unwrap_or('0')).collect()
+    (0..len)
+        .map(|_| char::from_digit(rng.gen_range(0..16), 16).unwrap_or('0'))
+        .collect()
 }

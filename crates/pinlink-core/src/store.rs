@@ -132,13 +132,17 @@ pub trait Store: Send + Sync + 'static {
 
     // --- devices and tokens ---
     async fn grant_token(&self, grant: &TokenGrant) -> Result<DeviceId, StoreError>;
-    async fn session_by_token(&self, hash: &LookupHash) -> Result<Option<SessionRecord>, StoreError>;
+    async fn session_by_token(
+        &self,
+        hash: &LookupHash,
+    ) -> Result<Option<SessionRecord>, StoreError>;
     async fn touch_device(&self, device: DeviceId, now: UnixTime) -> Result<(), StoreError>;
     /// Revokes one token; a device left without tokens is removed.
     async fn revoke_token(&self, hash: &LookupHash) -> Result<bool, StoreError>;
     async fn list_devices(&self, account: AccountId) -> Result<Vec<DeviceRecord>, StoreError>;
     /// Removes one of the account's devices and every token it holds.
-    async fn revoke_device(&self, account: AccountId, device: DeviceId) -> Result<bool, StoreError>;
+    async fn revoke_device(&self, account: AccountId, device: DeviceId)
+        -> Result<bool, StoreError>;
 
     // --- failure budgets ---
     async fn record_failure(&self, key: &str, at: UnixTime) -> Result<(), StoreError>;

@@ -69,7 +69,11 @@ impl WireBody for DeviceList {
         serde_json::to_string(&self.devices).unwrap_or_default()
     }
     fn to_xml(&self) -> String {
-        let (root, item) = if self.legacy { ("MediaContainer", "Device") } else { ("devices", "device") };
+        let (root, item) = if self.legacy {
+            ("MediaContainer", "Device")
+        } else {
+            ("devices", "device")
+        };
         Element::new(root)
             .attr("publicAddress", "")
             .attr("size", self.devices.len())

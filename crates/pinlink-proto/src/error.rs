@@ -50,7 +50,13 @@ pub struct ErrorBody {
 
 impl ErrorBody {
     pub fn single(code: ErrorCode, message: impl Into<String>, status: u16) -> ErrorBody {
-        ErrorBody { errors: vec![ErrorItem { code: code as i64, message: message.into(), status }] }
+        ErrorBody {
+            errors: vec![ErrorItem {
+                code: code as i64,
+                message: message.into(),
+                status,
+            }],
+        }
     }
 }
 

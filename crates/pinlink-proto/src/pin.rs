@@ -37,8 +37,14 @@ impl Location {
             .attr("city", &self.city)
             .attr("time_zone", &self.time_zone)
             .attr("postal_code", &self.postal_code)
-            .bool_attr("in_privacy_restricted_country", self.in_privacy_restricted_country)
-            .bool_attr("in_privacy_restricted_region", self.in_privacy_restricted_region)
+            .bool_attr(
+                "in_privacy_restricted_country",
+                self.in_privacy_restricted_country,
+            )
+            .bool_attr(
+                "in_privacy_restricted_region",
+                self.in_privacy_restricted_region,
+            )
             .attr("subdivisions", &self.subdivisions)
             .attr("coordinates", &self.coordinates)
     }
@@ -79,7 +85,10 @@ impl WireBody for PinBody {
             .attr("createdAt", xml_datetime(self.created_at))
             .attr("expiresAt", xml_datetime(self.expires_at))
             .opt_attr("authToken", self.auth_token.as_ref())
-            .opt_attr("newRegistration", self.new_registration.map(|b| if b { "1" } else { "0" }))
+            .opt_attr(
+                "newRegistration",
+                self.new_registration.map(|b| if b { "1" } else { "0" }),
+            )
             .child(self.location.to_element())
             .to_document()
     }
@@ -94,7 +103,8 @@ pub(crate) mod json_time {
     }
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
         let s = String::deserialize(d)?;
-        crate::time_format::parse_json_datetime(&s).ok_or_else(|| D::Error::custom(format!("bad datetime {s:?}")))
+        crate::time_format::parse_json_datetime(&s)
+            .ok_or_else(|| D::Error::custom(format!("bad datetime {s:?}")))
     }
 }
 
@@ -122,8 +132,20 @@ mod tests {
     #[test]
     fn json_has_every_field_with_nulls() {
         let v: serde_json::Value = serde_json::from_str(&sample().to_json()).expect("json");
-        for field in ["id", "code", "product", "trusted", "qr", "clientIdentifier", "location",
-                      "expiresIn", "createdAt", "expiresAt", "authToken", "newRegistration"] {
+        for field in [
+            "id",
+            "code",
+            "product",
+            "trusted",
+            "qr",
+            "clientIdentifier",
+            "location",
+            "expiresIn",
+            "createdAt",
+            "expiresAt",
+            "authToken",
+            "newRegistration",
+        ] {
             assert!(v.get(field).is_some(), "{field} missing");
         }
         assert!(v["authToken"].is_null() && v["newRegistration"].is_null());
@@ -138,7 +160,13 @@ mod tests {
         let xml = sample().to_xml();
         assert!(xml.contains(r#"<pin id="1234567890" code="ABCD""#), "{xml}");
         assert!(xml.contains(r#"authToken="" newRegistration="""#), "{xml}");
-        assert!(xml.contains(r#"createdAt="2024-07-16 17:03:05 UTC""#), "{xml}");
-        assert!(xml.contains("<location code=\"\" european_union_member=\"0\""), "{xml}");
+        assert!(
+            xml.contains(r#"createdAt="2024-07-16 17:03:05 UTC""#),
+            "{xml}"
+        );
+        assert!(
+            xml.contains("<location code=\"\" european_union_member=\"0\""),
+            "{xml}"
+        );
     }
 }

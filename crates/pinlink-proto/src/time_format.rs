@@ -11,14 +11,18 @@ fn utc(unix: i64) -> OffsetDateTime {
 /// `2024-07-16T17:03:05Z`
 pub fn json_datetime(unix: i64) -> String {
     utc(unix)
-        .format(format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z"))
+        .format(format_description!(
+            "[year]-[month]-[day]T[hour]:[minute]:[second]Z"
+        ))
         .unwrap_or_default()
 }
 
 /// `2024-07-16 17:03:05 UTC`
 pub fn xml_datetime(unix: i64) -> String {
     utc(unix)
-        .format(format_description!("[year]-[month]-[day] [hour]:[minute]:[second] UTC"))
+        .format(format_description!(
+            "[year]-[month]-[day] [hour]:[minute]:[second] UTC"
+        ))
         .unwrap_or_default()
 }
 
@@ -37,6 +41,9 @@ mod tests {
     fn formats_like_plex() {
         assert_eq!(json_datetime(1_721_149_385), "2024-07-16T17:03:05Z");
         assert_eq!(xml_datetime(1_721_149_385), "2024-07-16 17:03:05 UTC");
-        assert_eq!(parse_json_datetime("2024-07-16T17:03:05Z"), Some(1_721_149_385));
+        assert_eq!(
+            parse_json_datetime("2024-07-16T17:03:05Z"),
+            Some(1_721_149_385)
+        );
     }
 }

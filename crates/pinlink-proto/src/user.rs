@@ -176,7 +176,10 @@ impl UserBody {
             .bool_attr("mailingListActive", self.mailing_list_active)
             .attr("scrobbleTypes", &self.scrobble_types)
             .attr("country", &self.country)
-            .opt_attr("subscriptionDescription", self.subscription_description.as_ref())
+            .opt_attr(
+                "subscriptionDescription",
+                self.subscription_description.as_ref(),
+            )
             .bool_attr("restricted", self.restricted);
         if let Some(anonymous) = self.anonymous {
             user = user.bool_attr("anonymous", anonymous);
@@ -197,15 +200,25 @@ impl UserBody {
                     .attr("status", &s.status)
                     .opt_attr("paymentService", s.payment_service.as_ref())
                     .opt_attr("plan", s.plan.as_ref())
-                    .children(s.features.iter().map(|f| Element::new("feature").attr("id", f))),
+                    .children(
+                        s.features
+                            .iter()
+                            .map(|f| Element::new("feature").attr("id", f)),
+                    ),
             )
             .child(
                 Element::new("profile")
                     .bool_attr("autoSelectAudio", p.auto_select_audio)
                     .opt_attr("defaultAudioLanguage", p.default_audio_language.as_ref())
-                    .opt_attr("defaultSubtitleLanguage", p.default_subtitle_language.as_ref())
+                    .opt_attr(
+                        "defaultSubtitleLanguage",
+                        p.default_subtitle_language.as_ref(),
+                    )
                     .attr("autoSelectSubtitle", p.auto_select_subtitle)
-                    .attr("defaultSubtitleAccessibility", p.default_subtitle_accessibility)
+                    .attr(
+                        "defaultSubtitleAccessibility",
+                        p.default_subtitle_accessibility,
+                    )
                     .attr("defaultSubtitleForced", p.default_subtitle_forced),
             )
             .child(Element::new("entitlements"))

@@ -12,7 +12,11 @@ pub struct Element {
 
 impl Element {
     pub fn new(name: &'static str) -> Element {
-        Element { name, attrs: Vec::new(), children: Vec::new() }
+        Element {
+            name,
+            attrs: Vec::new(),
+            children: Vec::new(),
+        }
     }
     pub fn attr(mut self, name: &'static str, value: impl ToString) -> Element {
         self.attrs.push((name, value.to_string()));
@@ -73,13 +77,21 @@ mod tests {
 
     #[test]
     fn escapes_attribute_values() {
-        let doc = Element::new("pin").attr("product", "A \"<&>\" B").to_document();
-        assert!(doc.contains(r#"<pin product="A &quot;&lt;&amp;&gt;&quot; B"/>"#), "{doc}");
+        let doc = Element::new("pin")
+            .attr("product", "A \"<&>\" B")
+            .to_document();
+        assert!(
+            doc.contains(r#"<pin product="A &quot;&lt;&amp;&gt;&quot; B"/>"#),
+            "{doc}"
+        );
     }
 
     #[test]
     fn nests_children() {
-        let doc = Element::new("a").bool_attr("x", true).child(Element::new("b")).to_document();
+        let doc = Element::new("a")
+            .bool_attr("x", true)
+            .child(Element::new("b"))
+            .to_document();
         assert!(doc.ends_with("<a x=\"1\"><b/></a>\n"), "{doc}");
     }
 }

@@ -34,7 +34,12 @@ struct Mapped {
 }
 
 fn mapped(status: StatusCode, code: ErrorCode, message: impl Into<String>) -> Mapped {
-    Mapped { status, code, message: message.into(), retry_after_secs: None }
+    Mapped {
+        status,
+        code,
+        message: message.into(),
+        retry_after_secs: None,
+    }
 }
 
 impl ApiError {
@@ -42,7 +47,11 @@ impl ApiError {
         use StatusCode as S;
         let core = match self {
             ApiError::BodyTooLarge => {
-                return mapped(S::PAYLOAD_TOO_LARGE, ErrorCode::TooLarge, "Request body too large")
+                return mapped(
+                    S::PAYLOAD_TOO_LARGE,
+                    ErrorCode::TooLarge,
+                    "Request body too large",
+                )
             }
             ApiError::HeadersTooLarge => {
                 return mapped(
@@ -51,16 +60,20 @@ impl ApiError {
                     "Request headers too large",
                 )
             }
-            ApiError::RouteNotFound => return mapped(S::NOT_FOUND, ErrorCode::NotFound, "Not found"),
+            ApiError::RouteNotFound => {
+                return mapped(S::NOT_FOUND, ErrorCode::NotFound, "Not found")
+            }
             ApiError::Core(core) => core,
         };
         let message = core.to_string();
         match core {
-            CoreError::ClientIdentifierMissing | CoreError::ProductMissing | CoreError::InvalidInput(_) => {
-                mapped(S::BAD_REQUEST, ErrorCode::BadRequest, message)
-            }
+            CoreError::ClientIdentifierMissing
+            | CoreError::ProductMissing
+            | CoreError::InvalidInput(_) => mapped(S::BAD_REQUEST, ErrorCode::BadRequest, message),
             CoreError::PinNotFound => mapped(S::NOT_FOUND, ErrorCode::CodeNotFound, message),
-            CoreError::Unauthenticated => mapped(S::UNAUTHORIZED, ErrorCode::Unauthenticated, message),
+            CoreError::Unauthenticated => {
+                mapped(S::UNAUTHORIZED, ErrorCode::Unauthenticated, message)
+            }
             CoreError::SignInLockedOut { retry_after_secs } => Mapped {
                 retry_after_secs: Some(*retry_after_secs),
                 ..mapped(S::UNAUTHORIZED, ErrorCode::SignInLockedOut, message)
@@ -84,7 +97,11 @@ impl ApiError {
             }
             CoreError::Internal(cause) => {
                 tracing::error!(error = %cause, "internal error");
-                mapped(S::INTERNAL_SERVER_ERROR, ErrorCode::Internal, "Internal server error")
+                mapped(
+                    S::INTERNAL_SERVER_ERROR,
+                    ErrorCode::Internal,
+                    "Internal server error",
+                )
             }
         }
     }
@@ -100,7 +117,9 @@ impl IntoResponse for ApiError {
                 response.headers_mut().insert(header::RETRY_AFTER, value);
             }
         }
-        response.extensions_mut().insert(RenderLater(Arc::new(body)));
+        response
+            .extensions_mut()
+            .insert(RenderLater(Arc::new(body)));
         response
     }
 }
@@ -111,7 +130,9 @@ pub fn error_body_for_status(status: StatusCode) -> ErrorBody {
     let code = match status {
         StatusCode::UNAUTHORIZED => ErrorCode::Unauthenticated,
         StatusCode::NOT_FOUND => ErrorCode::NotFound,
-        StatusCode::PAYLOAD_TOO_LARGE | StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE => ErrorCode::TooLarge,
+        StatusCode::PAYLOAD_TOO_LARGE | StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE => {
+            ErrorCode::TooLarge
+        }
         StatusCode::TOO_MANY_REQUESTS => ErrorCode::TooManyAttempts,
         StatusCode::SERVICE_UNAVAILABLE => ErrorCode::Unavailable,
         s if s.is_server_error() => ErrorCode::Internal,

@@ -71,7 +71,10 @@ pub struct Reply {
 
 impl Reply {
     pub fn new(status: StatusCode, body: impl WireBody + Send + Sync + 'static) -> Reply {
-        Reply { status, body: Some(Arc::new(body)) }
+        Reply {
+            status,
+            body: Some(Arc::new(body)),
+        }
     }
     pub fn ok(body: impl WireBody + Send + Sync + 'static) -> Reply {
         Reply::new(StatusCode::OK, body)
@@ -102,7 +105,8 @@ fn strip_format_suffix(path: &str) -> Option<(&str, Format)> {
     if let Some(stripped) = path.strip_suffix(".json") {
         Some((stripped, Format::Json))
     } else {
-        path.strip_suffix(".xml").map(|stripped| (stripped, Format::Xml))
+        path.strip_suffix(".xml")
+            .map(|stripped| (stripped, Format::Xml))
     }
 }
 
@@ -116,8 +120,15 @@ fn with_path(original: &Uri, path: &str) -> Option<Uri> {
     Uri::from_parts(parts).ok()
 }
 
-pub async fn negotiate(State(limit): State<HeaderLimit>, mut request: Request, next: Next) -> Response {
-    let accept = request.headers().get(header::ACCEPT).and_then(|v| v.to_str().ok());
+pub async fn negotiate(
+    State(limit): State<HeaderLimit>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let accept = request
+        .headers()
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok());
     let mut format = Format::from_accept(accept);
     if let Some((path, suffix_format)) = strip_format_suffix(request.uri().path()) {
         if let Some(uri) = with_path(request.uri(), path) {
@@ -153,7 +164,9 @@ fn finish(mut response: Response, format: Format) -> Response {
         }
     };
     if let Some(body) = body {
-        response.headers_mut().insert(header::CONTENT_TYPE, format.content_type());
+        response
+            .headers_mut()
+            .insert(header::CONTENT_TYPE, format.content_type());
         response.headers_mut().remove(header::CONTENT_LENGTH);
         *response.body_mut() = Body::from(body);
     }
@@ -167,8 +180,14 @@ mod tests {
     #[test]
     fn accept_rules_match_what_plex_tv_does() {
         assert_eq!(Format::from_accept(Some("application/json")), Format::Json);
-        assert_eq!(Format::from_accept(Some("Application/JSON; charset=utf-8")), Format::Json);
-        assert_eq!(Format::from_accept(Some("application/json, text/plain, */*")), Format::Xml);
+        assert_eq!(
+            Format::from_accept(Some("Application/JSON; charset=utf-8")),
+            Format::Json
+        );
+        assert_eq!(
+            Format::from_accept(Some("application/json, text/plain, */*")),
+            Format::Xml
+        );
         assert_eq!(Format::from_accept(Some("*/*")), Format::Xml);
         assert_eq!(Format::from_accept(Some("")), Format::Xml);
         assert_eq!(Format::from_accept(None), Format::Xml);
@@ -176,10 +195,21 @@ mod tests {
 
     #[test]
     fn suffixes() {
-        assert_eq!(strip_format_suffix("/api/v2/pins/1.json"), Some(("/api/v2/pins/1", Format::Json)));
-        assert_eq!(strip_format_suffix("/devices.xml"), Some(("/devices", Format::Xml)));
+        assert_eq!(
+            strip_format_suffix("/api/v2/pins/1.json"),
+            Some(("/api/v2/pins/1", Format::Json))
+        );
+        assert_eq!(
+            strip_format_suffix("/devices.xml"),
+            Some(("/devices", Format::Xml))
+        );
         assert_eq!(strip_format_suffix("/api/v2/pins"), None);
         let uri: Uri = "/devices.xml?X-Plex-Token=t".parse().expect("uri");
-        assert_eq!(with_path(&uri, "/devices").map(|u| u.to_string()).as_deref(), Some("/devices?X-Plex-Token=t"));
+        assert_eq!(
+            with_path(&uri, "/devices")
+                .map(|u| u.to_string())
+                .as_deref(),
+            Some("/devices?X-Plex-Token=t")
+        );
     }
 }

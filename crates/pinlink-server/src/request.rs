@@ -28,7 +28,9 @@ pub struct PlexRequest {
 impl PlexRequest {
     /// A parameter by name, in any case.
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.params.get(&name.to_ascii_lowercase()).map(String::as_str)
+        self.params
+            .get(&name.to_ascii_lowercase())
+            .map(String::as_str)
     }
 
     pub fn client_identifier(&self) -> Result<ClientIdentifier, CoreError> {
@@ -75,7 +77,9 @@ impl PlexRequest {
             Some(v) => match v.as_str() {
                 "true" | "1" | "yes" | "on" => Ok(true),
                 "false" | "0" | "no" | "off" | "" => Ok(false),
-                _ => Err(CoreError::InvalidInput(format!("{name} must be true or false"))),
+                _ => Err(CoreError::InvalidInput(format!(
+                    "{name} must be true or false"
+                ))),
             },
         }
     }
@@ -92,7 +96,9 @@ fn json_fields(bytes: &[u8]) -> Result<Vec<(String, String)>, CoreError> {
     let value: serde_json::Value = serde_json::from_slice(bytes)
         .map_err(|e| CoreError::InvalidInput(format!("the request body is not valid JSON: {e}")))?;
     let serde_json::Value::Object(map) = value else {
-        return Err(CoreError::InvalidInput("the JSON request body must be an object".into()));
+        return Err(CoreError::InvalidInput(
+            "the JSON request body must be an object".into(),
+        ));
     };
     Ok(map
         .into_iter()
@@ -135,8 +141,9 @@ impl FromRequest<AppState> for PlexRequest {
             let pairs = if content_type.starts_with("application/json") {
                 json_fields(&bytes)?
             } else {
-                serde_urlencoded::from_bytes(&bytes)
-                    .map_err(|_| CoreError::InvalidInput("the request body is not a valid form".into()))?
+                serde_urlencoded::from_bytes(&bytes).map_err(|_| {
+                    CoreError::InvalidInput("the request body is not a valid form".into())
+                })?
             };
             insert_pairs(&mut params, pairs);
         }
@@ -165,8 +172,9 @@ mod tests {
 
     #[test]
     fn json_bodies_flatten_scalars() {
-        let fields = json_fields(br#"{"strong":true,"X-Plex-Product":"A","n":1,"jwk":{"kty":"OKP"}}"#)
-            .expect("valid");
+        let fields =
+            json_fields(br#"{"strong":true,"X-Plex-Product":"A","n":1,"jwk":{"kty":"OKP"}}"#)
+                .expect("valid");
         assert!(fields.contains(&("strong".into(), "true".into())));
         assert!(fields.contains(&("n".into(), "1".into())));
         assert!(!fields.iter().any(|(k, _)| k == "jwk"));

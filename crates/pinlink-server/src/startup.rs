@@ -32,9 +32,14 @@ pub struct App {
 
 impl App {
     pub async fn build(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<App> {
-        let store = pinlink_store::open(&config.database_url).await.with_context(|| {
-            format!("cannot open the database {}", pinlink_store::redact_url(&config.database_url))
-        })?;
+        let store = pinlink_store::open(&config.database_url)
+            .await
+            .with_context(|| {
+                format!(
+                    "cannot open the database {}",
+                    pinlink_store::redact_url(&config.database_url)
+                )
+            })?;
         let listener = TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("cannot listen on {}", config.listen))?;
@@ -45,7 +50,12 @@ impl App {
             .unwrap_or_else(|| format!("http://{local}"))
             .trim_end_matches('/')
             .to_owned();
-        let core = Arc::new(Pinlink::new(store.clone(), clock, &config.key, config.settings.clone()));
+        let core = Arc::new(Pinlink::new(
+            store.clone(),
+            clock,
+            &config.key,
+            config.settings.clone(),
+        ));
         let state = AppState {
             core,
             public_url: public_url.into(),
@@ -62,7 +72,9 @@ impl App {
     }
 
     pub fn local_addr(&self) -> SocketAddr {
-        self.listener.local_addr().unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)))
+        self.listener
+            .local_addr()
+            .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)))
     }
 
     pub fn public_url(&self) -> &str {
@@ -74,9 +86,14 @@ impl App {
         self.state.core.clone()
     }
 
-    pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+    pub async fn run(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
         let router = routes::router(self.state.clone());
-        let limit = HeaderLimit { max_header_bytes: self.max_header_bytes };
+        let limit = HeaderLimit {
+            max_header_bytes: self.max_header_bytes,
+        };
         // Outside the router: the format suffix must be stripped before routing.
         let app = axum::middleware::from_fn_with_state(limit, negotiate).layer(router);
         // Browser apps call the pin endpoints from any origin with custom
@@ -84,13 +101,23 @@ impl App {
         // cross-origin, so this grants nothing a token does not.
         let app = CorsLayer::new()
             .allow_origin(Any)
-            .allow_methods([Method::GET, Method::POST, Method::PUT, Method::DELETE, Method::OPTIONS])
+            .allow_methods([
+                Method::GET,
+                Method::POST,
+                Method::PUT,
+                Method::DELETE,
+                Method::OPTIONS,
+            ])
             .allow_headers(Any)
             .max_age(Duration::from_secs(24 * 3600))
             .layer(app);
 
         let (stop_sweeper, stopped) = watch::channel(false);
-        let sweeper = tokio::spawn(sweep_until_stopped(self.state.core.clone(), self.sweep_interval, stopped));
+        let sweeper = tokio::spawn(sweep_until_stopped(
+            self.state.core.clone(),
+            self.sweep_interval,
+            stopped,
+        ));
 
         tracing::info!(address = %self.local_addr(), public_url = %self.state.public_url, "pinlink is listening");
         axum::serve(
@@ -111,7 +138,11 @@ impl App {
     }
 }
 
-async fn sweep_until_stopped(core: Arc<Pinlink>, every: Duration, mut stopped: watch::Receiver<bool>) {
+async fn sweep_until_stopped(
+    core: Arc<Pinlink>,
+    every: Duration,
+    mut stopped: watch::Receiver<bool>,
+) {
     let mut ticker = tokio::time::interval(every);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {

@@ -20,7 +20,8 @@ pub async fn open(url: &str) -> Result<Arc<dyn Store>, StoreError> {
         Ok(Arc::new(SqliteStore::connect(url).await?))
     } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
         Err(StoreError::Other(
-            "PostgreSQL is not supported yet in this version of pinlink; use a sqlite:// URL".into(),
+            "PostgreSQL is not supported yet in this version of pinlink; use a sqlite:// URL"
+                .into(),
         ))
     } else {
         Err(StoreError::Other(format!(
@@ -69,7 +70,13 @@ fn map_err(e: sqlx::Error) -> StoreError {
 mod tests {
     #[test]
     fn passwords_are_redacted_from_urls() {
-        assert_eq!(super::redact_url("postgres://u:secret@h/db"), "postgres://u:***@h/db");
-        assert_eq!(super::redact_url("sqlite://pinlink.db"), "sqlite://pinlink.db");
+        assert_eq!(
+            super::redact_url("postgres://u:secret@h/db"),
+            "postgres://u:***@h/db"
+        );
+        assert_eq!(
+            super::redact_url("sqlite://pinlink.db"),
+            "sqlite://pinlink.db"
+        );
     }
 }

@@ -88,7 +88,8 @@ fn device_from_row(row: &SqliteRow) -> Result<DeviceInfo, sqlx::Error> {
 
 fn hash_from_row(row: &SqliteRow, column: &str) -> Result<LookupHash, sqlx::Error> {
     let bytes: Vec<u8> = row.try_get(column)?;
-    LookupHash::from_slice(&bytes).ok_or_else(|| sqlx::Error::Decode(format!("{column} is not 32 bytes").into()))
+    LookupHash::from_slice(&bytes)
+        .ok_or_else(|| sqlx::Error::Decode(format!("{column} is not 32 bytes").into()))
 }
 
 fn pin_from_row(row: &SqliteRow) -> Result<PinRecord, sqlx::Error> {
@@ -117,7 +118,8 @@ fn account_from_row(row: &SqliteRow) -> Result<Account, sqlx::Error> {
     })
 }
 
-const ACCOUNT_COLUMNS: &str = "a.id AS account_id, a.uuid, a.username, a.email, a.created_at AS account_created_at";
+const ACCOUNT_COLUMNS: &str =
+    "a.id AS account_id, a.uuid, a.username, a.email, a.created_at AS account_created_at";
 
 /// Registers (or refreshes) the account's device for `client_identifier` and
 /// stores its new token: shared by sign-in and pin linking.
@@ -139,7 +141,9 @@ async fn upsert_device_with_token(
            last_seen_at = excluded.last_seen_at \
          RETURNING id"
     );
-    let q = sqlx::query(&sql).bind(account.0).bind(client_identifier.as_str());
+    let q = sqlx::query(&sql)
+        .bind(account.0)
+        .bind(client_identifier.as_str());
     let row = bind_device(q, device)
         .bind(now.0)
         .bind(now.0)
@@ -303,8 +307,13 @@ impl Store for SqliteStore {
 
     async fn list_accounts(&self) -> Result<Vec<Account>, StoreError> {
         let sql = format!("SELECT {ACCOUNT_COLUMNS} FROM accounts a ORDER BY a.id");
-        let rows = sqlx::query(&sql).fetch_all(&self.pool).await.map_err(map_err)?;
-        rows.iter().map(|r| account_from_row(r).map_err(map_err)).collect()
+        let rows = sqlx::query(&sql)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(map_err)?;
+        rows.iter()
+            .map(|r| account_from_row(r).map_err(map_err))
+            .collect()
     }
 
     async fn grant_token(&self, grant: &TokenGrant) -> Result<DeviceId, StoreError> {
@@ -323,7 +332,10 @@ impl Store for SqliteStore {
         Ok(device)
     }
 
-    async fn session_by_token(&self, hash: &LookupHash) -> Result<Option<SessionRecord>, StoreError> {
+    async fn session_by_token(
+        &self,
+        hash: &LookupHash,
+    ) -> Result<Option<SessionRecord>, StoreError> {
         let sql = format!(
             "SELECT {ACCOUNT_COLUMNS}, d.id AS device_id, d.last_seen_at FROM tokens t \
              JOIN devices d ON d.id = t.device_id JOIN accounts a ON a.id = d.account_id \
@@ -391,7 +403,9 @@ impl Store for SqliteStore {
             .map(|row| {
                 Ok(DeviceRecord {
                     id: DeviceId(row.try_get("id")?),
-                    client_identifier: ClientIdentifier::from_stored(row.try_get("client_identifier")?),
+                    client_identifier: ClientIdentifier::from_stored(
+                        row.try_get("client_identifier")?,
+                    ),
                     info: device_from_row(row)?,
                     created_at: UnixTime(row.try_get("created_at")?),
                     last_seen_at: UnixTime(row.try_get("last_seen_at")?),
@@ -402,7 +416,11 @@ impl Store for SqliteStore {
             .map_err(map_err)
     }
 
-    async fn revoke_device(&self, account: AccountId, device: DeviceId) -> Result<bool, StoreError> {
+    async fn revoke_device(
+        &self,
+        account: AccountId,
+        device: DeviceId,
+    ) -> Result<bool, StoreError> {
         // Tokens go with the device (ON DELETE CASCADE), in the same statement.
         let done = sqlx::query("DELETE FROM devices WHERE id = ? AND account_id = ?")
             .bind(device.0)
@@ -424,15 +442,20 @@ impl Store for SqliteStore {
     }
 
     async fn count_failures(&self, key: &str, since: UnixTime) -> Result<FailureCount, StoreError> {
-        let row = sqlx::query("SELECT COUNT(*) AS n, MIN(at) AS oldest FROM failures WHERE key = ? AND at > ?")
-            .bind(key)
-            .bind(since.0)
-            .fetch_one(&self.pool)
-            .await
-            .map_err(map_err)?;
+        let row = sqlx::query(
+            "SELECT COUNT(*) AS n, MIN(at) AS oldest FROM failures WHERE key = ? AND at > ?",
+        )
+        .bind(key)
+        .bind(since.0)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(map_err)?;
         let count: i64 = row.try_get("n").map_err(map_err)?;
         let oldest: Option<i64> = row.try_get("oldest").map_err(map_err)?;
-        Ok(FailureCount { count: u32::try_from(count).unwrap_or(u32::MAX), oldest: oldest.map(UnixTime) })
+        Ok(FailureCount {
+            count: u32::try_from(count).unwrap_or(u32::MAX),
+            oldest: oldest.map(UnixTime),
+        })
     }
 
     async fn clear_failures(&self, key: &str) -> Result<(), StoreError> {

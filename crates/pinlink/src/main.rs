@@ -118,7 +118,11 @@ fn read_file_config(path: Option<&Path>) -> anyhow::Result<FileConfig> {
 }
 
 /// Defaults, then the config file, then environment and flags.
-fn build_config(data: &DataArgs, listen: Option<SocketAddr>, public_url: Option<String>) -> anyhow::Result<Config> {
+fn build_config(
+    data: &DataArgs,
+    listen: Option<SocketAddr>,
+    public_url: Option<String>,
+) -> anyhow::Result<Config> {
     let file = read_file_config(data.config.as_deref())?;
     let database = data
         .database
@@ -144,10 +148,20 @@ fn build_config(data: &DataArgs, listen: Option<SocketAddr>, public_url: Option<
 
 async fn open_core(data: &DataArgs) -> anyhow::Result<Pinlink> {
     let config = build_config(data, None, None)?;
-    let store = pinlink_store::open(&config.database_url).await.with_context(|| {
-        format!("cannot open the database {}", pinlink_store::redact_url(&config.database_url))
-    })?;
-    Ok(Pinlink::new(store, Arc::new(SystemClock), &config.key, PinlinkSettings::default()))
+    let store = pinlink_store::open(&config.database_url)
+        .await
+        .with_context(|| {
+            format!(
+                "cannot open the database {}",
+                pinlink_store::redact_url(&config.database_url)
+            )
+        })?;
+    Ok(Pinlink::new(
+        store,
+        Arc::new(SystemClock),
+        &config.key,
+        PinlinkSettings::default(),
+    ))
 }
 
 async fn shutdown_signal() {
@@ -202,11 +216,20 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let app = App::build(config, Arc::new(SystemClock)).await?;
             app.run(shutdown_signal()).await
         }
-        Command::User(UserCommand::Add { data, name, email, password_stdin }) => {
+        Command::User(UserCommand::Add {
+            data,
+            name,
+            email,
+            password_stdin,
+        }) => {
             let core = open_core(&data).await?;
             let password = read_password(password_stdin)?;
             let account = core.add_account(&name, &email, password).await?;
-            println!("created account {} (id {})", account.username.as_str(), account.id.0);
+            println!(
+                "created account {} (id {})",
+                account.username.as_str(),
+                account.id.0
+            );
             Ok(())
         }
         Command::User(UserCommand::List { data, json }) => {
@@ -246,7 +269,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 async fn main() -> std::process::ExitCode {
     let filter = tracing_subscriber::EnvFilter::try_from_env("PINLINK_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
     let cli = Cli::parse();
     match run(cli).await {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -39,14 +39,27 @@ async fn a_linked_device_is_listed_with_what_it_said_about_itself() {
         .await
         .expect("json");
     let user_token = app.sign_in("browser-1").await;
-    assert_eq!(app.link(&user_token, pin["code"].as_str().expect("code")).await.status(), StatusCode::NO_CONTENT);
-    let device_token = app.poll(&pin["id"], "tv-42").await.json::<Value>().await.expect("json")["authToken"]
+    assert_eq!(
+        app.link(&user_token, pin["code"].as_str().expect("code"))
+            .await
+            .status(),
+        StatusCode::NO_CONTENT
+    );
+    let device_token = app
+        .poll(&pin["id"], "tv-42")
+        .await
+        .json::<Value>()
+        .await
+        .expect("json")["authToken"]
         .as_str()
         .expect("token")
         .to_owned();
 
     let devices = devices_json(&app, &user_token).await;
-    let tv = devices.iter().find(|d| d["clientIdentifier"] == "tv-42").expect("tv listed");
+    let tv = devices
+        .iter()
+        .find(|d| d["clientIdentifier"] == "tv-42")
+        .expect("tv listed");
     assert_eq!(tv["product"], "Couch Player");
     assert_eq!(tv["productVersion"], "2.1.0");
     assert_eq!(tv["platform"], "Linux");
@@ -78,7 +91,10 @@ async fn a_linked_device_is_listed_with_what_it_said_about_itself() {
     app.clock.advance(120);
     assert_eq!(app.user(&device_token).await.status(), StatusCode::OK);
     let devices = devices_json(&app, &user_token).await;
-    let tv = devices.iter().find(|d| d["clientIdentifier"] == "tv-42").expect("tv listed");
+    let tv = devices
+        .iter()
+        .find(|d| d["clientIdentifier"] == "tv-42")
+        .expect("tv listed");
     assert_eq!(tv["lastSeenAt"], START + 120);
 }
 
@@ -87,15 +103,24 @@ async fn revoking_a_device_kills_its_token_at_once() {
     let app = TestApp::spawn().await;
     let pin = app.create_pin("tv-1", false).await;
     let user_token = app.sign_in("browser-1").await;
-    app.link(&user_token, pin["code"].as_str().expect("code")).await;
-    let device_token = app.poll(&pin["id"], "tv-1").await.json::<Value>().await.expect("json")["authToken"]
+    app.link(&user_token, pin["code"].as_str().expect("code"))
+        .await;
+    let device_token = app
+        .poll(&pin["id"], "tv-1")
+        .await
+        .json::<Value>()
+        .await
+        .expect("json")["authToken"]
         .as_str()
         .expect("token")
         .to_owned();
     assert_eq!(app.user(&device_token).await.status(), StatusCode::OK);
 
-    let id = devices_json(&app, &user_token).await.into_iter().find(|d| d["clientIdentifier"] == "tv-1").expect("listed")
-        ["id"]
+    let id = devices_json(&app, &user_token)
+        .await
+        .into_iter()
+        .find(|d| d["clientIdentifier"] == "tv-1")
+        .expect("listed")["id"]
         .clone();
     let deleted = app
         .request(Method::DELETE, &format!("/devices/{id}.xml"))
@@ -106,8 +131,15 @@ async fn revoking_a_device_kills_its_token_at_once() {
     assert_eq!(deleted.status(), StatusCode::OK);
 
     assert_json_error(app.user(&device_token).await, 401, 1001).await;
-    assert_eq!(app.user(&user_token).await.status(), StatusCode::OK, "other devices keep working");
-    assert!(devices_json(&app, &user_token).await.iter().all(|d| d["clientIdentifier"] != "tv-1"));
+    assert_eq!(
+        app.user(&user_token).await.status(),
+        StatusCode::OK,
+        "other devices keep working"
+    );
+    assert!(devices_json(&app, &user_token)
+        .await
+        .iter()
+        .all(|d| d["clientIdentifier"] != "tv-1"));
 
     // Deleting it again, or a device of another account, is not found.
     let again = app
@@ -123,7 +155,8 @@ async fn revoking_a_device_kills_its_token_at_once() {
 #[tokio::test]
 async fn an_account_cannot_touch_another_accounts_devices() {
     let app = TestApp::spawn().await;
-    app.add_account("bob", "bob@example.org", "bob's long password").await;
+    app.add_account("bob", "bob@example.org", "bob's long password")
+        .await;
     let alice = app.sign_in("browser-a").await;
     let bob: Value = app
         .request(Method::POST, "/api/v2/users/signin")
@@ -139,10 +172,16 @@ async fn an_account_cannot_touch_another_accounts_devices() {
     let bob_token = bob["authToken"].as_str().expect("token");
     let bob_devices = devices_json(&app, bob_token).await;
     assert_eq!(bob_devices.len(), 1);
-    assert!(devices_json(&app, &alice).await.iter().all(|d| d["clientIdentifier"] != "browser-b"));
+    assert!(devices_json(&app, &alice)
+        .await
+        .iter()
+        .all(|d| d["clientIdentifier"] != "browser-b"));
 
     let attempt = app
-        .request(Method::DELETE, &format!("/api/v2/devices/{}", bob_devices[0]["id"]))
+        .request(
+            Method::DELETE,
+            &format!("/api/v2/devices/{}", bob_devices[0]["id"]),
+        )
         .header("Accept", "application/json")
         .header("X-Plex-Token", &alice)
         .send()

@@ -13,16 +13,31 @@ async fn a_device_links_uses_its_token_and_is_revoked() {
 
     // The device asks for a pin and shows the code.
     let pin = app.create_pin("kitchen-radio", false).await;
-    let pending: Value = app.poll(&pin["id"], "kitchen-radio").await.json().await.expect("json");
+    let pending: Value = app
+        .poll(&pin["id"], "kitchen-radio")
+        .await
+        .json()
+        .await
+        .expect("json");
     assert!(pending["authToken"].is_null());
 
     // A person signs in elsewhere and types the code.
     let user_token = app.sign_in("phone-browser").await;
     app.clock.advance(30);
-    assert_eq!(app.link(&user_token, pin["code"].as_str().expect("code")).await.status(), StatusCode::NO_CONTENT);
+    assert_eq!(
+        app.link(&user_token, pin["code"].as_str().expect("code"))
+            .await
+            .status(),
+        StatusCode::NO_CONTENT
+    );
 
     // The device's next poll carries its token.
-    let linked: Value = app.poll(&pin["id"], "kitchen-radio").await.json().await.expect("json");
+    let linked: Value = app
+        .poll(&pin["id"], "kitchen-radio")
+        .await
+        .json()
+        .await
+        .expect("json");
     let device_token = linked["authToken"].as_str().expect("token").to_owned();
     assert_eq!(linked["expiresIn"], 870);
 
@@ -73,7 +88,10 @@ async fn the_flow_in_xml() {
         .await
         .expect("send");
     assert_eq!(created.status(), StatusCode::CREATED);
-    assert!(created.headers()["content-type"].to_str().expect("ascii").starts_with("application/xml"));
+    assert!(created.headers()["content-type"]
+        .to_str()
+        .expect("ascii")
+        .starts_with("application/xml"));
     let xml = created.text().await.expect("body");
     assert!(xml.starts_with("<?xml"), "{xml}");
     let id = xml_attr(&xml, "id").expect("id");
@@ -81,11 +99,17 @@ async fn the_flow_in_xml() {
     assert_eq!(code.len(), 25);
     assert_eq!(xml_attr(&xml, "authToken").as_deref(), Some(""));
     assert_eq!(xml_attr(&xml, "trusted").as_deref(), Some("0"));
-    assert_eq!(xml_attr(&xml, "expiresAt").as_deref(), Some("2027-01-15 08:30:00 UTC"));
+    assert_eq!(
+        xml_attr(&xml, "expiresAt").as_deref(),
+        Some("2027-01-15 08:30:00 UTC")
+    );
     assert!(xml.contains("<location "), "{xml}");
 
     let token = app.sign_in("browser").await;
-    assert_eq!(app.link(&token, &code).await.status(), StatusCode::NO_CONTENT);
+    assert_eq!(
+        app.link(&token, &code).await.status(),
+        StatusCode::NO_CONTENT
+    );
     let polled = app
         .request(Method::GET, &format!("/api/v2/pins/{id}"))
         .header("X-Plex-Client-Identifier", "xml-1")
@@ -108,5 +132,8 @@ async fn the_flow_in_xml() {
         .await
         .expect("body");
     assert!(devices.contains("product=\"XML Client\""), "{devices}");
-    assert!(devices.contains(&format!("token=\"{device_token}\"")), "{devices}");
+    assert!(
+        devices.contains(&format!("token=\"{device_token}\"")),
+        "{devices}"
+    );
 }

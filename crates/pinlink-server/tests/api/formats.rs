@@ -18,14 +18,29 @@ async fn json_only_when_asked_for_it_alone() {
         }
         async move {
             let response = request.send().await.expect("send");
-            response.headers()["content-type"].to_str().expect("ascii").to_owned()
+            response.headers()["content-type"]
+                .to_str()
+                .expect("ascii")
+                .to_owned()
         }
     };
-    assert!(ask(Some("application/json"), "/api/v2/pins").await.starts_with("application/json"));
-    assert!(ask(Some("application/json, text/plain, */*"), "/api/v2/pins").await.starts_with("application/xml"));
-    assert!(ask(None, "/api/v2/pins").await.starts_with("application/xml"));
-    assert!(ask(None, "/api/v2/pins.json").await.starts_with("application/json"));
-    assert!(ask(Some("application/json"), "/api/v2/pins.xml").await.starts_with("application/xml"));
+    assert!(ask(Some("application/json"), "/api/v2/pins")
+        .await
+        .starts_with("application/json"));
+    assert!(
+        ask(Some("application/json, text/plain, */*"), "/api/v2/pins")
+            .await
+            .starts_with("application/xml")
+    );
+    assert!(ask(None, "/api/v2/pins")
+        .await
+        .starts_with("application/xml"));
+    assert!(ask(None, "/api/v2/pins.json")
+        .await
+        .starts_with("application/json"));
+    assert!(ask(Some("application/json"), "/api/v2/pins.xml")
+        .await
+        .starts_with("application/xml"));
 }
 
 #[tokio::test]
@@ -35,14 +50,23 @@ async fn browsers_get_cors_for_the_pin_endpoints() {
         .request(Method::OPTIONS, "/api/v2/pins")
         .header("Origin", "https://app.example.com")
         .header("Access-Control-Request-Method", "POST")
-        .header("Access-Control-Request-Headers", "x-plex-product,x-plex-client-identifier,accept")
+        .header(
+            "Access-Control-Request-Headers",
+            "x-plex-product,x-plex-client-identifier,accept",
+        )
         .send()
         .await
         .expect("send");
     assert!(preflight.status().is_success());
     assert_eq!(preflight.headers()["access-control-allow-origin"], "*");
-    let methods = preflight.headers()["access-control-allow-methods"].to_str().expect("ascii").to_owned();
-    assert!(methods.contains("POST") && methods.contains("GET"), "{methods}");
+    let methods = preflight.headers()["access-control-allow-methods"]
+        .to_str()
+        .expect("ascii")
+        .to_owned();
+    assert!(
+        methods.contains("POST") && methods.contains("GET"),
+        "{methods}"
+    );
 
     let created = app
         .request(Method::POST, "/api/v2/pins")
@@ -94,14 +118,20 @@ async fn oversized_and_malformed_requests_get_a_clear_4xx() {
         .request(Method::POST, "/api/v2/pins")
         .header("Accept", "application/json")
         .header("X-Plex-Client-Identifier", "c")
-        .header("X-Plex-Product", reqwest::header::HeaderValue::from_bytes(b"\xff\xfe").expect("bytes"))
+        .header(
+            "X-Plex-Product",
+            reqwest::header::HeaderValue::from_bytes(b"\xff\xfe").expect("bytes"),
+        )
         .send()
         .await
         .expect("send");
     assert_json_error(binary_header, 400, 1000).await;
 
     let control = app
-        .request(Method::POST, "/api/v2/pins?X-Plex-Product=a%00b&X-Plex-Client-Identifier=c")
+        .request(
+            Method::POST,
+            "/api/v2/pins?X-Plex-Product=a%00b&X-Plex-Client-Identifier=c",
+        )
         .header("Accept", "application/json")
         .send()
         .await

@@ -35,7 +35,9 @@ impl TestApp {
 
     pub async fn spawn_with(config: Config) -> TestApp {
         let clock = FakeClock::new(UnixTime(START));
-        let app = App::build(config, Arc::new(clock.clone())).await.expect("server builds");
+        let app = App::build(config, Arc::new(clock.clone()))
+            .await
+            .expect("server builds");
         let base = format!("http://{}", app.local_addr());
         let core = app.core();
         let (stop, stopped) = oneshot::channel::<()>();
@@ -45,7 +47,10 @@ impl TestApp {
         TestApp {
             base,
             clock,
-            http: reqwest::Client::builder().no_proxy().build().expect("client"),
+            http: reqwest::Client::builder()
+                .no_proxy()
+                .build()
+                .expect("client"),
             core,
             stop: Some(stop),
             server: Some(server),
@@ -61,7 +66,10 @@ impl TestApp {
     }
 
     pub async fn add_account(&self, username: &str, email: &str, password: &str) {
-        self.core.add_account(username, email, password.into()).await.expect("account created");
+        self.core
+            .add_account(username, email, password.into())
+            .await
+            .expect("account created");
     }
 
     /// Stops the server gracefully and waits for it.
@@ -146,8 +154,14 @@ impl TestApp {
 /// Asserts a plex.tv JSON error body with this code and status.
 pub async fn assert_json_error(response: Response, status: u16, code: i64) -> Value {
     assert_eq!(response.status().as_u16(), status);
-    let content_type = response.headers()["content-type"].to_str().expect("ascii").to_owned();
-    assert!(content_type.starts_with("application/json"), "content-type {content_type}");
+    let content_type = response.headers()["content-type"]
+        .to_str()
+        .expect("ascii")
+        .to_owned();
+    assert!(
+        content_type.starts_with("application/json"),
+        "content-type {content_type}"
+    );
     let body: Value = response.json().await.expect("json error body");
     assert_eq!(body["errors"][0]["code"], code, "{body}");
     assert_eq!(body["errors"][0]["status"], status, "{body}");
@@ -158,11 +172,18 @@ pub async fn assert_json_error(response: Response, status: u16, code: i64) -> Va
 /// Asserts a plex.tv XML error body with this code and status.
 pub async fn assert_xml_error(response: Response, status: u16, code: i64) -> String {
     assert_eq!(response.status().as_u16(), status);
-    let content_type = response.headers()["content-type"].to_str().expect("ascii").to_owned();
-    assert!(content_type.starts_with("application/xml"), "content-type {content_type}");
+    let content_type = response.headers()["content-type"]
+        .to_str()
+        .expect("ascii")
+        .to_owned();
+    assert!(
+        content_type.starts_with("application/xml"),
+        "content-type {content_type}"
+    );
     let body = response.text().await.expect("body");
     assert!(
-        body.contains(&format!("<errors><error code=\"{code}\"")) && body.contains(&format!("status=\"{status}\"")),
+        body.contains(&format!("<errors><error code=\"{code}\""))
+            && body.contains(&format!("status=\"{status}\"")),
         "{body}"
     );
     body

@@ -27,11 +27,30 @@ async fn a_new_pin_has_every_field_plex_clients_validate() {
     assert!(pin["authToken"].is_null() && pin.get("authToken").is_some());
     assert!(pin["newRegistration"].is_null() && pin.get("newRegistration").is_some());
     let location = pin["location"].as_object().expect("location object");
-    for field in ["code", "continent_code", "country", "city", "time_zone", "postal_code", "subdivisions", "coordinates"] {
-        assert!(location[field].is_string(), "location.{field} must be a string");
+    for field in [
+        "code",
+        "continent_code",
+        "country",
+        "city",
+        "time_zone",
+        "postal_code",
+        "subdivisions",
+        "coordinates",
+    ] {
+        assert!(
+            location[field].is_string(),
+            "location.{field} must be a string"
+        );
     }
-    for field in ["european_union_member", "in_privacy_restricted_country", "in_privacy_restricted_region"] {
-        assert!(location[field].is_boolean(), "location.{field} must be a boolean");
+    for field in [
+        "european_union_member",
+        "in_privacy_restricted_country",
+        "in_privacy_restricted_region",
+    ] {
+        assert!(
+            location[field].is_boolean(),
+            "location.{field} must be a boolean"
+        );
     }
 }
 
@@ -41,7 +60,11 @@ async fn strong_pins_have_long_lower_case_codes_and_live_longer() {
     let pin = app.create_pin("device-1", true).await;
     let code = pin["code"].as_str().expect("code");
     assert_eq!(code.len(), 25);
-    assert!(code.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit()), "{code}");
+    assert!(
+        code.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit()),
+        "{code}"
+    );
     assert_eq!(pin["expiresIn"], 1800);
 }
 
@@ -56,14 +79,33 @@ async fn strong_is_read_in_every_spelling_and_place_clients_use() {
             .header("X-Plex-Client-Identifier", "c")
     };
     for query in ["strong=true", "strong=True", "strong=1", "STRONG=true"] {
-        let pin: Value = base(&format!("/api/v2/pins?{query}")).send().await.expect("send").json().await.expect("json");
+        let pin: Value = base(&format!("/api/v2/pins?{query}"))
+            .send()
+            .await
+            .expect("send")
+            .json()
+            .await
+            .expect("json");
         assert_eq!(strong_len(&pin), Some(25), "{query}");
     }
     for query in ["strong=false", "strong=False", "strong=0", ""] {
-        let pin: Value = base(&format!("/api/v2/pins?{query}")).send().await.expect("send").json().await.expect("json");
+        let pin: Value = base(&format!("/api/v2/pins?{query}"))
+            .send()
+            .await
+            .expect("send")
+            .json()
+            .await
+            .expect("json");
         assert_eq!(strong_len(&pin), Some(4), "{query}");
     }
-    let form: Value = base("/api/v2/pins").form(&[("strong", "true")]).send().await.expect("send").json().await.expect("json");
+    let form: Value = base("/api/v2/pins")
+        .form(&[("strong", "true")])
+        .send()
+        .await
+        .expect("send")
+        .json()
+        .await
+        .expect("json");
     assert_eq!(strong_len(&form), Some(25));
     let json: Value = base("/api/v2/pins")
         .json(&serde_json::json!({"strong": true, "jwk": {"kty": "OKP"}}))
@@ -74,7 +116,10 @@ async fn strong_is_read_in_every_spelling_and_place_clients_use() {
         .await
         .expect("json");
     assert_eq!(strong_len(&json), Some(25));
-    let bad = base("/api/v2/pins?strong=maybe").send().await.expect("send");
+    let bad = base("/api/v2/pins?strong=maybe")
+        .send()
+        .await
+        .expect("send");
     assert_json_error(bad, 400, 1000).await;
 }
 
@@ -82,7 +127,10 @@ async fn strong_is_read_in_every_spelling_and_place_clients_use() {
 async fn x_plex_parameters_come_from_query_form_or_json_body_in_any_case() {
     let app = TestApp::spawn().await;
     let from_query: Value = app
-        .request(Method::POST, "/api/v2/pins?x-plex-product=Q&X-PLEX-CLIENT-IDENTIFIER=q1")
+        .request(
+            Method::POST,
+            "/api/v2/pins?x-plex-product=Q&X-PLEX-CLIENT-IDENTIFIER=q1",
+        )
         .header("Accept", "application/json")
         .send()
         .await
@@ -90,19 +138,35 @@ async fn x_plex_parameters_come_from_query_form_or_json_body_in_any_case() {
         .json()
         .await
         .expect("json");
-    assert_eq!((from_query["product"].as_str(), from_query["clientIdentifier"].as_str()), (Some("Q"), Some("q1")));
+    assert_eq!(
+        (
+            from_query["product"].as_str(),
+            from_query["clientIdentifier"].as_str()
+        ),
+        (Some("Q"), Some("q1"))
+    );
 
     let from_form: Value = app
         .request(Method::POST, "/api/v2/pins")
         .header("Accept", "application/json")
-        .form(&[("X-Plex-Product", "F"), ("X-Plex-Client-Identifier", "f1"), ("strong", "true")])
+        .form(&[
+            ("X-Plex-Product", "F"),
+            ("X-Plex-Client-Identifier", "f1"),
+            ("strong", "true"),
+        ])
         .send()
         .await
         .expect("send")
         .json()
         .await
         .expect("json");
-    assert_eq!((from_form["product"].as_str(), from_form["clientIdentifier"].as_str()), (Some("F"), Some("f1")));
+    assert_eq!(
+        (
+            from_form["product"].as_str(),
+            from_form["clientIdentifier"].as_str()
+        ),
+        (Some("F"), Some("f1"))
+    );
 
     let from_json: Value = app
         .request(Method::POST, "/api/v2/pins")
@@ -114,7 +178,13 @@ async fn x_plex_parameters_come_from_query_form_or_json_body_in_any_case() {
         .json()
         .await
         .expect("json");
-    assert_eq!((from_json["product"].as_str(), from_json["clientIdentifier"].as_str()), (Some("J"), Some("j1")));
+    assert_eq!(
+        (
+            from_json["product"].as_str(),
+            from_json["clientIdentifier"].as_str()
+        ),
+        (Some("J"), Some("j1"))
+    );
 
     // A header wins over the query string.
     let both: Value = app
@@ -142,7 +212,10 @@ async fn a_pin_needs_a_client_identifier_and_a_product() {
         .await
         .expect("send");
     let body = assert_json_error(missing, 400, 1000).await;
-    assert_eq!(body["errors"][0]["message"], "X-Plex-Client-Identifier is missing");
+    assert_eq!(
+        body["errors"][0]["message"],
+        "X-Plex-Client-Identifier is missing"
+    );
 
     let empty = app
         .request(Method::POST, "/api/v2/pins")
@@ -184,7 +257,10 @@ async fn pin_ids_are_not_sequential_and_codes_are_unique() {
     for _ in 0..20 {
         let pin = app.create_pin("c", false).await;
         ids.push(pin["id"].as_u64().expect("id"));
-        assert!(codes.insert(pin["code"].as_str().expect("code").to_owned()), "duplicate live code");
+        assert!(
+            codes.insert(pin["code"].as_str().expect("code").to_owned()),
+            "duplicate live code"
+        );
     }
     let consecutive = ids.windows(2).filter(|w| w[1] == w[0] + 1).count();
     assert_eq!(consecutive, 0, "ids {ids:?}");
@@ -195,13 +271,23 @@ async fn polling_counts_down_and_the_pin_expires() {
     let app = TestApp::spawn().await;
     let pin = app.create_pin("device-1", false).await;
 
-    let first: Value = app.poll(&pin["id"], "device-1").await.json().await.expect("json");
+    let first: Value = app
+        .poll(&pin["id"], "device-1")
+        .await
+        .json()
+        .await
+        .expect("json");
     assert_eq!(first["code"], pin["code"]);
     assert_eq!(first["expiresIn"], 900);
     assert!(first["authToken"].is_null());
 
     app.clock.advance(124);
-    let later: Value = app.poll(&pin["id"], "device-1").await.json().await.expect("json");
+    let later: Value = app
+        .poll(&pin["id"], "device-1")
+        .await
+        .json()
+        .await
+        .expect("json");
     assert_eq!(later["expiresIn"], 776);
     assert_eq!(later["createdAt"], pin["createdAt"]);
 
@@ -217,9 +303,24 @@ async fn polling_someone_elses_unknown_or_malformed_pin_fails() {
     let body = assert_json_error(other, 404, 1020).await;
     assert_eq!(body["errors"][0]["message"], "Code not found or expired");
 
-    assert_json_error(app.poll(&Value::from(123_456_789u64), "device-1").await, 404, 1020).await;
-    assert_json_error(app.poll(&Value::from(987_654_321_987u64), "device-1").await, 404, 1020).await;
-    assert_json_error(app.poll(&Value::from("undefined"), "device-1").await, 400, 1000).await;
+    assert_json_error(
+        app.poll(&Value::from(123_456_789u64), "device-1").await,
+        404,
+        1020,
+    )
+    .await;
+    assert_json_error(
+        app.poll(&Value::from(987_654_321_987u64), "device-1").await,
+        404,
+        1020,
+    )
+    .await;
+    assert_json_error(
+        app.poll(&Value::from("undefined"), "device-1").await,
+        400,
+        1000,
+    )
+    .await;
     let no_client = app
         .request(Method::GET, &format!("/api/v2/pins/{}", pin["id"]))
         .header("Accept", "application/json")
@@ -237,16 +338,30 @@ async fn linking_hands_the_device_a_new_token_on_its_next_poll() {
 
     let code = pin["code"].as_str().expect("code");
     // Typed sloppily: lower case with a dash and a space.
-    let typed = format!("{}-{} ", &code[..2].to_lowercase(), &code[2..].to_lowercase());
+    let typed = format!(
+        "{}-{} ",
+        &code[..2].to_lowercase(),
+        &code[2..].to_lowercase()
+    );
     let linked = app.link(&user_token, &typed).await;
     assert_eq!(linked.status(), StatusCode::NO_CONTENT);
 
-    let polled: Value = app.poll(&pin["id"], "tv-1").await.json().await.expect("json");
+    let polled: Value = app
+        .poll(&pin["id"], "tv-1")
+        .await
+        .json()
+        .await
+        .expect("json");
     let token = polled["authToken"].as_str().expect("token after linking");
     assert_ne!(token, user_token, "the device gets its own token");
     assert_eq!(polled["newRegistration"], false);
     // Still there on the next poll, until the pin expires.
-    let again: Value = app.poll(&pin["id"], "tv-1").await.json().await.expect("json");
+    let again: Value = app
+        .poll(&pin["id"], "tv-1")
+        .await
+        .json()
+        .await
+        .expect("json");
     assert_eq!(again["authToken"], token);
 
     // A code links once.
@@ -289,7 +404,12 @@ async fn strong_codes_link_too_and_the_json_suffix_works() {
         .await
         .expect("send");
     assert_eq!(response.status(), StatusCode::NO_CONTENT);
-    let polled: Value = app.poll(&pin["id"], "web-1").await.json().await.expect("json");
+    let polled: Value = app
+        .poll(&pin["id"], "web-1")
+        .await
+        .json()
+        .await
+        .expect("json");
     assert!(polled["authToken"].is_string());
 }
 
@@ -317,7 +437,12 @@ async fn wrong_codes_are_budgeted_per_account() {
 async fn the_qr_image_is_a_png_for_live_codes_only() {
     let app = TestApp::spawn().await;
     let pin = app.create_pin("tv-1", false).await;
-    let response = app.http.get(pin["qr"].as_str().expect("qr")).send().await.expect("send");
+    let response = app
+        .http
+        .get(pin["qr"].as_str().expect("qr"))
+        .send()
+        .await
+        .expect("send");
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(response.headers()["content-type"], "image/png");
     let png = response.bytes().await.expect("bytes");
@@ -343,11 +468,26 @@ async fn pins_and_links_survive_a_restart() {
     app.shutdown().await;
 
     let app = TestApp::spawn_with(TestApp::file_config(dir.path(), &key)).await;
-    let polled: Value = app.poll(&pin["id"], "tv-1").await.json().await.expect("json");
+    let polled: Value = app
+        .poll(&pin["id"], "tv-1")
+        .await
+        .json()
+        .await
+        .expect("json");
     assert_eq!(polled["code"], pin["code"]);
     let token = app.sign_in("browser-1").await;
-    assert_eq!(app.link(&token, pin["code"].as_str().expect("code")).await.status(), StatusCode::NO_CONTENT);
-    let polled: Value = app.poll(&pin["id"], "tv-1").await.json().await.expect("json");
+    assert_eq!(
+        app.link(&token, pin["code"].as_str().expect("code"))
+            .await
+            .status(),
+        StatusCode::NO_CONTENT
+    );
+    let polled: Value = app
+        .poll(&pin["id"], "tv-1")
+        .await
+        .json()
+        .await
+        .expect("json");
     let device_token = polled["authToken"].as_str().expect("token").to_owned();
     app.shutdown().await;
 

@@ -28,20 +28,48 @@ async fn sign_in_returns_the_user_with_every_field_clients_require() {
     assert_eq!(user["uuid"].as_str().map(str::len), Some(16));
     assert_eq!(user["authToken"].as_str().map(str::len), Some(20));
     // Fields the plex-api crate and the generated SDK deserialise strictly.
-    for field in ["title", "friendlyName", "thumb", "scrobbleTypes", "country", "mailingListStatus"] {
+    for field in [
+        "title",
+        "friendlyName",
+        "thumb",
+        "scrobbleTypes",
+        "country",
+        "mailingListStatus",
+    ] {
         assert!(user[field].is_string(), "{field}");
     }
-    for field in ["confirmed", "emailOnlyAuth", "hasPassword", "protected", "restricted", "home", "guest",
-                  "homeAdmin", "mailingListActive", "experimentalFeatures", "twoFactorEnabled", "backupCodesCreated"] {
+    for field in [
+        "confirmed",
+        "emailOnlyAuth",
+        "hasPassword",
+        "protected",
+        "restricted",
+        "home",
+        "guest",
+        "homeAdmin",
+        "mailingListActive",
+        "experimentalFeatures",
+        "twoFactorEnabled",
+        "backupCodesCreated",
+    ] {
         assert!(user[field].is_boolean(), "{field}");
     }
     for field in ["homeSize", "maxHomeSize", "joinedAt", "rememberExpiresAt"] {
         assert!(user[field].is_i64(), "{field}");
     }
-    for field in ["entitlements", "services", "pastSubscriptions", "trials", "subscriptions", "roles"] {
+    for field in [
+        "entitlements",
+        "services",
+        "pastSubscriptions",
+        "trials",
+        "subscriptions",
+        "roles",
+    ] {
         assert!(user[field].is_array(), "{field}");
     }
-    assert!(user["subscription"]["active"].is_boolean() && user["subscription"]["features"].is_array());
+    assert!(
+        user["subscription"]["active"].is_boolean() && user["subscription"]["features"].is_array()
+    );
     assert!(user["profile"]["autoSelectSubtitle"].is_i64());
     assert!(user.get("locale").is_some() && user.get("subscriptionDescription").is_some());
 
@@ -57,7 +85,10 @@ async fn the_xml_user_has_what_python_plexapi_reads() {
     assert_eq!(response.status(), StatusCode::CREATED);
     let xml = response.text().await.expect("body");
     assert!(xml.contains("<user "), "{xml}");
-    assert!(xml.contains("<subscription ") && xml.contains("<profile "), "{xml}");
+    assert!(
+        xml.contains("<subscription ") && xml.contains("<profile "),
+        "{xml}"
+    );
     assert_eq!(xml_attr(&xml, "scrobbleTypes").as_deref(), Some(""));
     assert_eq!(xml_attr(&xml, "username").as_deref(), Some(USERNAME));
     assert_eq!(xml_attr(&xml, "confirmed").as_deref(), Some("1"));
@@ -70,9 +101,19 @@ async fn the_xml_user_has_what_python_plexapi_reads() {
 #[tokio::test]
 async fn wrong_passwords_and_unknown_accounts_get_1001() {
     let app = TestApp::spawn().await;
-    assert_json_error(sign_in_raw(&app, USERNAME, "wrong password", true).await, 401, 1001).await;
+    assert_json_error(
+        sign_in_raw(&app, USERNAME, "wrong password", true).await,
+        401,
+        1001,
+    )
+    .await;
     assert_json_error(sign_in_raw(&app, "nobody", PASSWORD, true).await, 401, 1001).await;
-    assert_xml_error(sign_in_raw(&app, USERNAME, "wrong password", false).await, 401, 1001).await;
+    assert_xml_error(
+        sign_in_raw(&app, USERNAME, "wrong password", false).await,
+        401,
+        1001,
+    )
+    .await;
     let missing = app
         .request(Method::POST, "/api/v2/users/signin")
         .header("Accept", "application/json")
@@ -88,16 +129,26 @@ async fn wrong_passwords_and_unknown_accounts_get_1001() {
 async fn repeated_failures_lock_the_account_out_for_a_while() {
     let app = TestApp::spawn().await;
     for _ in 0..10 {
-        assert_json_error(sign_in_raw(&app, USERNAME, "wrong password", true).await, 401, 1001).await;
+        assert_json_error(
+            sign_in_raw(&app, USERNAME, "wrong password", true).await,
+            401,
+            1001,
+        )
+        .await;
     }
     // Now even the right password is refused, with plex.tv's lock-out code.
     let locked = sign_in_raw(&app, USERNAME, PASSWORD, true).await;
     assert!(locked.headers().contains_key("retry-after"));
     let body = assert_json_error(locked, 401, 1031).await;
-    assert!(body["errors"][0]["message"].as_str().is_some_and(|m| m.contains("repeated failures")));
+    assert!(body["errors"][0]["message"]
+        .as_str()
+        .is_some_and(|m| m.contains("repeated failures")));
 
     app.clock.advance(15 * 60 + 1);
-    assert_eq!(sign_in_raw(&app, USERNAME, PASSWORD, true).await.status(), StatusCode::CREATED);
+    assert_eq!(
+        sign_in_raw(&app, USERNAME, PASSWORD, true).await.status(),
+        StatusCode::CREATED
+    );
 }
 
 #[tokio::test]

@@ -26,7 +26,11 @@ fn device_body(device: &Device) -> DeviceBody {
         provides: String::new(),
         client_identifier: device.client_identifier.as_str().to_owned(),
         version: info.version.clone(),
-        token: device.token.as_ref().map(|t| t.expose().to_owned()).unwrap_or_default(),
+        token: device
+            .token
+            .as_ref()
+            .map(|t| t.expose().to_owned())
+            .unwrap_or_default(),
         created_at: device.created_at.0,
         last_seen_at: device.last_seen_at.0,
         screen_resolution: String::new(),
@@ -35,10 +39,17 @@ fn device_body(device: &Device) -> DeviceBody {
     }
 }
 
-async fn device_list(state: &AppState, request: &PlexRequest, legacy: bool) -> Result<Reply, ApiError> {
+async fn device_list(
+    state: &AppState,
+    request: &PlexRequest,
+    legacy: bool,
+) -> Result<Reply, ApiError> {
     let session = authenticate(state, request).await?;
     let devices = state.core.devices(&session.account).await?;
-    Ok(Reply::ok(DeviceList { devices: devices.iter().map(device_body).collect(), legacy }))
+    Ok(Reply::ok(DeviceList {
+        devices: devices.iter().map(device_body).collect(),
+        legacy,
+    }))
 }
 
 /// `GET /api/v2/devices`: a JSON array, or `<devices>` in XML.
@@ -47,7 +58,10 @@ pub async fn list(State(state): State<AppState>, request: PlexRequest) -> Result
 }
 
 /// `GET /devices.xml`: python-plexapi's `<MediaContainer><Device …/>`.
-pub async fn list_legacy(State(state): State<AppState>, request: PlexRequest) -> Result<Reply, ApiError> {
+pub async fn list_legacy(
+    State(state): State<AppState>,
+    request: PlexRequest,
+) -> Result<Reply, ApiError> {
     device_list(&state, &request, true).await
 }
 
@@ -62,6 +76,9 @@ pub async fn revoke(
     let id: i64 = id
         .parse()
         .map_err(|_| CoreError::InvalidInput(format!("device id {id:?} is not a number")))?;
-    state.core.revoke_device(&session.account, DeviceId(id)).await?;
+    state
+        .core
+        .revoke_device(&session.account, DeviceId(id))
+        .await?;
     Ok(Reply::status(StatusCode::OK))
 }

@@ -32,7 +32,10 @@ fn pin_body(state: &AppState, pin: &Pin, now: UnixTime) -> PinBody {
 }
 
 /// `POST /api/v2/pins`: 201 with the new pin.
-pub async fn create(State(state): State<AppState>, request: PlexRequest) -> Result<Reply, ApiError> {
+pub async fn create(
+    State(state): State<AppState>,
+    request: PlexRequest,
+) -> Result<Reply, ApiError> {
     let new_pin = NewPin {
         client_identifier: request.client_identifier()?,
         device: request.device_info()?,
@@ -40,7 +43,10 @@ pub async fn create(State(state): State<AppState>, request: PlexRequest) -> Resu
         requester_ip: request.client_ip.clone(),
     };
     let pin = state.core.create_pin(new_pin).await?;
-    Ok(Reply::new(StatusCode::CREATED, pin_body(&state, &pin, state.core.now())))
+    Ok(Reply::new(
+        StatusCode::CREATED,
+        pin_body(&state, &pin, state.core.now()),
+    ))
 }
 
 /// `GET /api/v2/pins/{id}`: the pin, with its token once linked.
@@ -59,18 +65,31 @@ pub async fn poll(
 pub async fn link(State(state): State<AppState>, request: PlexRequest) -> Result<Reply, ApiError> {
     let session = authenticate(&state, &request).await?;
     let code = request.get("code").unwrap_or_default();
-    state.core.link_code(&session.account, code, &request.client_ip).await?;
+    state
+        .core
+        .link_code(&session.account, code, &request.client_ip)
+        .await?;
     Ok(Reply::status(StatusCode::NO_CONTENT))
 }
 
 /// `GET /api/v2/pins/qr/{code}`: a PNG QR code of the page where a person
 /// approves this pin.
-pub async fn qr(State(state): State<AppState>, Path(code): Path<String>) -> Result<Response, ApiError> {
+pub async fn qr(
+    State(state): State<AppState>,
+    Path(code): Path<String>,
+) -> Result<Response, ApiError> {
     let code = PinCode::parse_user_input(&code).ok_or(CoreError::PinNotFound)?;
     let pin = state.core.pin_by_code(&code).await?;
     let target = approval_url(&state.public_url, &pin);
     let png = crate::qr::png(&target).map_err(CoreError::Internal)?;
-    Ok(([(header::CONTENT_TYPE, "image/png"), (header::CACHE_CONTROL, "no-store")], png).into_response())
+    Ok((
+        [
+            (header::CONTENT_TYPE, "image/png"),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        png,
+    )
+        .into_response())
 }
 
 /// Where a person approves `pin`: `/link?pin=CODE` for a 4-character code,

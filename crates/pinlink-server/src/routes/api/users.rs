@@ -32,10 +32,15 @@ fn user_body(state: &AppState, account: &Account, token: &AuthToken, now: UnixTi
 
 /// `POST /api/v2/users/signin` with form `login` and `password`: 201 with the
 /// user and a new token for the signing-in device.
-pub async fn sign_in(State(state): State<AppState>, request: PlexRequest) -> Result<Reply, ApiError> {
+pub async fn sign_in(
+    State(state): State<AppState>,
+    request: PlexRequest,
+) -> Result<Reply, ApiError> {
     // Older clients send Rails-style `user[login]` / `user[password]`.
     let login = request.get("login").or_else(|| request.get("user[login]"));
-    let password = request.get("password").or_else(|| request.get("user[password]"));
+    let password = request
+        .get("password")
+        .or_else(|| request.get("user[password]"));
     let (Some(login), Some(password)) = (login, password) else {
         return Err(CoreError::InvalidInput("login and password are required".into()).into());
     };
@@ -47,24 +52,38 @@ pub async fn sign_in(State(state): State<AppState>, request: PlexRequest) -> Res
         ip: request.client_ip.clone(),
     };
     let (account, token) = state.core.sign_in(sign_in).await?;
-    Ok(Reply::new(StatusCode::CREATED, user_body(&state, &account, &token, state.core.now())))
+    Ok(Reply::new(
+        StatusCode::CREATED,
+        user_body(&state, &account, &token, state.core.now()),
+    ))
 }
 
 /// `GET /api/v2/user`: the token's account; 401 if the token is not valid.
 pub async fn me(State(state): State<AppState>, request: PlexRequest) -> Result<Reply, ApiError> {
     let session = authenticate(&state, &request).await?;
-    Ok(Reply::ok(user_body(&state, &session.account, &session.token, state.core.now())))
+    Ok(Reply::ok(user_body(
+        &state,
+        &session.account,
+        &session.token,
+        state.core.now(),
+    )))
 }
 
 /// `GET /users/account(.json)`: the legacy `{"user": {…}}` wrapper.
-pub async fn account_legacy(State(state): State<AppState>, request: PlexRequest) -> Result<Reply, ApiError> {
+pub async fn account_legacy(
+    State(state): State<AppState>,
+    request: PlexRequest,
+) -> Result<Reply, ApiError> {
     let session = authenticate(&state, &request).await?;
     let user = user_body(&state, &session.account, &session.token, state.core.now());
     Ok(Reply::ok(UserEnvelope { user }))
 }
 
 /// `DELETE /api/v2/users/signout`: the token stops working; 204.
-pub async fn sign_out(State(state): State<AppState>, request: PlexRequest) -> Result<Reply, ApiError> {
+pub async fn sign_out(
+    State(state): State<AppState>,
+    request: PlexRequest,
+) -> Result<Reply, ApiError> {
     let session = authenticate(&state, &request).await?;
     state.core.sign_out(&session).await?;
     Ok(Reply::status(StatusCode::NO_CONTENT))
