@@ -10,7 +10,12 @@ use pinlink_core::{
 };
 
 async fn backends() -> Vec<(&'static str, Arc<dyn Store>)> {
-    vec![("sqlite", pinlink_store::open("sqlite::memory:").await.expect("in-memory SQLite"))]
+    vec![(
+        "sqlite",
+        pinlink_store::open("sqlite::memory:")
+            .await
+            .expect("in-memory SQLite"),
+    )]
 }
 
 const NOW: UnixTime = UnixTime(1_800_000_000);
@@ -61,25 +66,46 @@ async fn account(store: &dyn Store, name: &str) -> pinlink_core::Account {
 }
 
 fn token(n: u8) -> NewToken {
-    NewToken { hash: hash(n), sealed: vec![n; 44] }
+    NewToken {
+        hash: hash(n),
+        sealed: vec![n; 44],
+    }
 }
 
 #[tokio::test]
 async fn pins_are_stored_found_and_unique_while_live() {
     for (name, store) in backends().await {
-        store.insert_pin(&pin(1, 1, NOW.plus_secs(900))).await.expect(name);
+        store
+            .insert_pin(&pin(1, 1, NOW.plus_secs(900)))
+            .await
+            .expect(name);
         let found = store.pin_by_id(PinId(1)).await.expect(name).expect("by id");
         assert_eq!(found.code_sealed, vec![1; 40], "{name}");
         assert_eq!(found.device, device("Player"), "{name}");
-        assert!(store.pin_by_code(&hash(1)).await.expect(name).is_some(), "{name}");
-        assert!(store.pin_by_id(PinId(2)).await.expect(name).is_none(), "{name}");
+        assert!(
+            store.pin_by_code(&hash(1)).await.expect(name).is_some(),
+            "{name}"
+        );
+        assert!(
+            store.pin_by_id(PinId(2)).await.expect(name).is_none(),
+            "{name}"
+        );
 
         // A live code or a taken id conflicts; nothing is written.
         let same_code = store.insert_pin(&pin(2, 1, NOW.plus_secs(900))).await;
-        assert!(matches!(same_code, Err(StoreError::Conflict(_))), "{name}: {same_code:?}");
+        assert!(
+            matches!(same_code, Err(StoreError::Conflict(_))),
+            "{name}: {same_code:?}"
+        );
         let same_id = store.insert_pin(&pin(1, 9, NOW.plus_secs(900))).await;
-        assert!(matches!(same_id, Err(StoreError::Conflict(_))), "{name}: {same_id:?}");
-        assert!(store.pin_by_id(PinId(2)).await.expect(name).is_none(), "{name}");
+        assert!(
+            matches!(same_id, Err(StoreError::Conflict(_))),
+            "{name}: {same_id:?}"
+        );
+        assert!(
+            store.pin_by_id(PinId(2)).await.expect(name).is_none(),
+            "{name}"
+        );
     }
 }
 
@@ -87,11 +113,30 @@ async fn pins_are_stored_found_and_unique_while_live() {
 async fn an_expired_pin_gives_up_its_code_and_is_swept() {
     for (name, store) in backends().await {
         store.insert_pin(&pin(1, 1, NOW)).await.expect(name);
-        store.insert_pin(&pin(2, 1, NOW.plus_secs(900))).await.expect("expired code reused");
-        assert!(store.pin_by_id(PinId(1)).await.expect(name).is_none(), "{name}");
-        store.insert_pin(&pin(3, 3, NOW.plus_secs(10))).await.expect(name);
-        assert_eq!(store.delete_expired_pins(NOW.plus_secs(10)).await.expect(name), 1, "{name}");
-        assert!(store.pin_by_id(PinId(2)).await.expect(name).is_some(), "{name}");
+        store
+            .insert_pin(&pin(2, 1, NOW.plus_secs(900)))
+            .await
+            .expect("expired code reused");
+        assert!(
+            store.pin_by_id(PinId(1)).await.expect(name).is_none(),
+            "{name}"
+        );
+        store
+            .insert_pin(&pin(3, 3, NOW.plus_secs(10)))
+            .await
+            .expect(name);
+        assert_eq!(
+            store
+                .delete_expired_pins(NOW.plus_secs(10))
+                .await
+                .expect(name),
+            1,
+            "{name}"
+        );
+        assert!(
+            store.pin_by_id(PinId(2)).await.expect(name).is_some(),
+            "{name}"
+        );
         assert!(store.delete_pin(PinId(2)).await.expect(name), "{name}");
         assert!(!store.delete_pin(PinId(2)).await.expect(name), "{name}");
     }
@@ -101,17 +146,46 @@ async fn an_expired_pin_gives_up_its_code_and_is_swept() {
 async fn a_pin_links_once_and_its_device_gets_the_token() {
     for (name, store) in backends().await {
         let alice = account(store.as_ref(), "alice").await;
-        store.insert_pin(&pin(1, 1, NOW.plus_secs(900))).await.expect(name);
-        let link = PinLink { pin: PinId(1), account: alice.id, token: token(7), now: NOW };
+        store
+            .insert_pin(&pin(1, 1, NOW.plus_secs(900)))
+            .await
+            .expect(name);
+        let link = PinLink {
+            pin: PinId(1),
+            account: alice.id,
+            token: token(7),
+            now: NOW,
+        };
         let device = store.link_pin(&link).await.expect(name).expect("linked");
-        let again = PinLink { token: token(8), ..link.clone() };
-        assert!(store.link_pin(&again).await.expect(name).is_none(), "{name}: linked twice");
-        assert!(store.session_by_token(&hash(8)).await.expect(name).is_none(), "{name}");
+        let again = PinLink {
+            token: token(8),
+            ..link.clone()
+        };
+        assert!(
+            store.link_pin(&again).await.expect(name).is_none(),
+            "{name}: linked twice"
+        );
+        assert!(
+            store
+                .session_by_token(&hash(8))
+                .await
+                .expect(name)
+                .is_none(),
+            "{name}"
+        );
 
         let stored = store.pin_by_id(PinId(1)).await.expect(name).expect("pin");
         assert_eq!(stored.token_sealed, Some(vec![7; 44]), "{name}");
-        let session = store.session_by_token(&hash(7)).await.expect(name).expect("session");
-        assert_eq!((session.account.id, session.device), (alice.id, device), "{name}");
+        let session = store
+            .session_by_token(&hash(7))
+            .await
+            .expect(name)
+            .expect("session");
+        assert_eq!(
+            (session.account.id, session.device),
+            (alice.id, device),
+            "{name}"
+        );
 
         let devices = store.list_devices(alice.id).await.expect(name);
         assert_eq!(devices.len(), 1, "{name}");
@@ -120,8 +194,16 @@ async fn a_pin_links_once_and_its_device_gets_the_token() {
         assert_eq!(devices[0].token_sealed, Some(vec![7; 44]), "{name}");
 
         // An expired pin does not link.
-        store.insert_pin(&pin(2, 2, NOW.plus_secs(5))).await.expect(name);
-        let late = PinLink { pin: PinId(2), account: alice.id, token: token(9), now: NOW.plus_secs(5) };
+        store
+            .insert_pin(&pin(2, 2, NOW.plus_secs(5)))
+            .await
+            .expect(name);
+        let late = PinLink {
+            pin: PinId(2),
+            account: alice.id,
+            token: token(9),
+            now: NOW.plus_secs(5),
+        };
         assert!(store.link_pin(&late).await.expect(name).is_none(), "{name}");
     }
 }
@@ -137,12 +219,39 @@ async fn usernames_and_emails_are_unique_in_any_case() {
             password_hash: "h".into(),
             created_at: NOW,
         };
-        assert!(matches!(store.insert_account(&clash).await, Err(StoreError::Conflict("username"))), "{name}");
-        let clash = NewAccount { username: "other".into(), email: "Alice@Example.org".into(), ..clash };
-        assert!(matches!(store.insert_account(&clash).await, Err(StoreError::Conflict("e-mail"))), "{name}");
-        let by_email = store.account_by_login("ALICE@example.org").await.expect(name).expect("found");
+        assert!(
+            matches!(
+                store.insert_account(&clash).await,
+                Err(StoreError::Conflict("username"))
+            ),
+            "{name}"
+        );
+        let clash = NewAccount {
+            username: "other".into(),
+            email: "Alice@Example.org".into(),
+            ..clash
+        };
+        assert!(
+            matches!(
+                store.insert_account(&clash).await,
+                Err(StoreError::Conflict("e-mail"))
+            ),
+            "{name}"
+        );
+        let by_email = store
+            .account_by_login("ALICE@example.org")
+            .await
+            .expect(name)
+            .expect("found");
         assert_eq!(by_email.account.username.as_str(), "alice", "{name}");
-        assert!(store.account_by_login("nobody").await.expect(name).is_none(), "{name}");
+        assert!(
+            store
+                .account_by_login("nobody")
+                .await
+                .expect(name)
+                .is_none(),
+            "{name}"
+        );
         assert_eq!(store.list_accounts().await.expect(name).len(), 1, "{name}");
     }
 }
@@ -159,12 +268,28 @@ async fn tokens_and_devices_are_revoked_completely() {
             token: token(n),
             now: NOW,
         };
-        let laptop = store.grant_token(&grant(alice.id, "laptop", 1)).await.expect(name);
-        let same = store.grant_token(&grant(alice.id, "laptop", 2)).await.expect(name);
+        let laptop = store
+            .grant_token(&grant(alice.id, "laptop", 1))
+            .await
+            .expect(name);
+        let same = store
+            .grant_token(&grant(alice.id, "laptop", 2))
+            .await
+            .expect(name);
         assert_eq!(laptop, same, "{name}: one device per client identifier");
-        let phone = store.grant_token(&grant(alice.id, "phone", 3)).await.expect(name);
-        store.grant_token(&grant(bob.id, "phone", 4)).await.expect(name);
-        assert_eq!(store.list_devices(alice.id).await.expect(name).len(), 2, "{name}");
+        let phone = store
+            .grant_token(&grant(alice.id, "phone", 3))
+            .await
+            .expect(name);
+        store
+            .grant_token(&grant(bob.id, "phone", 4))
+            .await
+            .expect(name);
+        assert_eq!(
+            store.list_devices(alice.id).await.expect(name).len(),
+            2,
+            "{name}"
+        );
 
         // The device list shows the newest token.
         let listed = store.list_devices(alice.id).await.expect(name);
@@ -173,22 +298,74 @@ async fn tokens_and_devices_are_revoked_completely() {
 
         // Revoking one of two tokens keeps the device; the last one removes it.
         assert!(store.revoke_token(&hash(1)).await.expect(name), "{name}");
-        assert!(store.session_by_token(&hash(1)).await.expect(name).is_none(), "{name}");
-        assert!(store.session_by_token(&hash(2)).await.expect(name).is_some(), "{name}");
+        assert!(
+            store
+                .session_by_token(&hash(1))
+                .await
+                .expect(name)
+                .is_none(),
+            "{name}"
+        );
+        assert!(
+            store
+                .session_by_token(&hash(2))
+                .await
+                .expect(name)
+                .is_some(),
+            "{name}"
+        );
         assert!(store.revoke_token(&hash(2)).await.expect(name), "{name}");
-        assert_eq!(store.list_devices(alice.id).await.expect(name).len(), 1, "{name}");
+        assert_eq!(
+            store.list_devices(alice.id).await.expect(name).len(),
+            1,
+            "{name}"
+        );
         assert!(!store.revoke_token(&hash(2)).await.expect(name), "{name}");
 
         // Revoking a device is scoped to its account and takes its tokens.
-        assert!(!store.revoke_device(bob.id, phone).await.expect(name), "{name}");
-        assert!(store.revoke_device(alice.id, phone).await.expect(name), "{name}");
-        assert!(store.session_by_token(&hash(3)).await.expect(name).is_none(), "{name}");
-        assert!(store.session_by_token(&hash(4)).await.expect(name).is_some(), "{name}");
+        assert!(
+            !store.revoke_device(bob.id, phone).await.expect(name),
+            "{name}"
+        );
+        assert!(
+            store.revoke_device(alice.id, phone).await.expect(name),
+            "{name}"
+        );
+        assert!(
+            store
+                .session_by_token(&hash(3))
+                .await
+                .expect(name)
+                .is_none(),
+            "{name}"
+        );
+        assert!(
+            store
+                .session_by_token(&hash(4))
+                .await
+                .expect(name)
+                .is_some(),
+            "{name}"
+        );
 
-        store.touch_device(phone, NOW.plus_secs(60)).await.expect(name);
-        let bob_phone = store.session_by_token(&hash(4)).await.expect(name).expect("bob");
-        store.touch_device(bob_phone.device, NOW.plus_secs(60)).await.expect(name);
-        let touched = store.session_by_token(&hash(4)).await.expect(name).expect("bob");
+        store
+            .touch_device(phone, NOW.plus_secs(60))
+            .await
+            .expect(name);
+        let bob_phone = store
+            .session_by_token(&hash(4))
+            .await
+            .expect(name)
+            .expect("bob");
+        store
+            .touch_device(bob_phone.device, NOW.plus_secs(60))
+            .await
+            .expect(name);
+        let touched = store
+            .session_by_token(&hash(4))
+            .await
+            .expect(name)
+            .expect("bob");
         assert_eq!(touched.last_seen_at, NOW.plus_secs(60), "{name}");
     }
 }
@@ -197,16 +374,52 @@ async fn tokens_and_devices_are_revoked_completely() {
 async fn failures_are_counted_in_a_window() {
     for (name, store) in backends().await {
         for secs in [0, 10, 20] {
-            store.record_failure("k", NOW.plus_secs(secs)).await.expect(name);
+            store
+                .record_failure("k", NOW.plus_secs(secs))
+                .await
+                .expect(name);
         }
         store.record_failure("other", NOW).await.expect(name);
-        let all = store.count_failures("k", NOW.plus_secs(-1)).await.expect(name);
+        let all = store
+            .count_failures("k", NOW.plus_secs(-1))
+            .await
+            .expect(name);
         assert_eq!((all.count, all.oldest), (3, Some(NOW)), "{name}");
-        let recent = store.count_failures("k", NOW.plus_secs(5)).await.expect(name);
-        assert_eq!((recent.count, recent.oldest), (2, Some(NOW.plus_secs(10))), "{name}");
-        assert_eq!(store.delete_failures_before(NOW.plus_secs(10)).await.expect(name), 3, "{name}");
-        assert_eq!(store.count_failures("k", NOW.plus_secs(-1)).await.expect(name).count, 1, "{name}");
+        let recent = store
+            .count_failures("k", NOW.plus_secs(5))
+            .await
+            .expect(name);
+        assert_eq!(
+            (recent.count, recent.oldest),
+            (2, Some(NOW.plus_secs(10))),
+            "{name}"
+        );
+        assert_eq!(
+            store
+                .delete_failures_before(NOW.plus_secs(10))
+                .await
+                .expect(name),
+            3,
+            "{name}"
+        );
+        assert_eq!(
+            store
+                .count_failures("k", NOW.plus_secs(-1))
+                .await
+                .expect(name)
+                .count,
+            1,
+            "{name}"
+        );
         store.clear_failures("k").await.expect(name);
-        assert_eq!(store.count_failures("k", NOW.plus_secs(-1)).await.expect(name).count, 0, "{name}");
+        assert_eq!(
+            store
+                .count_failures("k", NOW.plus_secs(-1))
+                .await
+                .expect(name)
+                .count,
+            0,
+            "{name}"
+        );
     }
 }
