@@ -33,6 +33,15 @@ pub fn parse_json_datetime(s: &str) -> Option<i64> {
         .map(|t| t.unix_timestamp())
 }
 
+/// Parses what [`xml_datetime`] writes back to unix seconds.
+pub fn parse_xml_datetime(s: &str) -> Option<i64> {
+    let format = format_description!("[year]-[month]-[day] [hour]:[minute]:[second]");
+    let stripped = s.trim().strip_suffix("UTC")?.trim_end();
+    time::PrimitiveDateTime::parse(stripped, format)
+        .ok()
+        .map(|t| t.assume_utc().unix_timestamp())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,0 +1,255 @@
+//! [`Client`]: the device side (create a pin, wait for its token) and the
+//! account side (sign in, link a code, list and revoke devices).
+
+use std::time::{Duration, Instant};
+
+use reqwest::{header, Method, RequestBuilder, Response, StatusCode};
+
+use crate::error::Error;
+use crate::identity::Identity;
+use crate::wire::{self, Body, Device, Pin, User};
+
+/// plex.tv itself, the default server.
+pub const PLEX_TV: &str = "https://plex.tv";
+
+#[derive(Debug, Clone)]
+pub struct Client {
+    http: reqwest::Client,
+    base_url: String,
+    identity: Identity,
+}
+
+/// How [`Client::wait_for_token`] polls.
+#[derive(Debug, Clone, Copy)]
+pub struct Wait {
+    /// Between polls while the pin is pending (plex.tv asks for one second).
+    pub interval: Duration,
+    /// The longest back-off after 429/5xx/network errors without `Retry-After`.
+    pub max_backoff: Duration,
+}
+
+impl Default for Wait {
+    fn default() -> Self {
+        Wait { interval: Duration::from_secs(1), max_backoff: Duration::from_secs(30) }
+    }
+}
+
+/// Where a wait stands, reported before every poll.
+#[derive(Debug, Clone)]
+pub struct Progress {
+    /// Until the pin expires.
+    pub seconds_left: u64,
+    /// Polls sent so far.
+    pub polls: u32,
+    /// The last transient error, if the last poll failed.
+    pub last_error: Option<String>,
+}
+
+impl Client {
+    /// A client for plex.tv.
+    pub fn new(identity: Identity) -> Client {
+        Client {
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(30))
+                .user_agent(concat!("pinlink-client/", env!("CARGO_PKG_VERSION")))
+                .build()
+                .unwrap_or_default(),
+            base_url: PLEX_TV.to_owned(),
+            identity,
+        }
+    }
+
+    /// Talk to another server (a pinlink instance) instead of plex.tv.
+    pub fn with_base_url(mut self, base_url: &str) -> Result<Client, Error> {
+        let trimmed = base_url.trim().trim_end_matches('/');
+        let parsed = reqwest::Url::parse(trimmed).map_err(|e| Error::Config(format!("bad server URL {trimmed:?}: {e}")))?;
+        if !matches!(parsed.scheme(), "http" | "https") {
+            return Err(Error::Config(format!("the server URL must be http(s), not {trimmed:?}")));
+        }
+        self.base_url = trimmed.to_owned();
+        Ok(self)
+    }
+
+    pub fn base_url(&self) -> &str {
+        &self.base_url
+    }
+    pub fn identity(&self) -> &Identity {
+        &self.identity
+    }
+    fn is_plex_tv(&self) -> bool {
+        self.base_url == PLEX_TV
+    }
+
+    fn request(&self, method: Method, path: &str, token: Option<&str>) -> RequestBuilder {
+        let mut request = self
+            .http
+            .request(method, format!("{}{}", self.base_url, path))
+            .header(header::ACCEPT, "application/json");
+        for (name, value) in self.identity.headers() {
+            request = request.header(name, value);
+        }
+        if let Some(token) = token {
+            request = request.header("X-Plex-Token", token);
+        }
+        request
+    }
+
+    /// Sends, and turns a non-2xx answer into a typed error.
+    async fn send(&self, request: RequestBuilder) -> Result<Body, Error> {
+        let response: Response = request.send().await?;
+        let status = response.status();
+        let retry_after = wire::retry_after(response.headers());
+        let json = response
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|ct| ct.contains("json"));
+        let body = Body { text: response.text().await?, json };
+        if status.is_success() {
+            return Ok(body);
+        }
+        let (code, message) = wire::parse_error(&body);
+        Err(match status {
+            StatusCode::NOT_FOUND => Error::NotFound { code, message },
+            StatusCode::UNAUTHORIZED => Error::Unauthorized { code, message },
+            // Older plex.tv answers a revoked token with 422 "Invalid token".
+            StatusCode::UNPROCESSABLE_ENTITY if message.contains("Invalid token") => {
+                Error::Unauthorized { code, message }
+            }
+            StatusCode::TOO_MANY_REQUESTS => Error::RateLimited { retry_after },
+            s if s.is_server_error() => Error::Server { status: s.as_u16(), message, retry_after },
+            s => Error::Rejected { status: s.as_u16(), code, message },
+        })
+    }
+
+    // ---------------------------------------------------------- device side
+
+    /// Asks for a pin: a 4-character code to type at the link page, or with
+    /// `strong` a 25-character one for the approval URL.
+    pub async fn create_pin(&self, strong: bool) -> Result<Pin, Error> {
+        let path = if strong { "/api/v2/pins?strong=true" } else { "/api/v2/pins" };
+        let body = self.send(self.request(Method::POST, path, None)).await?;
+        wire::parse_pin(&body)
+    }
+
+    /// The pin as it stands now; `auth_token` is set once it was approved.
+    pub async fn poll(&self, pin: &Pin) -> Result<Pin, Error> {
+        let body = self.send(self.request(Method::GET, &format!("/api/v2/pins/{}", pin.id), None)).await?;
+        wire::parse_pin(&body)
+    }
+
+    /// Polls until the pin is approved and returns its token. Stops with
+    /// [`Error::PinExpired`] when the pin runs out; backs off on 429, 5xx and
+    /// network errors (honouring `Retry-After`). `progress` is called before
+    /// every poll. Cancel by dropping the future.
+    pub async fn wait_for_token(
+        &self,
+        pin: &Pin,
+        wait: Wait,
+        mut progress: impl FnMut(&Progress),
+    ) -> Result<String, Error> {
+        // A local deadline: immune to a skewed clock on either side.
+        let deadline = Instant::now() + Duration::from_secs(pin.expires_in.max(0).unsigned_abs());
+        let mut backoff = wait.interval;
+        let mut state = Progress { seconds_left: 0, polls: 0, last_error: None };
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(Error::PinExpired);
+            }
+            state.seconds_left = left.as_secs();
+            progress(&state);
+            state.polls += 1;
+            let delay = match self.poll(pin).await {
+                Ok(polled) => {
+                    if let Some(token) = polled.auth_token {
+                        return Ok(token);
+                    }
+                    state.last_error = None;
+                    backoff = wait.interval;
+                    wait.interval
+                }
+                // Gone before the deadline: expired by the server's clock, or
+                // denied. Either way it will never carry a token.
+                Err(Error::NotFound { .. }) => return Err(Error::PinExpired),
+                Err(e) if e.is_transient() => {
+                    let told = match &e {
+                        Error::RateLimited { retry_after } | Error::Server { retry_after, .. } => *retry_after,
+                        _ => None,
+                    };
+                    state.last_error = Some(e.to_string());
+                    backoff = (backoff * 2).min(wait.max_backoff);
+                    told.unwrap_or(backoff)
+                }
+                Err(e) => return Err(e),
+            };
+            tokio::time::sleep(delay.min(deadline.saturating_duration_since(Instant::now()))).await;
+        }
+    }
+
+    /// Where a person types a 4-character code, prefilled.
+    pub fn link_url(&self, pin: &Pin) -> String {
+        if self.is_plex_tv() {
+            format!("https://plex.tv/link/?pin={}", pin.code)
+        } else {
+            format!("{}/link?pin={}", self.base_url, pin.code)
+        }
+    }
+
+    /// The approval URL for a strong pin, in plex.tv's fragment form
+    /// (`…/auth#?clientID=…&code=…&context[device][product]=…`): the Plex app
+    /// for plex.tv, `/auth` on a pinlink server. After approval the browser
+    /// goes to `forward_url`, if given.
+    pub fn auth_url(&self, pin: &Pin, forward_url: Option<&str>) -> String {
+        let base = if self.is_plex_tv() {
+            "https://app.plex.tv/auth".to_owned()
+        } else {
+            format!("{}/auth", self.base_url)
+        };
+        let mut params = vec![("clientID", self.identity.client_identifier()), ("code", pin.code.as_str())];
+        params.extend(self.identity.auth_context());
+        if let Some(forward) = forward_url {
+            params.push(("forwardUrl", forward));
+        }
+        format!("{base}#?{}", serde_urlencoded::to_string(params).unwrap_or_default())
+    }
+
+    // --------------------------------------------------------- account side
+
+    /// Signs in; the returned user carries a new token for this device.
+    pub async fn sign_in(&self, login: &str, password: &str) -> Result<User, Error> {
+        let request = self
+            .request(Method::POST, "/api/v2/users/signin", None)
+            .form(&[("login", login), ("password", password), ("rememberMe", "true")]);
+        wire::parse_user(&self.send(request).await?)
+    }
+
+    /// The account a token belongs to; [`Error::Unauthorized`] when the token
+    /// is not (or no longer) valid.
+    pub async fn user(&self, token: &str) -> Result<User, Error> {
+        wire::parse_user(&self.send(self.request(Method::GET, "/api/v2/user", Some(token))).await?)
+    }
+
+    /// Approves the pin with this code for the token's account (what a
+    /// person does at the link page).
+    pub async fn link(&self, token: &str, code: &str) -> Result<(), Error> {
+        let request = self.request(Method::PUT, "/api/v2/pins/link", Some(token)).form(&[("code", code)]);
+        self.send(request).await.map(|_| ())
+    }
+
+    /// The account's devices (`/devices.xml`, which plex.tv serves as XML only).
+    pub async fn devices(&self, token: &str) -> Result<Vec<Device>, Error> {
+        wire::parse_devices(&self.send(self.request(Method::GET, "/devices.xml", Some(token))).await?)
+    }
+
+    /// Revokes one of the account's devices: its token stops working.
+    pub async fn revoke(&self, token: &str, device_id: i64) -> Result<(), Error> {
+        let path = format!("/devices/{device_id}.xml");
+        self.send(self.request(Method::DELETE, &path, Some(token))).await.map(|_| ())
+    }
+
+    /// Ends the token's session: it stops working.
+    pub async fn sign_out(&self, token: &str) -> Result<(), Error> {
+        self.send(self.request(Method::DELETE, "/api/v2/users/signout", Some(token))).await.map(|_| ())
+    }
+}
