@@ -30,7 +30,10 @@ pub struct Wait {
 
 impl Default for Wait {
     fn default() -> Self {
-        Wait { interval: Duration::from_secs(1), max_backoff: Duration::from_secs(30) }
+        Wait {
+            interval: Duration::from_secs(1),
+            max_backoff: Duration::from_secs(30),
+        }
     }
 }
 
@@ -62,9 +65,12 @@ impl Client {
     /// Talk to another server (a pinlink instance) instead of plex.tv.
     pub fn with_base_url(mut self, base_url: &str) -> Result<Client, Error> {
         let trimmed = base_url.trim().trim_end_matches('/');
-        let parsed = reqwest::Url::parse(trimmed).map_err(|e| Error::Config(format!("bad server URL {trimmed:?}: {e}")))?;
+        let parsed = reqwest::Url::parse(trimmed)
+            .map_err(|e| Error::Config(format!("bad server URL {trimmed:?}: {e}")))?;
         if !matches!(parsed.scheme(), "http" | "https") {
-            return Err(Error::Config(format!("the server URL must be http(s), not {trimmed:?}")));
+            return Err(Error::Config(format!(
+                "the server URL must be http(s), not {trimmed:?}"
+            )));
         }
         self.base_url = trimmed.to_owned();
         Ok(self)
@@ -104,7 +110,10 @@ impl Client {
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .is_some_and(|ct| ct.contains("json"));
-        let body = Body { text: response.text().await?, json };
+        let body = Body {
+            text: response.text().await?,
+            json,
+        };
         if status.is_success() {
             return Ok(body);
         }
@@ -117,8 +126,16 @@ impl Client {
                 Error::Unauthorized { code, message }
             }
             StatusCode::TOO_MANY_REQUESTS => Error::RateLimited { retry_after },
-            s if s.is_server_error() => Error::Server { status: s.as_u16(), message, retry_after },
-            s => Error::Rejected { status: s.as_u16(), code, message },
+            s if s.is_server_error() => Error::Server {
+                status: s.as_u16(),
+                message,
+                retry_after,
+            },
+            s => Error::Rejected {
+                status: s.as_u16(),
+                code,
+                message,
+            },
         })
     }
 
@@ -127,14 +144,20 @@ impl Client {
     /// Asks for a pin: a 4-character code to type at the link page, or with
     /// `strong` a 25-character one for the approval URL.
     pub async fn create_pin(&self, strong: bool) -> Result<Pin, Error> {
-        let path = if strong { "/api/v2/pins?strong=true" } else { "/api/v2/pins" };
+        let path = if strong {
+            "/api/v2/pins?strong=true"
+        } else {
+            "/api/v2/pins"
+        };
         let body = self.send(self.request(Method::POST, path, None)).await?;
         wire::parse_pin(&body)
     }
 
     /// The pin as it stands now; `auth_token` is set once it was approved.
     pub async fn poll(&self, pin: &Pin) -> Result<Pin, Error> {
-        let body = self.send(self.request(Method::GET, &format!("/api/v2/pins/{}", pin.id), None)).await?;
+        let body = self
+            .send(self.request(Method::GET, &format!("/api/v2/pins/{}", pin.id), None))
+            .await?;
         wire::parse_pin(&body)
     }
 
@@ -151,7 +174,11 @@ impl Client {
         // A local deadline: immune to a skewed clock on either side.
         let deadline = Instant::now() + Duration::from_secs(pin.expires_in.max(0).unsigned_abs());
         let mut backoff = wait.interval;
-        let mut state = Progress { seconds_left: 0, polls: 0, last_error: None };
+        let mut state = Progress {
+            seconds_left: 0,
+            polls: 0,
+            last_error: None,
+        };
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
@@ -174,7 +201,9 @@ impl Client {
                 Err(Error::NotFound { .. }) => return Err(Error::PinExpired),
                 Err(e) if e.is_transient() => {
                     let told = match &e {
-                        Error::RateLimited { retry_after } | Error::Server { retry_after, .. } => *retry_after,
+                        Error::RateLimited { retry_after } | Error::Server { retry_after, .. } => {
+                            *retry_after
+                        }
                         _ => None,
                     };
                     state.last_error = Some(e.to_string());
@@ -206,12 +235,18 @@ impl Client {
         } else {
             format!("{}/auth", self.base_url)
         };
-        let mut params = vec![("clientID", self.identity.client_identifier()), ("code", pin.code.as_str())];
+        let mut params = vec![
+            ("clientID", self.identity.client_identifier()),
+            ("code", pin.code.as_str()),
+        ];
         params.extend(self.identity.auth_context());
         if let Some(forward) = forward_url {
             params.push(("forwardUrl", forward));
         }
-        format!("{base}#?{}", serde_urlencoded::to_string(params).unwrap_or_default())
+        format!(
+            "{base}#?{}",
+            serde_urlencoded::to_string(params).unwrap_or_default()
+        )
     }
 
     // --------------------------------------------------------- account side
@@ -220,36 +255,54 @@ impl Client {
     pub async fn sign_in(&self, login: &str, password: &str) -> Result<User, Error> {
         let request = self
             .request(Method::POST, "/api/v2/users/signin", None)
-            .form(&[("login", login), ("password", password), ("rememberMe", "true")]);
+            .form(&[
+                ("login", login),
+                ("password", password),
+                ("rememberMe", "true"),
+            ]);
         wire::parse_user(&self.send(request).await?)
     }
 
     /// The account a token belongs to; [`Error::Unauthorized`] when the token
     /// is not (or no longer) valid.
     pub async fn user(&self, token: &str) -> Result<User, Error> {
-        wire::parse_user(&self.send(self.request(Method::GET, "/api/v2/user", Some(token))).await?)
+        wire::parse_user(
+            &self
+                .send(self.request(Method::GET, "/api/v2/user", Some(token)))
+                .await?,
+        )
     }
 
     /// Approves the pin with this code for the token's account (what a
     /// person does at the link page).
     pub async fn link(&self, token: &str, code: &str) -> Result<(), Error> {
-        let request = self.request(Method::PUT, "/api/v2/pins/link", Some(token)).form(&[("code", code)]);
+        let request = self
+            .request(Method::PUT, "/api/v2/pins/link", Some(token))
+            .form(&[("code", code)]);
         self.send(request).await.map(|_| ())
     }
 
     /// The account's devices (`/devices.xml`, which plex.tv serves as XML only).
     pub async fn devices(&self, token: &str) -> Result<Vec<Device>, Error> {
-        wire::parse_devices(&self.send(self.request(Method::GET, "/devices.xml", Some(token))).await?)
+        wire::parse_devices(
+            &self
+                .send(self.request(Method::GET, "/devices.xml", Some(token)))
+                .await?,
+        )
     }
 
     /// Revokes one of the account's devices: its token stops working.
     pub async fn revoke(&self, token: &str, device_id: i64) -> Result<(), Error> {
         let path = format!("/devices/{device_id}.xml");
-        self.send(self.request(Method::DELETE, &path, Some(token))).await.map(|_| ())
+        self.send(self.request(Method::DELETE, &path, Some(token)))
+            .await
+            .map(|_| ())
     }
 
     /// Ends the token's session: it stops working.
     pub async fn sign_out(&self, token: &str) -> Result<(), Error> {
-        self.send(self.request(Method::DELETE, "/api/v2/users/signout", Some(token))).await.map(|_| ())
+        self.send(self.request(Method::DELETE, "/api/v2/users/signout", Some(token)))
+            .await
+            .map(|_| ())
     }
 }

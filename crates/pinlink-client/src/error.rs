@@ -19,10 +19,18 @@ pub enum Error {
     RateLimited { retry_after: Option<Duration> },
     /// Any other 4xx: the request itself was refused.
     #[error("request refused (HTTP {status}): {message}")]
-    Rejected { status: u16, code: Option<i64>, message: String },
+    Rejected {
+        status: u16,
+        code: Option<i64>,
+        message: String,
+    },
     /// 5xx: the server failed; retrying later may work.
     #[error("server error (HTTP {status}): {message}")]
-    Server { status: u16, message: String, retry_after: Option<Duration> },
+    Server {
+        status: u16,
+        message: String,
+        retry_after: Option<Duration>,
+    },
     /// The server could not be reached or the connection failed.
     #[error("network error: {0}")]
     Network(#[from] reqwest::Error),
@@ -37,6 +45,9 @@ pub enum Error {
 impl Error {
     /// Whether waiting and trying again may help.
     pub fn is_transient(&self) -> bool {
-        matches!(self, Error::RateLimited { .. } | Error::Server { .. } | Error::Network(_))
+        matches!(
+            self,
+            Error::RateLimited { .. } | Error::Server { .. } | Error::Network(_)
+        )
     }
 }

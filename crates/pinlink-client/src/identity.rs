@@ -39,7 +39,9 @@ impl Identity {
     pub fn with_client_identifier(mut self, id: impl Into<String>) -> Result<Identity, Error> {
         let id = id.into();
         if id.trim().is_empty() {
-            return Err(Error::Config("the client identifier must not be empty".into()));
+            return Err(Error::Config(
+                "the client identifier must not be empty".into(),
+            ));
         }
         self.client_identifier = id;
         Ok(self)
@@ -90,7 +92,11 @@ impl Identity {
             ("X-Plex-Device-Name", &self.device_name),
             ("X-Plex-Model", &self.model),
         ];
-        headers.extend(optional.into_iter().filter_map(|(name, value)| value.as_deref().map(|v| (name, v))));
+        headers.extend(
+            optional
+                .into_iter()
+                .filter_map(|(name, value)| value.as_deref().map(|v| (name, v))),
+        );
         headers
     }
 
@@ -105,7 +111,11 @@ impl Identity {
             ("context[device][deviceName]", &self.device_name),
             ("context[device][model]", &self.model),
         ];
-        context.extend(optional.into_iter().filter_map(|(name, value)| value.as_deref().map(|v| (name, v))));
+        context.extend(
+            optional
+                .into_iter()
+                .filter_map(|(name, value)| value.as_deref().map(|v| (name, v))),
+        );
         context
     }
 }

@@ -88,7 +88,8 @@ pub(crate) fn xml_elements(xml: &str, name: &str) -> Result<Vec<HashMap<String, 
             Ok(Event::Start(e)) | Ok(Event::Empty(e)) if e.name().as_ref() == name.as_bytes() => {
                 let mut attrs = HashMap::new();
                 for attr in e.attributes() {
-                    let attr = attr.map_err(|e| Error::Unexpected(format!("bad XML attribute: {e}")))?;
+                    let attr =
+                        attr.map_err(|e| Error::Unexpected(format!("bad XML attribute: {e}")))?;
                     let key = String::from_utf8_lossy(attr.key.as_ref()).into_owned();
                     let value = attr
                         .unescape_value()
@@ -105,7 +106,10 @@ pub(crate) fn xml_elements(xml: &str, name: &str) -> Result<Vec<HashMap<String, 
 }
 
 fn first_element(xml: &str, name: &str) -> Result<HashMap<String, String>, Error> {
-    xml_elements(xml, name)?.into_iter().next().ok_or_else(|| missing(name))
+    xml_elements(xml, name)?
+        .into_iter()
+        .next()
+        .ok_or_else(|| missing(name))
 }
 
 fn non_empty(s: Option<&String>) -> Option<String> {
@@ -130,14 +134,23 @@ fn json_i64(v: &Value, key: &str) -> Option<i64> {
 
 pub(crate) fn parse_pin(body: &Body) -> Result<Pin, Error> {
     if body.json {
-        let v: Value = serde_json::from_str(&body.text).map_err(|e| Error::Unexpected(format!("bad JSON pin: {e}")))?;
-        let id = json_i64(&v, "id").and_then(|n| u32::try_from(n).ok()).ok_or_else(|| missing("pin id"))?;
+        let v: Value = serde_json::from_str(&body.text)
+            .map_err(|e| Error::Unexpected(format!("bad JSON pin: {e}")))?;
+        let id = json_i64(&v, "id")
+            .and_then(|n| u32::try_from(n).ok())
+            .ok_or_else(|| missing("pin id"))?;
         let code = json_str(&v, "code");
         if code.is_empty() {
             return Err(missing("pin code"));
         }
-        let created_at = v["createdAt"].as_str().and_then(parse_json_datetime).unwrap_or_default();
-        let expires_at = v["expiresAt"].as_str().and_then(parse_json_datetime).ok_or_else(|| missing("expiresAt"))?;
+        let created_at = v["createdAt"]
+            .as_str()
+            .and_then(parse_json_datetime)
+            .unwrap_or_default();
+        let expires_at = v["expiresAt"]
+            .as_str()
+            .and_then(parse_json_datetime)
+            .ok_or_else(|| missing("expiresAt"))?;
         Ok(Pin {
             id,
             code,
@@ -147,14 +160,26 @@ pub(crate) fn parse_pin(body: &Body) -> Result<Pin, Error> {
             created_at,
             expires_at,
             expires_in: json_i64(&v, "expiresIn").unwrap_or(expires_at - created_at),
-            auth_token: v["authToken"].as_str().filter(|t| !t.is_empty()).map(str::to_owned),
+            auth_token: v["authToken"]
+                .as_str()
+                .filter(|t| !t.is_empty())
+                .map(str::to_owned),
         })
     } else {
         let a = first_element(&body.text, "pin")?;
-        let id = a.get("id").and_then(|s| s.parse().ok()).ok_or_else(|| missing("pin id"))?;
+        let id = a
+            .get("id")
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(|| missing("pin id"))?;
         let code = non_empty(a.get("code")).ok_or_else(|| missing("pin code"))?;
-        let created_at = a.get("createdAt").and_then(|s| parse_xml_datetime(s)).unwrap_or_default();
-        let expires_at = a.get("expiresAt").and_then(|s| parse_xml_datetime(s)).ok_or_else(|| missing("expiresAt"))?;
+        let created_at = a
+            .get("createdAt")
+            .and_then(|s| parse_xml_datetime(s))
+            .unwrap_or_default();
+        let expires_at = a
+            .get("expiresAt")
+            .and_then(|s| parse_xml_datetime(s))
+            .ok_or_else(|| missing("expiresAt"))?;
         let get = |k: &str| a.get(k).cloned().unwrap_or_default();
         Ok(Pin {
             id,
@@ -164,7 +189,10 @@ pub(crate) fn parse_pin(body: &Body) -> Result<Pin, Error> {
             qr: get("qr"),
             created_at,
             expires_at,
-            expires_in: a.get("expiresIn").and_then(|s| s.parse().ok()).unwrap_or(expires_at - created_at),
+            expires_in: a
+                .get("expiresIn")
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(expires_at - created_at),
             auth_token: non_empty(a.get("authToken")),
         })
     }
@@ -172,9 +200,14 @@ pub(crate) fn parse_pin(body: &Body) -> Result<Pin, Error> {
 
 pub(crate) fn parse_user(body: &Body) -> Result<User, Error> {
     if body.json {
-        let v: Value = serde_json::from_str(&body.text).map_err(|e| Error::Unexpected(format!("bad JSON user: {e}")))?;
+        let v: Value = serde_json::from_str(&body.text)
+            .map_err(|e| Error::Unexpected(format!("bad JSON user: {e}")))?;
         // The legacy endpoint wraps the user: {"user": {…}}.
-        let v = if v.get("user").is_some_and(Value::is_object) { v["user"].clone() } else { v };
+        let v = if v.get("user").is_some_and(Value::is_object) {
+            v["user"].clone()
+        } else {
+            v
+        };
         Ok(User {
             id: json_i64(&v, "id").ok_or_else(|| missing("user id"))?,
             uuid: json_str(&v, "uuid"),
@@ -187,7 +220,10 @@ pub(crate) fn parse_user(body: &Body) -> Result<User, Error> {
         let a = first_element(&body.text, "user")?;
         let get = |k: &str| a.get(k).cloned().unwrap_or_default();
         Ok(User {
-            id: a.get("id").and_then(|s| s.parse().ok()).ok_or_else(|| missing("user id"))?,
+            id: a
+                .get("id")
+                .and_then(|s| s.parse().ok())
+                .ok_or_else(|| missing("user id"))?,
             uuid: get("uuid"),
             username: get("username"),
             email: get("email"),
@@ -205,7 +241,10 @@ pub(crate) fn parse_devices(body: &Body) -> Result<Vec<Device>, Error> {
         .map(|a| {
             let get = |k: &str| a.get(k).cloned().unwrap_or_default();
             Ok(Device {
-                id: a.get("id").and_then(|s| s.parse().ok()).ok_or_else(|| missing("device id"))?,
+                id: a
+                    .get("id")
+                    .and_then(|s| s.parse().ok())
+                    .ok_or_else(|| missing("device id"))?,
                 name: get("name"),
                 product: get("product"),
                 product_version: get("productVersion"),
@@ -245,7 +284,10 @@ pub(crate) fn parse_error(body: &Body) -> (Option<i64>, String) {
         }
     } else if let Ok(errors) = xml_elements(&body.text, "error") {
         if let Some(e) = errors.into_iter().next() {
-            return (e.get("code").and_then(|c| c.parse().ok()), e.get("message").cloned().unwrap_or_default());
+            return (
+                e.get("code").and_then(|c| c.parse().ok()),
+                e.get("message").cloned().unwrap_or_default(),
+            );
         }
     }
     let text: String = body.text.chars().take(200).collect();

@@ -3,6 +3,10 @@
 //! `main` only parses the command line, sets up logging and hands
 //! Ctrl-C/SIGTERM to the server as its shutdown signal.
 
+mod big_code;
+mod credentials;
+mod device_commands;
+
 use std::io::{BufRead, IsTerminal};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -40,6 +44,15 @@ enum Command {
     /// Manage accounts.
     #[command(subcommand)]
     User(UserCommand),
+    /// Log this computer in with a PIN (plex.tv by default, or --server) and
+    /// store the token.
+    Login(device_commands::LoginArgs),
+    /// Show who the stored token belongs to.
+    Whoami(device_commands::StoredLoginArgs),
+    /// List the devices of the stored login's account.
+    Devices(device_commands::StoredLoginArgs),
+    /// Sign the stored token out and forget it.
+    Logout(device_commands::StoredLoginArgs),
 }
 
 /// Where the data lives: every command that touches it takes these.
@@ -70,6 +83,14 @@ struct ServeArgs {
     /// and page URLs [default: http://LISTEN-ADDRESS].
     #[arg(long, env = "PINLINK_PUBLIC_URL", value_name = "URL")]
     public_url: Option<String>,
+    /// Lifetime of a 4-character pin, in seconds (plex.tv: 900).
+    #[arg(long, env = "PINLINK_LINK_PIN_LIFETIME", default_value_t = 900, value_name = "SECS",
+          value_parser = clap::value_parser!(i64).range(1..=86_400))]
+    link_pin_lifetime: i64,
+    /// Lifetime of a strong (25-character) pin, in seconds (plex.tv: 1800).
+    #[arg(long, env = "PINLINK_STRONG_PIN_LIFETIME", default_value_t = 1800, value_name = "SECS",
+          value_parser = clap::value_parser!(i64).range(1..=86_400))]
+    strong_pin_lifetime: i64,
 }
 
 #[derive(Subcommand)]
@@ -211,11 +232,17 @@ fn unix_to_date(secs: i64) -> String {
 async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => {
-            let config = build_config(&args.data, args.listen, args.public_url)?;
+            let mut config = build_config(&args.data, args.listen, args.public_url)?;
+            config.settings.link_pin_lifetime_secs = args.link_pin_lifetime;
+            config.settings.strong_pin_lifetime_secs = args.strong_pin_lifetime;
             tracing::info!(database = %pinlink_store::redact_url(&config.database_url), "starting pinlink");
             let app = App::build(config, Arc::new(SystemClock)).await?;
             app.run(shutdown_signal()).await
         }
+        Command::Login(args) => device_commands::login(args).await,
+        Command::Whoami(args) => device_commands::whoami(args).await,
+        Command::Devices(args) => device_commands::devices(args).await,
+        Command::Logout(args) => device_commands::logout(args).await,
         Command::User(UserCommand::Add {
             data,
             name,

@@ -33,8 +33,23 @@ fn pinlink(dir: &Path, args: &[&str], stdin: &str) -> Output {
     child.wait_with_output().expect("pinlink finishes")
 }
 
-/// Kills the server if the test fails before stopping it.
+/// Kills the process if the test fails before it ends.
 struct KillOnDrop(std::process::Child);
+
+impl KillOnDrop {
+    /// Waits for the process to end by itself and collects its output.
+    fn wait_with_output(mut self) -> Output {
+        let mut output = Output {
+            status: self.0.wait().expect("process ends"),
+            stdout: Vec::new(),
+            stderr: Vec::new(),
+        };
+        if let Some(mut stdout) = self.0.stdout.take() {
+            let _ = std::io::Read::read_to_end(&mut stdout, &mut output.stdout);
+        }
+        output
+    }
+}
 
 impl Drop for KillOnDrop {
     fn drop(&mut self) {
@@ -148,11 +163,52 @@ fn accounts_are_added_and_listed() {
     );
 }
 
-#[tokio::test]
-async fn serve_answers_and_stops_cleanly_on_sigterm() {
-    let dir = tempfile::tempdir().expect("tempdir");
+/// Starts `pinlink serve` on a free port over the database in `dir`; returns
+/// the process, its address and its log lines so far, and the log's receiver.
+fn start_server(
+    dir: &Path,
+    extra: &[&str],
+) -> (KillOnDrop, String, Vec<String>, mpsc::Receiver<String>) {
+    let mut child = KillOnDrop(
+        Command::new(BIN)
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .args(extra)
+            .env(
+                "PINLINK_DATABASE",
+                format!("sqlite://{}", dir.join("test.db").display()),
+            )
+            .env("PINLINK_KEY_FILE", dir.join("test.key"))
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("serve starts"),
+    );
+    let lines = log_lines(child.0.stderr.take().expect("stderr"));
+    let mut log = Vec::new();
+    let address = loop {
+        let line = lines
+            .recv_timeout(Duration::from_secs(30))
+            .expect("serve logs its address");
+        log.push(line.clone());
+        if let Some(rest) = line.split("address=").nth(1) {
+            break rest.split_whitespace().next().expect("address").to_owned();
+        }
+    };
+    (child, address, log, lines)
+}
+
+fn log_lines(stream: impl std::io::Read + Send + 'static) -> mpsc::Receiver<String> {
+    let (lines_tx, lines) = mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stream).lines().map_while(Result::ok) {
+            let _ = lines_tx.send(line);
+        }
+    });
+    lines
+}
+
+fn add_alice(dir: &Path) {
     let added = pinlink(
-        dir.path(),
+        dir,
         &[
             "user",
             "add",
@@ -164,41 +220,9 @@ async fn serve_answers_and_stops_cleanly_on_sigterm() {
         "a long password\n",
     );
     assert!(added.status.success(), "{}", text(&added.stderr));
+}
 
-    let mut child = KillOnDrop(
-        Command::new(BIN)
-            .args(["serve", "--listen", "127.0.0.1:0"])
-            .env(
-                "PINLINK_DATABASE",
-                format!("sqlite://{}", dir.path().join("test.db").display()),
-            )
-            .env("PINLINK_KEY_FILE", dir.path().join("test.key"))
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("serve starts"),
-    );
-    let stderr = child.0.stderr.take().expect("stderr");
-    let (lines_tx, lines) = mpsc::channel::<String>();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            let _ = lines_tx.send(line);
-        }
-    });
-    let mut log = Vec::new();
-    let address = loop {
-        let line = lines
-            .recv_timeout(Duration::from_secs(30))
-            .expect("serve logs its address");
-        log.push(line.clone());
-        if let Some(rest) = line.split("address=").nth(1) {
-            break rest.split_whitespace().next().expect("address").to_owned();
-        }
-    };
-
-    let http = reqwest::Client::builder()
-        .no_proxy()
-        .build()
-        .expect("client");
+async fn sign_in(http: &reqwest::Client, address: &str) -> String {
     let signed_in = http
         .post(format!("http://{address}/api/v2/users/signin"))
         .header("Accept", "application/json")
@@ -209,7 +233,149 @@ async fn serve_answers_and_stops_cleanly_on_sigterm() {
         .expect("send");
     assert_eq!(signed_in.status(), 201);
     let user: serde_json::Value = signed_in.json().await.expect("json");
-    let token = user["authToken"].as_str().expect("token").to_owned();
+    user["authToken"].as_str().expect("token").to_owned()
+}
+
+fn login_command(dir: &Path, address: &str) -> Command {
+    let mut command = Command::new(BIN);
+    command
+        .args([
+            "login",
+            "--server",
+            &format!("http://{address}"),
+            "--product",
+            "CLI Login Test",
+            "--json",
+            "--token-file",
+        ])
+        .arg(dir.join("login.json"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    command
+}
+
+#[tokio::test]
+async fn login_waits_for_approval_and_stores_the_token() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    add_alice(dir.path());
+    let (_server, address, _, _) = start_server(dir.path(), &[]);
+    let mut login = KillOnDrop(
+        login_command(dir.path(), &address)
+            .spawn()
+            .expect("login starts"),
+    );
+    let stderr = log_lines(login.0.stderr.take().expect("stderr"));
+    let code = loop {
+        let line = stderr
+            .recv_timeout(Duration::from_secs(30))
+            .expect("login shows a code");
+        if let Some(code) = line.strip_prefix("Code: ") {
+            break code.trim().to_owned();
+        }
+    };
+    assert_eq!(code.len(), 4);
+
+    let http = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .expect("client");
+    let token = sign_in(&http, &address).await;
+    let linked = http
+        .put(format!("http://{address}/api/v2/pins/link"))
+        .header("X-Plex-Token", &token)
+        .form(&[("code", code.as_str())])
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(linked.status(), 204);
+
+    let out = login.wait_with_output();
+    assert!(
+        out.status.success(),
+        "login failed: {}",
+        stderr.try_iter().collect::<Vec<_>>().join("\n")
+    );
+    let result: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json result");
+    assert_eq!(result["username"], "alice");
+
+    let file = dir.path().join("login.json");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(
+            std::fs::metadata(&file)
+                .expect("stored")
+                .permissions()
+                .mode()
+                & 0o777,
+            0o600
+        );
+    }
+    let token_file = file.to_str().expect("utf-8 path");
+    let whoami = pinlink(
+        dir.path(),
+        &["whoami", "--json", "--token-file", token_file],
+        "",
+    );
+    assert!(whoami.status.success(), "{}", text(&whoami.stderr));
+    let me: serde_json::Value = serde_json::from_slice(&whoami.stdout).expect("json");
+    assert_eq!(me["username"], "alice");
+
+    let devices = pinlink(
+        dir.path(),
+        &["devices", "--json", "--token-file", token_file],
+        "",
+    );
+    assert!(devices.status.success(), "{}", text(&devices.stderr));
+    let list: serde_json::Value = serde_json::from_slice(&devices.stdout).expect("json");
+    let this = list
+        .as_array()
+        .expect("list")
+        .iter()
+        .find(|d| d["current"] == true)
+        .expect("this device listed");
+    assert_eq!(this["product"], "CLI Login Test");
+
+    let logout = pinlink(dir.path(), &["logout", "--token-file", token_file], "");
+    assert!(logout.status.success(), "{}", text(&logout.stderr));
+    assert!(!file.exists());
+    let after = pinlink(dir.path(), &["whoami", "--token-file", token_file], "");
+    assert!(!after.status.success());
+    assert!(
+        text(&after.stderr).contains("pinlink login"),
+        "{}",
+        text(&after.stderr)
+    );
+}
+
+#[tokio::test]
+async fn login_fails_clearly_when_the_code_expires() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (_server, address, _, _) = start_server(dir.path(), &["--link-pin-lifetime", "2"]);
+    let started = std::time::Instant::now();
+    let out = login_command(dir.path(), &address)
+        .output()
+        .expect("login runs");
+    assert!(!out.status.success());
+    assert!(started.elapsed() < Duration::from_secs(20));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("expired before it was approved"),
+        "{stderr}"
+    );
+    assert!(!dir.path().join("login.json").exists(), "nothing is stored");
+}
+
+#[tokio::test]
+async fn serve_answers_and_stops_cleanly_on_sigterm() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    add_alice(dir.path());
+    let (mut child, address, mut log, lines) = start_server(dir.path(), &[]);
+    let http = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .expect("client");
+    let token = sign_in(&http, &address).await;
 
     let killed = Command::new("kill")
         .args(["-TERM", &child.0.id().to_string()])

@@ -12,15 +12,23 @@ const PASSWORD: &str = "a long password";
 async fn server(link_pin_lifetime_secs: i64) -> String {
     let mut config = Config::for_test();
     config.settings.link_pin_lifetime_secs = link_pin_lifetime_secs;
-    let app = App::build(config, Arc::new(SystemClock)).await.expect("server");
-    app.core().add_account("alice", "alice@example.org", PASSWORD.into()).await.expect("account");
+    let app = App::build(config, Arc::new(SystemClock))
+        .await
+        .expect("server");
+    app.core()
+        .add_account("alice", "alice@example.org", PASSWORD.into())
+        .await
+        .expect("account");
     let base = app.public_url().to_owned();
     tokio::spawn(app.run(std::future::pending()));
     base
 }
 
 fn client(base: &str, product: &str) -> Client {
-    let identity = Identity::new(product).expect("identity").version("1.2.3").device_name("Test rig");
+    let identity = Identity::new(product)
+        .expect("identity")
+        .version("1.2.3")
+        .device_name("Test rig");
     Client::new(identity).with_base_url(base).expect("url")
 }
 
@@ -37,10 +45,20 @@ async fn a_device_logs_in_with_a_pin_end_to_end() {
     assert_eq!(account.username, "alice");
 
     let (token, ()) = tokio::join!(
-        device.wait_for_token(&pin, Wait { interval: Duration::from_millis(100), ..Wait::default() }, |_| {}),
+        device.wait_for_token(
+            &pin,
+            Wait {
+                interval: Duration::from_millis(100),
+                ..Wait::default()
+            },
+            |_| {}
+        ),
         async {
             tokio::time::sleep(Duration::from_millis(300)).await;
-            browser.link(&account.auth_token, &pin.code).await.expect("link");
+            browser
+                .link(&account.auth_token, &pin.code)
+                .await
+                .expect("link");
         }
     );
     let token = token.expect("token");
@@ -56,11 +74,26 @@ async fn a_device_logs_in_with_a_pin_end_to_end() {
     assert_eq!(listed.name, "Test rig");
     assert_eq!(listed.token.as_deref(), Some(token.as_str()));
 
-    browser.revoke(&account.auth_token, listed.id).await.expect("revoke");
-    assert!(matches!(device.user(&token).await, Err(Error::Unauthorized { code: Some(1001), .. })));
+    browser
+        .revoke(&account.auth_token, listed.id)
+        .await
+        .expect("revoke");
+    assert!(matches!(
+        device.user(&token).await,
+        Err(Error::Unauthorized {
+            code: Some(1001),
+            ..
+        })
+    ));
 
-    browser.sign_out(&account.auth_token).await.expect("sign out");
-    assert!(matches!(browser.user(&account.auth_token).await, Err(Error::Unauthorized { .. })));
+    browser
+        .sign_out(&account.auth_token)
+        .await
+        .expect("sign out");
+    assert!(matches!(
+        browser.user(&account.auth_token).await,
+        Err(Error::Unauthorized { .. })
+    ));
 }
 
 #[tokio::test]
@@ -72,7 +105,14 @@ async fn waiting_stops_with_a_typed_error_when_the_pin_expires() {
     let mut reports = 0;
     let result = tokio::time::timeout(
         Duration::from_secs(10),
-        device.wait_for_token(&pin, Wait { interval: Duration::from_millis(200), ..Wait::default() }, |_| reports += 1),
+        device.wait_for_token(
+            &pin,
+            Wait {
+                interval: Duration::from_millis(200),
+                ..Wait::default()
+            },
+            |_| reports += 1,
+        ),
     )
     .await
     .expect("the wait ends by itself");
@@ -85,22 +125,33 @@ async fn errors_are_typed() {
     let base = server(900).await;
     let c = client(&base, "Errors");
     match c.sign_in("alice", "wrong").await {
-        Err(Error::Unauthorized { code: Some(1001), .. }) => {}
+        Err(Error::Unauthorized {
+            code: Some(1001), ..
+        }) => {}
         other => panic!("expected 1001, got {other:?}"),
     }
     match c.link("bogus-token", "ABCD").await {
-        Err(Error::Unauthorized { code: Some(1001), .. }) => {}
+        Err(Error::Unauthorized {
+            code: Some(1001), ..
+        }) => {}
         other => panic!("expected 1001, got {other:?}"),
     }
     let account = c.sign_in("alice", PASSWORD).await.expect("sign in");
     match c.link(&account.auth_token, "ZZZZ").await {
-        Err(Error::NotFound { code: Some(1020), .. }) => {}
+        Err(Error::NotFound {
+            code: Some(1020), ..
+        }) => {}
         other => panic!("expected 1020, got {other:?}"),
     }
     match c.revoke(&account.auth_token, 999_999).await {
         Err(Error::NotFound { .. }) => {}
         other => panic!("expected not found, got {other:?}"),
     }
-    let unreachable = Client::new(Identity::new("x").expect("id")).with_base_url("http://127.0.0.1:9").expect("url");
-    assert!(matches!(unreachable.create_pin(false).await, Err(Error::Network(_))));
+    let unreachable = Client::new(Identity::new("x").expect("id"))
+        .with_base_url("http://127.0.0.1:9")
+        .expect("url");
+    assert!(matches!(
+        unreachable.create_pin(false).await,
+        Err(Error::Network(_))
+    ));
 }
