@@ -43,7 +43,9 @@ pub fn router(state: AppState) -> Router {
                     tracing::info_span!("request", method = %request.method(), route)
                 })
                 .on_request(())
-                .on_response(DefaultOnResponse::new().level(Level::INFO)),
+                // DEBUG, not INFO: a device polls every second, and a log line per
+                // poll would drown everything else (PINLINK_LOG=debug shows them).
+                .on_response(DefaultOnResponse::new().level(Level::DEBUG)),
         )
         .with_state(state)
 }

@@ -1,0 +1,182 @@
+//! The load generator: a fixed number of keep-alive HTTP/1.1 connections on
+//! loopback, each sending its next request as soon as the last one answered,
+//! for a fixed time. Built directly on hyper's client connection so the
+//! generator costs as little CPU as possible (it shares the machine with the
+//! server under test).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::{Method, Request};
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpStream;
+
+/// What one request looks like; `make` is called with (connection, sequence).
+pub struct RequestSpec {
+    pub method: Method,
+    pub path: String,
+    pub headers: Vec<(&'static str, String)>,
+    pub body: Option<String>,
+}
+
+pub type MakeRequest = Arc<dyn Fn(usize, u64) -> RequestSpec + Send + Sync>;
+
+/// What a load run measured.
+pub struct LoadResult {
+    pub requests: u64,
+    pub errors: u64,
+    pub elapsed: Duration,
+    /// Sorted, in microseconds.
+    pub latencies_us: Vec<u32>,
+    /// Bodies of successful answers, when asked to keep them.
+    pub bodies: Vec<Bytes>,
+    /// The first unexpected status or failure, for the report.
+    pub first_error: Option<String>,
+}
+
+impl LoadResult {
+    pub fn per_second(&self) -> f64 {
+        self.requests as f64 / self.elapsed.as_secs_f64().max(1e-9)
+    }
+    pub fn percentile_ms(&self, p: f64) -> f64 {
+        if self.latencies_us.is_empty() {
+            return 0.0;
+        }
+        let i = ((self.latencies_us.len() as f64 - 1.0) * p).round() as usize;
+        f64::from(self.latencies_us[i]) / 1000.0
+    }
+}
+
+pub struct LoadPlan {
+    pub address: SocketAddr,
+    pub connections: usize,
+    /// Stop after this long...
+    pub duration: Duration,
+    /// ...or after this many requests in all, whichever comes first.
+    pub max_requests: u64,
+    pub expected_status: u16,
+    pub keep_bodies: bool,
+}
+
+struct ConnectionResult {
+    requests: u64,
+    errors: u64,
+    latencies_us: Vec<u32>,
+    bodies: Vec<Bytes>,
+    first_error: Option<String>,
+}
+
+pub async fn run(plan: &LoadPlan, make: MakeRequest) -> anyhow::Result<LoadResult> {
+    let started = Instant::now();
+    let deadline = started + plan.duration;
+    let budget = Arc::new(std::sync::atomic::AtomicU64::new(plan.max_requests));
+    let mut tasks = Vec::with_capacity(plan.connections);
+    for connection in 0..plan.connections {
+        let make = make.clone();
+        let budget = budget.clone();
+        let (address, expected, keep) = (plan.address, plan.expected_status, plan.keep_bodies);
+        tasks.push(tokio::spawn(async move {
+            one_connection(address, connection, deadline, budget, expected, keep, make).await
+        }));
+    }
+    let mut result = LoadResult {
+        requests: 0,
+        errors: 0,
+        elapsed: Duration::ZERO,
+        latencies_us: Vec::new(),
+        bodies: Vec::new(),
+        first_error: None,
+    };
+    for task in tasks {
+        let c = task.await??;
+        result.requests += c.requests;
+        result.errors += c.errors;
+        result.latencies_us.extend(c.latencies_us);
+        result.bodies.extend(c.bodies);
+        if result.first_error.is_none() {
+            result.first_error = c.first_error;
+        }
+    }
+    result.elapsed = started.elapsed();
+    result.latencies_us.sort_unstable();
+    Ok(result)
+}
+
+fn take_one(budget: &std::sync::atomic::AtomicU64) -> bool {
+    use std::sync::atomic::Ordering;
+    budget
+        .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
+        .is_ok()
+}
+
+async fn one_connection(
+    address: SocketAddr,
+    connection: usize,
+    deadline: Instant,
+    budget: Arc<std::sync::atomic::AtomicU64>,
+    expected_status: u16,
+    keep_bodies: bool,
+    make: MakeRequest,
+) -> anyhow::Result<ConnectionResult> {
+    let stream = TcpStream::connect(address).await?;
+    stream.set_nodelay(true)?;
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+    tokio::spawn(conn);
+    let mut out = ConnectionResult {
+        requests: 0,
+        errors: 0,
+        latencies_us: Vec::new(),
+        bodies: Vec::new(),
+        first_error: None,
+    };
+    let mut sequence = 0u64;
+    while Instant::now() < deadline && take_one(&budget) {
+        let spec = make(connection, sequence);
+        sequence += 1;
+        let mut request = Request::builder()
+            .method(spec.method)
+            .uri(spec.path)
+            .header("host", "127.0.0.1");
+        for (name, value) in &spec.headers {
+            request = request.header(*name, value);
+        }
+        let request = request.body(Full::new(Bytes::from(spec.body.unwrap_or_default())))?;
+        let sent = Instant::now();
+        let outcome = async {
+            sender.ready().await?;
+            let response = sender.send_request(request).await?;
+            let status = response.status().as_u16();
+            let body = response.into_body().collect().await?.to_bytes();
+            anyhow::Ok((status, body))
+        }
+        .await;
+        let micros = u32::try_from(sent.elapsed().as_micros()).unwrap_or(u32::MAX);
+        out.requests += 1;
+        out.latencies_us.push(micros);
+        match outcome {
+            Ok((status, body)) if status == expected_status => {
+                if keep_bodies {
+                    out.bodies.push(body);
+                }
+            }
+            Ok((status, body)) => {
+                out.errors += 1;
+                out.first_error.get_or_insert_with(|| {
+                    format!(
+                        "status {status}: {}",
+                        String::from_utf8_lossy(&body[..body.len().min(200)])
+                    )
+                });
+            }
+            Err(e) => {
+                out.errors += 1;
+                out.first_error.get_or_insert_with(|| e.to_string());
+                break; // the connection is gone
+            }
+        }
+    }
+    Ok(out)
+}

@@ -1,0 +1,198 @@
+//! The processes under test: pinlink (release build, fresh SQLite database
+//! in a temporary directory) and the baseline. Both are killed when dropped.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use hyper::Method;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::process::{Child, Command};
+
+use crate::load::{self, LoadPlan, MakeRequest, RequestSpec};
+
+pub const BENCH_USER: &str = "bench";
+const BENCH_PASSWORD: &str = "bench-password-not-secret";
+
+pub struct TempDir {
+    _dir: tempfile::TempDir,
+    pub path: PathBuf,
+}
+
+impl TempDir {
+    pub fn new() -> anyhow::Result<TempDir> {
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().to_owned();
+        Ok(TempDir { _dir: dir, path })
+    }
+}
+
+/// Builds `pinlink` in release mode; returns the binary's path.
+pub fn build_release() -> anyhow::Result<PathBuf> {
+    eprintln!("building pinlink in release mode …");
+    let status =
+        std::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+            .args(["build", "--release", "-p", "pinlink", "--locked"])
+            .status()
+            .context("cannot run cargo")?;
+    if !status.success() {
+        bail!("building pinlink failed");
+    }
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    Ok(root.join("target/release/pinlink"))
+}
+
+fn read_kib(pid: u32, field: &str) -> anyhow::Result<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .context("no /proc: RSS needs Linux")?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .with_context(|| format!("no {field} in /proc/{pid}/status"))
+}
+
+pub struct Pinlink {
+    child: Child,
+    pub address: SocketAddr,
+}
+
+impl Pinlink {
+    pub async fn start(bin: &Path, dir: &Path) -> anyhow::Result<Pinlink> {
+        let env = [
+            (
+                "PINLINK_DATABASE",
+                format!("sqlite://{}", dir.join("bench.db").display()),
+            ),
+            (
+                "PINLINK_KEY_FILE",
+                dir.join("bench.key").display().to_string(),
+            ),
+            ("PINLINK_LOG", "info".to_owned()),
+        ];
+        let mut add = Command::new(bin)
+            .args([
+                "user",
+                "add",
+                BENCH_USER,
+                "--email",
+                "bench@example.org",
+                "--password-stdin",
+            ])
+            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .with_context(|| format!("cannot run {}", bin.display()))?;
+        if let Some(mut stdin) = add.stdin.take() {
+            stdin
+                .write_all(format!("{BENCH_PASSWORD}\n").as_bytes())
+                .await?;
+        }
+        if !add.wait().await?.success() {
+            bail!("creating the bench account failed");
+        }
+        let mut child = Command::new(bin)
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()?;
+        let mut lines = BufReader::new(child.stderr.take().context("stderr")?).lines();
+        let address = tokio::time::timeout(Duration::from_secs(30), async {
+            while let Some(line) = lines.next_line().await? {
+                if let Some(rest) = line.split("address=").nth(1) {
+                    let addr = rest.split_whitespace().next().unwrap_or_default();
+                    return addr.parse::<SocketAddr>().context("bad address in log");
+                }
+            }
+            bail!("pinlink serve exited before listening")
+        })
+        .await
+        .context("pinlink serve did not start within 30 s")??;
+        // Keep draining the log so the server never blocks on a full pipe.
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        Ok(Pinlink { child, address })
+    }
+
+    fn pid(&self) -> anyhow::Result<u32> {
+        self.child.id().context("pinlink has exited")
+    }
+    pub fn rss_kib(&self) -> anyhow::Result<u64> {
+        read_kib(self.pid()?, "VmRSS:")
+    }
+    pub fn peak_rss_kib(&self) -> anyhow::Result<u64> {
+        read_kib(self.pid()?, "VmHWM:")
+    }
+
+    /// Signs the bench account in; returns its token.
+    pub async fn sign_in(&self) -> anyhow::Result<String> {
+        let make: MakeRequest = Arc::new(|_, _| RequestSpec {
+            method: Method::POST,
+            path: "/api/v2/users/signin".into(),
+            headers: vec![
+                ("accept", "application/json".into()),
+                ("x-plex-client-identifier", "bench-browser".into()),
+                ("content-type", "application/x-www-form-urlencoded".into()),
+            ],
+            body: Some(format!("login={BENCH_USER}&password={BENCH_PASSWORD}")),
+        });
+        let plan = LoadPlan {
+            address: self.address,
+            connections: 1,
+            duration: Duration::from_secs(30),
+            max_requests: 1,
+            expected_status: 201,
+            keep_bodies: true,
+        };
+        let result = load::run(&plan, make).await?;
+        let body = result.bodies.first().with_context(|| {
+            format!(
+                "sign-in failed: {}",
+                result.first_error.clone().unwrap_or_default()
+            )
+        })?;
+        let user: serde_json::Value = serde_json::from_slice(body)?;
+        user["authToken"]
+            .as_str()
+            .map(str::to_owned)
+            .context("no authToken in the sign-in answer")
+    }
+
+    pub async fn stop(mut self) -> anyhow::Result<()> {
+        self.child.kill().await?;
+        Ok(())
+    }
+}
+
+pub struct Baseline {
+    _child: Child,
+    pub address: SocketAddr,
+}
+
+impl Baseline {
+    pub async fn start(body_len: usize) -> anyhow::Result<Baseline> {
+        let mut child = Command::new(std::env::current_exe()?)
+            .args(["serve-baseline", "--body-len", &body_len.to_string()])
+            .stdout(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()?;
+        let mut lines = BufReader::new(child.stdout.take().context("stdout")?).lines();
+        let line = tokio::time::timeout(Duration::from_secs(10), lines.next_line())
+            .await
+            .context("the baseline did not start")??
+            .context("the baseline exited")?;
+        let address = line
+            .strip_prefix("listening ")
+            .context("unexpected baseline output")?
+            .parse()?;
+        Ok(Baseline {
+            _child: child,
+            address,
+        })
+    }
+}
