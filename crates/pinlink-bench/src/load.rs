@@ -59,6 +59,9 @@ pub struct LoadPlan {
     pub max_requests: u64,
     pub expected_status: u16,
     pub keep_bodies: bool,
+    /// Each connection waits this long between requests (an open-loop rate);
+    /// zero sends as fast as answers come back.
+    pub pace: Duration,
 }
 
 struct ConnectionResult {
@@ -77,9 +80,17 @@ pub async fn run(plan: &LoadPlan, make: MakeRequest) -> anyhow::Result<LoadResul
     for connection in 0..plan.connections {
         let make = make.clone();
         let budget = budget.clone();
-        let (address, expected, keep) = (plan.address, plan.expected_status, plan.keep_bodies);
+        let (address, expected, keep, pace) = (
+            plan.address,
+            plan.expected_status,
+            plan.keep_bodies,
+            plan.pace,
+        );
         tasks.push(tokio::spawn(async move {
-            one_connection(address, connection, deadline, budget, expected, keep, make).await
+            one_connection(
+                address, connection, deadline, budget, expected, keep, pace, make,
+            )
+            .await
         }));
     }
     let mut result = LoadResult {
@@ -112,6 +123,7 @@ fn take_one(budget: &std::sync::atomic::AtomicU64) -> bool {
         .is_ok()
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn one_connection(
     address: SocketAddr,
     connection: usize,
@@ -119,6 +131,7 @@ async fn one_connection(
     budget: Arc<std::sync::atomic::AtomicU64>,
     expected_status: u16,
     keep_bodies: bool,
+    pace: Duration,
     make: MakeRequest,
 ) -> anyhow::Result<ConnectionResult> {
     let stream = TcpStream::connect(address).await?;
@@ -134,6 +147,9 @@ async fn one_connection(
     };
     let mut sequence = 0u64;
     while Instant::now() < deadline && take_one(&budget) {
+        if !pace.is_zero() {
+            tokio::time::sleep(pace).await;
+        }
         let spec = make(connection, sequence);
         sequence += 1;
         let mut request = Request::builder()

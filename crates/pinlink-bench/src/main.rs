@@ -43,6 +43,14 @@ struct Cli {
     /// The pinlink binary to test [default: build and use target/release/pinlink].
     #[arg(long, value_name = "PATH")]
     server_bin: Option<PathBuf>,
+    /// Instead of the scenarios: run a steady state this many seconds long,
+    /// pins created at --steady-rate per second and expiring after 30 s, and
+    /// report how RSS moves (it should level off, not grow).
+    #[arg(long, value_name = "SECS")]
+    steady_seconds: Option<u64>,
+    /// Pins created per second in the steady state.
+    #[arg(long, default_value_t = 1000)]
+    steady_rate: u64,
     /// Where to write the Markdown table of results.
     #[arg(long, default_value = "target/bench/latest.md", value_name = "PATH")]
     markdown: PathBuf,
@@ -134,7 +142,72 @@ fn plan(
         max_requests,
         expected_status: expected,
         keep_bodies: keep,
+        pace: Duration::ZERO,
     }
+}
+
+/// Creates pins at a fixed rate while they expire after 30 s; samples the
+/// server's RSS every 10 s.
+async fn steady(cli: &Cli, server_bin: &std::path::Path, seconds: u64) -> anyhow::Result<()> {
+    let work = server::TempDir::new()?;
+    let lifetime = ["--link-pin-lifetime", "30", "--strong-pin-lifetime", "30"];
+    let pinlink = server::Pinlink::start(server_bin, &work.path, &lifetime).await?;
+    let connections = 16u64;
+    let mut load_plan = plan(pinlink.address, cli, u64::MAX, 201, false);
+    load_plan.connections = connections as usize;
+    load_plan.duration = Duration::from_secs(seconds);
+    load_plan.pace = Duration::from_micros(1_000_000 * connections / cli.steady_rate.max(1));
+    let started = std::time::Instant::now();
+    let load = tokio::spawn(async move { load::run(&load_plan, create_spec()).await });
+    let mut samples = Vec::new();
+    while !load.is_finished() {
+        tokio::time::sleep(Duration::from_secs(10)).await;
+        if let Ok(kib) = pinlink.rss_kib() {
+            eprintln!(
+                "steady: {:>4} s, RSS {:.1} MiB",
+                started.elapsed().as_secs(),
+                kib as f64 / 1024.0
+            );
+            samples.push((started.elapsed().as_secs(), kib));
+        }
+    }
+    let result = load.await??;
+    pinlink.stop().await?;
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "steady state: {} s, {:.0} creates/s, {} errors, pins expire after 30 s",
+        seconds,
+        result.per_second(),
+        result.errors
+    );
+    let _ = writeln!(out, "\n| time s | RSS MiB |\n|---:|---:|");
+    for (t, kib) in &samples {
+        let _ = writeln!(out, "| {t} | {:.1} |", *kib as f64 / 1024.0);
+    }
+    // Compare the second minute (pins have reached their steady count) with the last.
+    let after_warmup: Vec<u64> = samples
+        .iter()
+        .filter(|(t, _)| *t >= 120)
+        .map(|(_, k)| *k)
+        .collect();
+    if let (Some(first), Some(last)) = (after_warmup.first(), after_warmup.last()) {
+        let _ = writeln!(
+            out,
+            "\nRSS change from 2 min to the end: {:+.1} MiB",
+            (*last as f64 - *first as f64) / 1024.0
+        );
+    }
+    println!("\n{out}");
+    std::fs::write(&cli.markdown, &out)?;
+    if result.errors > 0 {
+        bail!(
+            "{} requests failed: {}",
+            result.errors,
+            result.first_error.unwrap_or_default()
+        );
+    }
+    Ok(())
 }
 
 async fn bench(cli: Cli) -> anyhow::Result<()> {
@@ -142,12 +215,15 @@ async fn bench(cli: Cli) -> anyhow::Result<()> {
         Some(path) => path.clone(),
         None => server::build_release()?,
     };
+    if let Some(seconds) = cli.steady_seconds {
+        return steady(&cli, &server_bin, seconds).await;
+    }
     let work = server::TempDir::new()?;
     println!(
         "pinlink-bench: {} connections, {} s per scenario, {} preloaded pins",
         cli.connections, cli.seconds, cli.pins
     );
-    let pinlink = server::Pinlink::start(&server_bin, &work.path).await?;
+    let pinlink = server::Pinlink::start(&server_bin, &work.path, &[]).await?;
     let address = pinlink.address;
     let rss_empty = pinlink.rss_kib()?;
     let mut rows = Vec::new();

@@ -62,7 +62,7 @@ pub struct Pinlink {
 }
 
 impl Pinlink {
-    pub async fn start(bin: &Path, dir: &Path) -> anyhow::Result<Pinlink> {
+    pub async fn start(bin: &Path, dir: &Path, extra_args: &[&str]) -> anyhow::Result<Pinlink> {
         let env = [
             (
                 "PINLINK_DATABASE",
@@ -98,6 +98,7 @@ impl Pinlink {
         }
         let mut child = Command::new(bin)
             .args(["serve", "--listen", "127.0.0.1:0"])
+            .args(extra_args)
             .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
             .stderr(Stdio::piped())
             .kill_on_drop(true)
@@ -148,6 +149,7 @@ impl Pinlink {
             max_requests: 1,
             expected_status: 201,
             keep_bodies: true,
+            pace: Duration::ZERO,
         };
         let result = load::run(&plan, make).await?;
         let body = result.bodies.first().with_context(|| {

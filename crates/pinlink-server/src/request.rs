@@ -8,7 +8,7 @@
 //! `login` and `password` come through the same map.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use axum::extract::{ConnectInfo, FromRequest, Request};
 use axum::http::header;
@@ -22,7 +22,7 @@ pub struct PlexRequest {
     params: HashMap<String, String>,
     /// The peer's address; shown on confirmation pages and used for
     /// failure budgets.
-    pub client_ip: String,
+    peer: Option<IpAddr>,
 }
 
 impl PlexRequest {
@@ -35,6 +35,14 @@ impl PlexRequest {
 
     pub fn client_identifier(&self) -> Result<ClientIdentifier, CoreError> {
         ClientIdentifier::parse(self.get("X-Plex-Client-Identifier"))
+    }
+
+    /// The peer's address as text ("unknown" without a socket, as in
+    /// `Router::oneshot` tests). Formatted on demand: polling never needs it.
+    pub fn client_ip(&self) -> String {
+        self.peer
+            .map(|ip| ip.to_string())
+            .unwrap_or_else(|| "unknown".into())
     }
 
     pub fn token(&self) -> Option<&str> {
@@ -157,12 +165,11 @@ impl FromRequest<AppState> for PlexRequest {
             }
         }
 
-        let client_ip = parts
+        let peer = parts
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
-            .map(|ConnectInfo(addr)| addr.ip().to_string())
-            .unwrap_or_else(|| "unknown".into());
-        Ok(PlexRequest { params, client_ip })
+            .map(|ConnectInfo(addr)| addr.ip());
+        Ok(PlexRequest { params, peer })
     }
 }
 

@@ -3,6 +3,7 @@
 //! [`open`] picks the backend from the database URL once, at start-up; no
 //! other code asks which backend it is talking to.
 
+mod group_commit;
 mod sqlite;
 
 use std::sync::Arc;

@@ -20,8 +20,9 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
     SqliteSynchronous,
 };
-use sqlx::{Row, Sqlite, Transaction};
+use sqlx::{Connection, Row, Sqlite, SqliteConnection};
 
+use crate::group_commit::Writer;
 use crate::map_err;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -32,22 +33,40 @@ const DEVICE_COLUMNS: &str =
     "product, version, platform, platform_version, device, device_name, model, vendor";
 
 pub struct SqliteStore {
+    /// Readers: WAL lets them run while a write commits.
     pool: SqlitePool,
+    /// Every write, batched into group commits.
+    writer: Writer,
 }
 
 impl SqliteStore {
     pub async fn connect(url: &str) -> Result<SqliteStore, StoreError> {
-        let options = SqliteConnectOptions::from_str(url)
+        // A plain in-memory database exists once per connection; the reader
+        // pool and the writer must share one, so make it a named, shared one.
+        let url = if url.contains(":memory:") {
+            static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+            let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            format!(
+                "sqlite:file:pinlink-memory-{}-{n}?mode=memory&cache=shared",
+                std::process::id()
+            )
+        } else {
+            url.to_owned()
+        };
+        let options = SqliteConnectOptions::from_str(&url)
             .map_err(|e| StoreError::Other(format!("bad SQLite URL: {e}")))?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(5));
-        // An in-memory database exists once per connection: keep exactly one.
-        let max = if url.contains(":memory:") { 1 } else { 8 };
+        // The writer connection opens first and stays open: it also keeps an
+        // in-memory database alive.
+        let writer_connection = SqliteConnection::connect_with(&options)
+            .await
+            .map_err(map_err)?;
         let pool = SqlitePoolOptions::new()
-            .max_connections(max)
+            .max_connections(8)
             .acquire_timeout(Duration::from_secs(10))
             .connect_with(options)
             .await
@@ -56,7 +75,10 @@ impl SqliteStore {
             .run(&pool)
             .await
             .map_err(|e| StoreError::Other(format!("migrating the SQLite database failed: {e}")))?;
-        Ok(SqliteStore { pool })
+        Ok(SqliteStore {
+            pool,
+            writer: Writer::start(writer_connection),
+        })
     }
 }
 
@@ -124,7 +146,7 @@ const ACCOUNT_COLUMNS: &str =
 /// Registers (or refreshes) the account's device for `client_identifier` and
 /// stores its new token: shared by sign-in and pin linking.
 async fn upsert_device_with_token(
-    tx: &mut Transaction<'_, Sqlite>,
+    tx: &mut SqliteConnection,
     account: AccountId,
     client_identifier: &ClientIdentifier,
     device: &DeviceInfo,
@@ -147,7 +169,7 @@ async fn upsert_device_with_token(
     let row = bind_device(q, device)
         .bind(now.0)
         .bind(now.0)
-        .fetch_one(&mut **tx)
+        .fetch_one(&mut *tx)
         .await?;
     let device_id = DeviceId(row.try_get("id")?);
     sqlx::query("INSERT INTO tokens (hash, device_id, sealed, created_at) VALUES (?, ?, ?, ?)")
@@ -155,42 +177,127 @@ async fn upsert_device_with_token(
         .bind(device_id.0)
         .bind(&token.sealed)
         .bind(now.0)
-        .execute(&mut **tx)
+        .execute(&mut *tx)
         .await?;
     Ok(device_id)
+}
+
+/// A bound parameter of a simple write.
+enum Param {
+    Int(i64),
+    Text(String),
+}
+
+async fn insert_pin_on(conn: &mut SqliteConnection, pin: &PinRecord) -> Result<(), sqlx::Error> {
+    // An expired pin that was not swept yet must not block its code.
+    sqlx::query("DELETE FROM pins WHERE code_hash = ? AND expires_at <= ?")
+        .bind(pin.code_hash.as_bytes())
+        .bind(pin.created_at.0)
+        .execute(&mut *conn)
+        .await?;
+    let sql = format!(
+        "INSERT INTO pins (id, code_hash, code_sealed, strong, client_identifier, {DEVICE_COLUMNS}, \
+           requester_ip, created_at, expires_at, token_sealed) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    );
+    let q = sqlx::query(&sql)
+        .bind(i64::from(pin.id.0))
+        .bind(pin.code_hash.as_bytes())
+        .bind(&pin.code_sealed)
+        .bind(pin.strong)
+        .bind(pin.client_identifier.as_str());
+    bind_device(q, &pin.device)
+        .bind(&pin.requester_ip)
+        .bind(pin.created_at.0)
+        .bind(pin.expires_at.0)
+        .bind(&pin.token_sealed)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+async fn link_pin_on(
+    conn: &mut SqliteConnection,
+    link: &PinLink,
+) -> Result<Option<DeviceId>, sqlx::Error> {
+    let claimed = sqlx::query(
+        "UPDATE pins SET token_sealed = ?, linked_account = ? \
+         WHERE id = ? AND token_sealed IS NULL AND expires_at > ? RETURNING *",
+    )
+    .bind(&link.token.sealed)
+    .bind(link.account.0)
+    .bind(i64::from(link.pin.0))
+    .bind(link.now.0)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some(row) = claimed else {
+        return Ok(None);
+    };
+    let pin = pin_from_row(&row)?;
+    let device = upsert_device_with_token(
+        conn,
+        link.account,
+        &pin.client_identifier,
+        &pin.device,
+        &link.token,
+        link.now,
+    )
+    .await?;
+    Ok(Some(device))
+}
+
+async fn revoke_token_on(
+    conn: &mut SqliteConnection,
+    hash: &LookupHash,
+) -> Result<bool, sqlx::Error> {
+    let gone = sqlx::query("DELETE FROM tokens WHERE hash = ? RETURNING device_id")
+        .bind(hash.as_bytes())
+        .fetch_optional(&mut *conn)
+        .await?;
+    let Some(row) = gone else {
+        return Ok(false);
+    };
+    let device: i64 = row.try_get("device_id")?;
+    sqlx::query("DELETE FROM devices WHERE id = ?1 AND NOT EXISTS (SELECT 1 FROM tokens WHERE device_id = ?1)")
+        .bind(device)
+        .execute(&mut *conn)
+        .await?;
+    Ok(true)
+}
+
+impl SqliteStore {
+    /// One statement through the writer; returns the rows it changed.
+    async fn execute(&self, sql: &'static str, params: Vec<Param>) -> Result<u64, StoreError> {
+        self.writer
+            .write(move |mut conn| async move {
+                let mut query = sqlx::query(sql);
+                for param in params {
+                    query = match param {
+                        Param::Int(v) => query.bind(v),
+                        Param::Text(v) => query.bind(v),
+                    };
+                }
+                let result = query
+                    .execute(&mut conn)
+                    .await
+                    .map(|done| done.rows_affected())
+                    .map_err(map_err);
+                (conn, result)
+            })
+            .await
+    }
 }
 
 #[async_trait]
 impl Store for SqliteStore {
     async fn insert_pin(&self, pin: &PinRecord) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await.map_err(map_err)?;
-        // An expired pin that was not swept yet must not block its code.
-        sqlx::query("DELETE FROM pins WHERE code_hash = ? AND expires_at <= ?")
-            .bind(pin.code_hash.as_bytes())
-            .bind(pin.created_at.0)
-            .execute(&mut *tx)
+        let pin = pin.clone();
+        self.writer
+            .write(move |mut conn| async move {
+                let result = insert_pin_on(&mut conn, &pin).await.map_err(map_err);
+                (conn, result)
+            })
             .await
-            .map_err(map_err)?;
-        let sql = format!(
-            "INSERT INTO pins (id, code_hash, code_sealed, strong, client_identifier, {DEVICE_COLUMNS}, \
-               requester_ip, created_at, expires_at, token_sealed) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-        );
-        let q = sqlx::query(&sql)
-            .bind(i64::from(pin.id.0))
-            .bind(pin.code_hash.as_bytes())
-            .bind(&pin.code_sealed)
-            .bind(pin.strong)
-            .bind(pin.client_identifier.as_str());
-        bind_device(q, &pin.device)
-            .bind(&pin.requester_ip)
-            .bind(pin.created_at.0)
-            .bind(pin.expires_at.0)
-            .bind(&pin.token_sealed)
-            .execute(&mut *tx)
-            .await
-            .map_err(map_err)?;
-        tx.commit().await.map_err(map_err)
     }
 
     async fn pin_by_id(&self, id: PinId) -> Result<Option<PinRecord>, StoreError> {
@@ -214,69 +321,56 @@ impl Store for SqliteStore {
     }
 
     async fn link_pin(&self, link: &PinLink) -> Result<Option<DeviceId>, StoreError> {
-        let mut tx = self.pool.begin().await.map_err(map_err)?;
-        let claimed = sqlx::query(
-            "UPDATE pins SET token_sealed = ?, linked_account = ? \
-             WHERE id = ? AND token_sealed IS NULL AND expires_at > ? RETURNING *",
-        )
-        .bind(&link.token.sealed)
-        .bind(link.account.0)
-        .bind(i64::from(link.pin.0))
-        .bind(link.now.0)
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(map_err)?;
-        let Some(row) = claimed else {
-            return Ok(None);
-        };
-        let pin = pin_from_row(&row).map_err(map_err)?;
-        let device = upsert_device_with_token(
-            &mut tx,
-            link.account,
-            &pin.client_identifier,
-            &pin.device,
-            &link.token,
-            link.now,
-        )
-        .await
-        .map_err(map_err)?;
-        tx.commit().await.map_err(map_err)?;
-        Ok(Some(device))
+        let link = link.clone();
+        self.writer
+            .write(move |mut conn| async move {
+                let result = link_pin_on(&mut conn, &link).await.map_err(map_err);
+                (conn, result)
+            })
+            .await
     }
 
     async fn delete_pin(&self, id: PinId) -> Result<bool, StoreError> {
-        let done = sqlx::query("DELETE FROM pins WHERE id = ?")
-            .bind(i64::from(id.0))
-            .execute(&self.pool)
-            .await
-            .map_err(map_err)?;
-        Ok(done.rows_affected() > 0)
+        let n = self
+            .execute(
+                "DELETE FROM pins WHERE id = ?",
+                vec![Param::Int(i64::from(id.0))],
+            )
+            .await?;
+        Ok(n > 0)
     }
 
     async fn delete_expired_pins(&self, now: UnixTime) -> Result<u64, StoreError> {
-        let done = sqlx::query("DELETE FROM pins WHERE expires_at <= ?")
-            .bind(now.0)
-            .execute(&self.pool)
-            .await
-            .map_err(map_err)?;
-        Ok(done.rows_affected())
+        self.execute(
+            "DELETE FROM pins WHERE expires_at <= ?",
+            vec![Param::Int(now.0)],
+        )
+        .await
     }
 
     async fn insert_account(&self, account: &NewAccount) -> Result<Account, StoreError> {
-        let row = sqlx::query(
-            "INSERT INTO accounts (uuid, username, email, password_hash, created_at) \
-             VALUES (?, ?, ?, ?, ?) RETURNING id",
-        )
-        .bind(&account.uuid)
-        .bind(&account.username)
-        .bind(&account.email)
-        .bind(&account.password_hash)
-        .bind(account.created_at.0)
-        .fetch_one(&self.pool)
-        .await
-        .map_err(map_err)?;
+        let new = account.clone();
+        let id = self
+            .writer
+            .write(move |mut conn| async move {
+                let result = sqlx::query(
+                    "INSERT INTO accounts (uuid, username, email, password_hash, created_at) \
+                     VALUES (?, ?, ?, ?, ?) RETURNING id",
+                )
+                .bind(&new.uuid)
+                .bind(&new.username)
+                .bind(&new.email)
+                .bind(&new.password_hash)
+                .bind(new.created_at.0)
+                .fetch_one(&mut conn)
+                .await
+                .and_then(|row| row.try_get::<i64, _>("id"))
+                .map_err(map_err);
+                (conn, result)
+            })
+            .await?;
         Ok(Account {
-            id: AccountId(row.try_get("id").map_err(map_err)?),
+            id: AccountId(id),
             uuid: account.uuid.clone(),
             username: Username::from_stored(account.username.clone()),
             email: Email::from_stored(account.email.clone()),
@@ -317,19 +411,22 @@ impl Store for SqliteStore {
     }
 
     async fn grant_token(&self, grant: &TokenGrant) -> Result<DeviceId, StoreError> {
-        let mut tx = self.pool.begin().await.map_err(map_err)?;
-        let device = upsert_device_with_token(
-            &mut tx,
-            grant.account,
-            &grant.client_identifier,
-            &grant.device,
-            &grant.token,
-            grant.now,
-        )
-        .await
-        .map_err(map_err)?;
-        tx.commit().await.map_err(map_err)?;
-        Ok(device)
+        let g = grant.clone();
+        self.writer
+            .write(move |mut conn| async move {
+                let result = upsert_device_with_token(
+                    &mut conn,
+                    g.account,
+                    &g.client_identifier,
+                    &g.device,
+                    &g.token,
+                    g.now,
+                )
+                .await
+                .map_err(map_err);
+                (conn, result)
+            })
+            .await
     }
 
     async fn session_by_token(
@@ -358,33 +455,22 @@ impl Store for SqliteStore {
     }
 
     async fn touch_device(&self, device: DeviceId, now: UnixTime) -> Result<(), StoreError> {
-        sqlx::query("UPDATE devices SET last_seen_at = ? WHERE id = ?")
-            .bind(now.0)
-            .bind(device.0)
-            .execute(&self.pool)
-            .await
-            .map_err(map_err)?;
-        Ok(())
+        self.execute(
+            "UPDATE devices SET last_seen_at = ? WHERE id = ?",
+            vec![Param::Int(now.0), Param::Int(device.0)],
+        )
+        .await
+        .map(|_| ())
     }
 
     async fn revoke_token(&self, hash: &LookupHash) -> Result<bool, StoreError> {
-        let mut tx = self.pool.begin().await.map_err(map_err)?;
-        let gone = sqlx::query("DELETE FROM tokens WHERE hash = ? RETURNING device_id")
-            .bind(hash.as_bytes())
-            .fetch_optional(&mut *tx)
+        let hash = hash.clone();
+        self.writer
+            .write(move |mut conn| async move {
+                let result = revoke_token_on(&mut conn, &hash).await.map_err(map_err);
+                (conn, result)
+            })
             .await
-            .map_err(map_err)?;
-        let Some(row) = gone else {
-            return Ok(false);
-        };
-        let device: i64 = row.try_get("device_id").map_err(map_err)?;
-        sqlx::query("DELETE FROM devices WHERE id = ?1 AND NOT EXISTS (SELECT 1 FROM tokens WHERE device_id = ?1)")
-            .bind(device)
-            .execute(&mut *tx)
-            .await
-            .map_err(map_err)?;
-        tx.commit().await.map_err(map_err)?;
-        Ok(true)
     }
 
     async fn list_devices(&self, account: AccountId) -> Result<Vec<DeviceRecord>, StoreError> {
@@ -422,23 +508,22 @@ impl Store for SqliteStore {
         device: DeviceId,
     ) -> Result<bool, StoreError> {
         // Tokens go with the device (ON DELETE CASCADE), in the same statement.
-        let done = sqlx::query("DELETE FROM devices WHERE id = ? AND account_id = ?")
-            .bind(device.0)
-            .bind(account.0)
-            .execute(&self.pool)
-            .await
-            .map_err(map_err)?;
-        Ok(done.rows_affected() > 0)
+        let n = self
+            .execute(
+                "DELETE FROM devices WHERE id = ? AND account_id = ?",
+                vec![Param::Int(device.0), Param::Int(account.0)],
+            )
+            .await?;
+        Ok(n > 0)
     }
 
     async fn record_failure(&self, key: &str, at: UnixTime) -> Result<(), StoreError> {
-        sqlx::query("INSERT INTO failures (key, at) VALUES (?, ?)")
-            .bind(key)
-            .bind(at.0)
-            .execute(&self.pool)
-            .await
-            .map_err(map_err)?;
-        Ok(())
+        self.execute(
+            "INSERT INTO failures (key, at) VALUES (?, ?)",
+            vec![Param::Text(key.to_owned()), Param::Int(at.0)],
+        )
+        .await
+        .map(|_| ())
     }
 
     async fn count_failures(&self, key: &str, since: UnixTime) -> Result<FailureCount, StoreError> {
@@ -459,21 +544,20 @@ impl Store for SqliteStore {
     }
 
     async fn clear_failures(&self, key: &str) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM failures WHERE key = ?")
-            .bind(key)
-            .execute(&self.pool)
-            .await
-            .map_err(map_err)?;
-        Ok(())
+        self.execute(
+            "DELETE FROM failures WHERE key = ?",
+            vec![Param::Text(key.to_owned())],
+        )
+        .await
+        .map(|_| ())
     }
 
     async fn delete_failures_before(&self, before: UnixTime) -> Result<u64, StoreError> {
-        let done = sqlx::query("DELETE FROM failures WHERE at <= ?")
-            .bind(before.0)
-            .execute(&self.pool)
-            .await
-            .map_err(map_err)?;
-        Ok(done.rows_affected())
+        self.execute(
+            "DELETE FROM failures WHERE at <= ?",
+            vec![Param::Int(before.0)],
+        )
+        .await
     }
 
     async fn close(&self) {

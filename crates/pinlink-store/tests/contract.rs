@@ -423,3 +423,43 @@ async fn failures_are_counted_in_a_window() {
         );
     }
 }
+
+#[tokio::test]
+async fn concurrent_writes_commit_independently() {
+    for (name, store) in backends().await {
+        store
+            .insert_pin(&pin(1, 1, NOW.plus_secs(900)))
+            .await
+            .expect(name);
+        // Fifty writes at once (they share group commits); one of them clashes
+        // with the live code above and must fail alone.
+        let writes: Vec<_> = (2..52u32)
+            .map(|id| {
+                let store = store.clone();
+                let code = if id == 30 {
+                    1
+                } else {
+                    u8::try_from(id).expect("small")
+                };
+                tokio::spawn(
+                    async move { store.insert_pin(&pin(id, code, NOW.plus_secs(900))).await },
+                )
+            })
+            .collect();
+        let mut failed = Vec::new();
+        for (i, write) in writes.into_iter().enumerate() {
+            if let Err(e) = write.await.expect("task") {
+                failed.push((i + 2, e));
+            }
+        }
+        assert_eq!(failed.len(), 1, "{name}: {failed:?}");
+        assert_eq!(failed[0].0, 30, "{name}");
+        assert!(matches!(failed[0].1, StoreError::Conflict(_)), "{name}");
+        for id in (2..52u32).filter(|id| *id != 30) {
+            assert!(
+                store.pin_by_id(PinId(id)).await.expect(name).is_some(),
+                "{name}: pin {id} lost"
+            );
+        }
+    }
+}

@@ -40,7 +40,7 @@ pub fn router(state: AppState) -> Router {
                         .get::<MatchedPath>()
                         .map(MatchedPath::as_str)
                         .unwrap_or("(no route)");
-                    tracing::info_span!("request", method = %request.method(), route)
+                    tracing::debug_span!("request", method = %request.method(), route)
                 })
                 .on_request(())
                 // DEBUG, not INFO: a device polls every second, and a log line per

@@ -40,7 +40,7 @@ pub async fn create(
         client_identifier: request.client_identifier()?,
         device: request.device_info()?,
         strong: request.flag("strong")?,
-        requester_ip: request.client_ip.clone(),
+        requester_ip: request.client_ip(),
     };
     let pin = state.core.create_pin(new_pin).await?;
     Ok(Reply::new(
@@ -67,7 +67,7 @@ pub async fn link(State(state): State<AppState>, request: PlexRequest) -> Result
     let code = request.get("code").unwrap_or_default();
     state
         .core
-        .link_code(&session.account, code, &request.client_ip)
+        .link_code(&session.account, code, &request.client_ip())
         .await?;
     Ok(Reply::status(StatusCode::NO_CONTENT))
 }
