@@ -381,12 +381,7 @@ impl Pinlink {
         records
             .into_iter()
             .map(|r| {
-                let token = match r.token_sealed {
-                    Some(sealed) => Some(AuthToken::from_presented(
-                        self.secrets.open(Purpose::Token, &sealed)?,
-                    )),
-                    None => None,
-                };
+                let token = self.open_token(r.token_sealed.as_deref())?;
                 Ok(Device {
                     id: r.id,
                     client_identifier: r.client_identifier,
@@ -464,6 +459,17 @@ impl Pinlink {
         Ok(())
     }
 
+    /// Decrypts a stored token's sealed copy.
+    fn open_token(&self, sealed: Option<&[u8]>) -> Result<Option<AuthToken>, CoreError> {
+        sealed
+            .map(|sealed| {
+                Ok(AuthToken::from_presented(
+                    self.secrets.open(Purpose::Token, sealed)?,
+                ))
+            })
+            .transpose()
+    }
+
     fn record_of(&self, pin: &Pin) -> PinRecord {
         PinRecord {
             id: pin.id,
@@ -489,12 +495,7 @@ impl Pinlink {
             .ok_or_else(|| {
                 CoreError::Internal(format!("pin {} has a malformed stored code", record.id))
             })?;
-        let auth_token = match record.token_sealed {
-            Some(sealed) => Some(AuthToken::from_presented(
-                self.secrets.open(Purpose::Token, &sealed)?,
-            )),
-            None => None,
-        };
+        let auth_token = self.open_token(record.token_sealed.as_deref())?;
         Ok(Pin {
             id: record.id,
             code,

@@ -22,6 +22,17 @@ use crate::negotiate::{negotiate, HeaderLimit};
 use crate::routes;
 use crate::state::AppState;
 
+/// Opens the database at `url`, saying which one (without its password)
+/// when that fails.
+pub async fn open_store(url: &str) -> anyhow::Result<Arc<dyn Store>> {
+    pinlink_store::open(url).await.with_context(|| {
+        format!(
+            "cannot open the database {}",
+            pinlink_store::redact_url(url)
+        )
+    })
+}
+
 pub struct App {
     listener: TcpListener,
     store: Arc<dyn Store>,
@@ -32,14 +43,7 @@ pub struct App {
 
 impl App {
     pub async fn build(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<App> {
-        let store = pinlink_store::open(&config.database_url)
-            .await
-            .with_context(|| {
-                format!(
-                    "cannot open the database {}",
-                    pinlink_store::redact_url(&config.database_url)
-                )
-            })?;
+        let store = open_store(&config.database_url).await?;
         let listener = TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("cannot listen on {}", config.listen))?;

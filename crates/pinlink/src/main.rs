@@ -169,14 +169,7 @@ fn build_config(
 
 async fn open_core(data: &DataArgs) -> anyhow::Result<Pinlink> {
     let config = build_config(data, None, None)?;
-    let store = pinlink_store::open(&config.database_url)
-        .await
-        .with_context(|| {
-            format!(
-                "cannot open the database {}",
-                pinlink_store::redact_url(&config.database_url)
-            )
-        })?;
+    let store = pinlink_server::startup::open_store(&config.database_url).await?;
     Ok(Pinlink::new(
         store,
         Arc::new(SystemClock),

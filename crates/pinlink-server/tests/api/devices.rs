@@ -74,15 +74,7 @@ async fn a_linked_device_is_listed_with_what_it_said_about_itself() {
     // The linking request's own identity (Plex SSO) names no device.
     assert!(devices.iter().all(|d| d["product"] != "Plex SSO"));
 
-    let xml = app
-        .request(Method::GET, "/devices.xml")
-        .header("X-Plex-Token", &user_token)
-        .send()
-        .await
-        .expect("send")
-        .text()
-        .await
-        .expect("body");
+    let xml = app.get_text("/devices.xml", &user_token).await;
     assert!(xml.contains("<MediaContainer "), "{xml}");
     assert!(xml.contains("<Device name=\"Living room\""), "{xml}");
     assert!(xml.contains(&format!("createdAt=\"{START}\"")), "{xml}");

@@ -122,15 +122,7 @@ async fn the_flow_in_xml() {
     let device_token = xml_attr(&polled, "authToken").expect("authToken");
     assert_eq!(device_token.len(), 20);
     assert_eq!(xml_attr(&polled, "newRegistration").as_deref(), Some("0"));
-    let devices = app
-        .request(Method::GET, "/devices.xml")
-        .header("X-Plex-Token", &token)
-        .send()
-        .await
-        .expect("send")
-        .text()
-        .await
-        .expect("body");
+    let devices = app.get_text("/devices.xml", &token).await;
     assert!(devices.contains("product=\"XML Client\""), "{devices}");
     assert!(
         devices.contains(&format!("token=\"{device_token}\"")),

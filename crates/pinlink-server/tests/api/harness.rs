@@ -141,6 +141,29 @@ impl TestApp {
             .expect("request")
     }
 
+    /// `GET path` with a token and no Accept header (XML); the body.
+    pub async fn get_text(&self, path: &str, token: &str) -> String {
+        let response = self
+            .request(Method::GET, path)
+            .header("X-Plex-Token", token)
+            .send()
+            .await
+            .expect("send");
+        response.text().await.expect("body")
+    }
+
+    /// `GET path` with a token; the body parsed as JSON (from the status the
+    /// body or the `.json` suffix decided).
+    pub async fn get_json(&self, path: &str, token: &str) -> Value {
+        let response = self
+            .request(Method::GET, path)
+            .header("X-Plex-Token", token)
+            .send()
+            .await
+            .expect("send");
+        response.json().await.expect("json")
+    }
+
     pub async fn user(&self, token: &str) -> Response {
         self.request(Method::GET, "/api/v2/user")
             .header("Accept", "application/json")

@@ -162,15 +162,7 @@ async fn the_user_endpoint_answers_for_valid_tokens_only() {
     assert_eq!(user["username"], USERNAME);
     assert_eq!(user["authToken"], token, "the caller's own token");
 
-    let xml = app
-        .request(Method::GET, "/api/v2/user")
-        .header("X-Plex-Token", &token)
-        .send()
-        .await
-        .expect("send")
-        .text()
-        .await
-        .expect("body");
+    let xml = app.get_text("/api/v2/user", &token).await;
     assert_eq!(xml_attr(&xml, "authToken").as_deref(), Some(token.as_str()));
 
     // The token is accepted as a query parameter too.
@@ -196,25 +188,9 @@ async fn the_user_endpoint_answers_for_valid_tokens_only() {
 async fn the_legacy_account_endpoint_wraps_the_user() {
     let app = TestApp::spawn().await;
     let token = app.sign_in("browser-1").await;
-    let wrapped: Value = app
-        .request(Method::GET, "/users/account.json")
-        .header("X-Plex-Token", &token)
-        .send()
-        .await
-        .expect("send")
-        .json()
-        .await
-        .expect("json");
+    let wrapped: Value = app.get_json("/users/account.json", &token).await;
     assert_eq!(wrapped["user"]["username"], USERNAME);
-    let xml = app
-        .request(Method::GET, "/users/account")
-        .header("X-Plex-Token", &token)
-        .send()
-        .await
-        .expect("send")
-        .text()
-        .await
-        .expect("body");
+    let xml = app.get_text("/users/account", &token).await;
     assert!(xml.contains("<user "), "{xml}");
 }
 
