@@ -115,8 +115,20 @@ impl Pinlink {
         })
         .await
         .context("pinlink serve did not start within 30 s")??;
-        // Keep draining the log so the server never blocks on a full pipe.
-        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        // Keep draining the log so the server never blocks on a full pipe, and
+        // keep what it says beside the results.
+        let log_path = Path::new("target/bench/server.log").to_owned();
+        if let Some(dir) = log_path.parent() {
+            let _ = std::fs::create_dir_all(dir);
+        }
+        let mut log = tokio::fs::File::create(&log_path).await.ok();
+        tokio::spawn(async move {
+            while let Ok(Some(line)) = lines.next_line().await {
+                if let Some(file) = log.as_mut() {
+                    let _ = file.write_all(format!("{line}\n").as_bytes()).await;
+                }
+            }
+        });
         Ok(Pinlink { child, address })
     }
 
