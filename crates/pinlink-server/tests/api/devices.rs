@@ -10,9 +10,8 @@ async fn devices_json(app: &TestApp, token: &str) -> Vec<Value> {
         .request(Method::GET, "/api/v2/devices")
         .header("Accept", "application/json")
         .header("X-Plex-Token", token)
-        .send()
-        .await
-        .expect("send");
+        .go()
+        .await;
     assert_eq!(response.status(), StatusCode::OK);
     response.json().await.expect("json list")
 }
@@ -32,12 +31,8 @@ async fn a_linked_device_is_listed_with_what_it_said_about_itself() {
         .header("X-Plex-Device-Name", "Living room")
         .header("X-Plex-Model", "4B")
         .header("X-Plex-Device-Vendor", "RPi Foundation")
-        .send()
-        .await
-        .expect("send")
-        .json()
-        .await
-        .expect("json");
+        .json_value()
+        .await;
     let user_token = app.sign_in("browser-1").await;
     assert_eq!(
         app.link(&user_token, pin["code"].as_str().expect("code"))
@@ -117,9 +112,8 @@ async fn revoking_a_device_kills_its_token_at_once() {
     let deleted = app
         .request(Method::DELETE, &format!("/devices/{id}.xml"))
         .header("X-Plex-Token", &user_token)
-        .send()
-        .await
-        .expect("send");
+        .go()
+        .await;
     assert_eq!(deleted.status(), StatusCode::OK);
 
     assert_json_error(app.user(&device_token).await, 401, 1001).await;
@@ -138,9 +132,8 @@ async fn revoking_a_device_kills_its_token_at_once() {
         .request(Method::DELETE, &format!("/api/v2/devices/{id}"))
         .header("Accept", "application/json")
         .header("X-Plex-Token", &user_token)
-        .send()
-        .await
-        .expect("send");
+        .go()
+        .await;
     assert_json_error(again, 404, 1900).await;
 }
 
@@ -155,12 +148,8 @@ async fn an_account_cannot_touch_another_accounts_devices() {
         .header("Accept", "application/json")
         .header("X-Plex-Client-Identifier", "browser-b")
         .form(&[("login", "bob"), ("password", "bob's long password")])
-        .send()
-        .await
-        .expect("send")
-        .json()
-        .await
-        .expect("json");
+        .json_value()
+        .await;
     let bob_token = bob["authToken"].as_str().expect("token");
     let bob_devices = devices_json(&app, bob_token).await;
     assert_eq!(bob_devices.len(), 1);
@@ -176,16 +165,11 @@ async fn an_account_cannot_touch_another_accounts_devices() {
         )
         .header("Accept", "application/json")
         .header("X-Plex-Token", &alice)
-        .send()
-        .await
-        .expect("send");
+        .go()
+        .await;
     assert_json_error(attempt, 404, 1900).await;
     assert_eq!(app.user(bob_token).await.status(), StatusCode::OK);
 
-    let unauthenticated = app
-        .request(Method::GET, "/devices.xml")
-        .send()
-        .await
-        .expect("send");
+    let unauthenticated = app.request(Method::GET, "/devices.xml").go().await;
     assert_xml_error(unauthenticated, 401, 1001).await;
 }

@@ -50,12 +50,8 @@ async fn a_device_links_uses_its_token_and_is_revoked() {
         .request(Method::GET, "/api/v2/devices")
         .header("Accept", "application/json")
         .header("X-Plex-Token", &user_token)
-        .send()
-        .await
-        .expect("send")
-        .json()
-        .await
-        .expect("json");
+        .json_value()
+        .await;
     let radio = devices
         .as_array()
         .expect("list")
@@ -69,9 +65,8 @@ async fn a_device_links_uses_its_token_and_is_revoked() {
     let revoked = app
         .request(Method::DELETE, &format!("/devices/{}.xml", radio["id"]))
         .header("X-Plex-Token", &user_token)
-        .send()
-        .await
-        .expect("send");
+        .go()
+        .await;
     assert_eq!(revoked.status(), StatusCode::OK);
     assert_json_error(app.user(&device_token).await, 401, 1001).await;
 }
@@ -84,9 +79,8 @@ async fn the_flow_in_xml() {
         .request(Method::POST, "/api/v2/pins?strong=True")
         .header("X-Plex-Product", "XML Client")
         .header("X-Plex-Client-Identifier", "xml-1")
-        .send()
-        .await
-        .expect("send");
+        .go()
+        .await;
     assert_eq!(created.status(), StatusCode::CREATED);
     assert!(created.headers()["content-type"]
         .to_str()
@@ -113,9 +107,8 @@ async fn the_flow_in_xml() {
     let polled = app
         .request(Method::GET, &format!("/api/v2/pins/{id}"))
         .header("X-Plex-Client-Identifier", "xml-1")
-        .send()
+        .go()
         .await
-        .expect("send")
         .text()
         .await
         .expect("body");

@@ -17,7 +17,7 @@ async fn json_only_when_asked_for_it_alone() {
             request = request.header("Accept", accept);
         }
         async move {
-            let response = request.send().await.expect("send");
+            let response = request.go().await;
             response.headers()["content-type"]
                 .to_str()
                 .expect("ascii")
@@ -54,9 +54,8 @@ async fn browsers_get_cors_for_the_pin_endpoints() {
             "Access-Control-Request-Headers",
             "x-plex-product,x-plex-client-identifier,accept",
         )
-        .send()
-        .await
-        .expect("send");
+        .go()
+        .await;
     assert!(preflight.status().is_success());
     assert_eq!(preflight.headers()["access-control-allow-origin"], "*");
     let methods = preflight.headers()["access-control-allow-methods"]
@@ -73,9 +72,8 @@ async fn browsers_get_cors_for_the_pin_endpoints() {
         .header("Origin", "https://app.example.com")
         .header("X-Plex-Product", "P")
         .header("X-Plex-Client-Identifier", "c")
-        .send()
-        .await
-        .expect("send");
+        .go()
+        .await;
     assert_eq!(created.headers()["access-control-allow-origin"], "*");
 }
 
@@ -88,18 +86,16 @@ async fn oversized_and_malformed_requests_get_a_clear_4xx() {
         .header("X-Plex-Product", "P")
         .header("X-Plex-Client-Identifier", "c")
         .body(vec![b'a'; 200 * 1024])
-        .send()
-        .await
-        .expect("send");
+        .go()
+        .await;
     assert_json_error(big, 413, 1913).await;
 
     let huge_headers = app
         .request(Method::GET, "/api/v2/user")
         .header("Accept", "application/json")
         .header("X-Filler", "x".repeat(20 * 1024))
-        .send()
-        .await
-        .expect("send");
+        .go()
+        .await;
     assert_json_error(huge_headers, 431, 1913).await;
 
     let bad_json = app
@@ -109,9 +105,8 @@ async fn oversized_and_malformed_requests_get_a_clear_4xx() {
         .header("X-Plex-Product", "P")
         .header("X-Plex-Client-Identifier", "c")
         .body("{not json")
-        .send()
-        .await
-        .expect("send");
+        .go()
+        .await;
     assert_json_error(bad_json, 400, 1000).await;
 
     let binary_header = app
@@ -122,9 +117,8 @@ async fn oversized_and_malformed_requests_get_a_clear_4xx() {
             "X-Plex-Product",
             reqwest::header::HeaderValue::from_bytes(b"\xff\xfe").expect("bytes"),
         )
-        .send()
-        .await
-        .expect("send");
+        .go()
+        .await;
     assert_json_error(binary_header, 400, 1000).await;
 
     let control = app
@@ -133,9 +127,8 @@ async fn oversized_and_malformed_requests_get_a_clear_4xx() {
             "/api/v2/pins?X-Plex-Product=a%00b&X-Plex-Client-Identifier=c",
         )
         .header("Accept", "application/json")
-        .send()
-        .await
-        .expect("send");
+        .go()
+        .await;
     assert_json_error(control, 400, 1000).await;
 }
 
@@ -145,15 +138,10 @@ async fn unknown_routes_and_methods_answer_in_the_error_shape() {
     let missing = app
         .request(Method::GET, "/api/v2/nothing-here")
         .header("Accept", "application/json")
-        .send()
-        .await
-        .expect("send");
+        .go()
+        .await;
     assert_json_error(missing, 404, 1900).await;
-    let wrong_method = app
-        .request(Method::DELETE, "/api/v2/pins")
-        .send()
-        .await
-        .expect("send");
+    let wrong_method = app.request(Method::DELETE, "/api/v2/pins").go().await;
     assert_eq!(wrong_method.status(), StatusCode::METHOD_NOT_ALLOWED);
     assert_xml_error(wrong_method, 405, 1000).await;
 }

@@ -174,6 +174,22 @@ impl TestApp {
     }
 }
 
+/// Sending a request in a test: any transport failure fails the test.
+pub trait SendExt {
+    async fn go(self) -> Response;
+    /// Sends and parses the answer as JSON.
+    async fn json_value(self) -> Value;
+}
+
+impl SendExt for RequestBuilder {
+    async fn go(self) -> Response {
+        self.send().await.expect("send")
+    }
+    async fn json_value(self) -> Value {
+        self.go().await.json().await.expect("json")
+    }
+}
+
 /// Asserts a plex.tv JSON error body with this code and status.
 pub async fn assert_json_error(response: Response, status: u16, code: i64) -> Value {
     assert_eq!(response.status().as_u16(), status);

@@ -79,47 +79,24 @@ async fn strong_is_read_in_every_spelling_and_place_clients_use() {
             .header("X-Plex-Client-Identifier", "c")
     };
     for query in ["strong=true", "strong=True", "strong=1", "STRONG=true"] {
-        let pin: Value = base(&format!("/api/v2/pins?{query}"))
-            .send()
-            .await
-            .expect("send")
-            .json()
-            .await
-            .expect("json");
+        let pin: Value = base(&format!("/api/v2/pins?{query}")).json_value().await;
         assert_eq!(strong_len(&pin), Some(25), "{query}");
     }
     for query in ["strong=false", "strong=False", "strong=0", ""] {
-        let pin: Value = base(&format!("/api/v2/pins?{query}"))
-            .send()
-            .await
-            .expect("send")
-            .json()
-            .await
-            .expect("json");
+        let pin: Value = base(&format!("/api/v2/pins?{query}")).json_value().await;
         assert_eq!(strong_len(&pin), Some(4), "{query}");
     }
     let form: Value = base("/api/v2/pins")
         .form(&[("strong", "true")])
-        .send()
-        .await
-        .expect("send")
-        .json()
-        .await
-        .expect("json");
+        .json_value()
+        .await;
     assert_eq!(strong_len(&form), Some(25));
     let json: Value = base("/api/v2/pins")
         .json(&serde_json::json!({"strong": true, "jwk": {"kty": "OKP"}}))
-        .send()
-        .await
-        .expect("send")
-        .json()
-        .await
-        .expect("json");
+        .json_value()
+        .await;
     assert_eq!(strong_len(&json), Some(25));
-    let bad = base("/api/v2/pins?strong=maybe")
-        .send()
-        .await
-        .expect("send");
+    let bad = base("/api/v2/pins?strong=maybe").go().await;
     assert_json_error(bad, 400, 1000).await;
 }
 
@@ -132,12 +109,8 @@ async fn x_plex_parameters_come_from_query_form_or_json_body_in_any_case() {
             "/api/v2/pins?x-plex-product=Q&X-PLEX-CLIENT-IDENTIFIER=q1",
         )
         .header("Accept", "application/json")
-        .send()
-        .await
-        .expect("send")
-        .json()
-        .await
-        .expect("json");
+        .json_value()
+        .await;
     assert_eq!(
         (
             from_query["product"].as_str(),
@@ -154,12 +127,8 @@ async fn x_plex_parameters_come_from_query_form_or_json_body_in_any_case() {
             ("X-Plex-Client-Identifier", "f1"),
             ("strong", "true"),
         ])
-        .send()
-        .await
-        .expect("send")
-        .json()
-        .await
-        .expect("json");
+        .json_value()
+        .await;
     assert_eq!(
         (
             from_form["product"].as_str(),
@@ -172,12 +141,8 @@ async fn x_plex_parameters_come_from_query_form_or_json_body_in_any_case() {
         .request(Method::POST, "/api/v2/pins")
         .header("Accept", "application/json")
         .json(&serde_json::json!({"X-Plex-Product": "J", "x-plex-client-identifier": "j1"}))
-        .send()
-        .await
-        .expect("send")
-        .json()
-        .await
-        .expect("json");
+        .json_value()
+        .await;
     assert_eq!(
         (
             from_json["product"].as_str(),
@@ -192,12 +157,8 @@ async fn x_plex_parameters_come_from_query_form_or_json_body_in_any_case() {
         .header("Accept", "application/json")
         .header("X-Plex-Product", "FromHeader")
         .header("X-Plex-Client-Identifier", "h1")
-        .send()
-        .await
-        .expect("send")
-        .json()
-        .await
-        .expect("json");
+        .json_value()
+        .await;
     assert_eq!(both["product"], "FromHeader");
 }
 
@@ -208,9 +169,8 @@ async fn a_pin_needs_a_client_identifier_and_a_product() {
         .request(Method::POST, "/api/v2/pins")
         .header("Accept", "application/json")
         .header("X-Plex-Product", "P")
-        .send()
-        .await
-        .expect("send");
+        .go()
+        .await;
     let body = assert_json_error(missing, 400, 1000).await;
     assert_eq!(
         body["errors"][0]["message"],
@@ -221,9 +181,8 @@ async fn a_pin_needs_a_client_identifier_and_a_product() {
         .request(Method::POST, "/api/v2/pins")
         .header("X-Plex-Product", "P")
         .header("X-Plex-Client-Identifier", "")
-        .send()
-        .await
-        .expect("send");
+        .go()
+        .await;
     let xml = assert_xml_error(empty, 400, 1000).await;
     assert!(xml.contains("X-Plex-Client-Identifier is missing"), "{xml}");
 
@@ -231,9 +190,8 @@ async fn a_pin_needs_a_client_identifier_and_a_product() {
         .request(Method::POST, "/api/v2/pins")
         .header("Accept", "application/json")
         .header("X-Plex-Client-Identifier", "c")
-        .send()
-        .await
-        .expect("send");
+        .go()
+        .await;
     let body = assert_json_error(no_product, 400, 1000).await;
     assert_eq!(body["errors"][0]["message"], "X-Plex-Product is missing");
 
@@ -243,9 +201,8 @@ async fn a_pin_needs_a_client_identifier_and_a_product() {
         .header("X-Plex-Client-Identifier", "c")
         .header("X-Plex-Product", "P")
         .header("X-Plex-Device-Name", "n".repeat(300))
-        .send()
-        .await
-        .expect("send");
+        .go()
+        .await;
     assert_json_error(too_long, 400, 1000).await;
 }
 
@@ -324,9 +281,8 @@ async fn polling_someone_elses_unknown_or_malformed_pin_fails() {
     let no_client = app
         .request(Method::GET, &format!("/api/v2/pins/{}", pin["id"]))
         .header("Accept", "application/json")
-        .send()
-        .await
-        .expect("send");
+        .go()
+        .await;
     assert_json_error(no_client, 400, 1000).await;
 }
 
@@ -379,9 +335,8 @@ async fn linking_needs_a_valid_token_and_a_live_code() {
         .request(Method::PUT, "/api/v2/pins/link")
         .header("Accept", "application/json")
         .form(&[("code", code.as_str())])
-        .send()
-        .await
-        .expect("send");
+        .go()
+        .await;
     assert_json_error(anonymous, 401, 1001).await;
     assert_json_error(app.link("not-a-token", &code).await, 401, 1001).await;
     assert_json_error(app.link(&token, "ZZZZ").await, 404, 1020).await;
@@ -400,9 +355,8 @@ async fn strong_codes_link_too_and_the_json_suffix_works() {
         .request(Method::PUT, "/api/v2/pins/link.json")
         .header("X-Plex-Token", &token)
         .form(&[("code", pin["code"].as_str().expect("code"))])
-        .send()
-        .await
-        .expect("send");
+        .go()
+        .await;
     assert_eq!(response.status(), StatusCode::NO_CONTENT);
     let polled: Value = app
         .poll(&pin["id"], "web-1")
@@ -437,12 +391,7 @@ async fn wrong_codes_are_budgeted_per_account() {
 async fn the_qr_image_is_a_png_for_live_codes_only() {
     let app = TestApp::spawn().await;
     let pin = app.create_pin("tv-1", false).await;
-    let response = app
-        .http
-        .get(pin["qr"].as_str().expect("qr"))
-        .send()
-        .await
-        .expect("send");
+    let response = app.http.get(pin["qr"].as_str().expect("qr")).go().await;
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(response.headers()["content-type"], "image/png");
     let png = response.bytes().await.expect("bytes");
@@ -451,9 +400,8 @@ async fn the_qr_image_is_a_png_for_live_codes_only() {
     let unknown = app
         .request(Method::GET, "/api/v2/pins/qr/ZZZZ")
         .header("Accept", "application/json")
-        .send()
-        .await
-        .expect("send");
+        .go()
+        .await;
     assert_json_error(unknown, 404, 1020).await;
 }
 
