@@ -65,7 +65,7 @@ impl fmt::Display for PinId {
 /// `X-Plex-Client-Identifier`: opaque and stable per installation. plex.tv
 /// sets no format, so anything non-empty and printable is accepted.
 #[derive(Clone, PartialEq, Eq, Hash)]
-pub struct ClientIdentifier(String);
+pub struct ClientIdentifier(Box<str>);
 
 impl ClientIdentifier {
     pub fn parse(raw: Option<&str>) -> Result<ClientIdentifier, CoreError> {
@@ -74,11 +74,11 @@ impl ClientIdentifier {
             return Err(CoreError::ClientIdentifierMissing);
         }
         check_field("X-Plex-Client-Identifier", value)?;
-        Ok(ClientIdentifier(value.to_owned()))
+        Ok(ClientIdentifier(value.into()))
     }
     /// For values read back from storage, which were parsed on the way in.
     pub fn from_stored(value: String) -> Self {
-        ClientIdentifier(value)
+        ClientIdentifier(value.into_boxed_str())
     }
     pub fn as_str(&self) -> &str {
         &self.0
@@ -93,7 +93,7 @@ impl fmt::Debug for ClientIdentifier {
 
 /// `X-Plex-Product`: the name the account owner sees in the device list.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Product(String);
+pub struct Product(Box<str>);
 
 impl Product {
     pub fn parse(raw: Option<&str>) -> Result<Product, CoreError> {
@@ -102,10 +102,10 @@ impl Product {
             return Err(CoreError::ProductMissing);
         }
         check_field("X-Plex-Product", value)?;
-        Ok(Product(value.to_owned()))
+        Ok(Product(value.into()))
     }
     pub fn from_stored(value: String) -> Self {
-        Product(value)
+        Product(value.into_boxed_str())
     }
     pub fn as_str(&self) -> &str {
         &self.0
@@ -113,21 +113,23 @@ impl Product {
 }
 
 /// What a device says about itself through its `X-Plex-*` parameters; kept so
-/// the account owner can recognise it in the device list.
+/// the account owner can recognise it in the device list. Text is held as
+/// `Box<str>` (16 bytes, not `String`'s 24): every live pin carries one of
+/// these in memory.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeviceInfo {
     pub product: Product,
     /// `X-Plex-Version`
-    pub version: String,
-    pub platform: String,
-    pub platform_version: String,
+    pub version: Box<str>,
+    pub platform: Box<str>,
+    pub platform_version: Box<str>,
     /// `X-Plex-Device`, e.g. "iPhone" or "Linux"
-    pub device: String,
+    pub device: Box<str>,
     /// `X-Plex-Device-Name`, e.g. "Living room TV"
-    pub device_name: String,
-    pub model: String,
+    pub device_name: Box<str>,
+    pub model: Box<str>,
     /// `X-Plex-Device-Vendor`
-    pub vendor: String,
+    pub vendor: Box<str>,
 }
 
 /// The raw optional `X-Plex-*` metadata fields, as an adapter found them.
@@ -145,10 +147,10 @@ pub struct RawDeviceInfo<'a> {
 
 impl DeviceInfo {
     pub fn parse(raw: RawDeviceInfo<'_>) -> Result<DeviceInfo, CoreError> {
-        fn field(name: &str, v: Option<&str>) -> Result<String, CoreError> {
+        fn field(name: &str, v: Option<&str>) -> Result<Box<str>, CoreError> {
             let v = v.map(str::trim).unwrap_or_default();
             check_field(name, v)?;
-            Ok(v.to_owned())
+            Ok(v.into())
         }
         Ok(DeviceInfo {
             product: Product::parse(raw.product)?,
@@ -169,7 +171,7 @@ impl DeviceInfo {
 /// a code off a TV; 32 symbols give 2^20 codes. plex.tv's exact alphabet is
 /// not public (protocol reference §2.1), and no client depends on it.
 #[derive(Clone, PartialEq, Eq, Hash)]
-pub struct LinkCode(String);
+pub struct LinkCode(Box<str>);
 
 pub const LINK_CODE_ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZ23456789";
 pub const LINK_CODE_LEN: usize = 4;
@@ -177,7 +179,7 @@ pub const LINK_CODE_LEN: usize = 4;
 /// The 25-character code of a "strong" pin, used in approval URLs and QR
 /// codes rather than typed.
 #[derive(Clone, PartialEq, Eq, Hash)]
-pub struct StrongCode(String);
+pub struct StrongCode(Box<str>);
 
 pub const STRONG_CODE_ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
 pub const STRONG_CODE_LEN: usize = 25;
@@ -189,11 +191,12 @@ pub enum PinCode {
     Strong(StrongCode),
 }
 
-fn random_string(alphabet: &[u8], len: usize) -> String {
+fn random_string(alphabet: &[u8], len: usize) -> Box<str> {
     let mut rng = rand::thread_rng();
     (0..len)
         .map(|_| alphabet[rng.gen_range(0..alphabet.len())] as char)
-        .collect()
+        .collect::<String>()
+        .into_boxed_str()
 }
 
 impl PinCode {
@@ -223,14 +226,14 @@ impl PinCode {
                 upper
                     .bytes()
                     .all(|b| LINK_CODE_ALPHABET.contains(&b))
-                    .then_some(PinCode::Link(LinkCode(upper)))
+                    .then_some(PinCode::Link(LinkCode(upper.into_boxed_str())))
             }
             STRONG_CODE_LEN => {
                 let lower = cleaned.to_ascii_lowercase();
                 lower
                     .bytes()
                     .all(|b| STRONG_CODE_ALPHABET.contains(&b))
-                    .then_some(PinCode::Strong(StrongCode(lower)))
+                    .then_some(PinCode::Strong(StrongCode(lower.into_boxed_str())))
             }
             _ => None,
         }
@@ -272,7 +275,7 @@ pub struct Pin {
     pub device: DeviceInfo,
     /// The address the pin was requested from, shown on the confirmation
     /// page so a person can spot a request that is not from their device.
-    pub requester_ip: String,
+    pub requester_ip: Box<str>,
     pub created_at: UnixTime,
     pub expires_at: UnixTime,
     /// Set once an account approved the pin; handed out on every poll until

@@ -170,7 +170,7 @@ impl Secrets {
 
 /// A bearer token (`X-Plex-Token`). `Debug` never shows it.
 #[derive(Clone, PartialEq, Eq)]
-pub struct AuthToken(String);
+pub struct AuthToken(Box<str>);
 
 const TOKEN_ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
 
@@ -183,11 +183,12 @@ impl AuthToken {
         AuthToken(
             (0..Self::LEN)
                 .map(|_| TOKEN_ALPHABET[rng.gen_range(0..TOKEN_ALPHABET.len())] as char)
-                .collect(),
+                .collect::<String>()
+                .into_boxed_str(),
         )
     }
     pub fn from_presented(value: String) -> AuthToken {
-        AuthToken(value)
+        AuthToken(value.into_boxed_str())
     }
     pub fn expose(&self) -> &str {
         &self.0

@@ -15,17 +15,17 @@ fn device_body(device: &Device) -> DeviceBody {
     let info = &device.info;
     DeviceBody {
         id: device.id.0,
-        name: info.device_name.clone(),
+        name: info.device_name.to_string(),
         product: info.product.as_str().to_owned(),
-        product_version: info.version.clone(),
-        platform: info.platform.clone(),
-        platform_version: info.platform_version.clone(),
-        device: info.device.clone(),
-        model: info.model.clone(),
-        vendor: info.vendor.clone(),
+        product_version: info.version.to_string(),
+        platform: info.platform.to_string(),
+        platform_version: info.platform_version.to_string(),
+        device: info.device.to_string(),
+        model: info.model.to_string(),
+        vendor: info.vendor.to_string(),
         provides: String::new(),
         client_identifier: device.client_identifier.as_str().to_owned(),
-        version: info.version.clone(),
+        version: info.version.to_string(),
         token: device
             .token
             .as_ref()
