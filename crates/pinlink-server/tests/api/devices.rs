@@ -40,15 +40,7 @@ async fn a_linked_device_is_listed_with_what_it_said_about_itself() {
             .status(),
         StatusCode::NO_CONTENT
     );
-    let device_token = app
-        .poll(&pin["id"], "tv-42")
-        .await
-        .json::<Value>()
-        .await
-        .expect("json")["authToken"]
-        .as_str()
-        .expect("token")
-        .to_owned();
+    let device_token = app.device_token(&pin["id"], "tv-42").await;
 
     let devices = devices_json(&app, &user_token).await;
     let tv = devices
@@ -92,15 +84,7 @@ async fn revoking_a_device_kills_its_token_at_once() {
     let user_token = app.sign_in("browser-1").await;
     app.link(&user_token, pin["code"].as_str().expect("code"))
         .await;
-    let device_token = app
-        .poll(&pin["id"], "tv-1")
-        .await
-        .json::<Value>()
-        .await
-        .expect("json")["authToken"]
-        .as_str()
-        .expect("token")
-        .to_owned();
+    let device_token = app.device_token(&pin["id"], "tv-1").await;
     assert_eq!(app.user(&device_token).await.status(), StatusCode::OK);
 
     let id = devices_json(&app, &user_token)

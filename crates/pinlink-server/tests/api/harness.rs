@@ -146,22 +146,27 @@ impl TestApp {
         let response = self
             .request(Method::GET, path)
             .header("X-Plex-Token", token)
-            .send()
-            .await
-            .expect("send");
+            .go()
+            .await;
         response.text().await.expect("body")
     }
 
-    /// `GET path` with a token; the body parsed as JSON (from the status the
-    /// body or the `.json` suffix decided).
+    /// `GET path` with a token, parsed as JSON (for paths whose `.json`
+    /// suffix asks for it).
     pub async fn get_json(&self, path: &str, token: &str) -> Value {
-        let response = self
-            .request(Method::GET, path)
+        self.request(Method::GET, path)
             .header("X-Plex-Token", token)
-            .send()
+            .json_value()
             .await
-            .expect("send");
-        response.json().await.expect("json")
+    }
+
+    /// Polls a linked pin and returns the device token it carries.
+    pub async fn device_token(&self, id: &Value, client_id: &str) -> String {
+        let polled: Value = self.poll(id, client_id).await.json().await.expect("json");
+        polled["authToken"]
+            .as_str()
+            .expect("token after linking")
+            .to_owned()
     }
 
     pub async fn user(&self, token: &str) -> Response {

@@ -5,6 +5,11 @@ use serde_json::Value;
 
 use crate::harness::*;
 
+/// What a created pin says its product and client identifier are.
+fn identity_of(pin: &Value) -> (Option<&str>, Option<&str>) {
+    (pin["product"].as_str(), pin["clientIdentifier"].as_str())
+}
+
 const LINK_ALPHABET: &str = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789";
 
 #[tokio::test]
@@ -111,13 +116,7 @@ async fn x_plex_parameters_come_from_query_form_or_json_body_in_any_case() {
         .header("Accept", "application/json")
         .json_value()
         .await;
-    assert_eq!(
-        (
-            from_query["product"].as_str(),
-            from_query["clientIdentifier"].as_str()
-        ),
-        (Some("Q"), Some("q1"))
-    );
+    assert_eq!(identity_of(&from_query), (Some("Q"), Some("q1")));
 
     let from_form: Value = app
         .request(Method::POST, "/api/v2/pins")
@@ -129,13 +128,7 @@ async fn x_plex_parameters_come_from_query_form_or_json_body_in_any_case() {
         ])
         .json_value()
         .await;
-    assert_eq!(
-        (
-            from_form["product"].as_str(),
-            from_form["clientIdentifier"].as_str()
-        ),
-        (Some("F"), Some("f1"))
-    );
+    assert_eq!(identity_of(&from_form), (Some("F"), Some("f1")));
 
     let from_json: Value = app
         .request(Method::POST, "/api/v2/pins")
@@ -143,13 +136,7 @@ async fn x_plex_parameters_come_from_query_form_or_json_body_in_any_case() {
         .json(&serde_json::json!({"X-Plex-Product": "J", "x-plex-client-identifier": "j1"}))
         .json_value()
         .await;
-    assert_eq!(
-        (
-            from_json["product"].as_str(),
-            from_json["clientIdentifier"].as_str()
-        ),
-        (Some("J"), Some("j1"))
-    );
+    assert_eq!(identity_of(&from_json), (Some("J"), Some("j1")));
 
     // A header wins over the query string.
     let both: Value = app
