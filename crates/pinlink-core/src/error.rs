@@ -18,6 +18,13 @@ pub enum CoreError {
     /// answer for all of them, so probing learns nothing.
     #[error("Code not found or expired")]
     PinNotFound,
+    /// A live code that this approval may not use: `/auth` takes only a
+    /// strong code, and only for the client that asked for it.
+    #[error("{0}")]
+    PinNotApprovable(&'static str),
+    /// The first-start setup token is wrong, used, or no longer needed.
+    #[error("the setup token is wrong or was already used")]
+    SetupRefused,
     #[error("User could not be authenticated")]
     Unauthenticated,
     /// Too many failed sign-ins for this account or address.

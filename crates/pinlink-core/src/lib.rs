@@ -20,5 +20,5 @@ pub use error::CoreError;
 pub use limits::FailurePolicy;
 pub use model::*;
 pub use secrets::{AuthToken, LookupHash, Password, ServerKey};
-pub use service::{NewPin, Pinlink, PinlinkSettings, SignIn};
+pub use service::{Expect, NewPin, Pinlink, PinlinkSettings, SignIn};
 pub use store::{Store, StoreError};

@@ -59,6 +59,8 @@ impl fmt::Debug for ServerKey {
 pub enum Purpose {
     PinCode,
     Token,
+    /// Web forms' anti-forgery tokens, bound to a browser's cookie.
+    Csrf,
 }
 
 impl Purpose {
@@ -66,6 +68,7 @@ impl Purpose {
         match self {
             Purpose::PinCode => b"pin-code",
             Purpose::Token => b"token",
+            Purpose::Csrf => b"csrf",
         }
     }
 }

@@ -60,6 +60,21 @@ pub struct SignIn {
     pub ip: String,
 }
 
+/// What the person approving a code expects of its pin. `/link` takes any
+/// code; `/auth` only a strong code of the client that asked for it.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Expect<'a> {
+    pub strong_only: bool,
+    pub client_identifier: Option<&'a str>,
+}
+
+impl Expect<'_> {
+    pub const ANY: Expect<'static> = Expect {
+        strong_only: false,
+        client_identifier: None,
+    };
+}
+
 /// How often a new pin may draw a code or id that is already taken before we
 /// give up. With the 2^20 four-character codes mostly free, one retry is rare.
 const MAX_CREATE_ATTEMPTS: usize = 16;
@@ -70,6 +85,7 @@ pub struct Pinlink {
     secrets: Secrets,
     live: LivePins,
     settings: PinlinkSettings,
+    setup_token: parking_lot::Mutex<Option<Box<str>>>,
 }
 
 impl Pinlink {
@@ -85,6 +101,7 @@ impl Pinlink {
             secrets: Secrets::new(key),
             live: LivePins::default(),
             settings,
+            setup_token: parking_lot::Mutex::new(None),
         }
     }
 
@@ -176,15 +193,81 @@ impl Pinlink {
         Ok(Arc::new(pin))
     }
 
-    /// An account approves the pin whose code a person typed (or a client
-    /// sent to `PUT /api/v2/pins/link`). Wrong codes count against the
-    /// account's and the address's budgets.
+    /// An account approves the pin whose code a client sent to
+    /// `PUT /api/v2/pins/link`. Wrong codes count against the account's and
+    /// the address's budgets.
     pub async fn link_code(
         &self,
         account: &Account,
         typed: &str,
         ip: &str,
     ) -> Result<Arc<Pin>, CoreError> {
+        self.approve_code(account, typed, ip, Expect::ANY).await
+    }
+
+    /// The live, unlinked pin whose code a signed-in person typed, for the
+    /// confirmation screen that shows what is asking before anything is
+    /// linked. A miss counts like a wrong code in [`Pinlink::link_code`].
+    pub async fn pin_to_approve(
+        &self,
+        account: &Account,
+        typed: &str,
+        ip: &str,
+        expect: Expect<'_>,
+    ) -> Result<Arc<Pin>, CoreError> {
+        self.within_code_budget(account, ip, |now| async move {
+            let pin = self.approvable(typed, expect, now).await?;
+            Ok(Arc::new(pin))
+        })
+        .await
+    }
+
+    /// Links the pin to the account: its device's next poll gets a token.
+    pub async fn approve_code(
+        &self,
+        account: &Account,
+        typed: &str,
+        ip: &str,
+        expect: Expect<'_>,
+    ) -> Result<Arc<Pin>, CoreError> {
+        self.within_code_budget(account, ip, |now| async move {
+            let pin = self.approvable(typed, expect, now).await?;
+            self.link(account, pin, now).await
+        })
+        .await
+    }
+
+    /// The person says the request is not theirs: the pin is deleted, and
+    /// the device's next poll gets "not found".
+    pub async fn deny_code(
+        &self,
+        account: &Account,
+        typed: &str,
+        ip: &str,
+        expect: Expect<'_>,
+    ) -> Result<(), CoreError> {
+        self.within_code_budget(account, ip, |now| async move {
+            let pin = self.approvable(typed, expect, now).await?;
+            self.store.delete_pin(pin.id).await?;
+            self.live.remove(pin.id);
+            tracing::info!(pin = %pin.id, account = account.id.0, "pin denied");
+            Ok(())
+        })
+        .await
+    }
+
+    /// Runs a code operation when neither the account nor the address has
+    /// spent its budget of wrong codes, and charges a miss to both.
+    async fn within_code_budget<T, F, Fut>(
+        &self,
+        account: &Account,
+        ip: &str,
+        op: F,
+    ) -> Result<T, CoreError>
+    where
+        F: FnOnce(UnixTime) -> Fut,
+        Fut: std::future::Future<Output = Result<T, CoreError>>,
+    {
         let now = self.now();
         let budgets = self.settings.budgets;
         let account_key = keys::link_account(account.id.0);
@@ -194,24 +277,25 @@ impl Pinlink {
             .await?;
         self.check_budget(&ip_key, budgets.link_per_ip, now, too_many)
             .await?;
-
-        let result = match PinCode::parse_user_input(typed) {
-            None => Err(CoreError::PinNotFound),
-            Some(code) => self.link_existing_code(account, &code, now).await,
-        };
-        if matches!(result, Err(CoreError::PinNotFound)) {
+        let result = op(now).await;
+        if matches!(
+            result,
+            Err(CoreError::PinNotFound | CoreError::PinNotApprovable(_))
+        ) {
             self.store.record_failure(&account_key, now).await?;
             self.store.record_failure(&ip_key, now).await?;
         }
         result
     }
 
-    async fn link_existing_code(
+    /// The live, unlinked pin with the typed code, if it meets `expect`.
+    async fn approvable(
         &self,
-        account: &Account,
-        code: &PinCode,
+        typed: &str,
+        expect: Expect<'_>,
         now: UnixTime,
-    ) -> Result<Arc<Pin>, CoreError> {
+    ) -> Result<Pin, CoreError> {
+        let code = PinCode::parse_user_input(typed).ok_or(CoreError::PinNotFound)?;
         let hash = self.secrets.lookup_hash(Purpose::PinCode, code.as_str());
         let record = self
             .store
@@ -221,7 +305,27 @@ impl Pinlink {
         if record.expires_at <= now || record.token_sealed.is_some() {
             return Err(CoreError::PinNotFound);
         }
-        let pin = self.pin_from_record(record)?;
+        if expect.strong_only && !record.strong {
+            return Err(CoreError::PinNotApprovable(
+                "This approval link needs the long code of an app; type short codes at /link",
+            ));
+        }
+        if let Some(client) = expect.client_identifier {
+            if !constant_time_eq(record.client_identifier.as_str(), client) {
+                return Err(CoreError::PinNotApprovable(
+                    "This approval link does not belong to the app that asked for the code",
+                ));
+            }
+        }
+        self.pin_from_record(record)
+    }
+
+    async fn link(
+        &self,
+        account: &Account,
+        pin: Pin,
+        now: UnixTime,
+    ) -> Result<Arc<Pin>, CoreError> {
         let token = AuthToken::generate();
         let link = PinLink {
             pin: pin.id,
@@ -298,6 +402,66 @@ impl Pinlink {
 
     pub async fn accounts(&self) -> Result<Vec<Account>, CoreError> {
         Ok(self.store.list_accounts().await?)
+    }
+
+    /// First start: while no account exists, a one-time setup token guards
+    /// the creation of the first one (the server prints it in its log).
+    /// `None` once an account exists.
+    pub async fn first_start_token(&self) -> Result<Option<String>, CoreError> {
+        if !self.store.list_accounts().await?.is_empty() {
+            *self.setup_token.lock() = None;
+            return Ok(None);
+        }
+        let mut slot = self.setup_token.lock();
+        let token = slot.get_or_insert_with(|| random_hex(32).into_boxed_str());
+        Ok(Some(token.to_string()))
+    }
+
+    /// Whether the first account still has to be created.
+    pub async fn needs_first_account(&self) -> Result<bool, CoreError> {
+        Ok(self.setup_token.lock().is_some() && self.store.list_accounts().await?.is_empty())
+    }
+
+    /// Creates the first account with the setup token; the token is used up.
+    pub async fn create_first_account(
+        &self,
+        setup_token: &str,
+        username: &str,
+        email: &str,
+        password: String,
+    ) -> Result<Account, CoreError> {
+        let valid = {
+            let mut slot = self.setup_token.lock();
+            match slot.as_deref() {
+                Some(expected) if constant_time_eq(expected, setup_token.trim()) => slot.take(),
+                _ => None,
+            }
+        };
+        let Some(token) = valid else {
+            return Err(CoreError::SetupRefused);
+        };
+        if !self.store.list_accounts().await?.is_empty() {
+            return Err(CoreError::SetupRefused);
+        }
+        match self.add_account(username, email, password).await {
+            Ok(account) => Ok(account),
+            Err(e) => {
+                // Bad input: the person may try again with the same token.
+                *self.setup_token.lock() = Some(token);
+                Err(e)
+            }
+        }
+    }
+
+    /// An anti-forgery token for web forms, bound to a random value the
+    /// browser holds in a cookie: a page on another site can neither read
+    /// the cookie nor compute the token.
+    pub fn form_token(&self, binding: &str) -> String {
+        hex(self.secrets.lookup_hash(Purpose::Csrf, binding).as_bytes())
+    }
+
+    pub fn form_token_matches(&self, binding: &str, presented: &str) -> bool {
+        !binding.is_empty() && constant_time_eq(&self.form_token(binding), presented)
     }
 
     /// Checks a login and password; on success the signing-in device gets a
@@ -507,6 +671,10 @@ impl Pinlink {
             auth_token,
         })
     }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn random_hex(len: usize) -> String {

@@ -31,6 +31,9 @@ pub struct Config {
     pub max_body_bytes: usize,
     /// Largest total size of request headers accepted (431 beyond).
     pub max_header_bytes: usize,
+    /// Whether anyone may create an account at `/signup` (off by default:
+    /// accounts come from the first-start page and `pinlink user add`).
+    pub open_signup: bool,
 }
 
 impl Config {
@@ -48,6 +51,7 @@ impl Config {
             sweep_interval: Duration::from_secs(60),
             max_body_bytes: 64 * 1024,
             max_header_bytes: 16 * 1024,
+            open_signup: false,
         }
     }
 

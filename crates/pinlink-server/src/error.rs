@@ -71,6 +71,10 @@ impl ApiError {
             | CoreError::ProductMissing
             | CoreError::InvalidInput(_) => mapped(S::BAD_REQUEST, ErrorCode::BadRequest, message),
             CoreError::PinNotFound => mapped(S::NOT_FOUND, ErrorCode::CodeNotFound, message),
+            CoreError::PinNotApprovable(_) => {
+                mapped(S::BAD_REQUEST, ErrorCode::BadRequest, message)
+            }
+            CoreError::SetupRefused => mapped(S::FORBIDDEN, ErrorCode::BadRequest, message),
             CoreError::Unauthenticated => {
                 mapped(S::UNAUTHORIZED, ErrorCode::Unauthenticated, message)
             }
@@ -103,6 +107,25 @@ impl ApiError {
                     "Internal server error",
                 )
             }
+        }
+    }
+}
+
+/// What a caller is told about an error: the web pages show the same status,
+/// message and retry time as the API, in HTML.
+pub struct Public {
+    pub status: StatusCode,
+    pub message: String,
+    pub retry_after_secs: Option<i64>,
+}
+
+impl ApiError {
+    pub fn public(&self) -> Public {
+        let m = self.map();
+        Public {
+            status: m.status,
+            message: m.message,
+            retry_after_secs: m.retry_after_secs,
         }
     }
 }

@@ -59,6 +59,11 @@ impl Format {
     }
 }
 
+/// Marks a request whose path named its format (`/devices.xml`): an API
+/// call, never a page.
+#[derive(Debug, Clone, Copy)]
+pub struct FormatSuffix;
+
 /// A body waiting for the middleware to render it in the negotiated format.
 #[derive(Clone)]
 pub(crate) struct RenderLater(pub Arc<dyn WireBody + Send + Sync>);
@@ -134,6 +139,7 @@ pub async fn negotiate(
         if let Some(uri) = with_path(request.uri(), path) {
             format = suffix_format;
             *request.uri_mut() = uri;
+            request.extensions_mut().insert(FormatSuffix);
         }
     }
 

@@ -65,6 +65,7 @@ impl App {
             public_url: public_url.into(),
             location: Arc::new(config.location.clone()),
             max_body_bytes: config.max_body_bytes,
+            open_signup: config.open_signup,
         };
         Ok(App {
             listener,
@@ -124,6 +125,7 @@ impl App {
         ));
 
         tracing::info!(address = %self.local_addr(), public_url = %self.state.public_url, "pinlink is listening");
+        self.announce_first_start().await;
         axum::serve(
             self.listener,
             ServiceExt::<Request>::into_make_service_with_connect_info::<SocketAddr>(app),
@@ -139,6 +141,22 @@ impl App {
         self.store.close().await;
         tracing::info!("pinlink stopped");
         Ok(())
+    }
+}
+
+impl App {
+    /// While no account exists, prints where to create the first one. The
+    /// setup token in that URL is the one secret pinlink logs on purpose:
+    /// it only works once, and only until an account exists.
+    async fn announce_first_start(&self) {
+        match self.state.core.first_start_token().await {
+            Ok(Some(token)) => tracing::warn!(
+                "no account exists yet: create the first one at {}/?token={token}",
+                self.state.public_url
+            ),
+            Ok(None) => {}
+            Err(e) => tracing::warn!(error = %e, "could not check for a first account"),
+        }
     }
 }
 

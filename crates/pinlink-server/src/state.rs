@@ -12,4 +12,6 @@ pub struct AppState {
     pub public_url: Arc<str>,
     pub location: Arc<Location>,
     pub max_body_bytes: usize,
+    /// Whether anyone may create an account at `/signup`.
+    pub open_signup: bool,
 }

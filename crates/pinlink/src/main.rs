@@ -91,6 +91,11 @@ struct ServeArgs {
     #[arg(long, env = "PINLINK_STRONG_PIN_LIFETIME", default_value_t = 1800, value_name = "SECS",
           value_parser = clap::value_parser!(i64).range(1..=86_400))]
     strong_pin_lifetime: i64,
+    /// Let anyone create an account at /signup. Off by default: the first
+    /// account comes from the start page (with the setup token printed in
+    /// the log), further ones from `pinlink user add`.
+    #[arg(long, env = "PINLINK_OPEN_SIGNUP")]
+    open_signup: bool,
 }
 
 #[derive(Subcommand)]
@@ -228,6 +233,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let mut config = build_config(&args.data, args.listen, args.public_url)?;
             config.settings.link_pin_lifetime_secs = args.link_pin_lifetime;
             config.settings.strong_pin_lifetime_secs = args.strong_pin_lifetime;
+            config.open_signup = args.open_signup;
             tracing::info!(database = %pinlink_store::redact_url(&config.database_url), "starting pinlink");
             let app = App::build(config, Arc::new(SystemClock)).await?;
             app.run(shutdown_signal()).await

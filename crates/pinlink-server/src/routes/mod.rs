@@ -1,9 +1,12 @@
-//! The router: which path goes to which handler.
+//! The router: which path goes to which handler. The API (`api`) and the
+//! web pages (`pages`) are separate adapters over the same core.
 
 pub mod api;
+pub mod pages;
 
-use axum::extract::MatchedPath;
-use axum::http::Request;
+use axum::extract::{MatchedPath, Request, State};
+use axum::handler::Handler;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post, put};
 use axum::Router;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
@@ -16,7 +19,7 @@ use crate::state::AppState;
 /// middleware strips the suffix before routing (so `/devices.xml` is served
 /// by `/devices`, `/api/v2/pins/link.json` by `/api/v2/pins/link`).
 pub fn router(state: AppState) -> Router {
-    Router::new()
+    let router = Router::new()
         .route("/api/v2/pins", post(api::pins::create))
         .route("/api/v2/pins/link", put(api::pins::link))
         .route("/api/v2/pins/qr/{code}", get(api::pins::qr))
@@ -27,14 +30,16 @@ pub fn router(state: AppState) -> Router {
         .route("/users/account", get(api::users::account_legacy))
         .route("/api/v2/devices", get(api::devices::list))
         .route("/api/v2/devices/{id}", delete(api::devices::revoke))
-        .route("/devices", get(api::devices::list_legacy))
+        .route("/devices", get(devices))
         .route("/devices/{id}", delete(api::devices::revoke))
-        .fallback(|| async { ApiError::RouteNotFound })
+        .merge(pages::routes())
+        .fallback(not_found);
+    pages::security_headers(router)
         .layer(
             // Logged by route template, never by raw path or query: those can
             // carry pin codes and tokens.
             TraceLayer::new_for_http()
-                .make_span_with(|request: &Request<_>| {
+                .make_span_with(|request: &Request| {
                     let route = request
                         .extensions()
                         .get::<MatchedPath>()
@@ -48,4 +53,23 @@ pub fn router(state: AppState) -> Router {
                 .on_response(DefaultOnResponse::new().level(Level::DEBUG)),
         )
         .with_state(state)
+}
+
+/// `/devices` is both plex.tv's device list (`/devices.xml`, with a token)
+/// and the page where a person manages their devices.
+async fn devices(State(state): State<AppState>, request: Request) -> Response {
+    if pages::is_browser_navigation(&request) {
+        pages::devices::list.call(request, state).await
+    } else {
+        api::devices::list_legacy.call(request, state).await
+    }
+}
+
+/// An HTML page for a browser, plex.tv's error body for everyone else.
+async fn not_found(request: Request) -> Response {
+    if pages::is_browser_navigation(&request) {
+        pages::not_found()
+    } else {
+        ApiError::RouteNotFound.into_response()
+    }
 }

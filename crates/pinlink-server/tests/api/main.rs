@@ -5,5 +5,6 @@ mod devices;
 mod flow;
 mod formats;
 mod harness;
+mod pages;
 mod pins;
 mod users;

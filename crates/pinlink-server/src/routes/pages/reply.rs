@@ -1,0 +1,114 @@
+//! Rendering pages, and what a page shows when something goes wrong. The
+//! status code and message of a domain error come from the same mapping as
+//! the API's ([`crate::error::ApiError::public`]); only the body is HTML.
+
+use askama::Template;
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Response};
+use pinlink_core::CoreError;
+
+use super::views::{MessagePage, Nav};
+use super::visitor::to_login;
+use crate::error::ApiError;
+
+/// Renders a template to an HTML response.
+pub fn render(status: StatusCode, page: &impl Template) -> Response {
+    match page.render() {
+        Ok(html) => (status, Html(html)).into_response(),
+        Err(e) => PageError::Render(e.to_string()).into_response(),
+    }
+}
+
+#[derive(Debug)]
+pub enum PageError {
+    Core(CoreError),
+    /// The page needs a signed-in account; come back to this path after.
+    SignInFirst(String),
+    /// A form post without a valid anti-forgery token, or from another site.
+    Forged,
+    /// A form body that is not a form.
+    BadForm,
+    NotFound,
+    Render(String),
+}
+
+impl From<CoreError> for PageError {
+    fn from(e: CoreError) -> Self {
+        PageError::Core(e)
+    }
+}
+
+impl IntoResponse for PageError {
+    fn into_response(self) -> Response {
+        let (status, heading, text) = match self {
+            PageError::SignInFirst(next) => return to_login(&next),
+            PageError::Forged => (
+                StatusCode::FORBIDDEN,
+                "This form has expired",
+                "The form was not sent from this site's page, or it is too old. Go back, reload the page and try again.".to_owned(),
+            ),
+            PageError::BadForm => (
+                StatusCode::BAD_REQUEST,
+                "Something is wrong with that form",
+                "Go back, reload the page and try again.".to_owned(),
+            ),
+            PageError::NotFound => not_found_text(),
+            PageError::Render(cause) => {
+                tracing::error!(error = %cause, "a page failed to render");
+                internal_text()
+            }
+            PageError::Core(e) => {
+                let public = ApiError::Core(e).public();
+                let heading = match public.status {
+                    StatusCode::NOT_FOUND => "Not found",
+                    StatusCode::SERVICE_UNAVAILABLE => "Temporarily unavailable",
+                    s if s.is_server_error() => "Something went wrong",
+                    _ => "That did not work",
+                };
+                (public.status, heading, public.message)
+            }
+        };
+        error_page(status, heading, text)
+    }
+}
+
+/// The page for unknown paths.
+pub fn not_found() -> Response {
+    let (status, heading, text) = not_found_text();
+    error_page(status, heading, text)
+}
+
+fn not_found_text() -> (StatusCode, &'static str, String) {
+    (
+        StatusCode::NOT_FOUND,
+        "Page not found",
+        "There is nothing at this address.".to_owned(),
+    )
+}
+
+fn internal_text() -> (StatusCode, &'static str, String) {
+    (
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "Something went wrong",
+        "The server could not show this page. Try again in a moment.".to_owned(),
+    )
+}
+
+fn error_page(status: StatusCode, heading: &str, text: String) -> Response {
+    let page = MessagePage {
+        // Error pages carry no forms, so no form token.
+        nav: Nav {
+            username: None,
+            csrf: String::new(),
+        },
+        heading,
+        text,
+        tone: "bad",
+        link: Some(("/", "Go to the start page")),
+    };
+    match page.render() {
+        Ok(html) => (status, Html(html)).into_response(),
+        // The simplest page there is, when even the error template fails.
+        Err(_) => (status, Html(format!("<h1>{heading}</h1>"))).into_response(),
+    }
+}

@@ -1,0 +1,314 @@
+//! Who is looking at a page: the browser's session (a cookie holding the
+//! token its sign-in was granted, exactly like a device's `X-Plex-Token`),
+//! its anti-forgery binding, and its address.
+//!
+//! Forgery protection, twice over:
+//! - every form carries a token derived from a random value the browser
+//!   holds in a `SameSite=Strict` cookie ([`Posted`] refuses a post without
+//!   the matching token), and
+//! - a post whose `Origin` is not this server is refused outright.
+
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderMap, HeaderValue, Uri};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
+use pinlink_core::{
+    Account, AuthToken, ClientIdentifier, CoreError, DeviceInfo, RawDeviceInfo, Session,
+};
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+
+use super::reply::PageError;
+use super::views::Nav;
+use crate::state::AppState;
+
+const SESSION_COOKIE: &str = "pinlink_session";
+const FORM_COOKIE: &str = "pinlink_form";
+/// What a signed-in browser is called in the account's device list.
+pub const WEB_PRODUCT: &str = "pinlink web";
+
+pub struct Visitor {
+    pub ip: String,
+    pub session: Option<Session>,
+    /// The random value the form tokens are bound to.
+    form_binding: String,
+    /// The binding was made for this request; the response must set it.
+    new_binding: bool,
+    /// The session cookie named a token that no longer works.
+    stale_session: bool,
+    /// The `Origin` header, when the browser sent one, is this server.
+    same_origin: bool,
+    secure_cookies: bool,
+    user_agent: String,
+}
+
+impl FromRequestParts<AppState> for Visitor {
+    type Rejection = PageError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, PageError> {
+        let jar = CookieJar::from_headers(&parts.headers);
+        let ip = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|ConnectInfo(peer)| peer.ip().to_string())
+            .unwrap_or_default();
+        let (session, stale_session) = match jar.get(SESSION_COOKIE).map(Cookie::value) {
+            None => (None, false),
+            Some(token) => match state.core.authenticate(token).await {
+                Ok(session) => (Some(session), false),
+                Err(CoreError::Unauthenticated) => (None, true),
+                Err(e) => return Err(e.into()),
+            },
+        };
+        let (form_binding, new_binding) = match jar.get(FORM_COOKIE).map(Cookie::value) {
+            Some(value) if value.len() >= 32 => (value.to_owned(), false),
+            _ => (uuid::Uuid::new_v4().simple().to_string(), true),
+        };
+        Ok(Visitor {
+            ip,
+            session,
+            form_binding,
+            new_binding,
+            stale_session,
+            same_origin: same_origin(&parts.headers, &state.public_url),
+            secure_cookies: state.public_url.starts_with("https://"),
+            user_agent: parts
+                .headers
+                .get(header::USER_AGENT)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("")
+                .to_owned(),
+        })
+    }
+}
+
+impl Visitor {
+    pub fn account(&self) -> Option<&Account> {
+        self.session.as_ref().map(|s| &s.account)
+    }
+
+    /// The signed-in account, or a detour through `/login` that comes back
+    /// to `here`.
+    pub fn require_account(&self, here: &Uri) -> Result<&Account, PageError> {
+        self.account().ok_or_else(|| {
+            PageError::SignInFirst(
+                here.path_and_query()
+                    .map(|pq| pq.as_str().to_owned())
+                    .unwrap_or_else(|| "/".to_owned()),
+            )
+        })
+    }
+
+    pub fn nav(&self, state: &AppState) -> Nav {
+        Nav {
+            username: self.account().map(|a| a.username.as_str().to_owned()),
+            csrf: state.core.form_token(&self.form_binding),
+        }
+    }
+
+    /// Who this browser is as a device: a fresh client identifier per
+    /// sign-in, and a name taken from its user agent.
+    pub fn as_device(&self) -> Result<(ClientIdentifier, DeviceInfo), CoreError> {
+        let (browser, platform) = describe_user_agent(&self.user_agent);
+        let client = ClientIdentifier::parse(Some(&uuid::Uuid::new_v4().to_string()))?;
+        let info = DeviceInfo::parse(RawDeviceInfo {
+            product: Some(WEB_PRODUCT),
+            device: Some(browser),
+            device_name: Some(browser),
+            platform: Some(platform),
+            ..RawDeviceInfo::default()
+        })?;
+        Ok((client, info))
+    }
+
+    /// Adds the cookies this visit needs to a response: the form binding
+    /// when it is new, removal of a session cookie that stopped working.
+    pub fn finish(&self, response: impl IntoResponse) -> Response {
+        let mut jar = CookieJar::new();
+        if self.new_binding {
+            jar = jar.add(
+                Cookie::build((FORM_COOKIE, self.form_binding.clone()))
+                    .path("/")
+                    .http_only(true)
+                    .secure(self.secure_cookies)
+                    .same_site(SameSite::Strict),
+            );
+        }
+        if self.stale_session {
+            jar = jar.remove(Cookie::build(SESSION_COOKIE).path("/"));
+        }
+        let mut response = (jar, response).into_response();
+        // Pages carry form tokens and personal data: never cache them.
+        response
+            .headers_mut()
+            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        response
+    }
+
+    /// Signs the browser in: the session cookie holds its token.
+    pub fn signed_in(&self, token: &AuthToken, to: &str) -> Response {
+        let cookie = Cookie::build((SESSION_COOKIE, token.expose().to_owned()))
+            .path("/")
+            .http_only(true)
+            .secure(self.secure_cookies)
+            .same_site(SameSite::Lax);
+        self.finish((CookieJar::new().add(cookie), Redirect::to(to)))
+    }
+
+    pub fn signed_out(&self, to: &str) -> Response {
+        let jar = CookieJar::new().remove(Cookie::build(SESSION_COOKIE).path("/"));
+        self.finish((jar, Redirect::to(to)))
+    }
+}
+
+/// A form post that passed the forgery checks, with the visitor who sent
+/// it. Every page handler that changes something takes one of these.
+pub struct Posted<T> {
+    pub visitor: Visitor,
+    pub form: T,
+}
+
+#[derive(Deserialize)]
+struct FormToken {
+    #[serde(default)]
+    csrf: String,
+}
+
+impl<T: DeserializeOwned + Send> FromRequest<AppState> for Posted<T> {
+    type Rejection = PageError;
+
+    async fn from_request(request: Request, state: &AppState) -> Result<Self, PageError> {
+        let (mut parts, body) = request.into_parts();
+        let visitor = Visitor::from_request_parts(&mut parts, state).await?;
+        let bytes = axum::body::to_bytes(body, state.max_body_bytes)
+            .await
+            .map_err(|_| PageError::BadForm)?;
+        let token: FormToken =
+            serde_urlencoded::from_bytes(&bytes).map_err(|_| PageError::BadForm)?;
+        if !visitor.same_origin
+            || visitor.new_binding
+            || !state
+                .core
+                .form_token_matches(&visitor.form_binding, &token.csrf)
+        {
+            return Err(PageError::Forged);
+        }
+        let form = serde_urlencoded::from_bytes(&bytes).map_err(|_| PageError::BadForm)?;
+        Ok(Posted { visitor, form })
+    }
+}
+
+/// No `Origin` (older browsers, some same-origin navigations) passes; one
+/// that names another site does not. "This server" is the public URL or the
+/// `Host` the browser used.
+fn same_origin(headers: &HeaderMap, public_url: &str) -> bool {
+    let Some(origin) = headers.get(header::ORIGIN) else {
+        return true;
+    };
+    let Ok(origin) = origin.to_str() else {
+        return false;
+    };
+    if origin.eq_ignore_ascii_case(public_url) {
+        return true;
+    }
+    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
+    let origin_host = origin
+        .strip_prefix("http://")
+        .or_else(|| origin.strip_prefix("https://"));
+    matches!((origin_host, host), (Some(o), Some(h)) if o.eq_ignore_ascii_case(h))
+}
+
+/// A short browser and platform name for the device list, e.g. ("Chrome",
+/// "Linux"). Only a label: nothing depends on it.
+fn describe_user_agent(agent: &str) -> (&'static str, &'static str) {
+    let browser = if agent.contains("Firefox/") {
+        "Firefox"
+    } else if agent.contains("Edg/") {
+        "Edge"
+    } else if agent.contains("Chrome/") || agent.contains("Chromium/") {
+        "Chrome"
+    } else if agent.contains("Safari/") {
+        "Safari"
+    } else {
+        "Web browser"
+    };
+    let platform = if agent.contains("Android") {
+        "Android"
+    } else if agent.contains("iPhone") || agent.contains("iPad") {
+        "iOS"
+    } else if agent.contains("Windows") {
+        "Windows"
+    } else if agent.contains("Mac OS") {
+        "macOS"
+    } else if agent.contains("Linux") {
+        "Linux"
+    } else {
+        ""
+    };
+    (browser, platform)
+}
+
+/// Where to go after signing in: only a path on this server, never another
+/// site (`//evil.example` is another site).
+pub fn safe_next(next: &str) -> &str {
+    let local = next.starts_with('/') && !next.starts_with("//") && !next.contains('\\');
+    if local {
+        next
+    } else {
+        "/"
+    }
+}
+
+/// A redirect to the sign-in page that returns to `next`.
+pub fn to_login(next: &str) -> Response {
+    let query = serde_urlencoded::to_string([("next", safe_next(next))]).unwrap_or_default();
+    Redirect::to(&format!("/login?{query}")).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_local_paths_are_followed_after_sign_in() {
+        assert_eq!(safe_next("/link?pin=ABCD"), "/link?pin=ABCD");
+        assert_eq!(safe_next("//evil.example/x"), "/");
+        assert_eq!(safe_next("https://evil.example"), "/");
+        assert_eq!(safe_next("/\\evil.example"), "/");
+        assert_eq!(safe_next(""), "/");
+    }
+
+    #[test]
+    fn origin_must_be_this_server() {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::HOST, HeaderValue::from_static("127.0.0.1:8080"));
+        assert!(same_origin(&headers, "http://127.0.0.1:8080"));
+        headers.insert(
+            header::ORIGIN,
+            HeaderValue::from_static("http://127.0.0.1:8080"),
+        );
+        assert!(same_origin(&headers, "https://link.example"));
+        headers.insert(
+            header::ORIGIN,
+            HeaderValue::from_static("http://localhost:9999"),
+        );
+        assert!(!same_origin(&headers, "http://127.0.0.1:8080"));
+        headers.insert(
+            header::ORIGIN,
+            HeaderValue::from_static("https://link.example"),
+        );
+        assert!(same_origin(&headers, "https://link.example"));
+        headers.insert(header::ORIGIN, HeaderValue::from_static("null"));
+        assert!(!same_origin(&headers, "http://127.0.0.1:8080"));
+    }
+
+    #[test]
+    fn user_agents_get_a_short_name() {
+        let chrome = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) HeadlessChrome/156.0.0.0 Safari/537.36";
+        assert_eq!(describe_user_agent(chrome), ("Chrome", "Linux"));
+        assert_eq!(describe_user_agent(""), ("Web browser", ""));
+    }
+}
