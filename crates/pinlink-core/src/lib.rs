@@ -21,4 +21,4 @@ pub use limits::FailurePolicy;
 pub use model::*;
 pub use secrets::{AuthToken, LookupHash, Password, ServerKey};
 pub use service::{Expect, NewPin, Pinlink, PinlinkSettings, SignIn};
-pub use store::{Store, StoreError};
+pub use store::{Change, Store, StoreError};

@@ -16,7 +16,9 @@ use crate::secrets::{
     constant_time_eq, hash_password, verify_password, AuthToken, Password, Purpose, Secrets,
     ServerKey,
 };
-use crate::store::{NewAccount, NewToken, PinLink, PinRecord, Store, StoreError, TokenGrant};
+use crate::store::{
+    Change, NewAccount, NewToken, PinLink, PinRecord, Store, StoreError, TokenGrant,
+};
 
 /// Tunable rules. The defaults are plex.tv's lifetimes (protocol reference
 /// §2.1) and the failure budgets of [`Budgets::default`].
@@ -95,11 +97,14 @@ impl Pinlink {
         key: &ServerKey,
         settings: PinlinkSettings,
     ) -> Pinlink {
+        let shared = store.is_shared();
         Pinlink {
             store,
             clock,
             secrets: Secrets::new(key),
-            live: LivePins::default(),
+            // A store other instances write to must first report that it
+            // hears their changes before anything is answered from memory.
+            live: LivePins::new(!shared),
             settings,
             setup_token: parking_lot::Mutex::new(None),
         }
@@ -158,6 +163,7 @@ impl Pinlink {
         let pin = match self.live.get(id) {
             Some(pin) => pin,
             None => {
+                let epoch = self.live.epoch();
                 let record = self
                     .store
                     .pin_by_id(id)
@@ -165,7 +171,7 @@ impl Pinlink {
                     .ok_or(CoreError::PinNotFound)?;
                 let pin = Arc::new(self.pin_from_record(record)?);
                 if pin.is_live(now) {
-                    self.live.put(pin.clone());
+                    self.live.put_if_unchanged(pin.clone(), epoch);
                 }
                 pin
             }
@@ -249,7 +255,7 @@ impl Pinlink {
         self.within_code_budget(account, ip, |now| async move {
             let pin = self.approvable(typed, expect, now).await?;
             self.store.delete_pin(pin.id).await?;
-            self.live.remove(pin.id);
+            self.live.forget(pin.id);
             tracing::info!(pin = %pin.id, account = account.id.0, "pin denied");
             Ok(())
         })
@@ -366,6 +372,29 @@ impl Pinlink {
             .delete_failures_before(now.plus_secs(-longest))
             .await?;
         Ok(removed)
+    }
+
+    /// Applies a change another instance made (reported by a shared store),
+    /// so that nothing stale is answered from memory.
+    pub fn apply_change(&self, change: Change) {
+        match change {
+            Change::Pin(id) => self.live.forget(id),
+            Change::Missed => {
+                tracing::warn!("lost the database's change notifications; polls read the database until they are back");
+                self.live.pause();
+            }
+            Change::Listening => {
+                tracing::info!("listening for changes made by other instances");
+                self.live.resume();
+            }
+        }
+    }
+
+    /// Whether polls are answered from memory now: always with a store of
+    /// its own; with a shared store only while other instances' changes are
+    /// heard.
+    pub fn caches_pins(&self) -> bool {
+        self.live.is_trusted()
     }
 
     /// How many pins are held in memory (for logs and benchmarks).

@@ -1,6 +1,6 @@
 //! The storage port: everything pinlink keeps, behind one small trait.
 //!
-//! `pinlink-store` implements it for SQLite (and, later, PostgreSQL). The
+//! `pinlink-store` implements it for SQLite and PostgreSQL. The
 //! records here are what is *stored*: secrets appear only as lookup hashes
 //! and sealed bytes, never in plain text. Each method is one atomic step, so
 //! no caller can leave half-written state behind.
@@ -109,8 +109,32 @@ pub struct FailureCount {
     pub oldest: Option<UnixTime>,
 }
 
+/// A change that matters to what an instance holds in memory, as a shared
+/// store reports it (every instance hears every change, its own included).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Change {
+    /// The pin was linked or deleted.
+    Pin(PinId),
+    /// Changes may have been missed (the listening connection broke).
+    Missed,
+    /// Changes are heard from now on.
+    Listening,
+}
+
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
+    /// Whether other processes may write the same data (PostgreSQL with
+    /// several instances). A shared store reports changes through
+    /// [`Store::next_change`].
+    fn is_shared(&self) -> bool {
+        false
+    }
+    /// Waits for the next [`Change`]. A store no one else writes to never
+    /// reports one.
+    async fn next_change(&self) -> Change {
+        std::future::pending().await
+    }
+
     // --- pins ---
     /// Inserts a new pin. An expired pin holding the same code is removed
     /// first; a live one, or a taken id, is [`StoreError::Conflict`].

@@ -15,8 +15,10 @@ use pinlink_proto::Location;
 pub struct Config {
     /// Address to listen on; port 0 picks a free one.
     pub listen: SocketAddr,
-    /// `sqlite://FILE` (PostgreSQL comes later).
+    /// `sqlite://FILE` or `postgres://…`.
     pub database_url: String,
+    /// Pool size and timeouts for PostgreSQL.
+    pub database: pinlink_store::StoreOptions,
     /// How clients reach this server, without a trailing slash: used in the
     /// pin's `qr` link and in page URLs. Defaults to `http://{listen}`.
     pub public_url: Option<String>,
@@ -44,6 +46,7 @@ impl Config {
         Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             database_url,
+            database: pinlink_store::StoreOptions::default(),
             public_url: None,
             key,
             location: Location::default(),

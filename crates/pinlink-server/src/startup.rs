@@ -24,13 +24,18 @@ use crate::state::AppState;
 
 /// Opens the database at `url`, saying which one (without its password)
 /// when that fails.
-pub async fn open_store(url: &str) -> anyhow::Result<Arc<dyn Store>> {
-    pinlink_store::open(url).await.with_context(|| {
-        format!(
-            "cannot open the database {}",
-            pinlink_store::redact_url(url)
-        )
-    })
+pub async fn open_store(
+    url: &str,
+    options: &pinlink_store::StoreOptions,
+) -> anyhow::Result<Arc<dyn Store>> {
+    pinlink_store::open_with(url, options)
+        .await
+        .with_context(|| {
+            format!(
+                "cannot open the database {}",
+                pinlink_store::redact_url(url)
+            )
+        })
 }
 
 pub struct App {
@@ -43,7 +48,7 @@ pub struct App {
 
 impl App {
     pub async fn build(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<App> {
-        let store = open_store(&config.database_url).await?;
+        let store = open_store(&config.database_url, &config.database).await?;
         let listener = TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("cannot listen on {}", config.listen))?;
@@ -117,10 +122,15 @@ impl App {
             .max_age(Duration::from_secs(24 * 3600))
             .layer(app);
 
-        let (stop_sweeper, stopped) = watch::channel(false);
+        let (stop_background, stopped) = watch::channel(false);
         let sweeper = tokio::spawn(sweep_until_stopped(
             self.state.core.clone(),
             self.sweep_interval,
+            stopped.clone(),
+        ));
+        let listener = tokio::spawn(hear_changes_until_stopped(
+            self.store.clone(),
+            self.state.core.clone(),
             stopped,
         ));
 
@@ -134,10 +144,12 @@ impl App {
         .await
         .context("the HTTP server failed")?;
 
-        // Every acknowledged request has committed by now; stop the sweeper
-        // and close the database so its files are left consistent.
-        let _ = stop_sweeper.send(true);
+        // Every acknowledged request has committed by now; stop the
+        // background tasks and close the database so its files are left
+        // consistent.
+        let _ = stop_background.send(true);
         let _ = sweeper.await;
+        let _ = listener.await;
         self.store.close().await;
         tracing::info!("pinlink stopped");
         Ok(())
@@ -156,6 +168,24 @@ impl App {
             ),
             Ok(None) => {}
             Err(e) => tracing::warn!(error = %e, "could not check for a first account"),
+        }
+    }
+}
+
+/// With a shared store (PostgreSQL, several instances), applies every
+/// change another instance announces to this one's cache of live pins.
+async fn hear_changes_until_stopped(
+    store: Arc<dyn Store>,
+    core: Arc<Pinlink>,
+    mut stopped: watch::Receiver<bool>,
+) {
+    if !store.is_shared() {
+        return;
+    }
+    loop {
+        tokio::select! {
+            change = store.next_change() => core.apply_change(change),
+            _ = stopped.changed() => return,
         }
     }
 }

@@ -4,29 +4,86 @@
 //! other code asks which backend it is talking to.
 
 mod group_commit;
+mod postgres;
+mod rows;
 mod sqlite;
+pub mod testing;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use pinlink_core::{Store, StoreError};
 
+pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
+
+/// Tuning for server databases (PostgreSQL); SQLite ignores it.
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    /// Connections per instance (one of them listens for other instances'
+    /// changes). Several instances multiply this against the server's
+    /// `max_connections`.
+    pub max_connections: u32,
+    /// A statement running longer is cancelled and the request gets a 503.
+    pub statement_timeout: Duration,
+    /// How long a request waits for a connection (for example while the
+    /// database is down) before it gets a 503.
+    pub acquire_timeout: Duration,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions {
+            max_connections: 10,
+            statement_timeout: Duration::from_secs(5),
+            acquire_timeout: Duration::from_secs(3),
+        }
+    }
+}
 
 /// Opens (creating and migrating if needed) the database at `url`.
 ///
 /// - `sqlite://path/to/file.db` (or `sqlite:file.db`): an embedded SQLite file,
 ///   created on first start. `sqlite::memory:` keeps everything in memory.
+/// - `postgres://user:password@host:port/database[?sslmode=require]`:
+///   PostgreSQL 15 or newer, shared by any number of instances.
 pub async fn open(url: &str) -> Result<Arc<dyn Store>, StoreError> {
+    open_with(url, &StoreOptions::default()).await
+}
+
+pub async fn open_with(url: &str, options: &StoreOptions) -> Result<Arc<dyn Store>, StoreError> {
+    match backend(url)? {
+        Backend::Sqlite => Ok(Arc::new(SqliteStore::connect(url).await?)),
+        Backend::Postgres => Ok(Arc::new(PostgresStore::connect(url, options).await?)),
+    }
+}
+
+/// Applies pending migrations and returns the versions applied now
+/// (`pinlink migrate`). `open` does the same at every start.
+pub async fn migrate(url: &str, options: &StoreOptions) -> Result<Vec<i64>, StoreError> {
+    match backend(url)? {
+        Backend::Sqlite => {
+            let store = SqliteStore::connect(url).await?;
+            store.close().await;
+            Ok(Vec::new())
+        }
+        Backend::Postgres => postgres::migrate_only(url, options).await,
+    }
+}
+
+enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+fn backend(url: &str) -> Result<Backend, StoreError> {
     if url.starts_with("sqlite:") {
-        Ok(Arc::new(SqliteStore::connect(url).await?))
+        Ok(Backend::Sqlite)
     } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        Err(StoreError::Other(
-            "PostgreSQL is not supported yet in this version of pinlink; use a sqlite:// URL"
-                .into(),
-        ))
+        Ok(Backend::Postgres)
     } else {
         Err(StoreError::Other(format!(
-            "unsupported database URL {:?}: expected sqlite://FILE",
+            "unsupported database URL {:?}: expected sqlite://FILE or postgres://USER@HOST/DATABASE",
             redact_url(url)
         )))
     }
@@ -48,7 +105,12 @@ pub fn redact_url(url: &str) -> String {
 
 fn map_err(e: sqlx::Error) -> StoreError {
     match e {
-        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
+        sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::WorkerCrashed => StoreError::Unavailable(e.to_string()),
+        sqlx::Error::Database(ref db) if db.code().is_some_and(|c| server_unavailable(&c)) => {
             StoreError::Unavailable(e.to_string())
         }
         sqlx::Error::Database(db) if db.is_unique_violation() => {
@@ -65,6 +127,13 @@ fn map_err(e: sqlx::Error) -> StoreError {
         }
         other => StoreError::Other(other.to_string()),
     }
+}
+
+/// PostgreSQL error codes that mean "not now" rather than "never": the
+/// connection broke (class 08), the server is shutting down or starting
+/// (57P01-57P03), too many connections (53300), a statement timed out (57014).
+fn server_unavailable(code: &str) -> bool {
+    code.starts_with("08") || matches!(code, "57P01" | "57P02" | "57P03" | "53300" | "57014")
 }
 
 #[cfg(test)]

@@ -13,24 +13,21 @@ use pinlink_core::store::{
     TokenGrant,
 };
 use pinlink_core::{
-    Account, AccountId, ClientIdentifier, DeviceId, DeviceInfo, Email, LookupHash, PinId, Product,
-    Store, StoreError, UnixTime, Username,
+    Account, AccountId, ClientIdentifier, DeviceId, DeviceInfo, Email, LookupHash, PinId, Store,
+    StoreError, UnixTime, Username,
 };
 use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
-    SqliteSynchronous,
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 use sqlx::{Connection, Row, Sqlite, SqliteConnection};
 
 use crate::group_commit::Writer;
 use crate::map_err;
+use crate::rows::{
+    account_from_row, device_record_from_row, pin_from_row, ACCOUNT_COLUMNS, DEVICE_COLUMNS,
+};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
-
-/// The columns that describe a device, in the order [`bind_device`] binds them
-/// and [`device_from_row`] reads them.
-const DEVICE_COLUMNS: &str =
-    "product, version, platform, platform_version, device, device_name, model, vendor";
 
 pub struct SqliteStore {
     /// Readers: WAL lets them run while a write commits.
@@ -94,54 +91,6 @@ fn bind_device<'q>(q: Query<'q>, d: &'q DeviceInfo) -> Query<'q> {
         .bind(&d.model)
         .bind(&d.vendor)
 }
-
-fn device_from_row(row: &SqliteRow) -> Result<DeviceInfo, sqlx::Error> {
-    Ok(DeviceInfo {
-        product: Product::from_stored(row.try_get("product")?),
-        version: row.try_get("version")?,
-        platform: row.try_get("platform")?,
-        platform_version: row.try_get("platform_version")?,
-        device: row.try_get("device")?,
-        device_name: row.try_get("device_name")?,
-        model: row.try_get("model")?,
-        vendor: row.try_get("vendor")?,
-    })
-}
-
-fn hash_from_row(row: &SqliteRow, column: &str) -> Result<LookupHash, sqlx::Error> {
-    let bytes: Vec<u8> = row.try_get(column)?;
-    LookupHash::from_slice(&bytes)
-        .ok_or_else(|| sqlx::Error::Decode(format!("{column} is not 32 bytes").into()))
-}
-
-fn pin_from_row(row: &SqliteRow) -> Result<PinRecord, sqlx::Error> {
-    let id: i64 = row.try_get("id")?;
-    Ok(PinRecord {
-        id: PinId(u32::try_from(id).map_err(|e| sqlx::Error::Decode(Box::new(e)))?),
-        code_hash: hash_from_row(row, "code_hash")?,
-        code_sealed: row.try_get("code_sealed")?,
-        strong: row.try_get("strong")?,
-        client_identifier: ClientIdentifier::from_stored(row.try_get("client_identifier")?),
-        device: device_from_row(row)?,
-        requester_ip: row.try_get("requester_ip")?,
-        created_at: UnixTime(row.try_get("created_at")?),
-        expires_at: UnixTime(row.try_get("expires_at")?),
-        token_sealed: row.try_get("token_sealed")?,
-    })
-}
-
-fn account_from_row(row: &SqliteRow) -> Result<Account, sqlx::Error> {
-    Ok(Account {
-        id: AccountId(row.try_get("account_id")?),
-        uuid: row.try_get("uuid")?,
-        username: Username::from_stored(row.try_get("username")?),
-        email: Email::from_stored(row.try_get("email")?),
-        created_at: UnixTime(row.try_get("account_created_at")?),
-    })
-}
-
-const ACCOUNT_COLUMNS: &str =
-    "a.id AS account_id, a.uuid, a.username, a.email, a.created_at AS account_created_at";
 
 /// Registers (or refreshes) the account's device for `client_identifier` and
 /// stores its new token: shared by sign-in and pin linking.
@@ -486,19 +435,8 @@ impl Store for SqliteStore {
             .await
             .map_err(map_err)?;
         rows.iter()
-            .map(|row| {
-                Ok(DeviceRecord {
-                    id: DeviceId(row.try_get("id")?),
-                    client_identifier: ClientIdentifier::from_stored(
-                        row.try_get("client_identifier")?,
-                    ),
-                    info: device_from_row(row)?,
-                    created_at: UnixTime(row.try_get("created_at")?),
-                    last_seen_at: UnixTime(row.try_get("last_seen_at")?),
-                    token_sealed: row.try_get("token_sealed")?,
-                })
-            })
-            .collect::<Result<_, sqlx::Error>>()
+            .map(device_record_from_row)
+            .collect::<Result<Vec<DeviceRecord>, sqlx::Error>>()
             .map_err(map_err)
     }
 

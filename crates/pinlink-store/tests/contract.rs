@@ -1,6 +1,7 @@
 //! The Store contract: what every backend must do, written once. Each check
-//! takes a fresh store; `backends()` lists the backends to run them on (the
-//! PostgreSQL backend joins this list when it exists).
+//! takes a fresh store of every backend from `backends()`: SQLite in memory,
+//! and a new database on the test cluster for PostgreSQL (see
+//! `pinlink_store::testing`).
 
 use std::sync::Arc;
 
@@ -10,12 +11,17 @@ use pinlink_core::{
 };
 
 async fn backends() -> Vec<(&'static str, Arc<dyn Store>)> {
-    vec![(
+    let mut backends = vec![(
         "sqlite",
         pinlink_store::open("sqlite::memory:")
             .await
             .expect("in-memory SQLite"),
-    )]
+    )];
+    if let Some(url) = pinlink_store::testing::fresh_postgres_database().await {
+        let store = pinlink_store::open(&url).await.expect("PostgreSQL");
+        backends.push(("postgres", store));
+    }
+    backends
 }
 
 const NOW: UnixTime = UnixTime(1_800_000_000);

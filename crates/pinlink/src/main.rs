@@ -30,7 +30,8 @@ Quick start: `pinlink user add alice --email alice@example.org`, then `pinlink s
 Devices create pins with POST /api/v2/pins and poll GET /api/v2/pins/{id}; \
 a signed-in account links a code with PUT /api/v2/pins/link.",
     after_help = "Environment: PINLINK_DATABASE, PINLINK_KEY_FILE, PINLINK_LISTEN, PINLINK_PUBLIC_URL, \
-PINLINK_CONFIG; PINLINK_LOG sets the log filter (e.g. `debug`, default `info`)."
+PINLINK_CONFIG, PINLINK_DATABASE_POOL_SIZE, PINLINK_DATABASE_TIMEOUT, PINLINK_OPEN_SIGNUP; \
+PINLINK_LOG sets the log filter (e.g. `debug`, default `info`)."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -53,12 +54,21 @@ enum Command {
     Devices(device_commands::StoredLoginArgs),
     /// Sign the stored token out and forget it.
     Logout(device_commands::StoredLoginArgs),
+    /// Apply pending database migrations and exit. `serve` does this too at
+    /// every start (instances starting together take turns), so this is only
+    /// needed to migrate ahead of a rolling deploy.
+    Migrate {
+        #[command(flatten)]
+        data: DataArgs,
+    },
 }
 
 /// Where the data lives: every command that touches it takes these.
 #[derive(Args)]
 struct DataArgs {
-    /// Database URL. SQLite files are created on first use.
+    /// Database URL: `sqlite://FILE` (the default, sqlite://pinlink.db;
+    /// created on first use) or `postgres://USER:PASSWORD@HOST/DATABASE`
+    /// for several instances sharing one database (PostgreSQL 15+).
     #[arg(long, env = "PINLINK_DATABASE", value_name = "URL")]
     database: Option<String>,
     /// File holding the server key that protects stored tokens and codes
@@ -70,6 +80,39 @@ struct DataArgs {
     /// [location] table. Flags and environment variables override it.
     #[arg(long, env = "PINLINK_CONFIG", value_name = "FILE")]
     config: Option<PathBuf>,
+    /// PostgreSQL: connections per instance (one listens for the other
+    /// instances' changes). Keep instances × this below the server's
+    /// max_connections. TLS is set in the URL (`?sslmode=require`).
+    #[arg(long, env = "PINLINK_DATABASE_POOL_SIZE", default_value_t = 10, value_name = "N",
+          value_parser = clap::value_parser!(u32).range(2..=1000))]
+    database_pool_size: u32,
+    /// PostgreSQL: cancel a statement after this many seconds (the request
+    /// gets a 503); also how long a request waits for a free connection.
+    #[arg(long, env = "PINLINK_DATABASE_TIMEOUT", default_value_t = 5, value_name = "SECS",
+          value_parser = clap::value_parser!(u64).range(1..=300))]
+    database_timeout: u64,
+}
+
+impl DataArgs {
+    fn store_options(&self) -> pinlink_store::StoreOptions {
+        let timeout = std::time::Duration::from_secs(self.database_timeout);
+        pinlink_store::StoreOptions {
+            max_connections: self.database_pool_size,
+            statement_timeout: timeout,
+            acquire_timeout: timeout,
+        }
+    }
+
+    /// The database URL: flag or environment, then the config file, then
+    /// the default.
+    fn database_url(&self) -> anyhow::Result<String> {
+        let file = read_file_config(self.config.as_deref())?;
+        Ok(self
+            .database
+            .clone()
+            .or(file.database)
+            .unwrap_or_else(|| Config::DEFAULT_DATABASE.to_owned()))
+    }
 }
 
 #[derive(Args)]
@@ -150,11 +193,7 @@ fn build_config(
     public_url: Option<String>,
 ) -> anyhow::Result<Config> {
     let file = read_file_config(data.config.as_deref())?;
-    let database = data
-        .database
-        .clone()
-        .or(file.database)
-        .unwrap_or_else(|| Config::DEFAULT_DATABASE.to_owned());
+    let database = data.database_url()?;
     let key_file = data
         .key_file
         .clone()
@@ -162,6 +201,7 @@ fn build_config(
         .unwrap_or_else(|| PathBuf::from("pinlink.key"));
     let key = load_or_create_key(&key_file)?;
     let mut config = Config::new(database, key);
+    config.database = data.store_options();
     if let Some(listen) = listen.or(file.listen) {
         config.listen = listen;
     }
@@ -174,7 +214,7 @@ fn build_config(
 
 async fn open_core(data: &DataArgs) -> anyhow::Result<Pinlink> {
     let config = build_config(data, None, None)?;
-    let store = pinlink_server::startup::open_store(&config.database_url).await?;
+    let store = pinlink_server::startup::open_store(&config.database_url, &config.database).await?;
     Ok(Pinlink::new(
         store,
         Arc::new(SystemClock),
@@ -242,6 +282,23 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Whoami(args) => device_commands::whoami(args).await,
         Command::Devices(args) => device_commands::devices(args).await,
         Command::Logout(args) => device_commands::logout(args).await,
+        Command::Migrate { data } => {
+            let url = data.database_url()?;
+            let applied = pinlink_store::migrate(&url, &data.store_options())
+                .await
+                .with_context(|| format!("cannot migrate {}", pinlink_store::redact_url(&url)))?;
+            if applied.is_empty() {
+                println!("{}: up to date", pinlink_store::redact_url(&url));
+            } else {
+                let versions: Vec<String> = applied.iter().map(i64::to_string).collect();
+                println!(
+                    "{}: applied migration(s) {}",
+                    pinlink_store::redact_url(&url),
+                    versions.join(", ")
+                );
+            }
+            Ok(())
+        }
         Command::User(UserCommand::Add {
             data,
             name,

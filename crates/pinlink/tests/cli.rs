@@ -83,9 +83,85 @@ fn help_explains_the_commands() {
         "--public-url",
         "--key-file",
         "PINLINK_DATABASE",
+        "postgres://",
+        "--database-pool-size",
+        "--database-timeout",
+        "--open-signup",
     ] {
         assert!(serve.contains(flag), "serve --help lacks {flag}: {serve}");
     }
+}
+
+#[tokio::test]
+async fn migrate_applies_postgres_migrations_once() {
+    let Some(url) = pinlink_store::testing::fresh_postgres_database().await else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let migrate = |expected: &str| {
+        let out = Command::new(BIN)
+            .args(["migrate", "--database", &url])
+            .current_dir(dir.path())
+            .output()
+            .expect("runs");
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        let said = text(&out.stdout);
+        assert!(said.contains(expected), "{said}");
+    };
+    migrate("applied migration(s) 1");
+    migrate("up to date");
+    // The accounts it migrated for are usable by `user add` at once.
+    let out = Command::new(BIN)
+        .args([
+            "user",
+            "add",
+            "erin",
+            "--email",
+            "erin@example.org",
+            "--password-stdin",
+            "--database",
+            &url,
+        ])
+        .env("PINLINK_KEY_FILE", dir.path().join("k.key"))
+        .current_dir(dir.path())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .and_then(|mut child| {
+            use std::io::Write;
+            child
+                .stdin
+                .take()
+                .expect("stdin")
+                .write_all(b"correct horse battery\n")?;
+            child.wait_with_output()
+        })
+        .expect("runs");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+}
+
+#[test]
+fn a_database_that_cannot_be_reached_is_named_without_its_password() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = Command::new(BIN)
+        .args([
+            "migrate",
+            "--database",
+            "postgres://pinlink:s3cret@127.0.0.1:1/pinlink",
+            "--database-timeout",
+            "1",
+        ])
+        .current_dir(dir.path())
+        .output()
+        .expect("runs");
+    assert!(!out.status.success());
+    let said = text(&out.stderr);
+    assert!(
+        said.contains("postgres://pinlink:***@127.0.0.1:1/pinlink"),
+        "{said}"
+    );
+    assert!(!said.contains("s3cret"), "{said}");
 }
 
 #[test]

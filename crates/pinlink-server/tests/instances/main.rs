@@ -1,0 +1,296 @@
+//! Several pinlink instances on one PostgreSQL database behave as one: each
+//! test starts three real servers (A, B, C) on a fresh database of the test
+//! cluster that `scripts/test` runs, and talks HTTP to them.
+
+#[allow(dead_code)]
+#[path = "../api/harness.rs"]
+mod harness;
+
+use std::time::{Duration, Instant};
+
+use harness::{TestApp, EMAIL, PASSWORD, USERNAME};
+use pinlink_core::ServerKey;
+use pinlink_server::Config;
+use serde_json::Value;
+
+/// Three instances sharing a database and a server key, with alice's
+/// account, each hearing the others' changes. `None` without a cluster.
+async fn three_instances() -> Option<Vec<TestApp>> {
+    three_instances_with(|_| {}).await
+}
+
+async fn three_instances_with(adjust: impl Fn(&mut Config)) -> Option<Vec<TestApp>> {
+    let url = pinlink_store::testing::fresh_postgres_database().await?;
+    let key = ServerKey::generate();
+    let mut apps = Vec::new();
+    for _ in 0..3 {
+        let mut config = Config::for_test();
+        config.database_url = url.clone();
+        config.key = key.clone();
+        adjust(&mut config);
+        apps.push(TestApp::spawn_with(config).await);
+    }
+    apps[0].add_account(USERNAME, EMAIL, PASSWORD).await;
+    for app in &apps {
+        wait_until("the instance hears changes", || async {
+            app.core.caches_pins()
+        })
+        .await;
+    }
+    Some(apps)
+}
+
+async fn wait_until<F, Fut>(what: &str, check: F) -> Duration
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let start = Instant::now();
+    while !check().await {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "timed out waiting until {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    start.elapsed()
+}
+
+async fn poll_json(app: &TestApp, id: &Value, client: &str) -> Value {
+    let response = app.poll(id, client).await;
+    assert_eq!(response.status(), 200);
+    response.json().await.expect("json")
+}
+
+#[tokio::test]
+async fn a_pin_created_on_a_is_polled_on_b_linked_on_c_and_its_token_works_on_a() {
+    let Some(apps) = three_instances().await else {
+        return;
+    };
+    let (a, b, c) = (&apps[0], &apps[1], &apps[2]);
+
+    let pin = a.create_pin("tv", false).await;
+    let pending = poll_json(b, &pin["id"], "tv").await;
+    assert!(pending["authToken"].is_null());
+    assert_eq!(
+        b.core.live_pins_cached(),
+        1,
+        "B now answers this pin from memory"
+    );
+    // Someone else's identifier is refused on every instance.
+    assert_eq!(c.poll(&pin["id"], "someone-else").await.status(), 404);
+
+    let account_token = c.sign_in("laptop").await;
+    assert_eq!(
+        c.link(&account_token, pin["code"].as_str().expect("code"))
+            .await
+            .status(),
+        204
+    );
+
+    // B held the pending pin; C's NOTIFY makes it forget it.
+    let waited = wait_until("B sees the link", || async {
+        poll_json(b, &pin["id"], "tv").await["authToken"].is_string()
+    })
+    .await;
+    eprintln!("B saw C's link after {waited:?}");
+    let token = poll_json(a, &pin["id"], "tv").await["authToken"]
+        .as_str()
+        .expect("A sees the token too")
+        .to_owned();
+    assert_eq!(a.user(&token).await.status(), 200);
+    assert_eq!(
+        poll_json(b, &pin["id"], "tv").await["authToken"],
+        token.as_str()
+    );
+}
+
+#[tokio::test]
+async fn a_pin_denied_on_one_instance_is_gone_on_the_others() {
+    let Some(apps) = three_instances().await else {
+        return;
+    };
+    let (a, b) = (&apps[0], &apps[1]);
+    let pin = a.create_pin("tv", false).await;
+    assert!(poll_json(a, &pin["id"], "tv").await["authToken"].is_null());
+    let account = b
+        .core
+        .accounts()
+        .await
+        .expect("accounts")
+        .into_iter()
+        .next()
+        .expect("alice");
+    b.core
+        .deny_code(
+            &account,
+            pin["code"].as_str().expect("code"),
+            "127.0.0.1",
+            pinlink_core::Expect::ANY,
+        )
+        .await
+        .expect("denied on B");
+    wait_until("A forgets the denied pin", || async {
+        a.poll(&pin["id"], "tv").await.status() == 404
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_device_revoked_on_b_is_refused_on_a_and_c_at_once() {
+    let Some(apps) = three_instances().await else {
+        return;
+    };
+    let (a, b, c) = (&apps[0], &apps[1], &apps[2]);
+    let pin = a.create_pin("tv", false).await;
+    let account_token = a.sign_in("laptop").await;
+    assert_eq!(
+        a.link(&account_token, pin["code"].as_str().expect("code"))
+            .await
+            .status(),
+        204
+    );
+    let device_token = a.device_token(&pin["id"], "tv").await;
+    for app in [a, b, c] {
+        assert_eq!(app.user(&device_token).await.status(), 200);
+    }
+
+    let devices = b.get_json("/api/v2/devices.json", &account_token).await;
+    let device_id = devices
+        .as_array()
+        .expect("device list")
+        .iter()
+        .find(|d| d["clientIdentifier"] == "tv")
+        .and_then(|d| d["id"].as_i64())
+        .expect("the tv is listed");
+    let revoked = b
+        .request(
+            reqwest::Method::DELETE,
+            &format!("/devices/{device_id}.xml"),
+        )
+        .header("X-Plex-Token", &account_token)
+        .send()
+        .await
+        .expect("revoke");
+    assert_eq!(revoked.status(), 200);
+    // No waiting: tokens are never answered from a cache.
+    assert_eq!(a.user(&device_token).await.status(), 401);
+    assert_eq!(c.user(&device_token).await.status(), 401);
+}
+
+#[tokio::test]
+async fn sign_in_lockouts_count_guesses_on_every_instance() {
+    let Some(apps) = three_instances().await else {
+        return;
+    };
+    // The per-account budget is 10 failures: 4 + 3 + 3 spread over A, B, C.
+    for (app, guesses) in apps.iter().zip([4, 3, 3]) {
+        for _ in 0..guesses {
+            let response = app
+                .http
+                .post(app.url("/api/v2/users/signin"))
+                .header("Accept", "application/json")
+                .header("X-Plex-Client-Identifier", "guesser")
+                .form(&[("login", USERNAME), ("password", "wrong password!")])
+                .send()
+                .await
+                .expect("sign-in");
+            assert_eq!(response.status(), 401);
+        }
+    }
+    // Even the right password is refused now, on any instance.
+    for app in &apps {
+        let response = app
+            .http
+            .post(app.url("/api/v2/users/signin"))
+            .header("Accept", "application/json")
+            .header("X-Plex-Client-Identifier", "owner")
+            .form(&[("login", USERNAME), ("password", PASSWORD)])
+            .send()
+            .await
+            .expect("sign-in");
+        harness::assert_json_error(response, 401, 1031).await;
+    }
+}
+
+#[tokio::test]
+async fn wrong_link_codes_count_on_every_instance() {
+    let Some(apps) = three_instances_with(|config| {
+        config.settings.budgets.link_per_account.max_failures = 6;
+    })
+    .await
+    else {
+        return;
+    };
+    let token = apps[0].sign_in("laptop").await;
+    for app in apps.iter().cycle().take(6) {
+        assert_eq!(app.link(&token, "ZZZZ").await.status(), 404);
+    }
+    let pin = apps[0].create_pin("tv", false).await;
+    for app in &apps {
+        let refused = app.link(&token, pin["code"].as_str().expect("code")).await;
+        harness::assert_json_error(refused, 429, 1929).await;
+    }
+}
+
+#[tokio::test]
+async fn expired_pins_are_swept_once_without_loss_or_double_work() {
+    let Some(apps) = three_instances().await else {
+        return;
+    };
+    let mut ids = Vec::new();
+    for (i, app) in apps.iter().cycle().take(30).enumerate() {
+        ids.push(app.create_pin(&format!("device-{i}"), false).await["id"].clone());
+    }
+    for app in &apps {
+        app.clock.advance(901);
+    }
+    let (ra, rb, rc) = tokio::join!(
+        apps[0].core.sweep(),
+        apps[1].core.sweep(),
+        apps[2].core.sweep()
+    );
+    let removed = [ra, rb, rc].map(|r| r.expect("sweep"));
+    eprintln!("removed per instance: {removed:?}");
+    assert_eq!(
+        removed.iter().sum::<u64>(),
+        30,
+        "every expired pin deleted exactly once"
+    );
+    for app in &apps {
+        assert_eq!(
+            app.core.sweep().await.expect("sweep again"),
+            0,
+            "nothing left"
+        );
+    }
+}
+
+#[tokio::test]
+async fn instances_starting_together_migrate_once() {
+    let Some(url) = pinlink_store::testing::fresh_postgres_database().await else {
+        return;
+    };
+    let (a, b, c) = tokio::join!(
+        pinlink_store::open(&url),
+        pinlink_store::open(&url),
+        pinlink_store::open(&url)
+    );
+    for store in [a, b, c] {
+        store.expect("every instance starts").close().await;
+    }
+    let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&url)
+        .await
+        .expect("connect");
+    let applied: i64 = sqlx::query_scalar("SELECT count(*) FROM _sqlx_migrations")
+        .fetch_one(&mut conn)
+        .await
+        .expect("migrations table");
+    let files = std::fs::read_dir(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../pinlink-store/migrations/postgres"
+    ))
+    .expect("migrations dir")
+    .count();
+    assert_eq!(applied, i64::try_from(files).expect("count"));
+}

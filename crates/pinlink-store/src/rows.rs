@@ -1,0 +1,108 @@
+//! Reading stored rows into the core's records, once for every backend:
+//! each backend's row type only has to say how to read a column of each of
+//! the few types pinlink stores ([`Columns`]).
+
+use pinlink_core::store::{DeviceRecord, PinRecord};
+use pinlink_core::{
+    Account, AccountId, ClientIdentifier, DeviceId, DeviceInfo, Email, LookupHash, PinId, Product,
+    UnixTime, Username,
+};
+use sqlx::Row;
+
+/// The columns that describe a device, in the order the backends bind them.
+pub const DEVICE_COLUMNS: &str =
+    "product, version, platform, platform_version, device, device_name, model, vendor";
+
+/// An account's columns, aliased so they can sit beside other tables' in a join.
+pub const ACCOUNT_COLUMNS: &str =
+    "a.id AS account_id, a.uuid, a.username, a.email, a.created_at AS account_created_at";
+
+pub trait Columns {
+    fn text(&self, column: &str) -> Result<String, sqlx::Error>;
+    fn int(&self, column: &str) -> Result<i64, sqlx::Error>;
+    fn flag(&self, column: &str) -> Result<bool, sqlx::Error>;
+    fn bytes(&self, column: &str) -> Result<Option<Vec<u8>>, sqlx::Error>;
+
+    fn required_bytes(&self, column: &str) -> Result<Vec<u8>, sqlx::Error> {
+        self.bytes(column)?
+            .ok_or_else(|| sqlx::Error::Decode(format!("{column} is NULL").into()))
+    }
+}
+
+macro_rules! columns_for {
+    ($row:ty) => {
+        impl Columns for $row {
+            fn text(&self, column: &str) -> Result<String, sqlx::Error> {
+                self.try_get(column)
+            }
+            fn int(&self, column: &str) -> Result<i64, sqlx::Error> {
+                self.try_get(column)
+            }
+            fn flag(&self, column: &str) -> Result<bool, sqlx::Error> {
+                self.try_get(column)
+            }
+            fn bytes(&self, column: &str) -> Result<Option<Vec<u8>>, sqlx::Error> {
+                self.try_get(column)
+            }
+        }
+    };
+}
+
+columns_for!(sqlx::sqlite::SqliteRow);
+columns_for!(sqlx::postgres::PgRow);
+
+pub fn device_from_row(row: &impl Columns) -> Result<DeviceInfo, sqlx::Error> {
+    Ok(DeviceInfo {
+        product: Product::from_stored(row.text("product")?),
+        version: row.text("version")?.into(),
+        platform: row.text("platform")?.into(),
+        platform_version: row.text("platform_version")?.into(),
+        device: row.text("device")?.into(),
+        device_name: row.text("device_name")?.into(),
+        model: row.text("model")?.into(),
+        vendor: row.text("vendor")?.into(),
+    })
+}
+
+fn hash_from_row(row: &impl Columns, column: &str) -> Result<LookupHash, sqlx::Error> {
+    LookupHash::from_slice(&row.required_bytes(column)?)
+        .ok_or_else(|| sqlx::Error::Decode(format!("{column} is not 32 bytes").into()))
+}
+
+pub fn pin_from_row(row: &impl Columns) -> Result<PinRecord, sqlx::Error> {
+    let id = row.int("id")?;
+    Ok(PinRecord {
+        id: PinId(u32::try_from(id).map_err(|e| sqlx::Error::Decode(Box::new(e)))?),
+        code_hash: hash_from_row(row, "code_hash")?,
+        code_sealed: row.required_bytes("code_sealed")?,
+        strong: row.flag("strong")?,
+        client_identifier: ClientIdentifier::from_stored(row.text("client_identifier")?),
+        device: device_from_row(row)?,
+        requester_ip: row.text("requester_ip")?,
+        created_at: UnixTime(row.int("created_at")?),
+        expires_at: UnixTime(row.int("expires_at")?),
+        token_sealed: row.bytes("token_sealed")?,
+    })
+}
+
+/// Reads [`ACCOUNT_COLUMNS`].
+pub fn account_from_row(row: &impl Columns) -> Result<Account, sqlx::Error> {
+    Ok(Account {
+        id: AccountId(row.int("account_id")?),
+        uuid: row.text("uuid")?,
+        username: Username::from_stored(row.text("username")?),
+        email: Email::from_stored(row.text("email")?),
+        created_at: UnixTime(row.int("account_created_at")?),
+    })
+}
+
+pub fn device_record_from_row(row: &impl Columns) -> Result<DeviceRecord, sqlx::Error> {
+    Ok(DeviceRecord {
+        id: DeviceId(row.int("id")?),
+        client_identifier: ClientIdentifier::from_stored(row.text("client_identifier")?),
+        info: device_from_row(row)?,
+        created_at: UnixTime(row.int("created_at")?),
+        last_seen_at: UnixTime(row.int("last_seen_at")?),
+        token_sealed: row.bytes("token_sealed")?,
+    })
+}
