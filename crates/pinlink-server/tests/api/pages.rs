@@ -17,6 +17,16 @@ struct WebSession<'a> {
     csrf: String,
 }
 
+/// The `Set-Cookie` header that sets `name`.
+fn set_cookie(headers: &HeaderMap, name: &str) -> String {
+    headers
+        .get_all(SET_COOKIE)
+        .iter()
+        .map(|v| v.to_str().expect("text").to_owned())
+        .find(|c| c.starts_with(&format!("{name}=")))
+        .unwrap_or_else(|| panic!("no {name} cookie set"))
+}
+
 fn no_redirects() -> reqwest::Client {
     reqwest::Client::builder()
         .no_proxy()
@@ -88,16 +98,22 @@ impl<'a> WebSession<'a> {
         response
     }
 
-    async fn sign_in(&mut self) {
+    /// Opens the sign-in page and posts alice's password (and `next`).
+    async fn post_login(&mut self, next: &str) -> Response {
         self.get("/login").await;
         let csrf = self.csrf.clone();
-        let response = self
-            .post(
-                "/login",
-                &[("csrf", &csrf), ("login", USERNAME), ("password", PASSWORD)],
-                Some(&self.app.base.clone()),
-            )
-            .await;
+        let base = self.app.base.clone();
+        let form = [
+            ("csrf", csrf.as_str()),
+            ("login", USERNAME),
+            ("password", PASSWORD),
+            ("next", next),
+        ];
+        self.post("/login", &form, Some(&base)).await
+    }
+
+    async fn sign_in(&mut self) {
+        let response = self.post_login("/").await;
         assert_eq!(response.status(), 303, "signed in");
         assert!(self.cookies.iter().any(|(k, _)| k == "pinlink_session"));
     }
@@ -119,12 +135,7 @@ async fn pages_carry_security_headers() {
     assert_eq!(headers["x-frame-options"], "DENY");
     assert_eq!(headers["referrer-policy"], "same-origin");
     assert_eq!(headers["cache-control"], "no-store");
-    let form_cookie = headers
-        .get_all(SET_COOKIE)
-        .iter()
-        .map(|v| v.to_str().expect("text").to_owned())
-        .find(|c| c.starts_with("pinlink_form="))
-        .expect("form cookie");
+    let form_cookie = set_cookie(&headers, "pinlink_form");
     assert!(form_cookie.contains("HttpOnly") && form_cookie.contains("SameSite=Strict"));
     // No inline script or style anywhere in a page.
     assert!(!body.contains("<script>") && !body.contains("style="));
@@ -134,22 +145,9 @@ async fn pages_carry_security_headers() {
 async fn session_cookie_is_http_only_and_lax() {
     let app = TestApp::spawn().await;
     let mut web = WebSession::new(&app);
-    web.get("/login").await;
-    let csrf = web.csrf.clone();
-    let response = web
-        .post(
-            "/login",
-            &[("csrf", &csrf), ("login", USERNAME), ("password", PASSWORD)],
-            None,
-        )
-        .await;
-    let cookie = response
-        .headers()
-        .get_all(SET_COOKIE)
-        .iter()
-        .map(|v| v.to_str().expect("text").to_owned())
-        .find(|c| c.starts_with("pinlink_session="))
-        .expect("session cookie");
+    let response = web.post_login("/").await;
+    let cookie = set_cookie(response.headers(), "pinlink_session");
+
     assert!(
         cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"),
         "{cookie}"
@@ -216,20 +214,7 @@ async fn a_post_without_the_form_token_is_refused_and_links_nothing() {
 async fn signing_in_returns_only_to_local_paths() {
     let app = TestApp::spawn().await;
     let mut web = WebSession::new(&app);
-    web.get("/login").await;
-    let csrf = web.csrf.clone();
-    let response = web
-        .post(
-            "/login",
-            &[
-                ("csrf", &csrf),
-                ("login", USERNAME),
-                ("password", PASSWORD),
-                ("next", "//evil.example/x"),
-            ],
-            None,
-        )
-        .await;
+    let response = web.post_login("//evil.example/x").await;
     assert_eq!(response.status(), 303);
     assert_eq!(response.headers()[LOCATION], "/");
 }
