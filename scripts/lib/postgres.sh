@@ -30,6 +30,12 @@ pg_cluster_start() {
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq postgresql >/dev/null
     bin=$(pg_bin_dir) || { echo "PostgreSQL installed but initdb not found" >&2; return 1; }
   fi
+  if ! command -v openssl >/dev/null; then
+    local sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq openssl >/dev/null
+  fi
   PG_CLUSTER_DIR="$(mktemp -d /tmp/pinlink-pg.XXXXXX)"
   # initdb refuses to run as root: run the cluster as the postgres user then.
   local as=()
@@ -43,6 +49,13 @@ pg_cluster_start() {
   "${as[@]}" "$bin/initdb" -D "$PG_CLUSTER_DIR/data" -U postgres --auth=trust \
     --no-instructions -E UTF8 >"$PG_CLUSTER_DIR/initdb.log" 2>&1 \
     || { cat "$PG_CLUSTER_DIR/initdb.log" >&2; return 1; }
+  # TLS with a throwaway self-signed certificate, so `sslmode=require` is
+  # tested for real (plain connections keep working too).
+  openssl req -new -x509 -days 2 -nodes -subj "/CN=127.0.0.1" \
+    -keyout "$PG_CLUSTER_DIR/data/server.key" -out "$PG_CLUSTER_DIR/data/server.crt" >/dev/null 2>&1 \
+    || { echo "openssl could not make a certificate" >&2; return 1; }
+  chmod 600 "$PG_CLUSTER_DIR/data/server.key"
+  [ "${#as[@]}" -eq 0 ] || chown postgres "$PG_CLUSTER_DIR/data/server.key" "$PG_CLUSTER_DIR/data/server.crt"
   # In the config file, so that a restart (the restart test does one) keeps
   # them. Enough connections for several instances per test, tests in parallel.
   cat >>"$PG_CLUSTER_DIR/data/postgresql.conf" <<CONF
@@ -51,6 +64,7 @@ port = $port
 unix_socket_directories = '$PG_CLUSTER_DIR'
 max_connections = 300
 fsync = on
+ssl = on
 CONF
   PG_CTL_CMD="${as[*]} $bin/pg_ctl -D $PG_CLUSTER_DIR/data -l $PG_CLUSTER_DIR/server.log -w"
   $PG_CTL_CMD start >/dev/null || { cat "$PG_CLUSTER_DIR/server.log" >&2; return 1; }

@@ -304,3 +304,46 @@ async fn signup_is_off_unless_opened() {
     let (_, _, home) = web.get("/").await;
     assert!(home.contains("Hello, dora"), "{home}");
 }
+
+#[tokio::test]
+async fn the_session_cookie_is_secure_behind_an_https_public_url() {
+    let mut config = pinlink_server::Config::for_test();
+    config.public_url = Some("https://link.example".into());
+    let app = TestApp::spawn_with(config).await;
+    app.add_account(USERNAME, crate::harness::EMAIL, PASSWORD)
+        .await;
+    let mut web = WebSession::new(&app);
+    let (_, headers, _) = web.get("/login").await;
+    assert!(set_cookie(&headers, "pinlink_form").contains("Secure"));
+    let response = web.post_login("/").await;
+    assert_eq!(response.status(), 303);
+    assert!(set_cookie(response.headers(), "pinlink_session").contains("Secure"));
+}
+
+#[tokio::test]
+async fn the_sign_in_page_locks_out_like_the_api() {
+    let app = TestApp::spawn().await;
+    let mut web = WebSession::new(&app);
+    let base = app.base.clone();
+    // The per-account budget (10) is shared with the API's sign-in.
+    for attempt in 0..11 {
+        web.get("/login").await;
+        let csrf = web.csrf.clone();
+        let form = [
+            ("csrf", csrf.as_str()),
+            ("login", USERNAME),
+            ("password", "not it at all"),
+        ];
+        let response = web.post("/login", &form, Some(&base)).await;
+        assert_eq!(response.status(), 401);
+        let page = response.text().await.expect("page");
+        let expected = if attempt < 10 {
+            "Wrong username or password."
+        } else {
+            "Too many failed sign-ins. Try again in 15 minutes."
+        };
+        assert!(page.contains(expected), "attempt {attempt}: {page}");
+    }
+    let response = web.post_login("/").await;
+    assert_eq!(response.status(), 401, "even the right password waits now");
+}

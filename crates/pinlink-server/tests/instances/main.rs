@@ -294,3 +294,45 @@ async fn instances_starting_together_migrate_once() {
     .count();
     assert_eq!(applied, i64::try_from(files).expect("count"));
 }
+
+/// The URL's `sslmode` decides: `require` connects over TLS (the test
+/// cluster has a self-signed certificate), `disable` does not.
+#[tokio::test]
+async fn sslmode_in_the_url_decides_tls() {
+    for (mode, expect_tls) in [("require", true), ("disable", false)] {
+        let Some(url) = pinlink_store::testing::fresh_postgres_database().await else {
+            return;
+        };
+        let mut config = Config::for_test();
+        config.database_url = format!("{url}?sslmode={mode}");
+        let app = TestApp::spawn_with(config).await;
+        app.add_account(USERNAME, EMAIL, PASSWORD).await;
+        let pin = app.create_pin("tv", false).await;
+        assert!(poll_json(&app, &pin["id"], "tv").await["authToken"].is_null());
+
+        // What the database sees of pinlink's connections to this database.
+        let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&url)
+            .await
+            .expect("connect");
+        let (encrypted, plain): (i64, i64) = sqlx::query_as(
+            "SELECT count(*) FILTER (WHERE s.ssl), count(*) FILTER (WHERE NOT s.ssl) \
+             FROM pg_stat_activity a JOIN pg_stat_ssl s USING (pid) \
+             WHERE a.application_name = 'pinlink' AND a.datname = current_database()",
+        )
+        .fetch_one(&mut conn)
+        .await
+        .expect("pg_stat_ssl");
+        if expect_tls {
+            assert!(
+                encrypted >= 1 && plain == 0,
+                "sslmode={mode}: {encrypted} TLS, {plain} plain"
+            );
+        } else {
+            assert!(
+                plain >= 1 && encrypted == 0,
+                "sslmode={mode}: {encrypted} TLS, {plain} plain"
+            );
+        }
+        app.shutdown().await;
+    }
+}
