@@ -6,6 +6,8 @@
 mod group_commit;
 mod postgres;
 mod rows;
+
+mod sql;
 mod sqlite;
 pub mod testing;
 

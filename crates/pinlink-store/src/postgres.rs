@@ -19,13 +19,12 @@ use pinlink_core::{
     StoreError, UnixTime, Username,
 };
 use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions};
-use sqlx::{Connection, PgConnection, Postgres, Row};
+use sqlx::{Connection, PgConnection, Row};
 use tokio::sync::Mutex;
 
 use crate::map_err;
-use crate::rows::{
-    account_from_row, device_record_from_row, pin_from_row, ACCOUNT_COLUMNS, DEVICE_COLUMNS,
-};
+use crate::rows::{account_from_row, device_record_from_row, pin_from_row};
+use crate::sql::{self, bind_device};
 use crate::StoreOptions;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
@@ -111,19 +110,6 @@ async fn applied_versions(pool: &PgPool) -> Result<Vec<i64>, sqlx::Error> {
         .await
 }
 
-type Query<'q> = sqlx::query::Query<'q, Postgres, sqlx::postgres::PgArguments>;
-
-fn bind_device<'q>(q: Query<'q>, d: &'q DeviceInfo) -> Query<'q> {
-    q.bind(d.product.as_str())
-        .bind(&*d.version)
-        .bind(&*d.platform)
-        .bind(&*d.platform_version)
-        .bind(&*d.device)
-        .bind(&*d.device_name)
-        .bind(&*d.model)
-        .bind(&*d.vendor)
-}
-
 async fn announce_pin(conn: &mut PgConnection, pin: PinId) -> Result<(), sqlx::Error> {
     sqlx::query("SELECT pg_notify($1, $2)")
         .bind(PIN_CHANNEL)
@@ -143,17 +129,7 @@ async fn upsert_device_with_token(
     token: &NewToken,
     now: UnixTime,
 ) -> Result<DeviceId, sqlx::Error> {
-    let sql = format!(
-        "INSERT INTO devices (account_id, client_identifier, {DEVICE_COLUMNS}, created_at, last_seen_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
-         ON CONFLICT (account_id, client_identifier) DO UPDATE SET \
-           product = excluded.product, version = excluded.version, platform = excluded.platform, \
-           platform_version = excluded.platform_version, device = excluded.device, \
-           device_name = excluded.device_name, model = excluded.model, vendor = excluded.vendor, \
-           last_seen_at = excluded.last_seen_at \
-         RETURNING id"
-    );
-    let q = sqlx::query(&sql)
+    let q = sqlx::query(sql::UPSERT_DEVICE)
         .bind(account.0)
         .bind(client_identifier.as_str());
     let row = bind_device(q, device)
@@ -162,7 +138,7 @@ async fn upsert_device_with_token(
         .fetch_one(&mut *conn)
         .await?;
     let device_id = DeviceId(row.try_get("id")?);
-    sqlx::query("INSERT INTO tokens (hash, device_id, sealed, created_at) VALUES ($1, $2, $3, $4)")
+    sqlx::query(sql::INSERT_TOKEN)
         .bind(token.hash.as_bytes())
         .bind(device_id.0)
         .bind(&token.sealed)
@@ -210,19 +186,13 @@ impl Store for PostgresStore {
 
     async fn insert_pin(&self, pin: &PinRecord) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await.map_err(map_err)?;
-        // An expired pin that was not swept yet must not block its code.
-        sqlx::query("DELETE FROM pins WHERE code_hash = $1 AND expires_at <= $2")
+        sqlx::query(sql::DELETE_EXPIRED_PIN_WITH_CODE)
             .bind(pin.code_hash.as_bytes())
             .bind(pin.created_at.0)
             .execute(&mut *tx)
             .await
             .map_err(map_err)?;
-        let sql = format!(
-            "INSERT INTO pins (id, code_hash, code_sealed, strong, client_identifier, {DEVICE_COLUMNS}, \
-               requester_ip, created_at, expires_at, token_sealed) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)"
-        );
-        let q = sqlx::query(&sql)
+        let q = sqlx::query(sql::INSERT_PIN)
             .bind(i64::from(pin.id.0))
             .bind(pin.code_hash.as_bytes())
             .bind(&pin.code_sealed)
@@ -240,7 +210,7 @@ impl Store for PostgresStore {
     }
 
     async fn pin_by_id(&self, id: PinId) -> Result<Option<PinRecord>, StoreError> {
-        sqlx::query("SELECT * FROM pins WHERE id = $1")
+        sqlx::query(sql::PIN_BY_ID)
             .bind(i64::from(id.0))
             .fetch_optional(&self.pool)
             .await
@@ -250,7 +220,7 @@ impl Store for PostgresStore {
     }
 
     async fn pin_by_code(&self, code_hash: &LookupHash) -> Result<Option<PinRecord>, StoreError> {
-        sqlx::query("SELECT * FROM pins WHERE code_hash = $1")
+        sqlx::query(sql::PIN_BY_CODE)
             .bind(code_hash.as_bytes())
             .fetch_optional(&self.pool)
             .await
@@ -261,17 +231,14 @@ impl Store for PostgresStore {
 
     async fn link_pin(&self, link: &PinLink) -> Result<Option<DeviceId>, StoreError> {
         let mut tx = self.pool.begin().await.map_err(map_err)?;
-        let claimed = sqlx::query(
-            "UPDATE pins SET token_sealed = $1, linked_account = $2 \
-             WHERE id = $3 AND token_sealed IS NULL AND expires_at > $4 RETURNING *",
-        )
-        .bind(&link.token.sealed)
-        .bind(link.account.0)
-        .bind(i64::from(link.pin.0))
-        .bind(link.now.0)
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(map_err)?;
+        let claimed = sqlx::query(sql::CLAIM_PIN)
+            .bind(&link.token.sealed)
+            .bind(link.account.0)
+            .bind(i64::from(link.pin.0))
+            .bind(link.now.0)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(map_err)?;
         let Some(row) = claimed else {
             return Ok(None);
         };
@@ -293,7 +260,7 @@ impl Store for PostgresStore {
 
     async fn delete_pin(&self, id: PinId) -> Result<bool, StoreError> {
         let mut tx = self.pool.begin().await.map_err(map_err)?;
-        let deleted = sqlx::query("DELETE FROM pins WHERE id = $1")
+        let deleted = sqlx::query(sql::DELETE_PIN)
             .bind(i64::from(id.0))
             .execute(&mut *tx)
             .await
@@ -317,7 +284,7 @@ impl Store for PostgresStore {
         if !got_lock {
             return Ok(0);
         }
-        let deleted = sqlx::query("DELETE FROM pins WHERE expires_at <= $1")
+        let deleted = sqlx::query(sql::DELETE_EXPIRED_PINS)
             .bind(now.0)
             .execute(&mut *tx)
             .await
@@ -328,18 +295,15 @@ impl Store for PostgresStore {
     }
 
     async fn insert_account(&self, account: &NewAccount) -> Result<Account, StoreError> {
-        let id: i64 = sqlx::query_scalar(
-            "INSERT INTO accounts (uuid, username, email, password_hash, created_at) \
-             VALUES ($1, $2, $3, $4, $5) RETURNING id",
-        )
-        .bind(&account.uuid)
-        .bind(&account.username)
-        .bind(&account.email)
-        .bind(&account.password_hash)
-        .bind(account.created_at.0)
-        .fetch_one(&self.pool)
-        .await
-        .map_err(map_err)?;
+        let id: i64 = sqlx::query_scalar(sql::INSERT_ACCOUNT)
+            .bind(&account.uuid)
+            .bind(&account.username)
+            .bind(&account.email)
+            .bind(&account.password_hash)
+            .bind(account.created_at.0)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(map_err)?;
         Ok(Account {
             id: AccountId(id),
             uuid: account.uuid.clone(),
@@ -350,12 +314,7 @@ impl Store for PostgresStore {
     }
 
     async fn account_by_login(&self, login: &str) -> Result<Option<AccountRecord>, StoreError> {
-        let sql = format!(
-            "SELECT {ACCOUNT_COLUMNS}, a.password_hash FROM accounts a \
-             WHERE lower(a.username) = lower($1) OR lower(a.email) = lower($1) \
-             ORDER BY (lower(a.username) = lower($1)) DESC LIMIT 1"
-        );
-        let row = sqlx::query(&sql)
+        let row = sqlx::query(sql::ACCOUNT_BY_LOGIN)
             .bind(login)
             .fetch_optional(&self.pool)
             .await
@@ -371,8 +330,7 @@ impl Store for PostgresStore {
     }
 
     async fn list_accounts(&self) -> Result<Vec<Account>, StoreError> {
-        let sql = format!("SELECT {ACCOUNT_COLUMNS} FROM accounts a ORDER BY a.id");
-        let rows = sqlx::query(&sql)
+        let rows = sqlx::query(sql::LIST_ACCOUNTS)
             .fetch_all(&self.pool)
             .await
             .map_err(map_err)?;
@@ -401,12 +359,7 @@ impl Store for PostgresStore {
         &self,
         hash: &LookupHash,
     ) -> Result<Option<SessionRecord>, StoreError> {
-        let sql = format!(
-            "SELECT {ACCOUNT_COLUMNS}, d.id AS device_id, d.last_seen_at FROM tokens t \
-             JOIN devices d ON d.id = t.device_id JOIN accounts a ON a.id = d.account_id \
-             WHERE t.hash = $1"
-        );
-        let row = sqlx::query(&sql)
+        let row = sqlx::query(sql::SESSION_BY_TOKEN)
             .bind(hash.as_bytes())
             .fetch_optional(&self.pool)
             .await
@@ -423,7 +376,7 @@ impl Store for PostgresStore {
     }
 
     async fn touch_device(&self, device: DeviceId, now: UnixTime) -> Result<(), StoreError> {
-        sqlx::query("UPDATE devices SET last_seen_at = $1 WHERE id = $2")
+        sqlx::query(sql::TOUCH_DEVICE)
             .bind(now.0)
             .bind(device.0)
             .execute(&self.pool)
@@ -434,34 +387,25 @@ impl Store for PostgresStore {
 
     async fn revoke_token(&self, hash: &LookupHash) -> Result<bool, StoreError> {
         let mut tx = self.pool.begin().await.map_err(map_err)?;
-        let device: Option<i64> =
-            sqlx::query_scalar("DELETE FROM tokens WHERE hash = $1 RETURNING device_id")
-                .bind(hash.as_bytes())
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(map_err)?;
+        let device: Option<i64> = sqlx::query_scalar(sql::DELETE_TOKEN)
+            .bind(hash.as_bytes())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(map_err)?;
         let Some(device) = device else {
             return Ok(false);
         };
-        sqlx::query(
-            "DELETE FROM devices WHERE id = $1 AND NOT EXISTS (SELECT 1 FROM tokens WHERE device_id = $1)",
-        )
-        .bind(device)
-        .execute(&mut *tx)
-        .await
-        .map_err(map_err)?;
+        sqlx::query(sql::DELETE_DEVICE_IF_TOKENLESS)
+            .bind(device)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
         tx.commit().await.map_err(map_err)?;
         Ok(true)
     }
 
     async fn list_devices(&self, account: AccountId) -> Result<Vec<DeviceRecord>, StoreError> {
-        let sql = format!(
-            "SELECT d.id, d.client_identifier, {DEVICE_COLUMNS}, d.created_at, d.last_seen_at, \
-               (SELECT t.sealed FROM tokens t WHERE t.device_id = d.id \
-                ORDER BY t.created_at DESC, t.seq DESC LIMIT 1) AS token_sealed \
-             FROM devices d WHERE d.account_id = $1 ORDER BY d.id"
-        );
-        let rows = sqlx::query(&sql)
+        let rows = sqlx::query(sql::LIST_DEVICES_POSTGRES)
             .bind(account.0)
             .fetch_all(&self.pool)
             .await
@@ -477,8 +421,7 @@ impl Store for PostgresStore {
         account: AccountId,
         device: DeviceId,
     ) -> Result<bool, StoreError> {
-        // Tokens go with the device (ON DELETE CASCADE), in the same statement.
-        let deleted = sqlx::query("DELETE FROM devices WHERE id = $1 AND account_id = $2")
+        let deleted = sqlx::query(sql::DELETE_DEVICE)
             .bind(device.0)
             .bind(account.0)
             .execute(&self.pool)
@@ -489,7 +432,7 @@ impl Store for PostgresStore {
     }
 
     async fn record_failure(&self, key: &str, at: UnixTime) -> Result<(), StoreError> {
-        sqlx::query("INSERT INTO failures (key, at) VALUES ($1, $2)")
+        sqlx::query(sql::INSERT_FAILURE)
             .bind(key)
             .bind(at.0)
             .execute(&self.pool)
@@ -499,14 +442,12 @@ impl Store for PostgresStore {
     }
 
     async fn count_failures(&self, key: &str, since: UnixTime) -> Result<FailureCount, StoreError> {
-        let row = sqlx::query(
-            "SELECT COUNT(*) AS n, MIN(at) AS oldest FROM failures WHERE key = $1 AND at > $2",
-        )
-        .bind(key)
-        .bind(since.0)
-        .fetch_one(&self.pool)
-        .await
-        .map_err(map_err)?;
+        let row = sqlx::query(sql::COUNT_FAILURES)
+            .bind(key)
+            .bind(since.0)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(map_err)?;
         let count: i64 = row.try_get("n").map_err(map_err)?;
         let oldest: Option<i64> = row.try_get("oldest").map_err(map_err)?;
         Ok(FailureCount {
@@ -516,7 +457,7 @@ impl Store for PostgresStore {
     }
 
     async fn clear_failures(&self, key: &str) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM failures WHERE key = $1")
+        sqlx::query(sql::CLEAR_FAILURES)
             .bind(key)
             .execute(&self.pool)
             .await
@@ -525,7 +466,7 @@ impl Store for PostgresStore {
     }
 
     async fn delete_failures_before(&self, before: UnixTime) -> Result<u64, StoreError> {
-        sqlx::query("DELETE FROM failures WHERE at <= $1")
+        sqlx::query(sql::DELETE_FAILURES_BEFORE)
             .bind(before.0)
             .execute(&self.pool)
             .await

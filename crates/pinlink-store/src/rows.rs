@@ -9,14 +9,6 @@ use pinlink_core::{
 };
 use sqlx::Row;
 
-/// The columns that describe a device, in the order the backends bind them.
-pub const DEVICE_COLUMNS: &str =
-    "product, version, platform, platform_version, device, device_name, model, vendor";
-
-/// An account's columns, aliased so they can sit beside other tables' in a join.
-pub const ACCOUNT_COLUMNS: &str =
-    "a.id AS account_id, a.uuid, a.username, a.email, a.created_at AS account_created_at";
-
 pub trait Columns {
     fn text(&self, column: &str) -> Result<String, sqlx::Error>;
     fn int(&self, column: &str) -> Result<i64, sqlx::Error>;
@@ -85,7 +77,7 @@ pub fn pin_from_row(row: &impl Columns) -> Result<PinRecord, sqlx::Error> {
     })
 }
 
-/// Reads [`ACCOUNT_COLUMNS`].
+/// Reads the columns of `sql::account_columns!`.
 pub fn account_from_row(row: &impl Columns) -> Result<Account, sqlx::Error> {
     Ok(Account {
         id: AccountId(row.int("account_id")?),

@@ -19,13 +19,12 @@ use pinlink_core::{
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
-use sqlx::{Connection, Row, Sqlite, SqliteConnection};
+use sqlx::{Connection, Row, SqliteConnection};
 
 use crate::group_commit::Writer;
 use crate::map_err;
-use crate::rows::{
-    account_from_row, device_record_from_row, pin_from_row, ACCOUNT_COLUMNS, DEVICE_COLUMNS,
-};
+use crate::rows::{account_from_row, device_record_from_row, pin_from_row};
+use crate::sql::{self, bind_device};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
@@ -79,19 +78,6 @@ impl SqliteStore {
     }
 }
 
-type Query<'q> = sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments<'q>>;
-
-fn bind_device<'q>(q: Query<'q>, d: &'q DeviceInfo) -> Query<'q> {
-    q.bind(d.product.as_str())
-        .bind(&d.version)
-        .bind(&d.platform)
-        .bind(&d.platform_version)
-        .bind(&d.device)
-        .bind(&d.device_name)
-        .bind(&d.model)
-        .bind(&d.vendor)
-}
-
 /// Registers (or refreshes) the account's device for `client_identifier` and
 /// stores its new token: shared by sign-in and pin linking.
 async fn upsert_device_with_token(
@@ -102,17 +88,7 @@ async fn upsert_device_with_token(
     token: &pinlink_core::store::NewToken,
     now: UnixTime,
 ) -> Result<DeviceId, sqlx::Error> {
-    let sql = format!(
-        "INSERT INTO devices (account_id, client_identifier, {DEVICE_COLUMNS}, created_at, last_seen_at) \
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
-         ON CONFLICT (account_id, client_identifier) DO UPDATE SET \
-           product = excluded.product, version = excluded.version, platform = excluded.platform, \
-           platform_version = excluded.platform_version, device = excluded.device, \
-           device_name = excluded.device_name, model = excluded.model, vendor = excluded.vendor, \
-           last_seen_at = excluded.last_seen_at \
-         RETURNING id"
-    );
-    let q = sqlx::query(&sql)
+    let q = sqlx::query(sql::UPSERT_DEVICE)
         .bind(account.0)
         .bind(client_identifier.as_str());
     let row = bind_device(q, device)
@@ -121,7 +97,7 @@ async fn upsert_device_with_token(
         .fetch_one(&mut *tx)
         .await?;
     let device_id = DeviceId(row.try_get("id")?);
-    sqlx::query("INSERT INTO tokens (hash, device_id, sealed, created_at) VALUES (?, ?, ?, ?)")
+    sqlx::query(sql::INSERT_TOKEN)
         .bind(token.hash.as_bytes())
         .bind(device_id.0)
         .bind(&token.sealed)
@@ -138,18 +114,12 @@ enum Param {
 }
 
 async fn insert_pin_on(conn: &mut SqliteConnection, pin: &PinRecord) -> Result<(), sqlx::Error> {
-    // An expired pin that was not swept yet must not block its code.
-    sqlx::query("DELETE FROM pins WHERE code_hash = ? AND expires_at <= ?")
+    sqlx::query(sql::DELETE_EXPIRED_PIN_WITH_CODE)
         .bind(pin.code_hash.as_bytes())
         .bind(pin.created_at.0)
         .execute(&mut *conn)
         .await?;
-    let sql = format!(
-        "INSERT INTO pins (id, code_hash, code_sealed, strong, client_identifier, {DEVICE_COLUMNS}, \
-           requester_ip, created_at, expires_at, token_sealed) \
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-    );
-    let q = sqlx::query(&sql)
+    let q = sqlx::query(sql::INSERT_PIN)
         .bind(i64::from(pin.id.0))
         .bind(pin.code_hash.as_bytes())
         .bind(&pin.code_sealed)
@@ -169,16 +139,13 @@ async fn link_pin_on(
     conn: &mut SqliteConnection,
     link: &PinLink,
 ) -> Result<Option<DeviceId>, sqlx::Error> {
-    let claimed = sqlx::query(
-        "UPDATE pins SET token_sealed = ?, linked_account = ? \
-         WHERE id = ? AND token_sealed IS NULL AND expires_at > ? RETURNING *",
-    )
-    .bind(&link.token.sealed)
-    .bind(link.account.0)
-    .bind(i64::from(link.pin.0))
-    .bind(link.now.0)
-    .fetch_optional(&mut *conn)
-    .await?;
+    let claimed = sqlx::query(sql::CLAIM_PIN)
+        .bind(&link.token.sealed)
+        .bind(link.account.0)
+        .bind(i64::from(link.pin.0))
+        .bind(link.now.0)
+        .fetch_optional(&mut *conn)
+        .await?;
     let Some(row) = claimed else {
         return Ok(None);
     };
@@ -199,7 +166,7 @@ async fn revoke_token_on(
     conn: &mut SqliteConnection,
     hash: &LookupHash,
 ) -> Result<bool, sqlx::Error> {
-    let gone = sqlx::query("DELETE FROM tokens WHERE hash = ? RETURNING device_id")
+    let gone = sqlx::query(sql::DELETE_TOKEN)
         .bind(hash.as_bytes())
         .fetch_optional(&mut *conn)
         .await?;
@@ -207,7 +174,7 @@ async fn revoke_token_on(
         return Ok(false);
     };
     let device: i64 = row.try_get("device_id")?;
-    sqlx::query("DELETE FROM devices WHERE id = ?1 AND NOT EXISTS (SELECT 1 FROM tokens WHERE device_id = ?1)")
+    sqlx::query(sql::DELETE_DEVICE_IF_TOKENLESS)
         .bind(device)
         .execute(&mut *conn)
         .await?;
@@ -250,7 +217,7 @@ impl Store for SqliteStore {
     }
 
     async fn pin_by_id(&self, id: PinId) -> Result<Option<PinRecord>, StoreError> {
-        sqlx::query("SELECT * FROM pins WHERE id = ?")
+        sqlx::query(sql::PIN_BY_ID)
             .bind(i64::from(id.0))
             .fetch_optional(&self.pool)
             .await
@@ -260,7 +227,7 @@ impl Store for SqliteStore {
     }
 
     async fn pin_by_code(&self, code_hash: &LookupHash) -> Result<Option<PinRecord>, StoreError> {
-        sqlx::query("SELECT * FROM pins WHERE code_hash = ?")
+        sqlx::query(sql::PIN_BY_CODE)
             .bind(code_hash.as_bytes())
             .fetch_optional(&self.pool)
             .await
@@ -281,20 +248,14 @@ impl Store for SqliteStore {
 
     async fn delete_pin(&self, id: PinId) -> Result<bool, StoreError> {
         let n = self
-            .execute(
-                "DELETE FROM pins WHERE id = ?",
-                vec![Param::Int(i64::from(id.0))],
-            )
+            .execute(sql::DELETE_PIN, vec![Param::Int(i64::from(id.0))])
             .await?;
         Ok(n > 0)
     }
 
     async fn delete_expired_pins(&self, now: UnixTime) -> Result<u64, StoreError> {
-        self.execute(
-            "DELETE FROM pins WHERE expires_at <= ?",
-            vec![Param::Int(now.0)],
-        )
-        .await
+        self.execute(sql::DELETE_EXPIRED_PINS, vec![Param::Int(now.0)])
+            .await
     }
 
     async fn insert_account(&self, account: &NewAccount) -> Result<Account, StoreError> {
@@ -302,19 +263,16 @@ impl Store for SqliteStore {
         let id = self
             .writer
             .write(move |mut conn| async move {
-                let result = sqlx::query(
-                    "INSERT INTO accounts (uuid, username, email, password_hash, created_at) \
-                     VALUES (?, ?, ?, ?, ?) RETURNING id",
-                )
-                .bind(&new.uuid)
-                .bind(&new.username)
-                .bind(&new.email)
-                .bind(&new.password_hash)
-                .bind(new.created_at.0)
-                .fetch_one(&mut conn)
-                .await
-                .and_then(|row| row.try_get::<i64, _>("id"))
-                .map_err(map_err);
+                let result = sqlx::query(sql::INSERT_ACCOUNT)
+                    .bind(&new.uuid)
+                    .bind(&new.username)
+                    .bind(&new.email)
+                    .bind(&new.password_hash)
+                    .bind(new.created_at.0)
+                    .fetch_one(&mut conn)
+                    .await
+                    .and_then(|row| row.try_get::<i64, _>("id"))
+                    .map_err(map_err);
                 (conn, result)
             })
             .await?;
@@ -328,12 +286,7 @@ impl Store for SqliteStore {
     }
 
     async fn account_by_login(&self, login: &str) -> Result<Option<AccountRecord>, StoreError> {
-        let sql = format!(
-            "SELECT {ACCOUNT_COLUMNS}, a.password_hash FROM accounts a \
-             WHERE lower(a.username) = lower(?1) OR lower(a.email) = lower(?1) \
-             ORDER BY lower(a.username) = lower(?1) DESC LIMIT 1"
-        );
-        let row = sqlx::query(&sql)
+        let row = sqlx::query(sql::ACCOUNT_BY_LOGIN)
             .bind(login)
             .fetch_optional(&self.pool)
             .await
@@ -349,8 +302,7 @@ impl Store for SqliteStore {
     }
 
     async fn list_accounts(&self) -> Result<Vec<Account>, StoreError> {
-        let sql = format!("SELECT {ACCOUNT_COLUMNS} FROM accounts a ORDER BY a.id");
-        let rows = sqlx::query(&sql)
+        let rows = sqlx::query(sql::LIST_ACCOUNTS)
             .fetch_all(&self.pool)
             .await
             .map_err(map_err)?;
@@ -382,12 +334,7 @@ impl Store for SqliteStore {
         &self,
         hash: &LookupHash,
     ) -> Result<Option<SessionRecord>, StoreError> {
-        let sql = format!(
-            "SELECT {ACCOUNT_COLUMNS}, d.id AS device_id, d.last_seen_at FROM tokens t \
-             JOIN devices d ON d.id = t.device_id JOIN accounts a ON a.id = d.account_id \
-             WHERE t.hash = ?"
-        );
-        let row = sqlx::query(&sql)
+        let row = sqlx::query(sql::SESSION_BY_TOKEN)
             .bind(hash.as_bytes())
             .fetch_optional(&self.pool)
             .await
@@ -405,7 +352,7 @@ impl Store for SqliteStore {
 
     async fn touch_device(&self, device: DeviceId, now: UnixTime) -> Result<(), StoreError> {
         self.execute(
-            "UPDATE devices SET last_seen_at = ? WHERE id = ?",
+            sql::TOUCH_DEVICE,
             vec![Param::Int(now.0), Param::Int(device.0)],
         )
         .await
@@ -423,13 +370,7 @@ impl Store for SqliteStore {
     }
 
     async fn list_devices(&self, account: AccountId) -> Result<Vec<DeviceRecord>, StoreError> {
-        let sql = format!(
-            "SELECT d.id, d.client_identifier, {DEVICE_COLUMNS}, d.created_at, d.last_seen_at, \
-               (SELECT t.sealed FROM tokens t WHERE t.device_id = d.id \
-                ORDER BY t.created_at DESC, t.rowid DESC LIMIT 1) AS token_sealed \
-             FROM devices d WHERE d.account_id = ? ORDER BY d.id"
-        );
-        let rows = sqlx::query(&sql)
+        let rows = sqlx::query(sql::LIST_DEVICES_SQLITE)
             .bind(account.0)
             .fetch_all(&self.pool)
             .await
@@ -445,10 +386,9 @@ impl Store for SqliteStore {
         account: AccountId,
         device: DeviceId,
     ) -> Result<bool, StoreError> {
-        // Tokens go with the device (ON DELETE CASCADE), in the same statement.
         let n = self
             .execute(
-                "DELETE FROM devices WHERE id = ? AND account_id = ?",
+                sql::DELETE_DEVICE,
                 vec![Param::Int(device.0), Param::Int(account.0)],
             )
             .await?;
@@ -457,7 +397,7 @@ impl Store for SqliteStore {
 
     async fn record_failure(&self, key: &str, at: UnixTime) -> Result<(), StoreError> {
         self.execute(
-            "INSERT INTO failures (key, at) VALUES (?, ?)",
+            sql::INSERT_FAILURE,
             vec![Param::Text(key.to_owned()), Param::Int(at.0)],
         )
         .await
@@ -465,14 +405,12 @@ impl Store for SqliteStore {
     }
 
     async fn count_failures(&self, key: &str, since: UnixTime) -> Result<FailureCount, StoreError> {
-        let row = sqlx::query(
-            "SELECT COUNT(*) AS n, MIN(at) AS oldest FROM failures WHERE key = ? AND at > ?",
-        )
-        .bind(key)
-        .bind(since.0)
-        .fetch_one(&self.pool)
-        .await
-        .map_err(map_err)?;
+        let row = sqlx::query(sql::COUNT_FAILURES)
+            .bind(key)
+            .bind(since.0)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(map_err)?;
         let count: i64 = row.try_get("n").map_err(map_err)?;
         let oldest: Option<i64> = row.try_get("oldest").map_err(map_err)?;
         Ok(FailureCount {
@@ -482,20 +420,14 @@ impl Store for SqliteStore {
     }
 
     async fn clear_failures(&self, key: &str) -> Result<(), StoreError> {
-        self.execute(
-            "DELETE FROM failures WHERE key = ?",
-            vec![Param::Text(key.to_owned())],
-        )
-        .await
-        .map(|_| ())
+        self.execute(sql::CLEAR_FAILURES, vec![Param::Text(key.to_owned())])
+            .await
+            .map(|_| ())
     }
 
     async fn delete_failures_before(&self, before: UnixTime) -> Result<u64, StoreError> {
-        self.execute(
-            "DELETE FROM failures WHERE at <= ?",
-            vec![Param::Int(before.0)],
-        )
-        .await
+        self.execute(sql::DELETE_FAILURES_BEFORE, vec![Param::Int(before.0)])
+            .await
     }
 
     async fn close(&self) {

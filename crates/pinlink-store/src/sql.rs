@@ -1,0 +1,142 @@
+//! The statements pinlink runs, written once for both backends: SQLite and
+//! PostgreSQL both read `$1`-style parameters, and the schemas (in
+//! `migrations/`) have the same tables and columns.
+
+use pinlink_core::DeviceInfo;
+use sqlx::{Database, Encode, Type};
+
+/// The columns that describe a device, in the order [`bind_device`] binds them.
+macro_rules! device_columns {
+    () => {
+        "product, version, platform, platform_version, device, device_name, model, vendor"
+    };
+}
+
+/// An account's columns, aliased so they can sit beside other tables' in a
+/// join (read by `rows::account_from_row`).
+macro_rules! account_columns {
+    () => {
+        "a.id AS account_id, a.uuid, a.username, a.email, a.created_at AS account_created_at"
+    };
+}
+
+/// An expired pin that was not swept yet must not block its code.
+pub const DELETE_EXPIRED_PIN_WITH_CODE: &str =
+    "DELETE FROM pins WHERE code_hash = $1 AND expires_at <= $2";
+
+pub const INSERT_PIN: &str = concat!(
+    "INSERT INTO pins (id, code_hash, code_sealed, strong, client_identifier, ",
+    device_columns!(),
+    ", requester_ip, created_at, expires_at, token_sealed) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)"
+);
+
+pub const PIN_BY_ID: &str = "SELECT * FROM pins WHERE id = $1";
+pub const PIN_BY_CODE: &str = "SELECT * FROM pins WHERE code_hash = $1";
+
+/// Claims a live, unlinked pin for an account; no row when it is gone,
+/// expired or linked already.
+pub const CLAIM_PIN: &str = "UPDATE pins SET token_sealed = $1, linked_account = $2 \
+     WHERE id = $3 AND token_sealed IS NULL AND expires_at > $4 RETURNING *";
+
+pub const DELETE_PIN: &str = "DELETE FROM pins WHERE id = $1";
+pub const DELETE_EXPIRED_PINS: &str = "DELETE FROM pins WHERE expires_at <= $1";
+
+pub const INSERT_ACCOUNT: &str =
+    "INSERT INTO accounts (uuid, username, email, password_hash, created_at) \
+     VALUES ($1, $2, $3, $4, $5) RETURNING id";
+
+/// By username or e-mail, either without regard to case; a username match
+/// wins over an e-mail match.
+pub const ACCOUNT_BY_LOGIN: &str = concat!(
+    "SELECT ",
+    account_columns!(),
+    ", a.password_hash FROM accounts a \
+     WHERE lower(a.username) = lower($1) OR lower(a.email) = lower($1) \
+     ORDER BY (lower(a.username) = lower($1)) DESC LIMIT 1"
+);
+
+pub const LIST_ACCOUNTS: &str = concat!(
+    "SELECT ",
+    account_columns!(),
+    " FROM accounts a ORDER BY a.id"
+);
+
+/// Registers the account's device for a client identifier, or refreshes it.
+pub const UPSERT_DEVICE: &str = concat!(
+    "INSERT INTO devices (account_id, client_identifier, ",
+    device_columns!(),
+    ", created_at, last_seen_at) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
+     ON CONFLICT (account_id, client_identifier) DO UPDATE SET \
+       product = excluded.product, version = excluded.version, platform = excluded.platform, \
+       platform_version = excluded.platform_version, device = excluded.device, \
+       device_name = excluded.device_name, model = excluded.model, vendor = excluded.vendor, \
+       last_seen_at = excluded.last_seen_at \
+     RETURNING id"
+);
+
+pub const INSERT_TOKEN: &str =
+    "INSERT INTO tokens (hash, device_id, sealed, created_at) VALUES ($1, $2, $3, $4)";
+
+pub const SESSION_BY_TOKEN: &str = concat!(
+    "SELECT ",
+    account_columns!(),
+    ", d.id AS device_id, d.last_seen_at FROM tokens t \
+     JOIN devices d ON d.id = t.device_id JOIN accounts a ON a.id = d.account_id \
+     WHERE t.hash = $1"
+);
+
+pub const TOUCH_DEVICE: &str = "UPDATE devices SET last_seen_at = $1 WHERE id = $2";
+
+pub const DELETE_TOKEN: &str = "DELETE FROM tokens WHERE hash = $1 RETURNING device_id";
+
+/// A device left without tokens goes too.
+pub const DELETE_DEVICE_IF_TOKENLESS: &str =
+    "DELETE FROM devices WHERE id = $1 AND NOT EXISTS (SELECT 1 FROM tokens WHERE device_id = $1)";
+
+/// The account's devices with their newest token's sealed copy. `$order` is
+/// the backend's insertion order of tokens (SQLite's `rowid`, PostgreSQL's
+/// `seq` column).
+macro_rules! list_devices {
+    ($order:literal) => {
+        concat!(
+            "SELECT d.id, d.client_identifier, ",
+            device_columns!(),
+            ", d.created_at, d.last_seen_at, \
+               (SELECT t.sealed FROM tokens t WHERE t.device_id = d.id \
+                ORDER BY t.created_at DESC, t.",
+            $order,
+            " DESC LIMIT 1) AS token_sealed \
+             FROM devices d WHERE d.account_id = $1 ORDER BY d.id"
+        )
+    };
+}
+pub const LIST_DEVICES_SQLITE: &str = list_devices!("rowid");
+pub const LIST_DEVICES_POSTGRES: &str = list_devices!("seq");
+
+/// Tokens go with the device (ON DELETE CASCADE), in the same statement.
+pub const DELETE_DEVICE: &str = "DELETE FROM devices WHERE id = $1 AND account_id = $2";
+
+pub const INSERT_FAILURE: &str = "INSERT INTO failures (key, at) VALUES ($1, $2)";
+pub const COUNT_FAILURES: &str =
+    "SELECT COUNT(*) AS n, MIN(at) AS oldest FROM failures WHERE key = $1 AND at > $2";
+pub const CLEAR_FAILURES: &str = "DELETE FROM failures WHERE key = $1";
+pub const DELETE_FAILURES_BEFORE: &str = "DELETE FROM failures WHERE at <= $1";
+
+type Query<'q, DB> = sqlx::query::Query<'q, DB, <DB as Database>::Arguments<'q>>;
+
+/// Binds a device's columns in [`device_columns!`] order.
+pub fn bind_device<'q, DB: Database>(q: Query<'q, DB>, d: &'q DeviceInfo) -> Query<'q, DB>
+where
+    &'q str: Encode<'q, DB> + Type<DB>,
+{
+    q.bind(d.product.as_str())
+        .bind(&*d.version)
+        .bind(&*d.platform)
+        .bind(&*d.platform_version)
+        .bind(&*d.device)
+        .bind(&*d.device_name)
+        .bind(&*d.model)
+        .bind(&*d.vendor)
+}
