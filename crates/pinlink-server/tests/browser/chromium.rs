@@ -105,9 +105,49 @@ impl Browser {
         self.find(css).await.click().await.expect("clicks");
     }
 
-    /// The page's visible text.
+    /// Clicks something that loads a new page (a form's button, a link) and
+    /// waits until the new page has loaded, so that nothing is read from the
+    /// old one.
+    pub async fn click_to_load(&self, css: &str) {
+        self.client
+            .execute("window.__pinlinkOldPage = true; return null;", vec![])
+            .await
+            .expect("marks the page");
+        self.click(css).await;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let loaded = self
+                .client
+                .execute(
+                    "return window.__pinlinkOldPage === undefined && document.readyState === 'complete';",
+                    vec![],
+                )
+                .await;
+            // An error means the old page is going away: keep waiting.
+            if matches!(loaded, Ok(serde_json::Value::Bool(true))) {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "clicking {css} loaded no new page"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// The page's visible text ("" while a page is being replaced).
     pub async fn text(&self) -> String {
-        self.find("body").await.text().await.expect("body text")
+        match self
+            .client
+            .execute(
+                "return document.body ? document.body.innerText : '';",
+                vec![],
+            )
+            .await
+        {
+            Ok(serde_json::Value::String(text)) => text,
+            _ => String::new(),
+        }
     }
 
     /// Waits until the page's text contains `needle`, and returns the text.
@@ -134,16 +174,15 @@ impl Browser {
     pub async fn sign_in_here(&self, username: &str, password: &str) {
         self.fill("input[name=login]", username).await;
         self.fill("input[name=password]", password).await;
-        self.click("main button[type=submit]").await;
-        self.wait_for_gone("input[name=password]").await;
-    }
-
-    async fn wait_for_gone(&self, css: &str) {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while self.client.find(Locator::Css(css)).await.is_ok() {
-            assert!(Instant::now() < deadline, "{css} is still on the page");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        self.click_to_load("main button[type=submit]").await;
+        assert!(
+            self.client
+                .find(Locator::Css("input[name=password]"))
+                .await
+                .is_err(),
+            "still on the sign-in page:\n{}",
+            self.text().await
+        );
     }
 
     /// Saves a screenshot as `target/screenshots/{name}.png` for a person to

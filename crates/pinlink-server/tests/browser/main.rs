@@ -72,7 +72,7 @@ async fn a_typed_code_is_confirmed_then_approved() {
         )
         .await;
     browser.screenshot("link").await;
-    browser.click("main button[type=submit]").await;
+    browser.click_to_load("main button[type=submit]").await;
 
     let confirmation = browser.wait_for_text("to your account?").await;
     for fact in [
@@ -97,7 +97,7 @@ async fn a_typed_code_is_confirmed_then_approved() {
         "nothing linked before Approve"
     );
 
-    browser.click("#approve").await;
+    browser.click_to_load("#approve").await;
     browser.wait_for_text("Device linked").await;
     browser.screenshot("linked").await;
     let token = poll_token(&app, &pin)
@@ -152,10 +152,10 @@ async fn deny_makes_the_pin_unusable() {
     browser
         .goto(&app.url(&format!("/link?pin={}", code(&pin))))
         .await;
-    browser.click("main button[type=submit]").await;
+    browser.click_to_load("main button[type=submit]").await;
     browser.wait_for_text("Couch Cinema").await;
 
-    browser.click("#deny").await;
+    browser.click_to_load("#deny").await;
     browser.wait_for_text("Nothing was linked").await;
     browser.screenshot("denied").await;
     assert_eq!(app.poll(&pin["id"], DEVICE).await.status(), 404);
@@ -175,7 +175,7 @@ async fn wrong_codes_get_a_clear_message_until_the_budget_is_spent() {
 
     for _ in 0..3 {
         browser.fill("input[name=code]", "ZZZZ").await;
-        browser.click("main button[type=submit]").await;
+        browser.click_to_load("main button[type=submit]").await;
         browser
             .wait_for_text("That code is wrong or has expired")
             .await;
@@ -183,7 +183,7 @@ async fn wrong_codes_get_a_clear_message_until_the_budget_is_spent() {
     browser.screenshot("wrong-code").await;
     // The budget is spent: even the right code waits now.
     browser.fill("input[name=code]", &code(&pin)).await;
-    browser.click("main button[type=submit]").await;
+    browser.click_to_load("main button[type=submit]").await;
     let text = browser.wait_for_text("Too many wrong codes").await;
     assert!(text.contains("Try again in 15 minutes"), "{text}");
     assert_eq!(poll_token(&app, &pin).await, None);
@@ -226,7 +226,7 @@ async fn a_strong_code_is_approved_through_the_auth_fragment_and_forwards() {
     let confirmation = browser.wait_for_text("to your account?").await;
     assert!(confirmation.contains("Couch Cinema"), "{confirmation}");
     browser.screenshot("auth-confirm").await;
-    browser.click("#approve").await;
+    browser.click_to_load("#approve").await;
     browser.wait_for_text("Back in Couch Cinema").await;
     assert!(browser.url().await.starts_with(&forward));
     assert!(poll_token(&app, &pin).await.is_some());
@@ -260,7 +260,7 @@ async fn the_auth_page_refuses_short_codes_and_other_clients() {
     browser
         .goto(&app.url(&format!("/auth?clientID={DEVICE}&code={}", code(&strong))))
         .await;
-    browser.click("#deny").await;
+    browser.click_to_load("#deny").await;
     browser.wait_for_text("Nothing was linked").await;
     assert_eq!(app.poll(&strong["id"], DEVICE).await.status(), 404);
     browser.close().await;
@@ -286,7 +286,7 @@ async fn revoking_on_the_devices_page_kills_the_token() {
     browser.screenshot("devices").await;
 
     browser
-        .click("button[aria-label='Revoke Couch Cinema']")
+        .click_to_load("button[aria-label='Revoke Couch Cinema']")
         .await;
     browser.wait_for_text("Your devices").await;
     let list = browser.text().await;
@@ -315,7 +315,7 @@ async fn the_first_account_is_created_with_the_setup_token() {
     browser.fill("input[name=username]", "bob").await;
     browser.fill("input[name=email]", "bob@example.org").await;
     browser.fill("input[name=password]", PASSWORD).await;
-    browser.click("main button[type=submit]").await;
+    browser.click_to_load("main button[type=submit]").await;
     browser.wait_for_text("setup token is wrong").await;
 
     browser.goto(&app.url(&format!("/?token={token}"))).await;
@@ -323,7 +323,7 @@ async fn the_first_account_is_created_with_the_setup_token() {
     browser.fill("input[name=email]", "bob@example.org").await;
     browser.fill("input[name=password]", PASSWORD).await;
     browser.screenshot("setup").await;
-    browser.click("main button[type=submit]").await;
+    browser.click_to_load("main button[type=submit]").await;
     browser.wait_for_text("Hello, bob").await;
     browser.screenshot("home").await;
     assert_eq!(app.core.accounts().await.expect("accounts").len(), 1);
