@@ -347,3 +347,37 @@ async fn the_sign_in_page_locks_out_like_the_api() {
     let response = web.post_login("/").await;
     assert_eq!(response.status(), 401, "even the right password waits now");
 }
+
+#[tokio::test]
+async fn signing_out_ends_the_browser_session() {
+    let app = TestApp::spawn().await;
+    let mut web = WebSession::new(&app);
+    web.sign_in().await;
+    let (status, _, home) = web.get("/").await;
+    assert_eq!(status, 200);
+    assert!(home.contains("Hello, alice"));
+    let session = web
+        .cookies
+        .iter()
+        .find(|(k, _)| k == "pinlink_session")
+        .map(|(_, v)| v.clone())
+        .expect("session cookie");
+
+    let csrf = web.csrf.clone();
+    let base = app.base.clone();
+    let response = web.post("/logout", &[("csrf", &csrf)], Some(&base)).await;
+    assert_eq!(response.status(), 303);
+    assert_eq!(response.headers()[LOCATION], "/login");
+    assert!(!web.cookies.iter().any(|(k, _)| k == "pinlink_session"));
+    // The browser's token is dead, not just forgotten by the browser.
+    assert_eq!(app.user(&session).await.status(), 401);
+    let (status, headers, _) = web.get("/").await;
+    assert_eq!(status, 303);
+    assert_eq!(headers[LOCATION], "/login");
+    // A browser that still sends the dead token is told to drop it.
+    web.cookies.push(("pinlink_session".into(), session));
+    let (status, headers, _) = web.get("/").await;
+    assert_eq!(status, 303);
+    assert!(set_cookie(&headers, "pinlink_session").contains("Max-Age=0"));
+    assert!(!web.cookies.iter().any(|(k, _)| k == "pinlink_session"));
+}

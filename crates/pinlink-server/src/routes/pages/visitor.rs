@@ -138,7 +138,7 @@ impl Visitor {
             );
         }
         if self.stale_session {
-            jar = jar.remove(Cookie::build(SESSION_COOKIE).path("/"));
+            jar = jar.add(session_removal());
         }
         let mut response = (jar, response).into_response();
         // Pages carry form tokens and personal data: never cache them.
@@ -159,9 +159,17 @@ impl Visitor {
     }
 
     pub fn signed_out(&self, to: &str) -> Response {
-        let jar = CookieJar::new().remove(Cookie::build(SESSION_COOKIE).path("/"));
+        let jar = CookieJar::new().add(session_removal());
         self.finish((jar, Redirect::to(to)))
     }
+}
+
+/// A `Set-Cookie` that makes the browser drop its session cookie. (A jar's
+/// `remove` only does that for cookies the jar was read from.)
+fn session_removal() -> Cookie<'static> {
+    let mut cookie = Cookie::build((SESSION_COOKIE, "")).path("/").build();
+    cookie.make_removal();
+    cookie
 }
 
 /// A form post that passed the forgery checks, with the visitor who sent
