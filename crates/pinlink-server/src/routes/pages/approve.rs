@@ -76,13 +76,12 @@ pub struct Decision {
 }
 
 impl Decision {
-    fn expect(&self) -> Expect<'_> {
-        match &self.client_id {
-            Some(client) => Expect {
-                strong_only: true,
-                client_identifier: Some(client),
-            },
-            None => Expect::ANY,
+    /// What `/auth` accepts: only a strong code, of the client the link
+    /// named.
+    fn strong_for_client(&self) -> Expect<'_> {
+        Expect {
+            strong_only: true,
+            client_identifier: Some(self.client_id.as_deref().unwrap_or("")),
         }
     }
 }
@@ -219,7 +218,7 @@ pub async fn auth_approve(
     let account = visitor.require_account(&here)?;
     let pin = state
         .core
-        .approve_code(account, &form.code, &visitor.ip, form.expect())
+        .approve_code(account, &form.code, &visitor.ip, form.strong_for_client())
         .await?;
     match form.forward_url.as_deref().and_then(forward_target) {
         Some(forward) => Ok(visitor.finish(Redirect::to(&forward.url))),
@@ -235,7 +234,7 @@ pub async fn auth_deny(
     let account = visitor.require_account(&here)?;
     state
         .core
-        .deny_code(account, &form.code, &visitor.ip, form.expect())
+        .deny_code(account, &form.code, &visitor.ip, form.strong_for_client())
         .await?;
     Ok(denied_page(&state, &visitor))
 }
