@@ -33,6 +33,16 @@ pub enum CoreError {
     /// Too many wrong link codes for this account or address.
     #[error("Too many wrong codes. Try again in {retry_after_secs} seconds")]
     TooManyAttempts { retry_after_secs: i64 },
+    /// Too many requests of one kind from this address or client (new pins,
+    /// live pins).
+    #[error("API rate limit exceeded")]
+    RateLimited { retry_after_secs: i64 },
+    /// The server holds as many live pins as it is configured to.
+    #[error("This server holds as many pins as it may at the moment; try again later")]
+    AtCapacity { retry_after_secs: i64 },
+    /// Too many password checks at once; retrying shortly will work.
+    #[error("Too many sign-ins at once; try again in a moment")]
+    Busy { retry_after_secs: i64 },
     #[error("an account with that {0} already exists")]
     AccountExists(&'static str),
     #[error("Device not found")]

@@ -11,14 +11,15 @@ pub mod error;
 pub mod limits;
 pub mod live_pins;
 pub mod model;
+mod records;
 pub mod secrets;
 pub mod service;
 pub mod store;
 
 pub use clock::{Clock, FakeClock, SystemClock, UnixTime};
 pub use error::CoreError;
-pub use limits::FailurePolicy;
+pub use limits::{Budgets, Limit, PinCaps};
 pub use model::*;
 pub use secrets::{AuthToken, LookupHash, Password, ServerKey};
 pub use service::{Expect, NewPin, Pinlink, PinlinkSettings, SignIn};
-pub use store::{Change, Store, StoreError};
+pub use store::{CapKind, Change, Reservation, Spend, Store, StoreError};

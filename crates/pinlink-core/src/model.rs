@@ -3,6 +3,7 @@
 //! edge, and everything behind them can rely on the invariants.
 
 use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use rand::Rng;
 
@@ -10,23 +11,89 @@ use crate::clock::UnixTime;
 use crate::error::CoreError;
 use crate::secrets::AuthToken;
 
-/// Longest value we keep for any free-text `X-Plex-*` field. plex.tv
-/// publishes no limit; 255 is generous for a product or device name and keeps
-/// a hostile client from parking megabytes in the device list.
+/// Longest value we keep for any free-text `X-Plex-*` field, in bytes (UTF-8):
+/// plex.tv publishes no limit; 255 bytes is generous for a product or device
+/// name and keeps a hostile client from parking megabytes in the device list.
+/// Bytes, not characters: 255 emoji are 1020 bytes, and everything that
+/// carries the text on (a QR code, a database row, a header) is sized in
+/// bytes.
 pub const MAX_FIELD_LEN: usize = 255;
 
+/// Characters no device metadata may hold, beyond control characters:
+/// - Unicode non-characters (U+FDD0..U+FDEF and the last two code points of
+///   every plane, U+FFFE and U+FFFF among them): U+FFFF is not allowed in
+///   XML 1.0, so it would make the XML answer malformed;
+/// - bidirectional controls (U+061C, U+200E, U+200F, U+202A..U+202E,
+///   U+2066..U+2069): they can make a product name on the confirmation
+///   screen read as something else ("Evil App\u{202E}VT moorgniviL").
+pub fn is_forbidden_char(c: char) -> bool {
+    let n = u32::from(c);
+    c.is_control()
+        || (0xFDD0..=0xFDEF).contains(&n)
+        || (n & 0xFFFE) == 0xFFFE
+        || matches!(n, 0x061C | 0x200E | 0x200F | 0x202A..=0x202E | 0x2066..=0x2069)
+}
+
 fn check_field(name: &str, value: &str) -> Result<(), CoreError> {
-    if value.chars().count() > MAX_FIELD_LEN {
+    if value.len() > MAX_FIELD_LEN {
         return Err(CoreError::InvalidInput(format!(
-            "{name} is longer than {MAX_FIELD_LEN} characters"
+            "{name} is longer than {MAX_FIELD_LEN} bytes"
         )));
     }
-    if value.chars().any(char::is_control) {
+    if value.chars().any(is_forbidden_char) {
         return Err(CoreError::InvalidInput(format!(
-            "{name} contains control characters"
+            "{name} contains control, bidirectional or non-characters"
         )));
     }
     Ok(())
+}
+
+/// Where a request came from: the peer's address, or behind a trusted
+/// reverse proxy the address the proxy reports. Shown on the confirmation
+/// screen and used to budget what one place on the network may cost.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ClientAddress(IpAddr);
+
+impl ClientAddress {
+    /// An IPv4 address written as IPv6 (`::ffff:192.0.2.1`) is the IPv4
+    /// address: dual-stack listeners report IPv4 clients that way.
+    pub fn new(ip: IpAddr) -> ClientAddress {
+        match ip {
+            IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+                Some(v4) => ClientAddress(IpAddr::V4(v4)),
+                None => ClientAddress(ip),
+            },
+            v4 => ClientAddress(v4),
+        }
+    }
+
+    /// For callers with no socket (in-process tests): `0.0.0.0`.
+    pub const UNKNOWN: ClientAddress = ClientAddress(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+
+    pub fn ip(&self) -> IpAddr {
+        self.0
+    }
+
+    /// The network a budget is counted for: the address itself for IPv4,
+    /// its /64 for IPv6 (one household or server gets a whole /64, so
+    /// counting single IPv6 addresses would let one attacker count as
+    /// billions).
+    pub fn network(&self) -> String {
+        match self.0 {
+            IpAddr::V4(v4) => v4.to_string(),
+            IpAddr::V6(v6) => {
+                let s = v6.segments();
+                let net = Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0);
+                format!("{net}/64")
+            }
+        }
+    }
+}
+
+impl fmt::Display for ClientAddress {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
 }
 
 /// A pin's public number. plex.tv's are large, non-sequential integers and
@@ -334,7 +401,9 @@ impl Email {
     pub fn parse(raw: &str) -> Result<Email, CoreError> {
         let raw = raw.trim();
         let ok = raw.len() <= 254
-            && !raw.chars().any(|c| c.is_whitespace() || c.is_control())
+            && !raw
+                .chars()
+                .any(|c| c.is_whitespace() || is_forbidden_char(c))
             && matches!(raw.split_once('@'), Some((local, domain))
                 if !local.is_empty() && !domain.is_empty() && !domain.contains('@'));
         if ok {
@@ -445,6 +514,53 @@ mod tests {
             Err(CoreError::ClientIdentifierMissing)
         ));
         assert!(ClientIdentifier::parse(Some(&"x".repeat(300))).is_err());
+        // The limit is in bytes: 64 emoji are 256 bytes.
+        assert!(ClientIdentifier::parse(Some(&"\u{1F600}".repeat(63))).is_ok());
+        assert!(ClientIdentifier::parse(Some(&"\u{1F600}".repeat(64))).is_err());
+    }
+
+    #[test]
+    fn metadata_refuses_non_characters_and_bidi_controls() {
+        for bad in [
+            "a\u{FFFF}",
+            "a\u{FFFE}",
+            "\u{FDD0}",
+            "\u{10FFFF}",
+            "Evil\u{202E}VT",
+            "x\u{2066}y",
+            "\u{200F}",
+            "a\u{7}b",
+        ] {
+            assert!(Product::parse(Some(bad)).is_err(), "{bad:?}");
+            assert!(
+                Email::parse(&format!("{bad}@example.org")).is_err(),
+                "{bad:?}"
+            );
+        }
+        for good in [
+            "Kitchen Radio",
+            "Café ☕",
+            "\u{1F600} TV",
+            "日本語",
+            "a\u{200D}b",
+        ] {
+            assert!(Product::parse(Some(good)).is_ok(), "{good:?}");
+        }
+    }
+
+    #[test]
+    fn addresses_are_budgeted_per_ipv4_address_and_ipv6_slash_64() {
+        let v4 = ClientAddress::new("192.0.2.7".parse().expect("ip"));
+        assert_eq!(v4.network(), "192.0.2.7");
+        let mapped = ClientAddress::new("::ffff:192.0.2.7".parse().expect("ip"));
+        assert_eq!(mapped, v4);
+        let a = ClientAddress::new("2001:db8:1:2:aaaa::1".parse().expect("ip"));
+        let b = ClientAddress::new("2001:db8:1:2:bbbb::9".parse().expect("ip"));
+        let c = ClientAddress::new("2001:db8:1:3::1".parse().expect("ip"));
+        assert_eq!(a.network(), "2001:db8:1:2::/64");
+        assert_eq!(a.network(), b.network());
+        assert_ne!(a.network(), c.network());
+        assert_eq!(a.to_string(), "2001:db8:1:2:aaaa::1");
     }
 
     #[test]

@@ -61,6 +61,11 @@ pub enum Purpose {
     Token,
     /// Web forms' anti-forgery tokens, bound to a browser's cookie.
     Csrf,
+    /// The keys budgets are counted under: what a person typed as a login
+    /// (people type passwords into login fields) never reaches the database.
+    Budget,
+    /// A client identifier an account signed in or linked from before.
+    KnownClient,
 }
 
 impl Purpose {
@@ -69,6 +74,8 @@ impl Purpose {
             Purpose::PinCode => b"pin-code",
             Purpose::Token => b"token",
             Purpose::Csrf => b"csrf",
+            Purpose::Budget => b"budget",
+            Purpose::KnownClient => b"known-client",
         }
     }
 }

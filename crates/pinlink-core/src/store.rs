@@ -8,6 +8,7 @@
 use async_trait::async_trait;
 
 use crate::clock::UnixTime;
+use crate::limits::{Limit, PinCaps};
 use crate::model::{Account, AccountId, ClientIdentifier, DeviceId, DeviceInfo, PinId};
 use crate::secrets::LookupHash;
 
@@ -22,6 +23,19 @@ pub enum StoreError {
     /// Anything else: a bug, corrupt data, a failed migration.
     #[error("database error: {0}")]
     Other(String),
+    /// A new pin would pass a cap on live pins; nothing was written. The
+    /// oldest of the pins that fill it expires at `until`.
+    #[error("live pin cap reached: {cap:?}")]
+    CapReached { cap: CapKind, until: UnixTime },
+}
+
+/// Which cap on live pins a new pin would pass.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CapKind {
+    /// The requesting address's ([`PinCaps::per_address`]).
+    Address,
+    /// The server's live 4-character codes ([`PinCaps::link_codes`]).
+    LinkCodes,
 }
 
 /// A pin as stored.
@@ -34,6 +48,9 @@ pub struct PinRecord {
     pub client_identifier: ClientIdentifier,
     pub device: DeviceInfo,
     pub requester_ip: String,
+    /// What the requester's live pins are counted under
+    /// ([`crate::ClientAddress::network`]).
+    pub requester_net: String,
     pub created_at: UnixTime,
     pub expires_at: UnixTime,
     /// The token issued when the pin was linked, sealed.
@@ -54,6 +71,8 @@ pub struct PinLink {
     pub pin: PinId,
     pub account: AccountId,
     pub token: NewToken,
+    /// The pin's client, remembered as one the account has used.
+    pub known_client: LookupHash,
     pub now: UnixTime,
 }
 
@@ -64,6 +83,8 @@ pub struct TokenGrant {
     pub client_identifier: ClientIdentifier,
     pub device: DeviceInfo,
     pub token: NewToken,
+    /// The signing-in client, remembered as one the account has used.
+    pub known_client: LookupHash,
     pub now: UnixTime,
 }
 
@@ -101,12 +122,34 @@ pub struct SessionRecord {
     pub last_seen_at: UnixTime,
 }
 
-/// How many failures a key has in a window, and when the oldest of them
-/// falls out of it.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct FailureCount {
-    pub count: u32,
-    pub oldest: Option<UnixTime>,
+/// One budget a request spends from: its key (a keyed hash of what it
+/// counts) and the limits its spends must stay within.
+#[derive(Debug, Clone)]
+pub struct Spend {
+    pub key: LookupHash,
+    /// Empty when every limit is off: the store then records nothing.
+    pub limits: Vec<Limit>,
+}
+
+impl Spend {
+    /// A spend under `limits`, leaving out limits that are off.
+    pub fn new(key: LookupHash, limits: &[Limit]) -> Spend {
+        Spend {
+            key,
+            limits: limits.iter().copied().filter(|l| !l.is_off()).collect(),
+        }
+    }
+}
+
+/// What [`Store::reserve`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reservation {
+    /// Every budget had room, and one spend was recorded in each: these
+    /// ids give them back ([`Store::refund`]).
+    Granted(Vec<i64>),
+    /// The `index`-th budget is spent; nothing was recorded. Its oldest
+    /// spend in the window leaves it in `retry_after_secs`.
+    Refused { index: usize, retry_after_secs: i64 },
 }
 
 /// A change that matters to what an instance holds in memory, as a shared
@@ -136,9 +179,11 @@ pub trait Store: Send + Sync + 'static {
     }
 
     // --- pins ---
-    /// Inserts a new pin. An expired pin holding the same code is removed
-    /// first; a live one, or a taken id, is [`StoreError::Conflict`].
-    async fn insert_pin(&self, pin: &PinRecord) -> Result<(), StoreError>;
+    /// Inserts a new pin unless it would pass one of `caps` (then
+    /// [`StoreError::CapReached`]; checked and inserted in one atomic step,
+    /// also across instances). An expired pin holding the same code is
+    /// removed first; a live one, or a taken id, is [`StoreError::Conflict`].
+    async fn insert_pin(&self, pin: &PinRecord, caps: &PinCaps) -> Result<(), StoreError>;
     async fn pin_by_id(&self, id: PinId) -> Result<Option<PinRecord>, StoreError>;
     async fn pin_by_code(&self, code_hash: &LookupHash) -> Result<Option<PinRecord>, StoreError>;
     /// Links a live, unlinked pin. `None` when the pin is gone, expired or
@@ -147,6 +192,8 @@ pub trait Store: Send + Sync + 'static {
     async fn delete_pin(&self, id: PinId) -> Result<bool, StoreError>;
     /// Deletes pins that expired before `now`; returns how many.
     async fn delete_expired_pins(&self, now: UnixTime) -> Result<u64, StoreError>;
+    /// How many pins are live at `now`.
+    async fn count_live_pins(&self, now: UnixTime) -> Result<u64, StoreError>;
 
     // --- accounts ---
     async fn insert_account(&self, account: &NewAccount) -> Result<Account, StoreError>;
@@ -167,12 +214,31 @@ pub trait Store: Send + Sync + 'static {
     /// Removes one of the account's devices and every token it holds.
     async fn revoke_device(&self, account: AccountId, device: DeviceId)
         -> Result<bool, StoreError>;
+    /// Whether the account signed in or linked from this client before
+    /// (`client` is the keyed hash of its identifier).
+    async fn is_known_client(
+        &self,
+        account: AccountId,
+        client: &LookupHash,
+    ) -> Result<bool, StoreError>;
 
-    // --- failure budgets ---
-    async fn record_failure(&self, key: &str, at: UnixTime) -> Result<(), StoreError>;
-    async fn count_failures(&self, key: &str, since: UnixTime) -> Result<FailureCount, StoreError>;
-    async fn clear_failures(&self, key: &str) -> Result<(), StoreError>;
-    async fn delete_failures_before(&self, before: UnixTime) -> Result<u64, StoreError>;
+    // --- budgets ---
+    /// Spends one from each budget, if every one has room at `now` under
+    /// all its limits, as one atomic step: concurrent reservations (on any
+    /// instance) never see the same room twice. Spends with no limits are
+    /// skipped.
+    async fn reserve(&self, spends: &[Spend], now: UnixTime) -> Result<Reservation, StoreError>;
+    /// Gives reserved spends back (the work they guarded did not count).
+    async fn refund(&self, spends: &[i64]) -> Result<(), StoreError>;
+    /// Forgets every spend under `key`.
+    async fn forgive(&self, key: &LookupHash) -> Result<(), StoreError>;
+    /// Deletes spends at or before `before`, and clients not seen since
+    /// `forget_clients_before`.
+    async fn delete_spends_before(
+        &self,
+        before: UnixTime,
+        forget_clients_before: UnixTime,
+    ) -> Result<u64, StoreError>;
 
     /// Waits for pending work and closes connections (at shutdown).
     async fn close(&self) {}

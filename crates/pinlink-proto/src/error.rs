@@ -16,6 +16,8 @@ pub enum ErrorCode {
     BadRequest = 1000,
     /// 401: no, a wrong, or a revoked token or password.
     Unauthenticated = 1001,
+    /// 429: "API rate limit exceeded" (too many new pins, say).
+    RateLimited = 1003,
     /// 404: pin code or id unknown, expired or not yours.
     CodeNotFound = 1020,
     /// 401: two-factor code required (not used by pinlink yet).

@@ -54,7 +54,7 @@ impl Element {
             out.push(' ');
             out.push_str(name);
             out.push_str("=\"");
-            out.push_str(&escape(value.as_str()));
+            push_attribute_text(out, value);
             out.push('"');
         }
         if self.children.is_empty() {
@@ -71,6 +71,38 @@ impl Element {
     }
 }
 
+/// Writes `value` as the text of a double-quoted attribute. Besides the
+/// five escapes, characters XML 1.0 does not allow at all (most control
+/// characters, U+FFFE, U+FFFF) become U+FFFD, so no stored text can make a
+/// document malformed; tab and line breaks are written as character
+/// references so they survive attribute-value normalisation.
+fn push_attribute_text(out: &mut String, value: &str) {
+    let clean = value
+        .chars()
+        .all(|c| is_xml_char(c) && !matches!(c, '\t' | '\n' | '\r'));
+    if clean {
+        out.push_str(&escape(value));
+        return;
+    }
+    for c in value.chars() {
+        match c {
+            '\t' => out.push_str("&#9;"),
+            '\n' => out.push_str("&#10;"),
+            '\r' => out.push_str("&#13;"),
+            c if !is_xml_char(c) => out.push('\u{FFFD}'),
+            c => {
+                let mut buf = [0u8; 4];
+                out.push_str(&escape(&*c.encode_utf8(&mut buf)));
+            }
+        }
+    }
+}
+
+/// XML 1.0's `Char` production.
+fn is_xml_char(c: char) -> bool {
+    matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -82,6 +114,17 @@ mod tests {
             .to_document();
         assert!(
             doc.contains(r#"<pin product="A &quot;&lt;&amp;&gt;&quot; B"/>"#),
+            "{doc}"
+        );
+    }
+
+    #[test]
+    fn never_writes_characters_xml_forbids() {
+        let doc = Element::new("a")
+            .attr("x", "bell\u{7} nonchar\u{FFFF} tab\t nl\n")
+            .to_document();
+        assert!(
+            doc.contains("x=\"bell\u{FFFD} nonchar\u{FFFD} tab&#9; nl&#10;\""),
             "{doc}"
         );
     }

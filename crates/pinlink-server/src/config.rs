@@ -11,6 +11,9 @@ use anyhow::{bail, Context};
 use pinlink_core::{PinlinkSettings, ServerKey};
 use pinlink_proto::Location;
 
+use crate::client_address::TrustedProxies;
+use crate::connections::ConnectionLimits;
+
 #[derive(Debug, Clone)]
 pub struct Config {
     /// Address to listen on; port 0 picks a free one.
@@ -36,6 +39,10 @@ pub struct Config {
     /// Whether anyone may create an account at `/signup` (off by default:
     /// accounts come from the first-start page and `pinlink user add`).
     pub open_signup: bool,
+    /// Reverse proxies whose `Forwarded`/`X-Forwarded-For` name the client.
+    pub trusted_proxies: TrustedProxies,
+    /// Timeouts and caps on connections.
+    pub connections: ConnectionLimits,
 }
 
 impl Config {
@@ -55,6 +62,8 @@ impl Config {
             max_body_bytes: 64 * 1024,
             max_header_bytes: 16 * 1024,
             open_signup: false,
+            trusted_proxies: TrustedProxies::default(),
+            connections: ConnectionLimits::default(),
         }
     }
 

@@ -86,6 +86,16 @@ impl ApiError {
                 retry_after_secs: Some(*retry_after_secs),
                 ..mapped(S::TOO_MANY_REQUESTS, ErrorCode::TooManyAttempts, message)
             },
+            CoreError::RateLimited { retry_after_secs } => Mapped {
+                retry_after_secs: Some(*retry_after_secs),
+                ..mapped(S::TOO_MANY_REQUESTS, ErrorCode::RateLimited, message)
+            },
+            CoreError::AtCapacity { retry_after_secs } | CoreError::Busy { retry_after_secs } => {
+                Mapped {
+                    retry_after_secs: Some(*retry_after_secs),
+                    ..mapped(S::SERVICE_UNAVAILABLE, ErrorCode::Unavailable, message)
+                }
+            }
             CoreError::AccountExists(_) => mapped(S::CONFLICT, ErrorCode::Conflict, message),
             CoreError::DeviceNotFound => mapped(S::NOT_FOUND, ErrorCode::NotFound, message),
             CoreError::Unavailable(cause) => {
@@ -156,7 +166,7 @@ pub fn error_body_for_status(status: StatusCode) -> ErrorBody {
         StatusCode::PAYLOAD_TOO_LARGE | StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE => {
             ErrorCode::TooLarge
         }
-        StatusCode::TOO_MANY_REQUESTS => ErrorCode::TooManyAttempts,
+        StatusCode::TOO_MANY_REQUESTS => ErrorCode::RateLimited,
         StatusCode::SERVICE_UNAVAILABLE => ErrorCode::Unavailable,
         s if s.is_server_error() => ErrorCode::Internal,
         _ => ErrorCode::BadRequest,

@@ -9,7 +9,9 @@
 //!   and plex.tv's `errors[]` body.
 //! - [`routes`]: the handlers, thin translations onto [`pinlink_core::Pinlink`].
 
+pub mod client_address;
 pub mod config;
+pub mod connections;
 pub mod error;
 pub mod negotiate;
 pub mod qr;

@@ -149,34 +149,48 @@ pub async fn negotiate(
         .map(|(name, value)| name.as_str().len() + value.len())
         .sum();
     if header_bytes > limit.max_header_bytes {
-        return finish(ApiError::HeadersTooLarge.into_response(), format);
+        return finish(ApiError::HeadersTooLarge.into_response(), format).await;
     }
 
     request.extensions_mut().insert(format);
     let response = next.run(request).await;
-    finish(response, format)
+    finish(response, format).await
 }
 
-/// Renders a pending body, or gives a bare error status (a 405 from the
-/// router, say) plex.tv's error body.
-fn finish(mut response: Response, format: Format) -> Response {
-    let body = match response.extensions_mut().remove::<RenderLater>() {
-        Some(RenderLater(body)) => Some(format.render(body.as_ref())),
+/// Renders a pending body, or gives plex.tv's error body to an error that
+/// did not come from a handler: a bare status (the router's 405, say) or one
+/// of axum's own extractor rejections, which answer `text/plain` (a path
+/// segment that is not UTF-8, a malformed query for a page). Their text,
+/// which says what was wrong, becomes the message.
+async fn finish(response: Response, format: Format) -> Response {
+    let (mut parts, body) = response.into_parts();
+    let rendered = match parts.extensions.remove::<RenderLater>() {
+        Some(RenderLater(body)) => format.render(body.as_ref()),
         None => {
-            let status = response.status();
-            let bare = !response.headers().contains_key(header::CONTENT_TYPE);
-            (bare && (status.is_client_error() || status.is_server_error()))
-                .then(|| format.render(&error_body_for_status(status)))
+            let status = parts.status;
+            let plain = parts
+                .headers
+                .get(header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .is_none_or(|v| v.starts_with("text/plain"));
+            if plain && (status.is_client_error() || status.is_server_error()) {
+                let text = axum::body::to_bytes(body, 1024).await.unwrap_or_default();
+                let message = String::from_utf8_lossy(&text).trim().to_owned();
+                let mut error = error_body_for_status(status);
+                if !message.is_empty() && !status.is_server_error() {
+                    error.errors[0].message = message;
+                }
+                format.render(&error)
+            } else {
+                return Response::from_parts(parts, body);
+            }
         }
     };
-    if let Some(body) = body {
-        response
-            .headers_mut()
-            .insert(header::CONTENT_TYPE, format.content_type());
-        response.headers_mut().remove(header::CONTENT_LENGTH);
-        *response.body_mut() = Body::from(body);
-    }
-    response
+    parts
+        .headers
+        .insert(header::CONTENT_TYPE, format.content_type());
+    parts.headers.remove(header::CONTENT_LENGTH);
+    Response::from_parts(parts, Body::from(rendered))
 }
 
 #[cfg(test)]

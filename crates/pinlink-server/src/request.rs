@@ -8,11 +8,10 @@
 //! `login` and `password` come through the same map.
 
 use std::collections::HashMap;
-use std::net::{IpAddr, SocketAddr};
 
-use axum::extract::{ConnectInfo, FromRequest, Request};
+use axum::extract::{FromRequest, Request};
 use axum::http::header;
-use pinlink_core::{ClientIdentifier, CoreError, DeviceInfo, RawDeviceInfo};
+use pinlink_core::{ClientAddress, ClientIdentifier, CoreError, DeviceInfo, RawDeviceInfo};
 
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -20,9 +19,9 @@ use crate::state::AppState;
 pub struct PlexRequest {
     /// Lower-case names.
     params: HashMap<String, String>,
-    /// The peer's address; shown on confirmation pages and used for
-    /// failure budgets.
-    peer: Option<IpAddr>,
+    /// Where the request comes from ([`crate::client_address`]); shown on
+    /// confirmation pages and used for budgets.
+    from: ClientAddress,
 }
 
 impl PlexRequest {
@@ -37,12 +36,9 @@ impl PlexRequest {
         ClientIdentifier::parse(self.get("X-Plex-Client-Identifier"))
     }
 
-    /// The peer's address as text ("unknown" without a socket, as in
-    /// `Router::oneshot` tests). Formatted on demand: polling never needs it.
-    pub fn client_ip(&self) -> String {
-        self.peer
-            .map(|ip| ip.to_string())
-            .unwrap_or_else(|| "unknown".into())
+    /// Where the request comes from.
+    pub fn client_address(&self) -> ClientAddress {
+        self.from
     }
 
     pub fn token(&self) -> Option<&str> {
@@ -165,11 +161,8 @@ impl FromRequest<AppState> for PlexRequest {
             }
         }
 
-        let peer = parts
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|ConnectInfo(addr)| addr.ip());
-        Ok(PlexRequest { params, peer })
+        let from = crate::client_address::of(&parts.extensions);
+        Ok(PlexRequest { params, from })
     }
 }
 

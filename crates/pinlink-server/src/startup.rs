@@ -8,16 +8,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use axum::extract::Request;
 use axum::http::Method;
-use axum::ServiceExt;
 use pinlink_core::{Clock, Pinlink, Store};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tower::Layer;
 use tower_http::cors::{Any, CorsLayer};
 
+use crate::client_address::TrustedProxies;
 use crate::config::Config;
+use crate::connections::{self, connections_the_file_limit_allows, ConnectionLimits};
 use crate::negotiate::{negotiate, HeaderLimit};
 use crate::routes;
 use crate::state::AppState;
@@ -44,6 +44,8 @@ pub struct App {
     state: AppState,
     sweep_interval: Duration,
     max_header_bytes: usize,
+    trusted_proxies: TrustedProxies,
+    connections: ConnectionLimits,
 }
 
 impl App {
@@ -78,6 +80,11 @@ impl App {
             state,
             sweep_interval: config.sweep_interval,
             max_header_bytes: config.max_header_bytes,
+            trusted_proxies: config.trusted_proxies.clone(),
+            connections: ConnectionLimits {
+                total: connections_the_file_limit_allows(config.connections.total),
+                ..config.connections.clone()
+            },
         })
     }
 
@@ -100,7 +107,7 @@ impl App {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        let router = routes::router(self.state.clone());
+        let router = routes::router(self.state.clone(), self.trusted_proxies.clone());
         let limit = HeaderLimit {
             max_header_bytes: self.max_header_bytes,
         };
@@ -136,13 +143,14 @@ impl App {
 
         tracing::info!(address = %self.local_addr(), public_url = %self.state.public_url, "pinlink is listening");
         self.announce_first_start().await;
-        axum::serve(
+        connections::serve(
             self.listener,
-            ServiceExt::<Request>::into_make_service_with_connect_info::<SocketAddr>(app),
+            app,
+            self.connections,
+            self.trusted_proxies,
+            shutdown,
         )
-        .with_graceful_shutdown(shutdown)
-        .await
-        .context("the HTTP server failed")?;
+        .await;
 
         // Every acknowledged request has committed by now; stop the
         // background tasks and close the database so its files are left

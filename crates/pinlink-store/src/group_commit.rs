@@ -35,6 +35,10 @@ fn copy(e: &StoreError) -> StoreError {
         StoreError::Conflict(what) => StoreError::Conflict(what),
         StoreError::Unavailable(m) => StoreError::Unavailable(m.clone()),
         StoreError::Other(m) => StoreError::Other(m.clone()),
+        StoreError::CapReached { cap, until } => StoreError::CapReached {
+            cap: *cap,
+            until: *until,
+        },
     }
 }
 

@@ -3,8 +3,10 @@
 //! [`open`] picks the backend from the database URL once, at start-up; no
 //! other code asks which backend it is talking to.
 
+mod backend;
 mod group_commit;
 mod postgres;
+mod queries;
 mod rows;
 
 mod sql;
@@ -128,6 +130,14 @@ fn map_err(e: sqlx::Error) -> StoreError {
             })
         }
         other => StoreError::Other(other.to_string()),
+    }
+}
+
+/// A refused or failed [`queries::insert_pin`].
+fn map_refusal(refusal: queries::Refusal) -> StoreError {
+    match refusal {
+        queries::Refusal::Database(e) => map_err(e),
+        queries::Refusal::Cap { cap, until } => StoreError::CapReached { cap, until },
     }
 }
 

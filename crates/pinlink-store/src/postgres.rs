@@ -1,31 +1,33 @@
 //! PostgreSQL, for several pinlink instances behind a load balancer.
 //!
 //! Every instance is stateless but for its cache of live pins; what must be
-//! shared (pins, accounts, devices, tokens, failure counts) is here. Writes
-//! are plain transactions (PostgreSQL serialises conflicting ones itself),
-//! acknowledged after COMMIT. Changes to pins are announced with
-//! `NOTIFY pinlink_pins` in the same transaction, so every instance forgets
-//! its cached copy when (and only when) the change is committed.
+//! shared (pins, accounts, devices, tokens, budgets) is here. Writes are
+//! transactions, acknowledged after COMMIT. Changes to pins are announced
+//! with `NOTIFY pinlink_pins` in the same transaction, so every instance
+//! forgets its cached copy when (and only when) the change is committed.
+//! What must not interleave across instances — a budget's check and spend,
+//! a cap's count and insert — runs under transaction-scoped advisory locks.
+//!
+//! What each operation does is in [`crate::queries`], shared with SQLite;
+//! this file only decides where it runs.
 
 use std::time::Duration;
 
 use async_trait::async_trait;
 use pinlink_core::store::{
-    AccountRecord, Change, DeviceRecord, FailureCount, NewAccount, NewToken, PinLink, PinRecord,
-    SessionRecord, TokenGrant,
+    AccountRecord, Change, DeviceRecord, NewAccount, PinLink, PinRecord, Reservation,
+    SessionRecord, Spend, TokenGrant,
 };
 use pinlink_core::{
-    Account, AccountId, ClientIdentifier, DeviceId, DeviceInfo, Email, LookupHash, PinId, Store,
-    StoreError, UnixTime, Username,
+    Account, AccountId, DeviceId, Email, LookupHash, PinCaps, PinId, Store, StoreError, UnixTime,
+    Username,
 };
 use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions};
-use sqlx::{Connection, PgConnection, Row};
+use sqlx::{Connection, PgConnection, Postgres};
 use tokio::sync::Mutex;
 
-use crate::map_err;
-use crate::rows::{account_from_row, device_record_from_row, pin_from_row};
-use crate::sql::{self, bind_device};
-use crate::StoreOptions;
+use crate::queries;
+use crate::{map_err, map_refusal, sql, StoreOptions};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
@@ -119,33 +121,83 @@ async fn announce_pin(conn: &mut PgConnection, pin: PinId) -> Result<(), sqlx::E
         .map(|_| ())
 }
 
-/// Registers (or refreshes) the account's device for `client_identifier` and
-/// stores its new token: shared by sign-in and pin linking.
-async fn upsert_device_with_token(
-    conn: &mut PgConnection,
-    account: AccountId,
-    client_identifier: &ClientIdentifier,
-    device: &DeviceInfo,
-    token: &NewToken,
-    now: UnixTime,
-) -> Result<DeviceId, sqlx::Error> {
-    let q = sqlx::query(sql::UPSERT_DEVICE)
-        .bind(account.0)
-        .bind(client_identifier.as_str());
-    let row = bind_device(q, device)
-        .bind(now.0)
-        .bind(now.0)
-        .fetch_one(&mut *conn)
-        .await?;
-    let device_id = DeviceId(row.try_get("id")?);
-    sqlx::query(sql::INSERT_TOKEN)
-        .bind(token.hash.as_bytes())
-        .bind(device_id.0)
-        .bind(&token.sealed)
-        .bind(now.0)
+/// Kinds of advisory lock (the first of `pg_advisory_xact_lock`'s two keys),
+/// taken inside a transaction and held until it ends.
+mod lock {
+    /// A budget's key: reservations of one key take turns.
+    pub const BUDGET: i32 = 1;
+    /// A requesting network: its live pins are counted and added in turn.
+    pub const NETWORK: i32 = 2;
+    /// The server's live 4-character codes.
+    pub const LINK_CODES: i32 = 3;
+}
+
+/// Takes the advisory locks that make a budget reservation atomic across
+/// instances: one per key, in a fixed order so that two reservations never
+/// wait for each other in a circle.
+async fn lock_budgets(conn: &mut PgConnection, spends: &[Spend]) -> Result<(), sqlx::Error> {
+    let mut keys: Vec<i32> = spends
+        .iter()
+        .filter(|s| !s.limits.is_empty())
+        .map(|s| {
+            let b = s.key.as_bytes();
+            i32::from_be_bytes([b[0], b[1], b[2], b[3]])
+        })
+        .collect();
+    keys.sort_unstable();
+    keys.dedup();
+    for key in keys {
+        sqlx::query("SELECT pg_advisory_xact_lock($1, $2)")
+            .bind(lock::BUDGET)
+            .bind(key)
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Takes the advisory locks that make a capped pin insert atomic across
+/// instances: the requester's network, then (for a short code) the link
+/// codes, always in that order.
+async fn lock_caps(conn: &mut PgConnection, pin: &PinRecord) -> Result<(), sqlx::Error> {
+    sqlx::query("SELECT pg_advisory_xact_lock($1, hashtext($2))")
+        .bind(lock::NETWORK)
+        .bind(&pin.requester_net)
         .execute(&mut *conn)
         .await?;
-    Ok(device_id)
+    if !pin.strong {
+        sqlx::query("SELECT pg_advisory_xact_lock($1, 0)")
+            .bind(lock::LINK_CODES)
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Runs a read (or a single-statement write) from [`crate::queries`] on a
+/// pooled connection.
+macro_rules! on_pool {
+    ($store:expr, |$conn:ident| $body:expr) => {{
+        let mut pooled = $store.pool.acquire().await.map_err(map_err)?;
+        let $conn: &mut PgConnection = &mut pooled;
+        $body.await.map_err(map_err)
+    }};
+}
+
+/// Runs statements from [`crate::queries`] in one transaction, committed
+/// when the body succeeds.
+macro_rules! in_transaction {
+    ($store:expr, |$conn:ident| $body:expr) => {{
+        let mut tx = $store.pool.begin().await.map_err(map_err)?;
+        let result = {
+            let $conn: &mut PgConnection = &mut tx;
+            $body
+        };
+        if result.is_ok() {
+            tx.commit().await.map_err(map_err)?;
+        }
+        result
+    }};
 }
 
 #[async_trait]
@@ -184,128 +236,76 @@ impl Store for PostgresStore {
         }
     }
 
-    async fn insert_pin(&self, pin: &PinRecord) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await.map_err(map_err)?;
-        sqlx::query(sql::DELETE_EXPIRED_PIN_WITH_CODE)
-            .bind(pin.code_hash.as_bytes())
-            .bind(pin.created_at.0)
-            .execute(&mut *tx)
-            .await
-            .map_err(map_err)?;
-        let q = sqlx::query(sql::INSERT_PIN)
-            .bind(i64::from(pin.id.0))
-            .bind(pin.code_hash.as_bytes())
-            .bind(&pin.code_sealed)
-            .bind(pin.strong)
-            .bind(pin.client_identifier.as_str());
-        bind_device(q, &pin.device)
-            .bind(&pin.requester_ip)
-            .bind(pin.created_at.0)
-            .bind(pin.expires_at.0)
-            .bind(&pin.token_sealed)
-            .execute(&mut *tx)
-            .await
-            .map_err(map_err)?;
-        tx.commit().await.map_err(map_err)
+    async fn insert_pin(&self, pin: &PinRecord, caps: &PinCaps) -> Result<(), StoreError> {
+        in_transaction!(self, |conn| {
+            lock_caps(conn, pin).await.map_err(map_err)?;
+            queries::insert_pin::<Postgres>(conn, pin, caps)
+                .await
+                .map_err(map_refusal)
+        })
     }
 
     async fn pin_by_id(&self, id: PinId) -> Result<Option<PinRecord>, StoreError> {
-        sqlx::query(sql::PIN_BY_ID)
-            .bind(i64::from(id.0))
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(map_err)?
-            .map(|row| pin_from_row(&row).map_err(map_err))
-            .transpose()
+        on_pool!(self, |conn| queries::pin_by_id::<Postgres>(conn, id))
     }
 
     async fn pin_by_code(&self, code_hash: &LookupHash) -> Result<Option<PinRecord>, StoreError> {
-        sqlx::query(sql::PIN_BY_CODE)
-            .bind(code_hash.as_bytes())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(map_err)?
-            .map(|row| pin_from_row(&row).map_err(map_err))
-            .transpose()
+        on_pool!(self, |conn| queries::pin_by_code::<Postgres>(
+            conn, code_hash
+        ))
     }
 
     async fn link_pin(&self, link: &PinLink) -> Result<Option<DeviceId>, StoreError> {
-        let mut tx = self.pool.begin().await.map_err(map_err)?;
-        let claimed = sqlx::query(sql::CLAIM_PIN)
-            .bind(&link.token.sealed)
-            .bind(link.account.0)
-            .bind(i64::from(link.pin.0))
-            .bind(link.now.0)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(map_err)?;
-        let Some(row) = claimed else {
-            return Ok(None);
-        };
-        let pin = pin_from_row(&row).map_err(map_err)?;
-        let device = upsert_device_with_token(
-            &mut tx,
-            link.account,
-            &pin.client_identifier,
-            &pin.device,
-            &link.token,
-            link.now,
-        )
-        .await
-        .map_err(map_err)?;
-        announce_pin(&mut tx, link.pin).await.map_err(map_err)?;
-        tx.commit().await.map_err(map_err)?;
-        Ok(Some(device))
+        in_transaction!(self, |conn| {
+            let device = queries::link_pin::<Postgres>(conn, link)
+                .await
+                .map_err(map_err)?;
+            if device.is_some() {
+                announce_pin(conn, link.pin).await.map_err(map_err)?;
+            }
+            Ok(device)
+        })
     }
 
     async fn delete_pin(&self, id: PinId) -> Result<bool, StoreError> {
-        let mut tx = self.pool.begin().await.map_err(map_err)?;
-        let deleted = sqlx::query(sql::DELETE_PIN)
-            .bind(i64::from(id.0))
-            .execute(&mut *tx)
-            .await
-            .map_err(map_err)?
-            .rows_affected();
-        announce_pin(&mut tx, id).await.map_err(map_err)?;
-        tx.commit().await.map_err(map_err)?;
-        Ok(deleted > 0)
+        in_transaction!(self, |conn| {
+            let deleted = queries::delete_pin::<Postgres>(conn, id)
+                .await
+                .map_err(map_err)?;
+            announce_pin(conn, id).await.map_err(map_err)?;
+            Ok(deleted)
+        })
     }
 
     /// Only one instance sweeps at a time: the others find the advisory lock
     /// taken and skip this round (no double work, nothing lost: the next
     /// round deletes whatever expired meanwhile).
     async fn delete_expired_pins(&self, now: UnixTime) -> Result<u64, StoreError> {
-        let mut tx = self.pool.begin().await.map_err(map_err)?;
-        let got_lock: bool = sqlx::query_scalar("SELECT pg_try_advisory_xact_lock($1)")
-            .bind(SWEEP_LOCK)
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(map_err)?;
-        if !got_lock {
-            return Ok(0);
-        }
-        let deleted = sqlx::query(sql::DELETE_EXPIRED_PINS)
-            .bind(now.0)
-            .execute(&mut *tx)
-            .await
-            .map_err(map_err)?
-            .rows_affected();
-        tx.commit().await.map_err(map_err)?;
-        Ok(deleted)
+        in_transaction!(self, |conn| {
+            let got_lock: bool = sqlx::query_scalar("SELECT pg_try_advisory_xact_lock($1)")
+                .bind(SWEEP_LOCK)
+                .fetch_one(&mut *conn)
+                .await
+                .map_err(map_err)?;
+            if !got_lock {
+                return Ok(0);
+            }
+            queries::delete_expired_pins::<Postgres>(conn, now)
+                .await
+                .map_err(map_err)
+        })
+    }
+
+    async fn count_live_pins(&self, now: UnixTime) -> Result<u64, StoreError> {
+        on_pool!(self, |conn| queries::count_live_pins::<Postgres>(conn, now))
     }
 
     async fn insert_account(&self, account: &NewAccount) -> Result<Account, StoreError> {
-        let id: i64 = sqlx::query_scalar(sql::INSERT_ACCOUNT)
-            .bind(&account.uuid)
-            .bind(&account.username)
-            .bind(&account.email)
-            .bind(&account.password_hash)
-            .bind(account.created_at.0)
-            .fetch_one(&self.pool)
-            .await
-            .map_err(map_err)?;
+        let id = on_pool!(self, |conn| queries::insert_account::<Postgres>(
+            conn, account
+        ))?;
         Ok(Account {
-            id: AccountId(id),
+            id,
             uuid: account.uuid.clone(),
             username: Username::from_stored(account.username.clone()),
             email: Email::from_stored(account.email.clone()),
@@ -314,106 +314,48 @@ impl Store for PostgresStore {
     }
 
     async fn account_by_login(&self, login: &str) -> Result<Option<AccountRecord>, StoreError> {
-        let row = sqlx::query(sql::ACCOUNT_BY_LOGIN)
-            .bind(login)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(map_err)?;
-        row.map(|row| {
-            Ok(AccountRecord {
-                account: account_from_row(&row)?,
-                password_hash: row.try_get("password_hash")?,
-            })
-        })
-        .transpose()
-        .map_err(map_err)
+        on_pool!(self, |conn| queries::account_by_login::<Postgres>(
+            conn, login
+        ))
     }
 
     async fn list_accounts(&self) -> Result<Vec<Account>, StoreError> {
-        let rows = sqlx::query(sql::LIST_ACCOUNTS)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(map_err)?;
-        rows.iter()
-            .map(|r| account_from_row(r).map_err(map_err))
-            .collect()
+        on_pool!(self, |conn| queries::list_accounts::<Postgres>(conn))
     }
 
     async fn grant_token(&self, grant: &TokenGrant) -> Result<DeviceId, StoreError> {
-        let mut tx = self.pool.begin().await.map_err(map_err)?;
-        let device = upsert_device_with_token(
-            &mut tx,
-            grant.account,
-            &grant.client_identifier,
-            &grant.device,
-            &grant.token,
-            grant.now,
-        )
-        .await
-        .map_err(map_err)?;
-        tx.commit().await.map_err(map_err)?;
-        Ok(device)
+        in_transaction!(self, |conn| queries::grant_token::<Postgres>(conn, grant)
+            .await
+            .map_err(map_err))
     }
 
     async fn session_by_token(
         &self,
         hash: &LookupHash,
     ) -> Result<Option<SessionRecord>, StoreError> {
-        let row = sqlx::query(sql::SESSION_BY_TOKEN)
-            .bind(hash.as_bytes())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(map_err)?;
-        row.map(|row| {
-            Ok(SessionRecord {
-                account: account_from_row(&row)?,
-                device: DeviceId(row.try_get("device_id")?),
-                last_seen_at: UnixTime(row.try_get("last_seen_at")?),
-            })
-        })
-        .transpose()
-        .map_err(map_err)
+        on_pool!(self, |conn| queries::session_by_token::<Postgres>(
+            conn, hash
+        ))
     }
 
     async fn touch_device(&self, device: DeviceId, now: UnixTime) -> Result<(), StoreError> {
-        sqlx::query(sql::TOUCH_DEVICE)
-            .bind(now.0)
-            .bind(device.0)
-            .execute(&self.pool)
-            .await
-            .map(|_| ())
-            .map_err(map_err)
+        on_pool!(self, |conn| queries::touch_device::<Postgres>(
+            conn, device, now
+        ))
     }
 
     async fn revoke_token(&self, hash: &LookupHash) -> Result<bool, StoreError> {
-        let mut tx = self.pool.begin().await.map_err(map_err)?;
-        let device: Option<i64> = sqlx::query_scalar(sql::DELETE_TOKEN)
-            .bind(hash.as_bytes())
-            .fetch_optional(&mut *tx)
+        in_transaction!(self, |conn| queries::revoke_token::<Postgres>(conn, hash)
             .await
-            .map_err(map_err)?;
-        let Some(device) = device else {
-            return Ok(false);
-        };
-        sqlx::query(sql::DELETE_DEVICE_IF_TOKENLESS)
-            .bind(device)
-            .execute(&mut *tx)
-            .await
-            .map_err(map_err)?;
-        tx.commit().await.map_err(map_err)?;
-        Ok(true)
+            .map_err(map_err))
     }
 
     async fn list_devices(&self, account: AccountId) -> Result<Vec<DeviceRecord>, StoreError> {
-        let rows = sqlx::query(sql::LIST_DEVICES_POSTGRES)
-            .bind(account.0)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(map_err)?;
-        rows.iter()
-            .map(device_record_from_row)
-            .collect::<Result<Vec<DeviceRecord>, sqlx::Error>>()
-            .map_err(map_err)
+        on_pool!(self, |conn| queries::list_devices::<Postgres>(
+            conn,
+            sql::LIST_DEVICES_POSTGRES,
+            account
+        ))
     }
 
     async fn revoke_device(
@@ -421,57 +363,52 @@ impl Store for PostgresStore {
         account: AccountId,
         device: DeviceId,
     ) -> Result<bool, StoreError> {
-        let deleted = sqlx::query(sql::DELETE_DEVICE)
-            .bind(device.0)
-            .bind(account.0)
-            .execute(&self.pool)
-            .await
-            .map_err(map_err)?
-            .rows_affected();
-        Ok(deleted > 0)
+        on_pool!(self, |conn| queries::revoke_device::<Postgres>(
+            conn, account, device
+        ))
     }
 
-    async fn record_failure(&self, key: &str, at: UnixTime) -> Result<(), StoreError> {
-        sqlx::query(sql::INSERT_FAILURE)
-            .bind(key)
-            .bind(at.0)
-            .execute(&self.pool)
-            .await
-            .map(|_| ())
-            .map_err(map_err)
+    async fn is_known_client(
+        &self,
+        account: AccountId,
+        client: &LookupHash,
+    ) -> Result<bool, StoreError> {
+        on_pool!(self, |conn| queries::is_known_client::<Postgres>(
+            conn, account, client
+        ))
     }
 
-    async fn count_failures(&self, key: &str, since: UnixTime) -> Result<FailureCount, StoreError> {
-        let row = sqlx::query(sql::COUNT_FAILURES)
-            .bind(key)
-            .bind(since.0)
-            .fetch_one(&self.pool)
-            .await
-            .map_err(map_err)?;
-        let count: i64 = row.try_get("n").map_err(map_err)?;
-        let oldest: Option<i64> = row.try_get("oldest").map_err(map_err)?;
-        Ok(FailureCount {
-            count: u32::try_from(count).unwrap_or(u32::MAX),
-            oldest: oldest.map(UnixTime),
+    async fn reserve(&self, spends: &[Spend], now: UnixTime) -> Result<Reservation, StoreError> {
+        in_transaction!(self, |conn| {
+            lock_budgets(conn, spends).await.map_err(map_err)?;
+            queries::reserve::<Postgres>(conn, spends, now)
+                .await
+                .map_err(map_err)
         })
     }
 
-    async fn clear_failures(&self, key: &str) -> Result<(), StoreError> {
-        sqlx::query(sql::CLEAR_FAILURES)
-            .bind(key)
-            .execute(&self.pool)
+    async fn refund(&self, spends: &[i64]) -> Result<(), StoreError> {
+        in_transaction!(self, |conn| queries::refund::<Postgres>(conn, spends)
             .await
-            .map(|_| ())
-            .map_err(map_err)
+            .map_err(map_err))
     }
 
-    async fn delete_failures_before(&self, before: UnixTime) -> Result<u64, StoreError> {
-        sqlx::query(sql::DELETE_FAILURES_BEFORE)
-            .bind(before.0)
-            .execute(&self.pool)
-            .await
-            .map(|done| done.rows_affected())
-            .map_err(map_err)
+    async fn forgive(&self, key: &LookupHash) -> Result<(), StoreError> {
+        on_pool!(self, |conn| queries::forgive::<Postgres>(conn, key))
+    }
+
+    async fn delete_spends_before(
+        &self,
+        before: UnixTime,
+        forget_clients_before: UnixTime,
+    ) -> Result<u64, StoreError> {
+        in_transaction!(self, |conn| queries::delete_spends_before::<Postgres>(
+            conn,
+            before,
+            forget_clients_before
+        )
+        .await
+        .map_err(map_err))
     }
 
     async fn close(&self) {

@@ -12,6 +12,7 @@ use sqlx::Row;
 pub trait Columns {
     fn text(&self, column: &str) -> Result<String, sqlx::Error>;
     fn int(&self, column: &str) -> Result<i64, sqlx::Error>;
+    fn opt_int(&self, column: &str) -> Result<Option<i64>, sqlx::Error>;
     fn flag(&self, column: &str) -> Result<bool, sqlx::Error>;
     fn bytes(&self, column: &str) -> Result<Option<Vec<u8>>, sqlx::Error>;
 
@@ -30,6 +31,9 @@ macro_rules! columns_for {
             fn int(&self, column: &str) -> Result<i64, sqlx::Error> {
                 self.try_get(column)
             }
+            fn opt_int(&self, column: &str) -> Result<Option<i64>, sqlx::Error> {
+                self.try_get(column)
+            }
             fn flag(&self, column: &str) -> Result<bool, sqlx::Error> {
                 self.try_get(column)
             }
@@ -43,7 +47,7 @@ macro_rules! columns_for {
 columns_for!(sqlx::sqlite::SqliteRow);
 columns_for!(sqlx::postgres::PgRow);
 
-pub fn device_from_row(row: &impl Columns) -> Result<DeviceInfo, sqlx::Error> {
+pub fn device_from_row(row: &dyn Columns) -> Result<DeviceInfo, sqlx::Error> {
     Ok(DeviceInfo {
         product: Product::from_stored(row.text("product")?),
         version: row.text("version")?.into(),
@@ -56,12 +60,12 @@ pub fn device_from_row(row: &impl Columns) -> Result<DeviceInfo, sqlx::Error> {
     })
 }
 
-fn hash_from_row(row: &impl Columns, column: &str) -> Result<LookupHash, sqlx::Error> {
+fn hash_from_row(row: &dyn Columns, column: &str) -> Result<LookupHash, sqlx::Error> {
     LookupHash::from_slice(&row.required_bytes(column)?)
         .ok_or_else(|| sqlx::Error::Decode(format!("{column} is not 32 bytes").into()))
 }
 
-pub fn pin_from_row(row: &impl Columns) -> Result<PinRecord, sqlx::Error> {
+pub fn pin_from_row(row: &dyn Columns) -> Result<PinRecord, sqlx::Error> {
     let id = row.int("id")?;
     Ok(PinRecord {
         id: PinId(u32::try_from(id).map_err(|e| sqlx::Error::Decode(Box::new(e)))?),
@@ -71,6 +75,7 @@ pub fn pin_from_row(row: &impl Columns) -> Result<PinRecord, sqlx::Error> {
         client_identifier: ClientIdentifier::from_stored(row.text("client_identifier")?),
         device: device_from_row(row)?,
         requester_ip: row.text("requester_ip")?,
+        requester_net: row.text("requester_net")?,
         created_at: UnixTime(row.int("created_at")?),
         expires_at: UnixTime(row.int("expires_at")?),
         token_sealed: row.bytes("token_sealed")?,
@@ -78,7 +83,7 @@ pub fn pin_from_row(row: &impl Columns) -> Result<PinRecord, sqlx::Error> {
 }
 
 /// Reads the columns of `sql::account_columns!`.
-pub fn account_from_row(row: &impl Columns) -> Result<Account, sqlx::Error> {
+pub fn account_from_row(row: &dyn Columns) -> Result<Account, sqlx::Error> {
     Ok(Account {
         id: AccountId(row.int("account_id")?),
         uuid: row.text("uuid")?,
@@ -88,7 +93,7 @@ pub fn account_from_row(row: &impl Columns) -> Result<Account, sqlx::Error> {
     })
 }
 
-pub fn device_record_from_row(row: &impl Columns) -> Result<DeviceRecord, sqlx::Error> {
+pub fn device_record_from_row(row: &dyn Columns) -> Result<DeviceRecord, sqlx::Error> {
     Ok(DeviceRecord {
         id: DeviceId(row.int("id")?),
         client_identifier: ClientIdentifier::from_stored(row.text("client_identifier")?),

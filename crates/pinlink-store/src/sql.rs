@@ -2,10 +2,8 @@
 //! PostgreSQL both read `$1`-style parameters, and the schemas (in
 //! `migrations/`) have the same tables and columns.
 
-use pinlink_core::DeviceInfo;
-use sqlx::{Database, Encode, Type};
-
-/// The columns that describe a device, in the order [`bind_device`] binds them.
+/// The columns that describe a device, in the order `queries::bind_device`
+/// binds them.
 macro_rules! device_columns {
     () => {
         "product, version, platform, platform_version, device, device_name, model, vendor"
@@ -27,9 +25,19 @@ pub const DELETE_EXPIRED_PIN_WITH_CODE: &str =
 pub const INSERT_PIN: &str = concat!(
     "INSERT INTO pins (id, code_hash, code_sealed, strong, client_identifier, ",
     device_columns!(),
-    ", requester_ip, created_at, expires_at, token_sealed) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)"
+    ", requester_ip, requester_net, created_at, expires_at, token_sealed) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)"
 );
+
+/// A network's live pins, and when the first of them expires.
+pub const LIVE_PINS_FROM_NET: &str = "SELECT COUNT(*) AS n, MIN(expires_at) AS first_expiry \
+     FROM pins WHERE requester_net = $1 AND expires_at > $2";
+
+/// The server's live 4-character codes, and when the first of them expires.
+pub const LIVE_LINK_CODES: &str = "SELECT COUNT(*) AS n, MIN(expires_at) AS first_expiry \
+     FROM pins WHERE NOT strong AND expires_at > $1";
+
+pub const COUNT_LIVE_PINS: &str = "SELECT COUNT(*) AS n FROM pins WHERE expires_at > $1";
 
 pub const PIN_BY_ID: &str = "SELECT * FROM pins WHERE id = $1";
 pub const PIN_BY_CODE: &str = "SELECT * FROM pins WHERE code_hash = $1";
@@ -118,25 +126,16 @@ pub const LIST_DEVICES_POSTGRES: &str = list_devices!("seq");
 /// Tokens go with the device (ON DELETE CASCADE), in the same statement.
 pub const DELETE_DEVICE: &str = "DELETE FROM devices WHERE id = $1 AND account_id = $2";
 
-pub const INSERT_FAILURE: &str = "INSERT INTO failures (key, at) VALUES ($1, $2)";
-pub const COUNT_FAILURES: &str =
-    "SELECT COUNT(*) AS n, MIN(at) AS oldest FROM failures WHERE key = $1 AND at > $2";
-pub const CLEAR_FAILURES: &str = "DELETE FROM failures WHERE key = $1";
-pub const DELETE_FAILURES_BEFORE: &str = "DELETE FROM failures WHERE at <= $1";
+pub const COUNT_SPENDS: &str =
+    "SELECT COUNT(*) AS n, MIN(at) AS oldest FROM spends WHERE key = $1 AND at > $2";
+pub const INSERT_SPEND: &str = "INSERT INTO spends (key, at) VALUES ($1, $2) RETURNING id";
+pub const DELETE_SPEND: &str = "DELETE FROM spends WHERE id = $1";
+pub const DELETE_SPENDS_WITH_KEY: &str = "DELETE FROM spends WHERE key = $1";
+pub const DELETE_SPENDS_BEFORE: &str = "DELETE FROM spends WHERE at <= $1";
 
-type Query<'q, DB> = sqlx::query::Query<'q, DB, <DB as Database>::Arguments<'q>>;
-
-/// Binds a device's columns in [`device_columns!`] order.
-pub fn bind_device<'q, DB: Database>(q: Query<'q, DB>, d: &'q DeviceInfo) -> Query<'q, DB>
-where
-    &'q str: Encode<'q, DB> + Type<DB>,
-{
-    q.bind(d.product.as_str())
-        .bind(&*d.version)
-        .bind(&*d.platform)
-        .bind(&*d.platform_version)
-        .bind(&*d.device)
-        .bind(&*d.device_name)
-        .bind(&*d.model)
-        .bind(&*d.vendor)
-}
+pub const IS_KNOWN_CLIENT: &str =
+    "SELECT account_id FROM known_clients WHERE account_id = $1 AND client_hash = $2";
+pub const REMEMBER_CLIENT: &str =
+    "INSERT INTO known_clients (account_id, client_hash, seen_at) VALUES ($1, $2, $3) \
+     ON CONFLICT (account_id, client_hash) DO UPDATE SET seen_at = excluded.seen_at";
+pub const FORGET_CLIENTS_BEFORE: &str = "DELETE FROM known_clients WHERE seen_at < $1";

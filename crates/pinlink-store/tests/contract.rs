@@ -5,9 +5,12 @@
 
 use std::sync::Arc;
 
-use pinlink_core::store::{NewAccount, NewToken, PinLink, PinRecord, TokenGrant};
+use pinlink_core::store::{
+    CapKind, NewAccount, NewToken, PinLink, PinRecord, Reservation, Spend, TokenGrant,
+};
 use pinlink_core::{
-    ClientIdentifier, DeviceInfo, LookupHash, PinId, Product, Store, StoreError, UnixTime,
+    ClientIdentifier, DeviceInfo, Limit, LookupHash, PinCaps, PinId, Product, Store, StoreError,
+    UnixTime,
 };
 
 async fn backends() -> Vec<(&'static str, Arc<dyn Store>)> {
@@ -25,6 +28,13 @@ async fn backends() -> Vec<(&'static str, Arc<dyn Store>)> {
 }
 
 const NOW: UnixTime = UnixTime(1_800_000_000);
+
+/// Caps no test here reaches unless it means to.
+const OPEN: PinCaps = PinCaps {
+    per_address: 1000,
+    link_codes: 1000,
+    total: u64::MAX,
+};
 
 fn hash(n: u8) -> LookupHash {
     LookupHash([n; 32])
@@ -52,6 +62,7 @@ fn pin(id: u32, code: u8, expires_at: UnixTime) -> PinRecord {
         client_identifier: ClientIdentifier::from_stored("client".into()),
         device: device("Player"),
         requester_ip: "127.0.0.1".into(),
+        requester_net: "127.0.0.1".into(),
         created_at: NOW,
         expires_at,
         token_sealed: None,
@@ -91,7 +102,7 @@ fn token(n: u8) -> NewToken {
 async fn pins_are_stored_found_and_unique_while_live() {
     for (name, store) in backends().await {
         store
-            .insert_pin(&pin(1, 1, NOW.plus_secs(900)))
+            .insert_pin(&pin(1, 1, NOW.plus_secs(900)), &OPEN)
             .await
             .expect(name);
         let found = store.pin_by_id(PinId(1)).await.expect(name).expect("by id");
@@ -107,12 +118,16 @@ async fn pins_are_stored_found_and_unique_while_live() {
         );
 
         // A live code or a taken id conflicts; nothing is written.
-        let same_code = store.insert_pin(&pin(2, 1, NOW.plus_secs(900))).await;
+        let same_code = store
+            .insert_pin(&pin(2, 1, NOW.plus_secs(900)), &OPEN)
+            .await;
         assert!(
             matches!(same_code, Err(StoreError::Conflict(_))),
             "{name}: {same_code:?}"
         );
-        let same_id = store.insert_pin(&pin(1, 9, NOW.plus_secs(900))).await;
+        let same_id = store
+            .insert_pin(&pin(1, 9, NOW.plus_secs(900)), &OPEN)
+            .await;
         assert!(
             matches!(same_id, Err(StoreError::Conflict(_))),
             "{name}: {same_id:?}"
@@ -127,9 +142,9 @@ async fn pins_are_stored_found_and_unique_while_live() {
 #[tokio::test]
 async fn an_expired_pin_gives_up_its_code_and_is_swept() {
     for (name, store) in backends().await {
-        store.insert_pin(&pin(1, 1, NOW)).await.expect(name);
+        store.insert_pin(&pin(1, 1, NOW), &OPEN).await.expect(name);
         store
-            .insert_pin(&pin(2, 1, NOW.plus_secs(900)))
+            .insert_pin(&pin(2, 1, NOW.plus_secs(900)), &OPEN)
             .await
             .expect("expired code reused");
         assert!(
@@ -137,7 +152,7 @@ async fn an_expired_pin_gives_up_its_code_and_is_swept() {
             "{name}"
         );
         store
-            .insert_pin(&pin(3, 3, NOW.plus_secs(10)))
+            .insert_pin(&pin(3, 3, NOW.plus_secs(10)), &OPEN)
             .await
             .expect(name);
         assert_eq!(
@@ -162,13 +177,14 @@ async fn a_pin_links_once_and_its_device_gets_the_token() {
     for (name, store) in backends().await {
         let alice = account(store.as_ref(), "alice").await;
         store
-            .insert_pin(&pin(1, 1, NOW.plus_secs(900)))
+            .insert_pin(&pin(1, 1, NOW.plus_secs(900)), &OPEN)
             .await
             .expect(name);
         let link = PinLink {
             pin: PinId(1),
             account: alice.id,
             token: token(7),
+            known_client: hash(70),
             now: NOW,
         };
         let device = store.link_pin(&link).await.expect(name).expect("linked");
@@ -203,13 +219,14 @@ async fn a_pin_links_once_and_its_device_gets_the_token() {
 
         // An expired pin does not link.
         store
-            .insert_pin(&pin(2, 2, NOW.plus_secs(5)))
+            .insert_pin(&pin(2, 2, NOW.plus_secs(5)), &OPEN)
             .await
             .expect(name);
         let late = PinLink {
             pin: PinId(2),
             account: alice.id,
             token: token(9),
+            known_client: hash(70),
             now: NOW.plus_secs(5),
         };
         assert!(store.link_pin(&late).await.expect(name).is_none(), "{name}");
@@ -274,6 +291,7 @@ async fn tokens_and_devices_are_revoked_completely() {
             client_identifier: ClientIdentifier::from_stored(client.into()),
             device: device("Browser"),
             token: token(n),
+            known_client: hash(n + 100),
             now: NOW,
         };
         let laptop = store
@@ -350,55 +368,264 @@ async fn tokens_and_devices_are_revoked_completely() {
     }
 }
 
+fn spend(key: u8, limits: &[Limit]) -> Spend {
+    Spend::new(hash(key), limits)
+}
+
 #[tokio::test]
-async fn failures_are_counted_in_a_window() {
+async fn budgets_are_spent_refunded_and_forgotten() {
     for (name, store) in backends().await {
-        for secs in [0, 10, 20] {
+        let two_a_minute = Limit::new(2, 60);
+        let both = [spend(1, &[two_a_minute]), spend(2, &[Limit::new(5, 3600)])];
+        let Reservation::Granted(first) = store.reserve(&both, NOW).await.expect(name) else {
+            panic!("{name}: room");
+        };
+        assert_eq!(first.len(), 2, "{name}");
+        store.reserve(&both, NOW.plus_secs(10)).await.expect(name);
+        // Key 1 is spent: nothing is recorded, not even in key 2.
+        let refused = store.reserve(&both, NOW.plus_secs(20)).await.expect(name);
+        assert_eq!(
+            refused,
+            Reservation::Refused {
+                index: 0,
+                retry_after_secs: 40
+            },
+            "{name}"
+        );
+        // A refund gives room back.
+        store.refund(&first).await.expect(name);
+        assert!(
+            matches!(
+                store.reserve(&both, NOW.plus_secs(20)).await.expect(name),
+                Reservation::Granted(_)
+            ),
+            "{name}"
+        );
+        // Key 2 has 3 of 5 now; key 1 is full again until the window moves.
+        assert!(
+            matches!(
+                store.reserve(&both, NOW.plus_secs(30)).await.expect(name),
+                Reservation::Refused { index: 0, .. }
+            ),
+            "{name}"
+        );
+        assert!(
+            matches!(
+                store.reserve(&both, NOW.plus_secs(71)).await.expect(name),
+                Reservation::Granted(_)
+            ),
+            "{name}"
+        );
+        // Forgiving a key empties it; limits that are off record nothing.
+        store.forgive(&hash(1)).await.expect(name);
+        let off = store
+            .reserve(&[spend(3, &[Limit::OFF])], NOW)
+            .await
+            .expect(name);
+        assert_eq!(off, Reservation::Granted(vec![]), "{name}");
+        // Old spends are deleted.
+        let deleted = store
+            .delete_spends_before(NOW.plus_secs(3600), NOW)
+            .await
+            .expect(name);
+        assert_eq!(deleted, 3, "{name}: key 2's three spends");
+    }
+}
+
+#[tokio::test]
+async fn a_hundred_reservations_at_once_get_exactly_the_budget() {
+    for (name, store) in backends().await {
+        let attempts: Vec<_> = (0..100)
+            .map(|i| {
+                let store = store.clone();
+                // Two keys per attempt, in either order, so that locks are
+                // taken in both orders at once.
+                let spends = if i % 2 == 0 {
+                    vec![
+                        spend(1, &[Limit::new(10, 900)]),
+                        spend(2, &[Limit::new(50, 900)]),
+                    ]
+                } else {
+                    vec![
+                        spend(2, &[Limit::new(50, 900)]),
+                        spend(1, &[Limit::new(10, 900)]),
+                    ]
+                };
+                tokio::spawn(async move { store.reserve(&spends, NOW).await })
+            })
+            .collect();
+        let mut granted = 0;
+        for attempt in attempts {
+            if let Reservation::Granted(_) = attempt.await.expect("task").expect(name) {
+                granted += 1;
+            }
+        }
+        assert_eq!(granted, 10, "{name}");
+    }
+}
+
+#[tokio::test]
+async fn live_pins_are_capped_per_network_and_for_link_codes() {
+    for (name, store) in backends().await {
+        let caps = PinCaps {
+            per_address: 3,
+            link_codes: 4,
+            total: u64::MAX,
+        };
+        let from = |id: u32, code: u8, net: &str, strong: bool| PinRecord {
+            requester_net: net.into(),
+            strong,
+            ..pin(id, code, NOW.plus_secs(100 + i64::from(id)))
+        };
+        for id in 1..=3 {
             store
-                .record_failure("k", NOW.plus_secs(secs))
+                .insert_pin(&from(id, id as u8, "192.0.2.1", true), &caps)
                 .await
                 .expect(name);
         }
-        store.record_failure("other", NOW).await.expect(name);
-        let all = store
-            .count_failures("k", NOW.plus_secs(-1))
-            .await
-            .expect(name);
-        assert_eq!((all.count, all.oldest), (3, Some(NOW)), "{name}");
-        let recent = store
-            .count_failures("k", NOW.plus_secs(5))
-            .await
-            .expect(name);
-        assert_eq!(
-            (recent.count, recent.oldest),
-            (2, Some(NOW.plus_secs(10))),
-            "{name}"
+        let full = store
+            .insert_pin(&from(4, 4, "192.0.2.1", true), &caps)
+            .await;
+        assert!(
+            matches!(
+                full,
+                Err(StoreError::CapReached {
+                    cap: CapKind::Address,
+                    until
+                }) if until == NOW.plus_secs(101)
+            ),
+            "{name}: {full:?}"
         );
-        assert_eq!(
+        // Short codes from other networks fill the link codes' cap.
+        for id in 10..14 {
             store
-                .delete_failures_before(NOW.plus_secs(10))
+                .insert_pin(
+                    &from(id, id as u8, &format!("198.51.100.{id}"), false),
+                    &caps,
+                )
+                .await
+                .expect(name);
+        }
+        let full = store
+            .insert_pin(&from(20, 20, "203.0.113.1", false), &caps)
+            .await;
+        assert!(
+            matches!(
+                full,
+                Err(StoreError::CapReached {
+                    cap: CapKind::LinkCodes,
+                    ..
+                })
+            ),
+            "{name}: {full:?}"
+        );
+        assert_eq!(store.count_live_pins(NOW).await.expect(name), 7, "{name}");
+        assert_eq!(
+            store.count_live_pins(NOW.plus_secs(105)).await.expect(name),
+            4,
+            "{name}: the network's three expired first"
+        );
+        // Expired pins no longer count.
+        store
+            .insert_pin(
+                &PinRecord {
+                    created_at: NOW.plus_secs(200),
+                    expires_at: NOW.plus_secs(900),
+                    ..from(5, 5, "192.0.2.1", true)
+                },
+                &caps,
+            )
+            .await
+            .expect(name);
+    }
+}
+
+#[tokio::test]
+async fn fifty_pins_at_once_from_one_network_stop_at_its_cap() {
+    for (name, store) in backends().await {
+        let caps = PinCaps {
+            per_address: 5,
+            link_codes: 1000,
+            total: u64::MAX,
+        };
+        let inserts: Vec<_> = (1..=50u32)
+            .map(|id| {
+                let store = store.clone();
+                let record = pin(id, id as u8, NOW.plus_secs(900));
+                tokio::spawn(async move { store.insert_pin(&record, &caps).await })
+            })
+            .collect();
+        let mut inserted = 0;
+        for insert in inserts {
+            match insert.await.expect("task") {
+                Ok(()) => inserted += 1,
+                Err(StoreError::CapReached { .. }) => {}
+                Err(e) => panic!("{name}: {e}"),
+            }
+        }
+        assert_eq!(inserted, 5, "{name}");
+    }
+}
+
+#[tokio::test]
+async fn clients_an_account_used_are_known_to_it() {
+    for (name, store) in backends().await {
+        let alice = account(store.as_ref(), "alice").await;
+        let bob = account(store.as_ref(), "bob").await;
+        assert!(!store
+            .is_known_client(alice.id, &hash(50))
+            .await
+            .expect(name));
+        store
+            .grant_token(&TokenGrant {
+                account: alice.id,
+                client_identifier: ClientIdentifier::from_stored("laptop".into()),
+                device: device("Browser"),
+                token: token(1),
+                known_client: hash(50),
+                now: NOW,
+            })
+            .await
+            .expect(name);
+        assert!(
+            store
+                .is_known_client(alice.id, &hash(50))
                 .await
                 .expect(name),
-            3,
             "{name}"
         );
-        assert_eq!(
-            store
-                .count_failures("k", NOW.plus_secs(-1))
-                .await
-                .expect(name)
-                .count,
-            1,
+        assert!(
+            !store.is_known_client(bob.id, &hash(50)).await.expect(name),
             "{name}"
         );
-        store.clear_failures("k").await.expect(name);
-        assert_eq!(
-            store
-                .count_failures("k", NOW.plus_secs(-1))
+        store
+            .insert_pin(&pin(1, 1, NOW.plus_secs(900)), &OPEN)
+            .await
+            .expect(name);
+        store
+            .link_pin(&PinLink {
+                pin: PinId(1),
+                account: bob.id,
+                token: token(2),
+                known_client: hash(51),
+                now: NOW,
+            })
+            .await
+            .expect(name);
+        assert!(
+            store.is_known_client(bob.id, &hash(51)).await.expect(name),
+            "{name}"
+        );
+        // Forgotten once not seen for long enough.
+        store
+            .delete_spends_before(NOW, NOW.plus_secs(1))
+            .await
+            .expect(name);
+        assert!(
+            !store
+                .is_known_client(alice.id, &hash(50))
                 .await
-                .expect(name)
-                .count,
-            0,
+                .expect(name),
             "{name}"
         );
     }
@@ -408,7 +635,7 @@ async fn failures_are_counted_in_a_window() {
 async fn concurrent_writes_commit_independently() {
     for (name, store) in backends().await {
         store
-            .insert_pin(&pin(1, 1, NOW.plus_secs(900)))
+            .insert_pin(&pin(1, 1, NOW.plus_secs(900)), &OPEN)
             .await
             .expect(name);
         // Fifty writes at once (they share group commits); one of them clashes
@@ -421,9 +648,11 @@ async fn concurrent_writes_commit_independently() {
                 } else {
                     u8::try_from(id).expect("small")
                 };
-                tokio::spawn(
-                    async move { store.insert_pin(&pin(id, code, NOW.plus_secs(900))).await },
-                )
+                tokio::spawn(async move {
+                    store
+                        .insert_pin(&pin(id, code, NOW.plus_secs(900)), &OPEN)
+                        .await
+                })
             })
             .collect();
         let mut failed = Vec::new();

@@ -14,7 +14,8 @@ use std::sync::Arc;
 
 use anyhow::{bail, Context};
 use clap::{Args, Parser, Subcommand};
-use pinlink_core::{Pinlink, PinlinkSettings, SystemClock};
+use pinlink_core::{Limit, PinCaps, Pinlink, PinlinkSettings, SystemClock};
+use pinlink_server::client_address::TrustedProxies;
 use pinlink_server::config::load_or_create_key;
 use pinlink_server::{App, Config};
 use serde::Deserialize;
@@ -30,7 +31,8 @@ Quick start: `pinlink user add alice --email alice@example.org`, then `pinlink s
 Devices create pins with POST /api/v2/pins and poll GET /api/v2/pins/{id}; \
 a signed-in account links a code with PUT /api/v2/pins/link.",
     after_help = "Environment: PINLINK_DATABASE, PINLINK_KEY_FILE, PINLINK_LISTEN, PINLINK_PUBLIC_URL, \
-PINLINK_CONFIG, PINLINK_DATABASE_POOL_SIZE, PINLINK_DATABASE_TIMEOUT, PINLINK_OPEN_SIGNUP; \
+PINLINK_CONFIG, PINLINK_DATABASE_POOL_SIZE, PINLINK_DATABASE_TIMEOUT, PINLINK_OPEN_SIGNUP, \
+PINLINK_TRUSTED_PROXIES and one per limit (see `pinlink serve --help`); \
 PINLINK_LOG sets the log filter (e.g. `debug`, default `info`)."
 )]
 struct Cli {
@@ -76,8 +78,9 @@ struct DataArgs {
     /// of its backups: without it stored tokens cannot be checked.
     #[arg(long, env = "PINLINK_KEY_FILE", value_name = "PATH")]
     key_file: Option<PathBuf>,
-    /// A TOML file with any of: listen, database, public_url, key_file and a
-    /// [location] table. Flags and environment variables override it.
+    /// A TOML file with any of: listen, database, public_url, key_file,
+    /// open_signup, trusted_proxies (a list) and a [location] table. Flags and
+    /// environment variables override it.
     #[arg(long, env = "PINLINK_CONFIG", value_name = "FILE")]
     config: Option<PathBuf>,
     /// PostgreSQL: connections per instance (one listens for the other
@@ -139,6 +142,82 @@ struct ServeArgs {
     /// the log), further ones from `pinlink user add`.
     #[arg(long, env = "PINLINK_OPEN_SIGNUP")]
     open_signup: bool,
+    /// A reverse proxy (address or CIDR network, repeatable) whose
+    /// `Forwarded` / `X-Forwarded-For` headers name the client: budgets and
+    /// the confirmation page then use the address the proxy saw. From any
+    /// other peer those headers are ignored. Environment: comma-separated.
+    #[arg(long = "trusted-proxy", env = "PINLINK_TRUSTED_PROXIES", value_name = "CIDR",
+          value_delimiter = ',', value_parser = parse_network)]
+    trusted_proxies: Vec<ipnet::IpNet>,
+    #[command(flatten)]
+    limits: LimitArgs,
+}
+
+/// How much one address or client may ask for, and how many pins may be
+/// live (ARCHITECTURE.md explains the defaults). 0 turns a rate off.
+#[derive(Args)]
+struct LimitArgs {
+    /// New pins one address (an IPv6 /64) may ask for in 10 minutes.
+    #[arg(
+        long,
+        env = "PINLINK_PINS_PER_ADDRESS",
+        default_value_t = 60,
+        value_name = "N"
+    )]
+    pins_per_address: u32,
+    /// New pins one client identifier may ask for in 10 minutes.
+    #[arg(
+        long,
+        env = "PINLINK_PINS_PER_CLIENT",
+        default_value_t = 20,
+        value_name = "N"
+    )]
+    pins_per_client: u32,
+    /// Live pins one address (an IPv6 /64) may hold at once.
+    #[arg(
+        long,
+        env = "PINLINK_MAX_LIVE_PINS_PER_ADDRESS",
+        default_value_t = 100,
+        value_name = "N"
+    )]
+    max_live_pins_per_address: u32,
+    /// Live 4-character codes on the whole server. Each one makes a guessed
+    /// code a little likelier to hit: at most this / 2^20 per guess.
+    #[arg(long, env = "PINLINK_MAX_LIVE_LINK_CODES", default_value_t = 512, value_name = "N",
+          value_parser = clap::value_parser!(u32).range(1..=65_536))]
+    max_live_link_codes: u32,
+    /// Live pins of both kinds on the whole server (about 500 bytes of
+    /// memory each).
+    #[arg(
+        long,
+        env = "PINLINK_MAX_LIVE_PINS",
+        default_value_t = 200_000,
+        value_name = "N"
+    )]
+    max_live_pins: u64,
+}
+
+impl LimitArgs {
+    fn apply(&self, settings: &mut PinlinkSettings) {
+        let per_ten_minutes = |n: u32| {
+            if n == 0 {
+                Limit::OFF
+            } else {
+                Limit::new(n, 600)
+            }
+        };
+        settings.budgets.pins_per_address = per_ten_minutes(self.pins_per_address);
+        settings.budgets.pins_per_client = per_ten_minutes(self.pins_per_client);
+        settings.caps = PinCaps {
+            per_address: self.max_live_pins_per_address,
+            link_codes: self.max_live_link_codes,
+            total: self.max_live_pins,
+        };
+    }
+}
+
+fn parse_network(text: &str) -> Result<ipnet::IpNet, String> {
+    pinlink_server::client_address::TrustedProxies::parse_network(text)
 }
 
 #[derive(Subcommand)]
@@ -174,6 +253,8 @@ struct FileConfig {
     database: Option<String>,
     public_url: Option<String>,
     key_file: Option<PathBuf>,
+    open_signup: Option<bool>,
+    trusted_proxies: Option<Vec<String>>,
     location: Option<pinlink_proto::Location>,
 }
 
@@ -209,6 +290,15 @@ fn build_config(
     if let Some(location) = file.location {
         config.location = location;
     }
+    config.open_signup = file.open_signup.unwrap_or(false);
+    let proxies = file
+        .trusted_proxies
+        .unwrap_or_default()
+        .iter()
+        .map(|text| parse_network(text))
+        .collect::<Result<Vec<_>, String>>()
+        .map_err(|e| anyhow::anyhow!("trusted_proxies in the config file: {e}"))?;
+    config.trusted_proxies = TrustedProxies::new(proxies);
     Ok(config)
 }
 
@@ -273,7 +363,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let mut config = build_config(&args.data, args.listen, args.public_url)?;
             config.settings.link_pin_lifetime_secs = args.link_pin_lifetime;
             config.settings.strong_pin_lifetime_secs = args.strong_pin_lifetime;
-            config.open_signup = args.open_signup;
+            config.open_signup |= args.open_signup;
+            if !args.trusted_proxies.is_empty() {
+                config.trusted_proxies = TrustedProxies::new(args.trusted_proxies);
+            }
+            args.limits.apply(&mut config.settings);
             tracing::info!(database = %pinlink_store::redact_url(&config.database_url), "starting pinlink");
             let app = App::build(config, Arc::new(SystemClock)).await?;
             app.run(shutdown_signal()).await

@@ -12,13 +12,14 @@ use axum::Router;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
+use crate::client_address::{self, TrustedProxies};
 use crate::error::ApiError;
 use crate::state::AppState;
 
 /// Every route. Paths are declared without `.json`/`.xml`: the negotiate
 /// middleware strips the suffix before routing (so `/devices.xml` is served
 /// by `/devices`, `/api/v2/pins/link.json` by `/api/v2/pins/link`).
-pub fn router(state: AppState) -> Router {
+pub fn router(state: AppState, trusted_proxies: TrustedProxies) -> Router {
     let router = Router::new()
         .route("/api/v2/pins", post(api::pins::create))
         .route("/api/v2/pins/link", put(api::pins::link))
@@ -35,6 +36,10 @@ pub fn router(state: AppState) -> Router {
         .merge(pages::routes())
         .fallback(not_found);
     pages::security_headers(router)
+        .layer(axum::middleware::from_fn_with_state(
+            trusted_proxies,
+            client_address::resolve,
+        ))
         .layer(
             // Logged by route template, never by raw path or query: those can
             // carry pin codes and tokens.

@@ -240,3 +240,21 @@ pub fn xml_attr(xml: &str, name: &str) -> Option<String> {
     let end = xml[start..].find('"')? + start;
     Some(xml[start..end].to_owned())
 }
+
+/// The text in a QR code image, as a phone's camera reads it.
+pub fn read_qr_code(png_bytes: &[u8]) -> String {
+    let mut decoder = png::Decoder::new(png_bytes);
+    decoder.set_transformations(png::Transformations::EXPAND);
+    let mut reader = decoder.read_info().expect("a PNG");
+    let mut pixels = vec![0; reader.output_buffer_size()];
+    let frame = reader.next_frame(&mut pixels).expect("a frame");
+    let channels = frame.color_type.samples();
+    let (width, height) = (frame.width as usize, frame.height as usize);
+    let mut image = rqrr::PreparedImage::prepare_from_greyscale(width, height, |x, y| {
+        pixels[(y * width + x) * channels]
+    });
+    let grids = image.detect_grids();
+    assert_eq!(grids.len(), 1, "one QR code in the image");
+    let (_, content) = grids[0].decode().expect("the QR code decodes");
+    content
+}

@@ -124,7 +124,7 @@ async fn the_qr_link_opens_the_prefilled_form_without_submitting_it() {
         .bytes()
         .await
         .expect("png bytes");
-    let qr_target = read_qr_code(&png);
+    let qr_target = harness::read_qr_code(&png);
     assert_eq!(qr_target, app.url(&format!("/link?pin={}", code(&pin))));
     browser.goto(&qr_target).await;
     browser
@@ -165,7 +165,7 @@ async fn deny_makes_the_pin_unusable() {
 #[tokio::test]
 async fn wrong_codes_get_a_clear_message_until_the_budget_is_spent() {
     let mut config = Config::for_test();
-    config.settings.budgets.link_per_account.max_failures = 3;
+    config.settings.budgets.link_per_account.max = 3;
     let app = TestApp::spawn_with(config).await;
     app.add_account(USERNAME, harness::EMAIL, PASSWORD).await;
     let pin = device_pin(&app, false).await;
@@ -362,22 +362,4 @@ async fn a_cross_site_post_cannot_link_a_code() {
         "the cross-site post linked nothing"
     );
     browser.close().await;
-}
-
-/// The text in a QR code image, as a phone's camera reads it.
-fn read_qr_code(png_bytes: &[u8]) -> String {
-    let mut decoder = png::Decoder::new(png_bytes);
-    decoder.set_transformations(png::Transformations::EXPAND);
-    let mut reader = decoder.read_info().expect("a PNG");
-    let mut pixels = vec![0; reader.output_buffer_size()];
-    let frame = reader.next_frame(&mut pixels).expect("a frame");
-    let channels = frame.color_type.samples();
-    let (width, height) = (frame.width as usize, frame.height as usize);
-    let mut image = rqrr::PreparedImage::prepare_from_greyscale(width, height, |x, y| {
-        pixels[(y * width + x) * channels]
-    });
-    let grids = image.detect_grids();
-    assert_eq!(grids.len(), 1, "one QR code in the image");
-    let (_, content) = grids[0].decode().expect("the QR code decodes");
-    content
 }

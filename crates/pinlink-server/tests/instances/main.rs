@@ -125,7 +125,7 @@ async fn a_pin_denied_on_one_instance_is_gone_on_the_others() {
         .deny_code(
             &account,
             pin["code"].as_str().expect("code"),
-            "127.0.0.1",
+            &pinlink_core::ClientAddress::new([127, 0, 0, 1].into()),
             pinlink_core::Expect::ANY,
         )
         .await
@@ -216,7 +216,7 @@ async fn sign_in_lockouts_count_guesses_on_every_instance() {
 #[tokio::test]
 async fn wrong_link_codes_count_on_every_instance() {
     let Some(apps) = three_instances_with(|config| {
-        config.settings.budgets.link_per_account.max_failures = 6;
+        config.settings.budgets.link_per_account.max = 6;
     })
     .await
     else {

@@ -40,7 +40,7 @@ pub async fn create(
         client_identifier: request.client_identifier()?,
         device: request.device_info()?,
         strong: request.flag("strong")?,
-        requester_ip: request.client_ip(),
+        requester: request.client_address(),
     };
     let pin = state.core.create_pin(new_pin).await?;
     Ok(Reply::new(
@@ -67,20 +67,25 @@ pub async fn link(State(state): State<AppState>, request: PlexRequest) -> Result
     let code = request.get("code").unwrap_or_default();
     state
         .core
-        .link_code(&session.account, code, &request.client_ip())
+        .link_code(&session.account, code, &request.client_address())
         .await?;
     Ok(Reply::status(StatusCode::NO_CONTENT))
 }
 
 /// `GET /api/v2/pins/qr/{code}`: a PNG QR code of the page where a person
-/// approves this pin.
+/// approves a pin with this code, `/link?pin=CODE`.
+///
+/// The image is made from the code alone, without looking it up: anyone may
+/// fetch it, so an answer that depended on the pin would tell a stranger
+/// which codes are live (an oracle that lists every live code in a minute).
+/// Any well-formed code gets its image; the page it leads to asks for a
+/// sign-in and spends the budget of wrong codes like every other.
 pub async fn qr(
     State(state): State<AppState>,
     Path(code): Path<String>,
 ) -> Result<Response, ApiError> {
     let code = PinCode::parse_user_input(&code).ok_or(CoreError::PinNotFound)?;
-    let pin = state.core.pin_by_code(&code).await?;
-    let target = approval_url(&state.public_url, &pin);
+    let target = link_url(&state.public_url, &code);
     let png = crate::qr::png(&target).map_err(CoreError::Internal)?;
     Ok((
         [
@@ -92,18 +97,8 @@ pub async fn qr(
         .into_response())
 }
 
-/// Where a person approves `pin`: `/link?pin=CODE` for a 4-character code,
-/// `/auth?clientID=…&code=…` for a strong one.
-pub fn approval_url(public_url: &str, pin: &Pin) -> String {
-    match &pin.code {
-        PinCode::Link(_) => format!("{public_url}/link?pin={}", pin.code.as_str()),
-        PinCode::Strong(_) => {
-            let query = serde_urlencoded::to_string([
-                ("clientID", pin.client_identifier.as_str()),
-                ("code", pin.code.as_str()),
-            ])
-            .unwrap_or_default();
-            format!("{public_url}/auth?{query}")
-        }
-    }
+/// The page where a person types or confirms `code` (both kinds are
+/// accepted there).
+pub fn link_url(public_url: &str, code: &PinCode) -> String {
+    format!("{public_url}/link?pin={}", code.as_str())
 }

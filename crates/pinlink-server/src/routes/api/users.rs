@@ -49,7 +49,7 @@ pub async fn sign_in(
         password: Password::presented(password.to_owned()),
         client_identifier: request.client_identifier()?,
         device: request.device_info_or(UNNAMED_PRODUCT)?,
-        ip: request.client_ip(),
+        from: request.client_address(),
     };
     let (account, token) = state.core.sign_in(sign_in).await?;
     Ok(Reply::new(

@@ -262,7 +262,7 @@ async fn sign_in_and_go(
             password: Password::presented(password),
             client_identifier,
             device,
-            ip: visitor.ip.clone(),
+            from: visitor.from,
         })
         .await?;
     Ok(visitor.signed_in(&token, next))

@@ -56,7 +56,7 @@ pub async fn link_confirm(
     let account = visitor.require_account(&here)?;
     match state
         .core
-        .pin_to_approve(account, &form.code, &visitor.ip, Expect::ANY)
+        .pin_to_approve(account, &form.code, &visitor.from, Expect::ANY)
         .await
     {
         Ok(pin) => Ok(confirm_page(
@@ -94,7 +94,7 @@ pub async fn link_approve(
     let account = visitor.require_account(&here)?;
     match state
         .core
-        .approve_code(account, &form.code, &visitor.ip, Expect::ANY)
+        .approve_code(account, &form.code, &visitor.from, Expect::ANY)
         .await
     {
         Ok(pin) => Ok(linked_page(&state, &visitor, &pin)),
@@ -110,7 +110,7 @@ pub async fn link_deny(
     let account = visitor.require_account(&here)?;
     match state
         .core
-        .deny_code(account, &form.code, &visitor.ip, Expect::ANY)
+        .deny_code(account, &form.code, &visitor.from, Expect::ANY)
         .await
     {
         Ok(()) => Ok(denied_page(&state, &visitor)),
@@ -170,19 +170,18 @@ pub async fn auth_confirm(
         };
         return Ok(visitor.finish(render(StatusCode::OK, &page)));
     };
-    let account = visitor.require_account(&here)?;
+    visitor.require_account(&here)?;
     let Some(client_id) = query.client_id.filter(|c| !c.is_empty()) else {
         return Err(PageError::Core(CoreError::InvalidInput(
             "This approval link is incomplete: it names no clientID.".into(),
         )));
     };
-    let expect = Expect {
-        strong_only: true,
-        client_identifier: Some(&client_id),
-    };
+    // Opening a link is not a deliberate act (another site can send the
+    // browser here), so this spends no budget; the core only looks up
+    // strong codes this way, which cannot be guessed.
     let pin = state
         .core
-        .pin_to_approve(account, &code, &visitor.ip, expect)
+        .pin_behind_approval_link(&code, &client_id)
         .await?;
     let forward = query.forward_url.as_deref().and_then(forward_target);
     let mut response = confirm_page(
@@ -218,7 +217,7 @@ pub async fn auth_approve(
     let account = visitor.require_account(&here)?;
     let pin = state
         .core
-        .approve_code(account, &form.code, &visitor.ip, form.strong_for_client())
+        .approve_code(account, &form.code, &visitor.from, form.strong_for_client())
         .await?;
     match form.forward_url.as_deref().and_then(forward_target) {
         Some(forward) => Ok(visitor.finish(Redirect::to(&forward.url))),
@@ -234,7 +233,7 @@ pub async fn auth_deny(
     let account = visitor.require_account(&here)?;
     state
         .core
-        .deny_code(account, &form.code, &visitor.ip, form.strong_for_client())
+        .deny_code(account, &form.code, &visitor.from, form.strong_for_client())
         .await?;
     Ok(denied_page(&state, &visitor))
 }
@@ -250,13 +249,36 @@ fn forward_target(raw: &str) -> Option<Forward> {
     let uri: Uri = raw.trim().parse().ok()?;
     let scheme = uri.scheme_str()?.to_ascii_lowercase();
     let authority = uri.authority()?;
-    if !(scheme == "http" || scheme == "https") || authority.as_str().contains('@') {
+    if !(scheme == "http" || scheme == "https") || !is_plain_host(authority.host()) {
+        return None;
+    }
+    // The origin goes into the Content-Security-Policy header, so it is
+    // rebuilt from parts that can hold no `;`, quote or space.
+    let origin = match authority.port_u16() {
+        Some(port) => format!("{scheme}://{}:{port}", authority.host()),
+        None => format!("{scheme}://{}", authority.host()),
+    };
+    if authority.as_str() != &origin[scheme.len() + 3..] {
+        // Userinfo (`user@`), an empty or odd port: not a plain origin.
         return None;
     }
     Some(Forward {
         url: uri.to_string(),
-        origin: format!("{scheme}://{authority}"),
+        origin,
     })
+}
+
+/// A DNS name or IPv4 address (letters, digits, dots, dashes) or a bracketed
+/// IPv6 literal; nothing else may reach a CSP source expression.
+fn is_plain_host(host: &str) -> bool {
+    if let Some(inner) = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
+        return inner.parse::<std::net::Ipv6Addr>().is_ok();
+    }
+    !host.is_empty()
+        && host.len() <= 253
+        && host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-')
 }
 
 // ---------------------------------------------------------------- screens
@@ -326,5 +348,12 @@ mod tests {
         assert!(forward_target("/relative").is_none());
         assert!(forward_target("https://user@evil.example/").is_none());
         assert!(forward_target("ftp://files.example/").is_none());
+        // Nothing but a plain host and port may reach the CSP header.
+        assert!(forward_target("https://evil.example;script-src*/").is_none());
+        assert!(forward_target("https://a%3Bb.example/").is_none());
+        assert!(forward_target("https://a'b.example/").is_none());
+        assert!(forward_target("https://app.example:/x").is_none());
+        let v6 = forward_target("http://[::1]:8080/done").expect("ipv6 literal");
+        assert_eq!(v6.origin, "http://[::1]:8080");
     }
 }

@@ -8,15 +8,14 @@
 //!   the matching token), and
 //! - a post whose `Origin` is not this server is refused outright.
 
-use std::net::SocketAddr;
-
-use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
+use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue, Uri};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
 use pinlink_core::{
-    Account, AuthToken, ClientIdentifier, CoreError, DeviceInfo, RawDeviceInfo, Session,
+    Account, AuthToken, ClientAddress, ClientIdentifier, CoreError, DeviceInfo, RawDeviceInfo,
+    Session,
 };
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
@@ -27,16 +26,27 @@ use crate::state::AppState;
 
 const SESSION_COOKIE: &str = "pinlink_session";
 const FORM_COOKIE: &str = "pinlink_form";
+/// A random identifier the browser keeps across sign-ins: its client
+/// identifier as a device, so that the account knows it again (a known
+/// client is not slowed when strangers guess the password).
+const BROWSER_COOKIE: &str = "pinlink_browser";
+/// How long a browser keeps its identifier.
+const BROWSER_COOKIE_DAYS: i64 = 400;
 /// What a signed-in browser is called in the account's device list.
 pub const WEB_PRODUCT: &str = "pinlink web";
 
 pub struct Visitor {
-    pub ip: String,
+    /// Where the browser is ([`crate::client_address`]).
+    pub from: ClientAddress,
     pub session: Option<Session>,
     /// The random value the form tokens are bound to.
     form_binding: String,
     /// The binding was made for this request; the response must set it.
     new_binding: bool,
+    /// The browser's identifier as a device; new (to be set) when `None`
+    /// came with the request.
+    browser_id: String,
+    new_browser_id: bool,
     /// The session cookie named a token that no longer works.
     stale_session: bool,
     /// The `Origin` header, when the browser sent one, is this server.
@@ -50,11 +60,7 @@ impl FromRequestParts<AppState> for Visitor {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, PageError> {
         let jar = CookieJar::from_headers(&parts.headers);
-        let ip = parts
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|ConnectInfo(peer)| peer.ip().to_string())
-            .unwrap_or_default();
+        let from = crate::client_address::of(&parts.extensions);
         let (session, stale_session) = match jar.get(SESSION_COOKIE).map(Cookie::value) {
             None => (None, false),
             Some(token) => match state.core.authenticate(token).await {
@@ -67,8 +73,14 @@ impl FromRequestParts<AppState> for Visitor {
             Some(value) if value.len() >= 32 => (value.to_owned(), false),
             _ => (uuid::Uuid::new_v4().simple().to_string(), true),
         };
+        let (browser_id, new_browser_id) = match jar.get(BROWSER_COOKIE).map(Cookie::value) {
+            Some(value) if uuid::Uuid::parse_str(value).is_ok() => (value.to_owned(), false),
+            _ => (uuid::Uuid::new_v4().to_string(), true),
+        };
         Ok(Visitor {
-            ip,
+            from,
+            browser_id,
+            new_browser_id,
             session,
             form_binding,
             new_binding,
@@ -109,11 +121,11 @@ impl Visitor {
         }
     }
 
-    /// Who this browser is as a device: a fresh client identifier per
-    /// sign-in, and a name taken from its user agent.
+    /// Who this browser is as a device: the identifier it keeps in a
+    /// cookie across sign-ins, and a name taken from its user agent.
     pub fn as_device(&self) -> Result<(ClientIdentifier, DeviceInfo), CoreError> {
         let (browser, platform) = describe_user_agent(&self.user_agent);
-        let client = ClientIdentifier::parse(Some(&uuid::Uuid::new_v4().to_string()))?;
+        let client = ClientIdentifier::parse(Some(&self.browser_id))?;
         let info = DeviceInfo::parse(RawDeviceInfo {
             product: Some(WEB_PRODUCT),
             device: Some(browser),
@@ -139,6 +151,16 @@ impl Visitor {
         }
         if self.stale_session {
             jar = jar.add(session_removal());
+        }
+        if self.new_browser_id {
+            jar = jar.add(
+                Cookie::build((BROWSER_COOKIE, self.browser_id.clone()))
+                    .path("/")
+                    .http_only(true)
+                    .secure(self.secure_cookies)
+                    .same_site(SameSite::Lax)
+                    .max_age(time::Duration::days(BROWSER_COOKIE_DAYS)),
+            );
         }
         let mut response = (jar, response).into_response();
         // Pages carry form tokens and personal data: never cache them.
@@ -260,9 +282,17 @@ fn describe_user_agent(agent: &str) -> (&'static str, &'static str) {
 }
 
 /// Where to go after signing in: only a path on this server, never another
-/// site (`//evil.example` is another site).
+/// site. `//evil.example` and `/\\evil.example` are other sites to a browser,
+/// and so is `/\t/evil.example`: browsers drop tabs and newlines from URLs
+/// before reading them. So only visible ASCII is followed, and anything else
+/// (whitespace, control characters, and non-ASCII text, which cannot go into
+/// a `Location` header as it is) makes the target `/`.
 pub fn safe_next(next: &str) -> &str {
-    let local = next.starts_with('/') && !next.starts_with("//") && !next.contains('\\');
+    let local = next.starts_with('/')
+        && !next.starts_with("//")
+        && !next.contains('\\')
+        && next.len() <= 2048
+        && next.bytes().all(|b| b.is_ascii_graphic());
     if local {
         next
     } else {
@@ -287,6 +317,13 @@ mod tests {
         assert_eq!(safe_next("https://evil.example"), "/");
         assert_eq!(safe_next("/\\evil.example"), "/");
         assert_eq!(safe_next(""), "/");
+        assert_eq!(safe_next("/\t/evil.example"), "/");
+        assert_eq!(safe_next("/\n/evil.example"), "/");
+        assert_eq!(safe_next("/x\ny"), "/");
+        assert_eq!(safe_next("/ /evil.example"), "/");
+        assert_eq!(safe_next("/\u{3000}/evil.example"), "/");
+        assert_eq!(safe_next("/devices?x=%20"), "/devices?x=%20");
+        assert_eq!(safe_next("/caf\u{e9}"), "/");
     }
 
     #[test]

@@ -1,0 +1,148 @@
+//! Accounts, and the first start: while no account exists, a one-time setup
+//! token guards the creation of the first one.
+
+use crate::error::CoreError;
+use crate::model::{Account, Email, Username};
+use crate::secrets::{constant_time_eq, hash_password, Password};
+use crate::store::{NewAccount, StoreError};
+
+use super::{random_hex, Pinlink};
+
+impl Pinlink {
+    pub async fn add_account(
+        &self,
+        username: &str,
+        email: &str,
+        password: String,
+    ) -> Result<Account, CoreError> {
+        let username = Username::parse(username)?;
+        let email = Email::parse(email)?;
+        let password = Password::new_for_account(password)?;
+        let password_hash = self.hash_work(move || hash_password(&password)).await??;
+        let new = NewAccount {
+            uuid: random_hex(16),
+            username: username.as_str().to_owned(),
+            email: email.as_str().to_owned(),
+            password_hash,
+            created_at: self.now(),
+        };
+        match self.store.insert_account(&new).await {
+            Err(StoreError::Conflict(what)) => Err(CoreError::AccountExists(what)),
+            other => Ok(other?),
+        }
+    }
+
+    pub async fn accounts(&self) -> Result<Vec<Account>, CoreError> {
+        Ok(self.store.list_accounts().await?)
+    }
+
+    /// First start: while no account exists, a one-time setup token guards
+    /// the creation of the first one (the server prints it in its log).
+    /// `None` once an account exists.
+    pub async fn first_start_token(&self) -> Result<Option<String>, CoreError> {
+        if !self.store.list_accounts().await?.is_empty() {
+            *self.setup_token.lock() = None;
+            return Ok(None);
+        }
+        let mut slot = self.setup_token.lock();
+        let token = slot.get_or_insert_with(|| random_hex(32).into_boxed_str());
+        Ok(Some(token.to_string()))
+    }
+
+    /// Whether the first account still has to be created.
+    pub async fn needs_first_account(&self) -> Result<bool, CoreError> {
+        Ok(self.setup_token.lock().is_some() && self.store.list_accounts().await?.is_empty())
+    }
+
+    /// Creates the first account with the setup token; the token is used up.
+    pub async fn create_first_account(
+        &self,
+        setup_token: &str,
+        username: &str,
+        email: &str,
+        password: String,
+    ) -> Result<Account, CoreError> {
+        let valid = {
+            let mut slot = self.setup_token.lock();
+            match slot.as_deref() {
+                Some(expected) if constant_time_eq(expected, setup_token.trim()) => slot.take(),
+                _ => None,
+            }
+        };
+        let Some(token) = valid else {
+            return Err(CoreError::SetupRefused);
+        };
+        if !self.store.list_accounts().await?.is_empty() {
+            return Err(CoreError::SetupRefused);
+        }
+        match self.add_account(username, email, password).await {
+            Ok(account) => Ok(account),
+            Err(e) => {
+                // Bad input: the person may try again with the same token.
+                *self.setup_token.lock() = Some(token);
+                Err(e)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::service::testing::core;
+
+    #[tokio::test]
+    async fn the_setup_token_creates_the_first_account_once() {
+        let (core, _clock) = core();
+        let token = core
+            .first_start_token()
+            .await
+            .expect("store")
+            .expect("no account yet");
+        assert!(core.needs_first_account().await.expect("store"));
+        assert!(core
+            .create_first_account("wrong", "alice", "a@example.org", "long enough pw".into())
+            .await
+            .is_err());
+        // Bad input keeps the token usable.
+        assert!(core
+            .create_first_account(
+                &token,
+                "no spaces",
+                "a@example.org",
+                "long enough pw".into()
+            )
+            .await
+            .is_err());
+        core.create_first_account(&token, "alice", "a@example.org", "long enough pw".into())
+            .await
+            .expect("first account");
+        assert!(!core.needs_first_account().await.expect("store"));
+        assert!(core
+            .create_first_account(&token, "bob", "b@example.org", "long enough pw".into())
+            .await
+            .is_err());
+        assert_eq!(core.first_start_token().await.expect("store"), None);
+    }
+
+    #[tokio::test]
+    async fn names_and_emails_are_unique_without_regard_to_case() {
+        let (core, _clock) = core();
+        core.add_account("alice", "a@example.org", "long enough pw".into())
+            .await
+            .expect("created");
+        let again = core
+            .add_account("ALICE", "other@example.org", "long enough pw".into())
+            .await;
+        assert!(matches!(
+            again,
+            Err(crate::CoreError::AccountExists("username"))
+        ));
+        let email = core
+            .add_account("bob", "A@EXAMPLE.ORG", "long enough pw".into())
+            .await;
+        assert!(matches!(
+            email,
+            Err(crate::CoreError::AccountExists("e-mail"))
+        ));
+    }
+}

@@ -1,0 +1,88 @@
+//! The devices of an account: listed with their newest token, revoked one
+//! at a time.
+
+use crate::error::CoreError;
+use crate::model::{Account, Device, DeviceId};
+
+use super::Pinlink;
+
+impl Pinlink {
+    pub async fn devices(&self, account: &Account) -> Result<Vec<Device>, CoreError> {
+        let records = self.store.list_devices(account.id).await?;
+        records
+            .into_iter()
+            .map(|r| {
+                Ok(Device {
+                    token: self.secrets.open_token(r.token_sealed.as_deref())?,
+                    id: r.id,
+                    client_identifier: r.client_identifier,
+                    info: r.info,
+                    created_at: r.created_at,
+                    last_seen_at: r.last_seen_at,
+                })
+            })
+            .collect()
+    }
+
+    /// Removes one of the account's devices; every token it held stops
+    /// working at once.
+    pub async fn revoke_device(
+        &self,
+        account: &Account,
+        device: DeviceId,
+    ) -> Result<(), CoreError> {
+        if self.store.revoke_device(account.id, device).await? {
+            tracing::info!(account = account.id.0, device = device.0, "device revoked");
+            Ok(())
+        } else {
+            Err(CoreError::DeviceNotFound)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::service::testing::core;
+    use crate::{ClientAddress, ClientIdentifier, DeviceInfo, NewPin, RawDeviceInfo};
+
+    #[tokio::test]
+    async fn a_linked_device_is_listed_and_revoking_it_kills_its_token() {
+        let (core, _clock) = core();
+        let alice = core
+            .add_account("alice", "alice@example.org", "correct horse".into())
+            .await
+            .expect("account");
+        let here = ClientAddress::new("192.0.2.1".parse().expect("ip"));
+        let pin = core
+            .create_pin(NewPin {
+                strong: false,
+                client_identifier: ClientIdentifier::parse(Some("radio")).expect("id"),
+                device: DeviceInfo::parse(RawDeviceInfo {
+                    product: Some("Kitchen Radio"),
+                    ..RawDeviceInfo::default()
+                })
+                .expect("device"),
+                requester: here,
+            })
+            .await
+            .expect("pin");
+        let linked = core
+            .link_code(&alice, pin.code.as_str(), &here)
+            .await
+            .expect("linked");
+        let token = linked.auth_token.clone().expect("token");
+        let devices = core.devices(&alice).await.expect("list");
+        assert_eq!(devices.len(), 1);
+        assert_eq!(devices[0].info.product.as_str(), "Kitchen Radio");
+        assert_eq!(
+            devices[0].token.as_ref().map(|t| t.expose()),
+            Some(token.expose())
+        );
+        core.authenticate(token.expose()).await.expect("works");
+        core.revoke_device(&alice, devices[0].id)
+            .await
+            .expect("revoked");
+        assert!(core.authenticate(token.expose()).await.is_err());
+        assert!(core.revoke_device(&alice, devices[0].id).await.is_err());
+    }
+}

@@ -1,0 +1,242 @@
+//! [`Pinlink`]: the one facade the adapters (API routes, web pages, CLI)
+//! call. Each public method is one domain operation; they are grouped by
+//! concern, one file each:
+//!
+//! - [`pins`]: create and poll pins, approve or deny a code;
+//! - [`accounts`]: accounts and the first start;
+//! - [`sessions`]: sign in, authenticate a token, sign out;
+//! - [`devices`]: the account's devices.
+//!
+//! This file holds what they share: the settings, budgets and the gate in
+//! front of password hashing, and the background chores (sweeping, hearing
+//! other instances' changes).
+
+mod accounts;
+mod devices;
+mod pins;
+mod sessions;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::clock::{Clock, UnixTime};
+use crate::error::CoreError;
+use crate::limits::{BudgetKeys, Budgets, PinCaps};
+use crate::live_pins::LivePins;
+use crate::secrets::{Secrets, ServerKey};
+use crate::store::{Change, Reservation, Spend, Store};
+
+pub use pins::{Expect, NewPin};
+pub use sessions::SignIn;
+
+/// Tunable rules. The defaults are plex.tv's lifetimes (protocol reference
+/// §2.1), the budgets of [`Budgets::default`] and the caps of
+/// [`PinCaps::default`].
+#[derive(Debug, Clone)]
+pub struct PinlinkSettings {
+    pub link_pin_lifetime_secs: i64,
+    pub strong_pin_lifetime_secs: i64,
+    pub budgets: Budgets,
+    pub caps: PinCaps,
+    /// A device's `lastSeenAt` is refreshed at most this often, so that an
+    /// authenticated request does not cost a database write every time.
+    pub last_seen_resolution_secs: i64,
+    /// Password hashes computed at once. Each takes about 19 MiB and a core
+    /// for tens of milliseconds, so more than the cores only costs memory.
+    pub password_checks_at_once: usize,
+    /// How long a sign-in waits for a free slot before it is told to come
+    /// back ([`CoreError::Busy`]).
+    pub password_wait: Duration,
+    /// Clients an account has not used for this long are unfamiliar again.
+    pub known_client_days: i64,
+}
+
+impl Default for PinlinkSettings {
+    fn default() -> Self {
+        PinlinkSettings {
+            link_pin_lifetime_secs: 900,
+            strong_pin_lifetime_secs: 1800,
+            budgets: Budgets::default(),
+            caps: PinCaps::default(),
+            last_seen_resolution_secs: 60,
+            password_checks_at_once: std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(2),
+            password_wait: Duration::from_secs(3),
+            known_client_days: 180,
+        }
+    }
+}
+
+pub struct Pinlink {
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    secrets: Secrets,
+    live: LivePins,
+    settings: PinlinkSettings,
+    setup_token: parking_lot::Mutex<Option<Box<str>>>,
+    /// Bounds the password hashes in flight ([`PinlinkSettings::password_checks_at_once`]).
+    password_gate: tokio::sync::Semaphore,
+    /// Live pins on the whole server as last counted by a sweep, plus the
+    /// pins this instance created since ([`PinCaps::total`]).
+    live_estimate: AtomicU64,
+}
+
+/// Spends reserved before a piece of work; given back with
+/// [`Pinlink::refund`] when the work turns out not to count.
+#[must_use]
+pub(crate) struct Ticket(Vec<i64>);
+
+/// A budget that had no room: which one, and when it will.
+pub(crate) struct Refused {
+    pub index: usize,
+    pub retry_after_secs: i64,
+}
+
+impl Pinlink {
+    pub fn new(
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        key: &ServerKey,
+        settings: PinlinkSettings,
+    ) -> Pinlink {
+        let shared = store.is_shared();
+        Pinlink {
+            store,
+            clock,
+            secrets: Secrets::new(key),
+            // A store other instances write to must first report that it
+            // hears their changes before anything is answered from memory.
+            live: LivePins::new(!shared),
+            password_gate: tokio::sync::Semaphore::new(settings.password_checks_at_once.max(1)),
+            settings,
+            setup_token: parking_lot::Mutex::new(None),
+            live_estimate: AtomicU64::new(0),
+        }
+    }
+
+    pub fn now(&self) -> UnixTime {
+        self.clock.now()
+    }
+
+    pub fn settings(&self) -> &PinlinkSettings {
+        &self.settings
+    }
+
+    fn budget_keys(&self) -> BudgetKeys<'_> {
+        BudgetKeys {
+            secrets: &self.secrets,
+            budgets: &self.settings.budgets,
+        }
+    }
+
+    /// Spends from every budget in `spends` at once, or from none.
+    async fn spend(
+        &self,
+        spends: &[Spend],
+        now: UnixTime,
+    ) -> Result<Result<Ticket, Refused>, CoreError> {
+        Ok(match self.store.reserve(spends, now).await? {
+            Reservation::Granted(ids) => Ok(Ticket(ids)),
+            Reservation::Refused {
+                index,
+                retry_after_secs,
+            } => Err(Refused {
+                index,
+                retry_after_secs: retry_after_secs.max(1),
+            }),
+        })
+    }
+
+    /// Gives a ticket's spends back. A failure only leaves the budget a
+    /// little fuller than it should be, so it is logged, not reported.
+    async fn refund(&self, ticket: Ticket) {
+        if ticket.0.is_empty() {
+            return;
+        }
+        if let Err(e) = self.store.refund(&ticket.0).await {
+            tracing::warn!(error = %e, "could not refund a budget reservation");
+        }
+    }
+
+    /// Runs `work` (a password hash or check) on a blocking thread once one
+    /// of the few slots is free; waits at most
+    /// [`PinlinkSettings::password_wait`] for one.
+    async fn hash_work<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, CoreError> {
+        let permit =
+            tokio::time::timeout(self.settings.password_wait, self.password_gate.acquire())
+                .await
+                .map_err(|_| CoreError::Busy {
+                    retry_after_secs: 2,
+                })?
+                .map_err(|_| CoreError::Internal("the password gate is closed".into()))?;
+        let result = tokio::task::spawn_blocking(work)
+            .await
+            .map_err(|e| CoreError::Internal(format!("password hashing task failed: {e}")));
+        drop(permit);
+        result
+    }
+
+    /// Deletes expired pins and spent budgets that no longer count, and
+    /// counts the live pins again.
+    pub async fn sweep(&self) -> Result<u64, CoreError> {
+        let now = self.now();
+        let removed = self.store.delete_expired_pins(now).await?;
+        self.live.evict_expired(now);
+        let longest = self.settings.budgets.longest_window_secs();
+        let forget_clients = now.plus_secs(-self.settings.known_client_days * 24 * 3600);
+        self.store
+            .delete_spends_before(now.plus_secs(-longest), forget_clients)
+            .await?;
+        let live = self.store.count_live_pins(now).await?;
+        self.live_estimate.store(live, Ordering::Relaxed);
+        Ok(removed)
+    }
+
+    /// Applies a change another instance made (reported by a shared store),
+    /// so that nothing stale is answered from memory.
+    pub fn apply_change(&self, change: Change) {
+        match change {
+            Change::Pin(id) => self.live.forget(id),
+            Change::Missed => {
+                tracing::warn!("lost the database's change notifications; polls read the database until they are back");
+                self.live.pause();
+            }
+            Change::Listening => {
+                tracing::info!("listening for changes made by other instances");
+                self.live.resume();
+            }
+        }
+    }
+
+    /// Whether polls are answered from memory now: always with a store of
+    /// its own; with a shared store only while other instances' changes are
+    /// heard.
+    pub fn caches_pins(&self) -> bool {
+        self.live.is_trusted()
+    }
+
+    /// How many pins are held in memory (for logs and benchmarks).
+    pub fn live_pins_cached(&self) -> usize {
+        self.live.len()
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn random_hex(len: usize) -> String {
+    use rand::Rng;
+    let mut rng = rand::thread_rng();
+    (0..len)
+        .map(|_| char::from_digit(rng.gen_range(0..16), 16).unwrap_or('0'))
+        .collect()
+}
+
+#[cfg(test)]
+pub(crate) mod testing;

@@ -1,0 +1,520 @@
+//! Pins: a device asks for one and polls it; a signed-in person approves or
+//! denies its code.
+//!
+//! Who may learn that a code is live: only someone who spends a budget of
+//! wrong codes to ask ([`Pinlink::pin_to_approve`], [`Pinlink::approve_code`],
+//! [`Pinlink::deny_code`]), or someone holding a strong code, which cannot
+//! be guessed ([`Pinlink::pin_behind_approval_link`]). Nothing else looks a
+//! code up.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use crate::clock::UnixTime;
+use crate::error::CoreError;
+use crate::model::{Account, ClientAddress, ClientIdentifier, DeviceInfo, Pin, PinCode, PinId};
+use crate::secrets::{constant_time_eq, AuthToken, Purpose};
+use crate::store::{CapKind, PinLink, StoreError};
+
+use super::Pinlink;
+
+/// A device's request for a pin, already parsed.
+#[derive(Debug, Clone)]
+pub struct NewPin {
+    pub strong: bool,
+    pub client_identifier: ClientIdentifier,
+    pub device: DeviceInfo,
+    pub requester: ClientAddress,
+}
+
+/// What the person approving a code expects of its pin. `/link` takes any
+/// code; `/auth` only a strong code of the client that asked for it.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Expect<'a> {
+    pub strong_only: bool,
+    pub client_identifier: Option<&'a str>,
+}
+
+impl Expect<'_> {
+    pub const ANY: Expect<'static> = Expect {
+        strong_only: false,
+        client_identifier: None,
+    };
+}
+
+/// How often a new pin may draw a code or id that is already taken before we
+/// give up. With at most [`crate::PinCaps::link_codes`] of the 2^20
+/// four-character codes live, one retry is already rare.
+const MAX_CREATE_ATTEMPTS: usize = 16;
+
+/// How long a client told "the server is full" should wait.
+const FULL_RETRY_SECS: i64 = 60;
+
+const NEEDS_STRONG_CODE: &str =
+    "This approval link needs the long code of an app; type short codes at /link";
+
+impl Pinlink {
+    /// A device asks for a pin. Spends from its address's and its client
+    /// identifier's budgets of new pins, and stays within the caps on live
+    /// pins.
+    pub async fn create_pin(&self, request: NewPin) -> Result<Arc<Pin>, CoreError> {
+        let now = self.now();
+        let caps = self.settings.caps;
+        if self.live_estimate.load(Ordering::Relaxed) >= caps.total {
+            return Err(CoreError::AtCapacity {
+                retry_after_secs: FULL_RETRY_SECS,
+            });
+        }
+        let spends = self
+            .budget_keys()
+            .new_pin(request.client_identifier.as_str(), &request.requester);
+        let ticket = match self.spend(&spends, now).await? {
+            Ok(ticket) => ticket,
+            Err(refused) => {
+                return Err(CoreError::RateLimited {
+                    retry_after_secs: refused.retry_after_secs,
+                })
+            }
+        };
+        let lifetime = if request.strong {
+            self.settings.strong_pin_lifetime_secs
+        } else {
+            self.settings.link_pin_lifetime_secs
+        };
+        let requester_net = request.requester.network();
+        let mut outcome = Err(CoreError::Internal(
+            "no free pin code or id after several attempts".into(),
+        ));
+        for _ in 0..MAX_CREATE_ATTEMPTS {
+            let pin = Pin {
+                id: PinId::random(),
+                code: PinCode::generate(request.strong),
+                client_identifier: request.client_identifier.clone(),
+                device: request.device.clone(),
+                requester_ip: request.requester.to_string().into(),
+                created_at: now,
+                expires_at: now.plus_secs(lifetime),
+                auth_token: None,
+            };
+            let record = self.secrets.pin_record(&pin, requester_net.clone());
+            outcome = match self.store.insert_pin(&record, &caps).await {
+                Ok(()) => {
+                    let pin = Arc::new(pin);
+                    self.live.put(pin.clone());
+                    self.live_estimate.fetch_add(1, Ordering::Relaxed);
+                    return Ok(pin);
+                }
+                Err(StoreError::Conflict(_)) => continue,
+                Err(StoreError::CapReached { cap, until }) => Err(match cap {
+                    CapKind::Address => CoreError::RateLimited {
+                        retry_after_secs: now.secs_until(until).max(1),
+                    },
+                    CapKind::LinkCodes => CoreError::AtCapacity {
+                        retry_after_secs: now.secs_until(until).max(1),
+                    },
+                }),
+                Err(e) => Err(e.into()),
+            };
+            break;
+        }
+        // Nothing was created: the attempt does not count against the budget.
+        self.refund(ticket).await;
+        outcome
+    }
+
+    /// A device polling its pin. Answers from memory when it can.
+    pub async fn poll_pin(
+        &self,
+        id: PinId,
+        client: &ClientIdentifier,
+    ) -> Result<Arc<Pin>, CoreError> {
+        let now = self.now();
+        let pin = match self.live.get(id) {
+            Some(pin) => pin,
+            None => {
+                let epoch = self.live.epoch();
+                let record = self
+                    .store
+                    .pin_by_id(id)
+                    .await?
+                    .ok_or(CoreError::PinNotFound)?;
+                let pin = Arc::new(self.secrets.pin_from_record(record)?);
+                if pin.is_live(now) {
+                    self.live.put_if_unchanged(pin.clone(), epoch);
+                }
+                pin
+            }
+        };
+        // Another client identifier's pin is "not found": the identifier is
+        // what stops a stranger who guessed an id from collecting the token.
+        if !pin.is_live(now) || !constant_time_eq(pin.client_identifier.as_str(), client.as_str()) {
+            return Err(CoreError::PinNotFound);
+        }
+        Ok(pin)
+    }
+
+    /// An account approves the pin whose code a client sent to
+    /// `PUT /api/v2/pins/link`. Wrong codes count against the account's and
+    /// the address's budgets.
+    pub async fn link_code(
+        &self,
+        account: &Account,
+        typed: &str,
+        from: &ClientAddress,
+    ) -> Result<Arc<Pin>, CoreError> {
+        self.approve_code(account, typed, from, Expect::ANY).await
+    }
+
+    /// The live, unlinked pin whose code a signed-in person typed, for the
+    /// confirmation screen that shows what is asking before anything is
+    /// linked. A miss counts like a wrong code in [`Pinlink::link_code`].
+    pub async fn pin_to_approve(
+        &self,
+        account: &Account,
+        typed: &str,
+        from: &ClientAddress,
+        expect: Expect<'_>,
+    ) -> Result<Arc<Pin>, CoreError> {
+        self.within_code_budget(account, from, |now| async move {
+            let pin = self.approvable(typed, expect, now).await?;
+            Ok(Arc::new(pin))
+        })
+        .await
+    }
+
+    /// The pin an app's approval link (`/auth?clientID=…&code=…`) names, for
+    /// its confirmation screen. Opening a link is not a deliberate act (any
+    /// site can send a browser to one), so it spends no budget. That is safe
+    /// because only a strong code is looked up: 25 characters from 36
+    /// symbols (about 2^129) cannot be guessed. Anything else is refused
+    /// before any lookup, so the answer says nothing about which short codes
+    /// are live.
+    pub async fn pin_behind_approval_link(
+        &self,
+        typed: &str,
+        client_identifier: &str,
+    ) -> Result<Arc<Pin>, CoreError> {
+        let strong = PinCode::parse_user_input(typed).filter(PinCode::is_strong);
+        if strong.is_none() {
+            return Err(CoreError::PinNotApprovable(NEEDS_STRONG_CODE));
+        }
+        let expect = Expect {
+            strong_only: true,
+            client_identifier: Some(client_identifier),
+        };
+        Ok(Arc::new(self.approvable(typed, expect, self.now()).await?))
+    }
+
+    /// Links the pin to the account: its device's next poll gets a token.
+    pub async fn approve_code(
+        &self,
+        account: &Account,
+        typed: &str,
+        from: &ClientAddress,
+        expect: Expect<'_>,
+    ) -> Result<Arc<Pin>, CoreError> {
+        self.within_code_budget(account, from, |now| async move {
+            let pin = self.approvable(typed, expect, now).await?;
+            self.link(account, pin, now).await
+        })
+        .await
+    }
+
+    /// The person says the request is not theirs: the pin is deleted, and
+    /// the device's next poll gets "not found".
+    pub async fn deny_code(
+        &self,
+        account: &Account,
+        typed: &str,
+        from: &ClientAddress,
+        expect: Expect<'_>,
+    ) -> Result<(), CoreError> {
+        self.within_code_budget(account, from, |now| async move {
+            let pin = self.approvable(typed, expect, now).await?;
+            self.store.delete_pin(pin.id).await?;
+            self.live.forget(pin.id);
+            tracing::info!(pin = %pin.id, account = account.id.0, "pin denied");
+            Ok(())
+        })
+        .await
+    }
+
+    /// Runs a code operation with one wrong code reserved from the
+    /// account's and the address's budgets: refused outright when either is
+    /// spent, refunded unless the code turned out wrong.
+    async fn within_code_budget<T, F, Fut>(
+        &self,
+        account: &Account,
+        from: &ClientAddress,
+        op: F,
+    ) -> Result<T, CoreError>
+    where
+        F: FnOnce(UnixTime) -> Fut,
+        Fut: std::future::Future<Output = Result<T, CoreError>>,
+    {
+        let now = self.now();
+        let spends = self.budget_keys().code(account.id.0, from);
+        let ticket = match self.spend(&spends, now).await? {
+            Ok(ticket) => ticket,
+            Err(refused) => {
+                return Err(CoreError::TooManyAttempts {
+                    retry_after_secs: refused.retry_after_secs,
+                })
+            }
+        };
+        let result = op(now).await;
+        match &result {
+            // A wrong code: the reservation stays, as the failure's record.
+            Err(CoreError::PinNotFound | CoreError::PinNotApprovable(_)) => drop(ticket),
+            _ => self.refund(ticket).await,
+        }
+        result
+    }
+
+    /// The live, unlinked pin with the typed code, if it meets `expect`.
+    async fn approvable(
+        &self,
+        typed: &str,
+        expect: Expect<'_>,
+        now: UnixTime,
+    ) -> Result<Pin, CoreError> {
+        let code = PinCode::parse_user_input(typed).ok_or(CoreError::PinNotFound)?;
+        let hash = self.secrets.lookup_hash(Purpose::PinCode, code.as_str());
+        let record = self
+            .store
+            .pin_by_code(&hash)
+            .await?
+            .ok_or(CoreError::PinNotFound)?;
+        if record.expires_at <= now || record.token_sealed.is_some() {
+            return Err(CoreError::PinNotFound);
+        }
+        if expect.strong_only && !record.strong {
+            return Err(CoreError::PinNotApprovable(NEEDS_STRONG_CODE));
+        }
+        if let Some(client) = expect.client_identifier {
+            if !constant_time_eq(record.client_identifier.as_str(), client) {
+                return Err(CoreError::PinNotApprovable(
+                    "This approval link does not belong to the app that asked for the code",
+                ));
+            }
+        }
+        self.secrets.pin_from_record(record)
+    }
+
+    async fn link(
+        &self,
+        account: &Account,
+        pin: Pin,
+        now: UnixTime,
+    ) -> Result<Arc<Pin>, CoreError> {
+        let token = AuthToken::generate();
+        let link = PinLink {
+            pin: pin.id,
+            account: account.id,
+            token: self.secrets.new_token(&token),
+            known_client: self
+                .secrets
+                .lookup_hash(Purpose::KnownClient, pin.client_identifier.as_str()),
+            now,
+        };
+        if self.store.link_pin(&link).await?.is_none() {
+            // Linked, denied or expired by someone else in the meantime.
+            return Err(CoreError::PinNotFound);
+        }
+        let linked = Arc::new(Pin {
+            auth_token: Some(token),
+            ..pin
+        });
+        self.live.put(linked.clone());
+        tracing::info!(pin = %linked.id, account = account.id.0, "pin linked");
+        Ok(linked)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::limits::Limit;
+    use crate::service::testing::{core, core_with};
+    use crate::{PinlinkSettings, RawDeviceInfo};
+
+    fn address(text: &str) -> ClientAddress {
+        ClientAddress::new(text.parse().expect("ip"))
+    }
+
+    fn request(client: &str, from: &str, strong: bool) -> NewPin {
+        NewPin {
+            strong,
+            client_identifier: ClientIdentifier::parse(Some(client)).expect("client"),
+            device: DeviceInfo::parse(RawDeviceInfo {
+                product: Some("Test Player"),
+                ..RawDeviceInfo::default()
+            })
+            .expect("device"),
+            requester: address(from),
+        }
+    }
+
+    async fn account(core: &Pinlink) -> Account {
+        core.add_account("alice", "alice@example.org", "correct horse".into())
+            .await
+            .expect("account")
+    }
+
+    #[tokio::test]
+    async fn new_pins_are_budgeted_per_address_and_per_client() {
+        let (core, clock) = core();
+        let budgets = core.settings().budgets;
+        for i in 0..budgets.pins_per_client.max {
+            core.create_pin(request("tv", &format!("192.0.2.{i}"), false))
+                .await
+                .expect("within the client's budget");
+        }
+        let refused = core.create_pin(request("tv", "192.0.2.200", false)).await;
+        assert!(
+            matches!(refused, Err(CoreError::RateLimited { retry_after_secs }) if retry_after_secs > 0)
+        );
+        for i in 0..(budgets.pins_per_address.max) {
+            core.create_pin(request(&format!("client-{i}"), "198.51.100.1", true))
+                .await
+                .expect("within the address's budget");
+        }
+        let refused = core
+            .create_pin(request("another", "198.51.100.1", true))
+            .await;
+        assert!(matches!(refused, Err(CoreError::RateLimited { .. })));
+        // The window passes: both may ask again.
+        clock.advance(budgets.pins_per_address.window_secs);
+        core.create_pin(request("tv", "198.51.100.1", false))
+            .await
+            .expect("budget back");
+    }
+
+    #[tokio::test]
+    async fn live_pins_are_capped_per_address_and_link_codes_server_wide() {
+        let mut settings = PinlinkSettings::default();
+        settings.budgets.pins_per_address = Limit::OFF;
+        settings.budgets.pins_per_client = Limit::OFF;
+        settings.caps.per_address = 5;
+        settings.caps.link_codes = 8;
+        let (core, clock) = core_with(settings);
+        for i in 0..5 {
+            core.create_pin(request(&format!("c{i}"), "192.0.2.1", true))
+                .await
+                .expect("under the address cap");
+        }
+        let full = core.create_pin(request("c9", "192.0.2.1", true)).await;
+        let Err(CoreError::RateLimited { retry_after_secs }) = full else {
+            panic!("expected the address cap, got {full:?}");
+        };
+        assert_eq!(retry_after_secs, core.settings().strong_pin_lifetime_secs);
+        for i in 0..8 {
+            core.create_pin(request(&format!("d{i}"), &format!("198.51.100.{i}"), false))
+                .await
+                .expect("under the link-code cap");
+        }
+        let full = core.create_pin(request("e", "203.0.113.1", false)).await;
+        assert!(
+            matches!(full, Err(CoreError::AtCapacity { .. })),
+            "{full:?}"
+        );
+        // Strong pins do not use the short code space.
+        core.create_pin(request("e", "203.0.113.1", true))
+            .await
+            .expect("strong pins are not capped by link codes");
+        clock.advance(core.settings().link_pin_lifetime_secs);
+        core.create_pin(request("e", "203.0.113.1", false))
+            .await
+            .expect("the expired codes left room");
+    }
+
+    #[tokio::test]
+    async fn wrong_codes_spend_the_budget_and_right_ones_do_not() {
+        let (core, _clock) = core();
+        let alice = account(&core).await;
+        let here = address("192.0.2.1");
+        let max = core.settings().budgets.link_per_account.max;
+        let mut pins = Vec::new();
+        for i in 0..(max + 2) {
+            pins.push(
+                core.create_pin(request(&format!("tv{i}"), "198.51.100.7", false))
+                    .await
+                    .expect("pin"),
+            );
+        }
+        // Right codes do not count, however many.
+        for pin in &pins[..(max as usize + 1)] {
+            core.link_code(&alice, pin.code.as_str(), &here)
+                .await
+                .expect("right code");
+        }
+        let wrong = |i: usize| format!("{:04}", i).replace('0', "Z").replace('1', "Y");
+        for i in 0..max as usize {
+            let miss = core.link_code(&alice, &wrong(i), &here).await;
+            assert!(matches!(miss, Err(CoreError::PinNotFound)), "{miss:?}");
+        }
+        let last = pins.last().expect("pin");
+        let refused = core.link_code(&alice, last.code.as_str(), &here).await;
+        assert!(
+            matches!(refused, Err(CoreError::TooManyAttempts { .. })),
+            "{refused:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_approval_link_looks_up_only_strong_codes() {
+        let (core, _clock) = core();
+        let short = core
+            .create_pin(request("tv", "192.0.2.1", false))
+            .await
+            .expect("pin");
+        let strong = core
+            .create_pin(request("app", "192.0.2.1", true))
+            .await
+            .expect("pin");
+        // A live short code and a made-up one get the same answer.
+        let live = core
+            .pin_behind_approval_link(short.code.as_str(), "tv")
+            .await;
+        let dead = core.pin_behind_approval_link("ZZZZ", "tv").await;
+        assert_eq!(format!("{live:?}"), format!("{dead:?}"));
+        let found = core
+            .pin_behind_approval_link(strong.code.as_str(), "app")
+            .await
+            .expect("strong code of that client");
+        assert_eq!(found.id, strong.id);
+        assert!(core
+            .pin_behind_approval_link(strong.code.as_str(), "someone else")
+            .await
+            .is_err());
+    }
+
+    #[tokio::test]
+    async fn polls_need_the_pins_own_client_and_deny_ends_the_pin() {
+        let (core, _clock) = core();
+        let alice = account(&core).await;
+        let pin = core
+            .create_pin(request("tv", "192.0.2.1", false))
+            .await
+            .expect("pin");
+        let tv = ClientIdentifier::parse(Some("tv")).expect("id");
+        let other = ClientIdentifier::parse(Some("other")).expect("id");
+        core.poll_pin(pin.id, &tv).await.expect("own pin");
+        assert!(matches!(
+            core.poll_pin(pin.id, &other).await,
+            Err(CoreError::PinNotFound)
+        ));
+        core.deny_code(
+            &alice,
+            pin.code.as_str(),
+            &address("192.0.2.9"),
+            Expect::ANY,
+        )
+        .await
+        .expect("denied");
+        assert!(matches!(
+            core.poll_pin(pin.id, &tv).await,
+            Err(CoreError::PinNotFound)
+        ));
+    }
+}

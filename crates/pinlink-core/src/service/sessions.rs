@@ -1,0 +1,338 @@
+//! Sessions: signing in with a password, resolving a token to its account
+//! and device, signing out.
+//!
+//! The sign-in budget is built so that a stranger cannot lock the owner out
+//! (ARCHITECTURE.md, "Budgets and the code space"): wrong passwords are
+//! counted per account *and address*, so guessing from one place refuses
+//! only that place; per address, whatever the account; and per account from
+//! everywhere, but only for clients the account has not used before, and
+//! even those are slowed to a trickle rather than shut out. A client the
+//! account signed in or linked from before is never slowed by what others
+//! do.
+
+use crate::clock::UnixTime;
+use crate::error::CoreError;
+use crate::limits::{BudgetKeys, SignInSubject};
+use crate::model::{Account, ClientAddress, ClientIdentifier, DeviceInfo, Session};
+use crate::secrets::{verify_password, AuthToken, Password, Purpose};
+use crate::store::TokenGrant;
+
+use super::{hex, Pinlink, Refused, Ticket};
+
+/// Who asks to sign in, and from which device.
+#[derive(Debug, Clone)]
+pub struct SignIn {
+    pub login: String,
+    pub password: Password,
+    pub client_identifier: ClientIdentifier,
+    pub device: DeviceInfo,
+    pub from: ClientAddress,
+}
+
+/// Logins longer than this match no account (usernames are at most 64
+/// bytes, e-mail addresses 254) and are refused before any work.
+const MAX_LOGIN_LEN: usize = 320;
+
+impl Pinlink {
+    /// Checks a login and password; on success the signing-in device gets a
+    /// new token. A login and its e-mail address are one account.
+    pub async fn sign_in(&self, request: SignIn) -> Result<(Account, AuthToken), CoreError> {
+        let now = self.now();
+        let login = request.login.trim();
+        if login.is_empty() || login.len() > MAX_LOGIN_LEN {
+            return Err(CoreError::Unauthenticated);
+        }
+        let record = self.store.account_by_login(login).await?;
+        let subject = match &record {
+            Some(r) => SignInSubject::Account(r.account.id.0),
+            None => SignInSubject::UnknownLogin(login),
+        };
+        let client = self
+            .secrets
+            .lookup_hash(Purpose::KnownClient, request.client_identifier.as_str());
+        let familiar = match &record {
+            Some(r) => self.store.is_known_client(r.account.id, &client).await?,
+            None => false,
+        };
+        let ticket = self
+            .spend_sign_in(&subject, &request.from, familiar, now)
+            .await?
+            .map_err(|refused| CoreError::SignInLockedOut {
+                retry_after_secs: refused.retry_after_secs,
+            })?;
+
+        // Budget reserved: now the expensive part.
+        let stored_hash = record.as_ref().map(|r| r.password_hash.clone());
+        let password = request.password;
+        let checked = self
+            .hash_work(move || verify_password(&password, stored_hash.as_deref()))
+            .await;
+        let ok = match checked {
+            Ok(ok) => ok,
+            Err(e) => {
+                // Not checked (too busy): the attempt does not count.
+                self.refund(ticket).await;
+                return Err(e);
+            }
+        };
+        match record {
+            Some(record) if ok => {
+                self.refund(ticket).await;
+                // The owner's typos from this address are forgiven.
+                let pair = self.budget_keys().sign_in_pair(&subject, &request.from);
+                self.store.forgive(&pair).await?;
+                let token = AuthToken::generate();
+                let grant = TokenGrant {
+                    account: record.account.id,
+                    client_identifier: request.client_identifier,
+                    device: request.device,
+                    token: self.secrets.new_token(&token),
+                    known_client: client,
+                    now,
+                };
+                self.store.grant_token(&grant).await?;
+                tracing::info!(account = record.account.id.0, "signed in");
+                Ok((record.account, token))
+            }
+            _ => {
+                // The reservation stays: it is the failure's record.
+                drop(ticket);
+                tracing::info!(from = %request.from, "sign-in failed");
+                Err(CoreError::Unauthenticated)
+            }
+        }
+    }
+
+    /// Reserves one failure from the sign-in budgets that apply.
+    async fn spend_sign_in(
+        &self,
+        subject: &SignInSubject<'_>,
+        from: &ClientAddress,
+        familiar: bool,
+        now: UnixTime,
+    ) -> Result<Result<Ticket, Refused>, CoreError> {
+        let keys = self.budget_keys();
+        if familiar {
+            return self.spend(&keys.sign_in(subject, from), now).await;
+        }
+        match self
+            .spend(&keys.sign_in_unfamiliar(subject, from), now)
+            .await?
+        {
+            // The account is under attack from elsewhere: this unfamiliar
+            // client may still try, at the trickle's pace.
+            Err(Refused { index, .. }) if index == BudgetKeys::ACCOUNT_WIDE => {
+                self.spend(&keys.sign_in_trickle(subject, from), now).await
+            }
+            other => Ok(other),
+        }
+    }
+
+    /// Resolves an `X-Plex-Token` to the account and device holding it.
+    pub async fn authenticate(&self, presented: &str) -> Result<Session, CoreError> {
+        if presented.is_empty() || presented.len() > 512 {
+            return Err(CoreError::Unauthenticated);
+        }
+        let hash = self.secrets.lookup_hash(Purpose::Token, presented);
+        let record = self
+            .store
+            .session_by_token(&hash)
+            .await?
+            .ok_or(CoreError::Unauthenticated)?;
+        let now = self.now();
+        if record.last_seen_at.secs_until(now) >= self.settings.last_seen_resolution_secs {
+            self.store.touch_device(record.device, now).await?;
+        }
+        Ok(Session {
+            account: record.account,
+            device_id: record.device,
+            token: AuthToken::from_presented(presented.to_owned()),
+        })
+    }
+
+    /// Ends a session: its token stops working at once.
+    pub async fn sign_out(&self, session: &Session) -> Result<(), CoreError> {
+        let hash = self
+            .secrets
+            .lookup_hash(Purpose::Token, session.token.expose());
+        self.store.revoke_token(&hash).await?;
+        Ok(())
+    }
+
+    /// An anti-forgery token for web forms, bound to a random value the
+    /// browser holds in a cookie: a page on another site can neither read
+    /// the cookie nor compute the token.
+    pub fn form_token(&self, binding: &str) -> String {
+        hex(self.secrets.lookup_hash(Purpose::Csrf, binding).as_bytes())
+    }
+
+    pub fn form_token_matches(&self, binding: &str, presented: &str) -> bool {
+        !binding.is_empty()
+            && crate::secrets::constant_time_eq(&self.form_token(binding), presented)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::service::testing::core;
+    use crate::RawDeviceInfo;
+
+    const PASSWORD: &str = "correct horse";
+
+    fn attempt(login: &str, password: &str, client: &str, from: &str) -> SignIn {
+        SignIn {
+            login: login.into(),
+            password: Password::presented(password.into()),
+            client_identifier: ClientIdentifier::parse(Some(client)).expect("client"),
+            device: DeviceInfo::parse(RawDeviceInfo {
+                product: Some("Test"),
+                ..RawDeviceInfo::default()
+            })
+            .expect("device"),
+            from: ClientAddress::new(from.parse().expect("ip")),
+        }
+    }
+
+    async fn with_alice() -> (Pinlink, crate::FakeClock) {
+        let (core, clock) = core();
+        core.add_account("alice", "alice@example.org", PASSWORD.into())
+            .await
+            .expect("account");
+        (core, clock)
+    }
+
+    #[tokio::test]
+    async fn a_stranger_guessing_from_one_address_is_refused_but_the_owner_is_not() {
+        let (core, _clock) = with_alice().await;
+        let per_pair = core.settings().budgets.sign_in_per_account_and_address.max;
+        for _ in 0..per_pair {
+            let miss = core
+                .sign_in(attempt("alice", "guess", "x", "203.0.113.5"))
+                .await;
+            assert!(matches!(miss, Err(CoreError::Unauthenticated)));
+        }
+        let refused = core
+            .sign_in(attempt("alice", PASSWORD, "x", "203.0.113.5"))
+            .await;
+        assert!(
+            matches!(refused, Err(CoreError::SignInLockedOut { .. })),
+            "{refused:?}"
+        );
+        core.sign_in(attempt("alice", PASSWORD, "laptop", "192.0.2.10"))
+            .await
+            .expect("the owner, elsewhere, is not locked out");
+    }
+
+    #[tokio::test]
+    async fn a_login_and_its_email_are_one_account() {
+        let (core, _clock) = with_alice().await;
+        let per_pair = core.settings().budgets.sign_in_per_account_and_address.max;
+        for i in 0..per_pair {
+            let login = if i % 2 == 0 {
+                "alice"
+            } else {
+                "ALICE@example.org"
+            };
+            let _ = core
+                .sign_in(attempt(login, "guess", "x", "203.0.113.5"))
+                .await;
+        }
+        let refused = core
+            .sign_in(attempt("alice@example.org", PASSWORD, "x", "203.0.113.5"))
+            .await;
+        assert!(
+            matches!(refused, Err(CoreError::SignInLockedOut { .. })),
+            "{refused:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn guessing_from_many_addresses_slows_strangers_but_not_known_clients() {
+        let (core, clock) = with_alice().await;
+        // The owner's phone signed in once: a known client from now on.
+        core.sign_in(attempt("alice", PASSWORD, "phone", "192.0.2.10"))
+            .await
+            .expect("first sign-in");
+        let budgets = core.settings().budgets;
+        let mut spent = 0;
+        let mut address = 0;
+        while spent < budgets.sign_in_per_account.max {
+            address += 1;
+            let _ = core
+                .sign_in(attempt(
+                    "alice",
+                    "guess",
+                    "bot",
+                    &format!("198.51.100.{address}"),
+                ))
+                .await;
+            spent += 1;
+        }
+        // A new client from a fresh address is now slowed to the trickle:
+        // one attempt goes through, the next waits for the trickle's window.
+        let first = core
+            .sign_in(attempt("alice", "guess", "bot", "203.0.113.1"))
+            .await;
+        assert!(
+            matches!(first, Err(CoreError::Unauthenticated)),
+            "{first:?}"
+        );
+        let slowed = core
+            .sign_in(attempt("alice", PASSWORD, "new-tv", "203.0.113.2"))
+            .await;
+        let Err(CoreError::SignInLockedOut { retry_after_secs }) = slowed else {
+            panic!("expected the trickle, got {slowed:?}");
+        };
+        assert!(retry_after_secs <= budgets.sign_in_trickle.window_secs);
+        // The owner's known phone is not slowed at all.
+        core.sign_in(attempt("alice", PASSWORD, "phone", "192.0.2.99"))
+            .await
+            .expect("a known client signs in");
+        // After the trickle's window, a new client of the owner gets its turn.
+        clock.advance(budgets.sign_in_trickle.window_secs);
+        core.sign_in(attempt("alice", PASSWORD, "new-tv", "203.0.113.2"))
+            .await
+            .expect("slowed, not shut out");
+    }
+
+    #[tokio::test]
+    async fn a_right_password_forgives_that_addresss_typos() {
+        let (core, _clock) = with_alice().await;
+        let per_pair = core.settings().budgets.sign_in_per_account_and_address.max;
+        for _ in 0..per_pair - 1 {
+            let _ = core
+                .sign_in(attempt("alice", "typo", "laptop", "192.0.2.10"))
+                .await;
+        }
+        core.sign_in(attempt("alice", PASSWORD, "laptop", "192.0.2.10"))
+            .await
+            .expect("right at last");
+        for _ in 0..per_pair - 1 {
+            let _ = core
+                .sign_in(attempt("alice", "typo", "laptop", "192.0.2.10"))
+                .await;
+        }
+        core.sign_in(attempt("alice", PASSWORD, "laptop", "192.0.2.10"))
+            .await
+            .expect("the earlier typos were forgiven");
+    }
+
+    #[tokio::test]
+    async fn tokens_authenticate_until_signed_out() {
+        let (core, _clock) = with_alice().await;
+        let (_, token) = core
+            .sign_in(attempt("alice", PASSWORD, "laptop", "192.0.2.10"))
+            .await
+            .expect("signed in");
+        let session = core.authenticate(token.expose()).await.expect("valid");
+        assert_eq!(session.account.username.as_str(), "alice");
+        core.sign_out(&session).await.expect("signed out");
+        assert!(matches!(
+            core.authenticate(token.expose()).await,
+            Err(CoreError::Unauthenticated)
+        ));
+        assert!(core.authenticate("").await.is_err());
+        assert!(core.authenticate(&"x".repeat(600)).await.is_err());
+    }
+}

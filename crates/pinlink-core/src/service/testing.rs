@@ -1,0 +1,401 @@
+//! An in-memory [`Store`] for the core's unit tests: the contract's
+//! semantics in the plainest form, one lock around everything (so every
+//! method is trivially atomic). The real stores are tested against the same
+//! contract in `pinlink-store/tests/contract.rs`.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use parking_lot::Mutex;
+
+use crate::clock::{FakeClock, UnixTime};
+use crate::limits::PinCaps;
+use crate::model::{Account, AccountId, DeviceId, PinId};
+use crate::secrets::{LookupHash, ServerKey};
+use crate::store::{
+    AccountRecord, CapKind, DeviceRecord, NewAccount, NewToken, PinLink, PinRecord, Reservation,
+    SessionRecord, Spend, Store, StoreError, TokenGrant,
+};
+use crate::{ClientIdentifier, DeviceInfo, Email, Pinlink, PinlinkSettings, Username};
+
+/// A core on a fresh in-memory store and a fake clock.
+pub fn core() -> (Pinlink, FakeClock) {
+    core_with(PinlinkSettings::default())
+}
+
+pub fn core_with(settings: PinlinkSettings) -> (Pinlink, FakeClock) {
+    let clock = FakeClock::new(UnixTime(1_800_000_000));
+    let core = Pinlink::new(
+        Arc::new(MemoryStore::default()),
+        Arc::new(clock.clone()),
+        &ServerKey::generate(),
+        settings,
+    );
+    (core, clock)
+}
+
+#[derive(Default)]
+pub struct MemoryStore {
+    state: Mutex<State>,
+}
+
+#[derive(Default)]
+struct State {
+    pins: HashMap<PinId, (PinRecord, Option<AccountId>)>,
+    accounts: Vec<AccountRecord>,
+    devices: Vec<DeviceRow>,
+    tokens: Vec<(LookupHash, DeviceId, Vec<u8>, UnixTime)>,
+    spends: Vec<(i64, LookupHash, UnixTime)>,
+    next_id: i64,
+    known: HashMap<(AccountId, LookupHash), UnixTime>,
+}
+
+struct DeviceRow {
+    account: AccountId,
+    record: DeviceRecord,
+}
+
+impl State {
+    fn next(&mut self) -> i64 {
+        self.next_id += 1;
+        self.next_id
+    }
+
+    fn upsert_device(
+        &mut self,
+        account: AccountId,
+        client_identifier: &ClientIdentifier,
+        device: &DeviceInfo,
+        token: &NewToken,
+        known_client: &LookupHash,
+        now: UnixTime,
+    ) -> DeviceId {
+        let existing = self
+            .devices
+            .iter_mut()
+            .find(|d| d.account == account && &d.record.client_identifier == client_identifier);
+        let id = match existing {
+            Some(row) => {
+                row.record.info = device.clone();
+                row.record.last_seen_at = now;
+                row.record.id
+            }
+            None => {
+                let id = DeviceId(self.next());
+                self.devices.push(DeviceRow {
+                    account,
+                    record: DeviceRecord {
+                        id,
+                        client_identifier: client_identifier.clone(),
+                        info: device.clone(),
+                        created_at: now,
+                        last_seen_at: now,
+                        token_sealed: None,
+                    },
+                });
+                id
+            }
+        };
+        self.tokens
+            .push((token.hash.clone(), id, token.sealed.clone(), now));
+        self.known.insert((account, known_client.clone()), now);
+        id
+    }
+
+    fn account(&self, id: AccountId) -> Option<Account> {
+        self.accounts
+            .iter()
+            .find(|a| a.account.id == id)
+            .map(|a| a.account.clone())
+    }
+}
+
+#[async_trait]
+impl Store for MemoryStore {
+    async fn insert_pin(&self, pin: &PinRecord, caps: &PinCaps) -> Result<(), StoreError> {
+        let mut s = self.state.lock();
+        let now = pin.created_at;
+        s.pins
+            .retain(|_, (p, _)| !(p.code_hash == pin.code_hash && p.expires_at <= now));
+        if s.pins.contains_key(&pin.id)
+            || s.pins.values().any(|(p, _)| p.code_hash == pin.code_hash)
+        {
+            return Err(StoreError::Conflict("pin"));
+        }
+        let live = |f: &dyn Fn(&PinRecord) -> bool| {
+            let mut matching: Vec<UnixTime> = s
+                .pins
+                .values()
+                .map(|(p, _)| p)
+                .filter(|p| p.expires_at > now && f(p))
+                .map(|p| p.expires_at)
+                .collect();
+            matching.sort();
+            matching
+        };
+        let from_address = live(&|p| p.requester_net == pin.requester_net);
+        if from_address.len() >= caps.per_address as usize {
+            return Err(StoreError::CapReached {
+                cap: CapKind::Address,
+                until: from_address[0],
+            });
+        }
+        if !pin.strong {
+            let codes = live(&|p| !p.strong);
+            if codes.len() >= caps.link_codes as usize {
+                return Err(StoreError::CapReached {
+                    cap: CapKind::LinkCodes,
+                    until: codes[0],
+                });
+            }
+        }
+        s.pins.insert(pin.id, (pin.clone(), None));
+        Ok(())
+    }
+
+    async fn pin_by_id(&self, id: PinId) -> Result<Option<PinRecord>, StoreError> {
+        Ok(self.state.lock().pins.get(&id).map(|(p, _)| p.clone()))
+    }
+
+    async fn pin_by_code(&self, code_hash: &LookupHash) -> Result<Option<PinRecord>, StoreError> {
+        let s = self.state.lock();
+        Ok(s.pins
+            .values()
+            .find(|(p, _)| &p.code_hash == code_hash)
+            .map(|(p, _)| p.clone()))
+    }
+
+    async fn link_pin(&self, link: &PinLink) -> Result<Option<DeviceId>, StoreError> {
+        let mut s = self.state.lock();
+        let Some((pin, linked)) = s.pins.get_mut(&link.pin) else {
+            return Ok(None);
+        };
+        if pin.token_sealed.is_some() || pin.expires_at <= link.now {
+            return Ok(None);
+        }
+        pin.token_sealed = Some(link.token.sealed.clone());
+        *linked = Some(link.account);
+        let (client, device) = (pin.client_identifier.clone(), pin.device.clone());
+        Ok(Some(s.upsert_device(
+            link.account,
+            &client,
+            &device,
+            &link.token,
+            &link.known_client,
+            link.now,
+        )))
+    }
+
+    async fn delete_pin(&self, id: PinId) -> Result<bool, StoreError> {
+        Ok(self.state.lock().pins.remove(&id).is_some())
+    }
+
+    async fn delete_expired_pins(&self, now: UnixTime) -> Result<u64, StoreError> {
+        let mut s = self.state.lock();
+        let before = s.pins.len();
+        s.pins.retain(|_, (p, _)| p.expires_at > now);
+        Ok((before - s.pins.len()) as u64)
+    }
+
+    async fn count_live_pins(&self, now: UnixTime) -> Result<u64, StoreError> {
+        let s = self.state.lock();
+        Ok(s.pins.values().filter(|(p, _)| p.expires_at > now).count() as u64)
+    }
+
+    async fn insert_account(&self, new: &NewAccount) -> Result<Account, StoreError> {
+        let mut s = self.state.lock();
+        let taken = |f: &dyn Fn(&Account) -> &str, v: &str| {
+            s.accounts
+                .iter()
+                .any(|a| f(&a.account).eq_ignore_ascii_case(v))
+        };
+        if taken(&|a| a.username.as_str(), &new.username) {
+            return Err(StoreError::Conflict("username"));
+        }
+        if taken(&|a| a.email.as_str(), &new.email) {
+            return Err(StoreError::Conflict("e-mail"));
+        }
+        let account = Account {
+            id: AccountId(s.next()),
+            uuid: new.uuid.clone(),
+            username: Username::from_stored(new.username.clone()),
+            email: Email::from_stored(new.email.clone()),
+            created_at: new.created_at,
+        };
+        s.accounts.push(AccountRecord {
+            account: account.clone(),
+            password_hash: new.password_hash.clone(),
+        });
+        Ok(account)
+    }
+
+    async fn account_by_login(&self, login: &str) -> Result<Option<AccountRecord>, StoreError> {
+        let s = self.state.lock();
+        let by = |f: &dyn Fn(&Account) -> &str| {
+            s.accounts
+                .iter()
+                .find(|a| f(&a.account).eq_ignore_ascii_case(login))
+                .cloned()
+        };
+        Ok(by(&|a| a.username.as_str()).or_else(|| by(&|a| a.email.as_str())))
+    }
+
+    async fn list_accounts(&self) -> Result<Vec<Account>, StoreError> {
+        Ok(self
+            .state
+            .lock()
+            .accounts
+            .iter()
+            .map(|a| a.account.clone())
+            .collect())
+    }
+
+    async fn grant_token(&self, grant: &TokenGrant) -> Result<DeviceId, StoreError> {
+        Ok(self.state.lock().upsert_device(
+            grant.account,
+            &grant.client_identifier,
+            &grant.device,
+            &grant.token,
+            &grant.known_client,
+            grant.now,
+        ))
+    }
+
+    async fn session_by_token(
+        &self,
+        hash: &LookupHash,
+    ) -> Result<Option<SessionRecord>, StoreError> {
+        let s = self.state.lock();
+        let Some((_, device, _, _)) = s.tokens.iter().find(|t| &t.0 == hash) else {
+            return Ok(None);
+        };
+        let Some(row) = s.devices.iter().find(|d| d.record.id == *device) else {
+            return Ok(None);
+        };
+        Ok(s.account(row.account).map(|account| SessionRecord {
+            account,
+            device: row.record.id,
+            last_seen_at: row.record.last_seen_at,
+        }))
+    }
+
+    async fn touch_device(&self, device: DeviceId, now: UnixTime) -> Result<(), StoreError> {
+        let mut s = self.state.lock();
+        for row in s.devices.iter_mut().filter(|d| d.record.id == device) {
+            row.record.last_seen_at = now;
+        }
+        Ok(())
+    }
+
+    async fn revoke_token(&self, hash: &LookupHash) -> Result<bool, StoreError> {
+        let mut s = self.state.lock();
+        let Some(at) = s.tokens.iter().position(|t| &t.0 == hash) else {
+            return Ok(false);
+        };
+        let (_, device, _, _) = s.tokens.remove(at);
+        if !s.tokens.iter().any(|t| t.1 == device) {
+            s.devices.retain(|d| d.record.id != device);
+        }
+        Ok(true)
+    }
+
+    async fn list_devices(&self, account: AccountId) -> Result<Vec<DeviceRecord>, StoreError> {
+        let s = self.state.lock();
+        Ok(s.devices
+            .iter()
+            .filter(|d| d.account == account)
+            .map(|d| DeviceRecord {
+                token_sealed: s
+                    .tokens
+                    .iter()
+                    .rev()
+                    .find(|t| t.1 == d.record.id)
+                    .map(|t| t.2.clone()),
+                ..d.record.clone()
+            })
+            .collect())
+    }
+
+    async fn revoke_device(
+        &self,
+        account: AccountId,
+        device: DeviceId,
+    ) -> Result<bool, StoreError> {
+        let mut s = self.state.lock();
+        let before = s.devices.len();
+        s.devices
+            .retain(|d| !(d.account == account && d.record.id == device));
+        let removed = s.devices.len() < before;
+        if removed {
+            s.tokens.retain(|t| t.1 != device);
+        }
+        Ok(removed)
+    }
+
+    async fn is_known_client(
+        &self,
+        account: AccountId,
+        client: &LookupHash,
+    ) -> Result<bool, StoreError> {
+        Ok(self
+            .state
+            .lock()
+            .known
+            .contains_key(&(account, client.clone())))
+    }
+
+    async fn reserve(&self, spends: &[Spend], now: UnixTime) -> Result<Reservation, StoreError> {
+        let mut s = self.state.lock();
+        for (index, spend) in spends.iter().enumerate() {
+            for limit in &spend.limits {
+                let since = now.plus_secs(-limit.window_secs);
+                let mut within: Vec<UnixTime> = s
+                    .spends
+                    .iter()
+                    .filter(|(_, key, at)| key == &spend.key && *at > since)
+                    .map(|(_, _, at)| *at)
+                    .collect();
+                if within.len() >= limit.max as usize {
+                    within.sort();
+                    return Ok(Reservation::Refused {
+                        index,
+                        retry_after_secs: now.secs_until(within[0].plus_secs(limit.window_secs)),
+                    });
+                }
+            }
+        }
+        let mut ids = Vec::new();
+        for spend in spends.iter().filter(|s| !s.limits.is_empty()) {
+            let id = s.next();
+            s.spends.push((id, spend.key.clone(), now));
+            ids.push(id);
+        }
+        Ok(Reservation::Granted(ids))
+    }
+
+    async fn refund(&self, ids: &[i64]) -> Result<(), StoreError> {
+        self.state
+            .lock()
+            .spends
+            .retain(|(id, _, _)| !ids.contains(id));
+        Ok(())
+    }
+
+    async fn forgive(&self, key: &LookupHash) -> Result<(), StoreError> {
+        self.state.lock().spends.retain(|(_, k, _)| k != key);
+        Ok(())
+    }
+
+    async fn delete_spends_before(
+        &self,
+        before: UnixTime,
+        forget_clients_before: UnixTime,
+    ) -> Result<u64, StoreError> {
+        let mut s = self.state.lock();
+        let n = s.spends.len();
+        s.spends.retain(|(_, _, at)| *at > before);
+        s.known.retain(|_, seen| *seen >= forget_clients_before);
+        Ok((n - s.spends.len()) as u64)
+    }
+}

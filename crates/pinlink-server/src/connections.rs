@@ -1,0 +1,204 @@
+//! Accepting connections, and what one client may hold open.
+//!
+//! `axum::serve` reads request headers for as long as a client cares to
+//! send them and keeps every idle connection, so a few hundred half-sent
+//! requests or idle sockets tie up file descriptors until new clients are
+//! refused. Here, instead:
+//! - a request's headers must arrive within [`ConnectionLimits::header_read_timeout`],
+//!   and a kept-alive connection may sit idle between requests no longer
+//!   than that (hyper's timer covers both);
+//! - one address holds at most [`ConnectionLimits::per_address`] connections
+//!   (trusted proxies excepted: they carry many clients), and the server at
+//!   most [`ConnectionLimits::total`]; a connection over either is closed at
+//!   once, so a flood from one place leaves room for everyone else;
+//! - at shutdown no new connection is accepted, requests in flight finish
+//!   (idle connections are closed), within [`ConnectionLimits::shutdown_grace`].
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::{ConnectInfo, Request};
+use axum::response::Response;
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use parking_lot::Mutex;
+use tokio::net::TcpListener;
+use tower::{Service, ServiceExt};
+
+use crate::client_address::TrustedProxies;
+
+#[derive(Debug, Clone)]
+pub struct ConnectionLimits {
+    /// How long a client may take to send a request's headers, and how long
+    /// a kept-alive connection may wait for its next request.
+    pub header_read_timeout: Duration,
+    /// Open connections from one address.
+    pub per_address: usize,
+    /// Open connections in all; also bounded by the process's file limit.
+    pub total: usize,
+    /// How long requests in flight may take to finish at shutdown.
+    pub shutdown_grace: Duration,
+}
+
+impl Default for ConnectionLimits {
+    fn default() -> Self {
+        ConnectionLimits {
+            header_read_timeout: Duration::from_secs(20),
+            per_address: 256,
+            total: 16_384,
+            shutdown_grace: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Raises the soft limit on open files to the hard limit and returns how
+/// many connections fit under it, leaving room for the database's files.
+pub fn connections_the_file_limit_allows(wanted: usize) -> usize {
+    const RESERVED: u64 = 128;
+    let limit = rlimit::increase_nofile_limit(u64::MAX)
+        .or_else(|_| rlimit::getrlimit(rlimit::Resource::NOFILE).map(|(soft, _)| soft))
+        .unwrap_or(1024);
+    let fits = usize::try_from(limit.saturating_sub(RESERVED).max(16)).unwrap_or(usize::MAX);
+    wanted.min(fits)
+}
+
+/// Counts open connections per address.
+#[derive(Clone, Default)]
+struct OpenConnections(Arc<Mutex<Counts>>);
+
+#[derive(Default)]
+struct Counts {
+    total: usize,
+    per_address: HashMap<IpAddr, usize>,
+}
+
+/// One connection's place in the counts, given back when dropped.
+struct Slot {
+    open: OpenConnections,
+    address: IpAddr,
+}
+
+impl OpenConnections {
+    fn take(&self, address: IpAddr, limits: &ConnectionLimits, exempt: bool) -> Option<Slot> {
+        let mut counts = self.0.lock();
+        if counts.total >= limits.total {
+            return None;
+        }
+        let mine = counts.per_address.entry(address).or_insert(0);
+        if *mine >= limits.per_address && !exempt {
+            return None;
+        }
+        *mine += 1;
+        counts.total += 1;
+        Some(Slot {
+            open: self.clone(),
+            address,
+        })
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let mut counts = self.open.0.lock();
+        counts.total -= 1;
+        if let Some(n) = counts.per_address.get_mut(&self.address) {
+            *n -= 1;
+            if *n == 0 {
+                counts.per_address.remove(&self.address);
+            }
+        }
+    }
+}
+
+/// Serves `app` on `listener` until `shutdown` resolves, then lets requests
+/// in flight finish.
+pub async fn serve<S>(
+    listener: TcpListener,
+    app: S,
+    limits: ConnectionLimits,
+    trusted_proxies: TrustedProxies,
+    shutdown: impl Future<Output = ()>,
+) where
+    S: Service<Request, Response = Response, Error = Infallible> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+{
+    let open = OpenConnections::default();
+    let graceful = GracefulShutdown::new();
+    let mut refused_logged = tokio::time::Instant::now();
+    tokio::pin!(shutdown);
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    // Out of file descriptors, or a connection that died
+                    // before it was accepted: wait a moment, go on.
+                    tracing::warn!(error = %e, "accepting a connection failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let exempt = trusted_proxies.trusts(peer.ip());
+        let Some(slot) = open.take(peer.ip(), &limits, exempt) else {
+            // Closed at once: the client sees the refusal instead of a hang.
+            if refused_logged.elapsed() > Duration::from_secs(10) {
+                refused_logged = tokio::time::Instant::now();
+                tracing::warn!(peer = %peer.ip(), "too many open connections; refusing new ones");
+            }
+            drop(stream);
+            continue;
+        };
+        let _ = stream.set_nodelay(true);
+        let connection = hyper::server::conn::http1::Builder::new()
+            .timer(TokioTimer::new())
+            .header_read_timeout(limits.header_read_timeout)
+            .keep_alive(true)
+            .serve_connection(TokioIo::new(stream), service_for(app.clone(), peer));
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            // A client that hangs up or times out is not an error worth
+            // logging above DEBUG.
+            if let Err(e) = connection.await {
+                tracing::debug!(error = %e, "connection ended");
+            }
+            drop(slot);
+        });
+    }
+    drop(listener);
+    if tokio::time::timeout(limits.shutdown_grace, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!("requests still running after the shutdown grace period were cut off");
+    }
+}
+
+/// The app as a hyper service for one connection: each request learns the
+/// peer's address, as `axum::serve`'s `ConnectInfo` would.
+fn service_for<S>(
+    app: S,
+    peer: SocketAddr,
+) -> impl hyper::service::Service<
+    hyper::Request<Incoming>,
+    Response = Response,
+    Error = Infallible,
+    Future = impl Future<Output = Result<Response, Infallible>> + Send,
+> + Clone
+where
+    S: Service<Request, Response = Response, Error = Infallible> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+{
+    hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
+        let mut request = request.map(Body::new);
+        request.extensions_mut().insert(ConnectInfo(peer));
+        app.clone().oneshot(request)
+    })
+}

@@ -1,0 +1,480 @@
+//! Every operation's body, written once for both backends: generic over the
+//! [`Backend`] and run on one of its connections. The backends only decide
+//! *where* a body runs — SQLite on its group-commit writer or a pooled
+//! reader, PostgreSQL in a transaction (with the advisory locks and change
+//! notifications that several instances need) — and never repeat what it
+//! does.
+
+use pinlink_core::store::{
+    AccountRecord, CapKind, DeviceRecord, NewAccount, NewToken, PinLink, PinRecord, Reservation,
+    SessionRecord, Spend, TokenGrant,
+};
+use pinlink_core::{
+    AccountId, ClientIdentifier, DeviceId, DeviceInfo, LookupHash, PinCaps, PinId, UnixTime,
+};
+
+use crate::backend::{Backend, Statement};
+use crate::rows::{account_from_row, device_record_from_row, pin_from_row};
+use crate::sql;
+
+/// What a store operation fails with before it is mapped to a
+/// [`pinlink_core::StoreError`]: a database error, or a cap the operation
+/// would pass.
+#[derive(Debug)]
+pub enum Refusal {
+    Database(sqlx::Error),
+    Cap { cap: CapKind, until: UnixTime },
+}
+
+impl From<sqlx::Error> for Refusal {
+    fn from(e: sqlx::Error) -> Self {
+        Refusal::Database(e)
+    }
+}
+
+/// Binds a device's columns in `device_columns!` order.
+fn bind_device<'q, DB: Backend>(q: Statement<'q, DB>, d: &'q DeviceInfo) -> Statement<'q, DB> {
+    q.text(d.product.as_str())
+        .text(&d.version)
+        .text(&d.platform)
+        .text(&d.platform_version)
+        .text(&d.device)
+        .text(&d.device_name)
+        .text(&d.model)
+        .text(&d.vendor)
+}
+
+// ------------------------------------------------------------------- pins
+
+/// Inserts a pin unless a cap is reached. Atomic only where the caller
+/// makes it so: on SQLite's single writer, or under PostgreSQL advisory
+/// locks on the requester's network and the link codes.
+pub async fn insert_pin<DB: Backend>(
+    conn: &mut DB::Connection,
+    pin: &PinRecord,
+    caps: &PinCaps,
+) -> Result<(), Refusal> {
+    let now = pin.created_at;
+    Statement::<DB>::new(sql::DELETE_EXPIRED_PIN_WITH_CODE)
+        .bytes(pin.code_hash.as_bytes())
+        .int(now.0)
+        .execute(conn)
+        .await?;
+    let (n, first_expiry) = live_count(
+        Statement::<DB>::new(sql::LIVE_PINS_FROM_NET)
+            .text(&pin.requester_net)
+            .int(now.0),
+        conn,
+    )
+    .await?;
+    if n >= i64::from(caps.per_address) {
+        return Err(Refusal::Cap {
+            cap: CapKind::Address,
+            until: first_expiry,
+        });
+    }
+    if !pin.strong {
+        let (n, first_expiry) =
+            live_count(Statement::<DB>::new(sql::LIVE_LINK_CODES).int(now.0), conn).await?;
+        if n >= i64::from(caps.link_codes) {
+            return Err(Refusal::Cap {
+                cap: CapKind::LinkCodes,
+                until: first_expiry,
+            });
+        }
+    }
+    let q = Statement::<DB>::new(sql::INSERT_PIN)
+        .int(i64::from(pin.id.0))
+        .bytes(pin.code_hash.as_bytes())
+        .bytes(&pin.code_sealed)
+        .flag(pin.strong)
+        .text(pin.client_identifier.as_str());
+    bind_device(q, &pin.device)
+        .text(&pin.requester_ip)
+        .text(&pin.requester_net)
+        .int(pin.created_at.0)
+        .int(pin.expires_at.0)
+        .opt_bytes(pin.token_sealed.as_deref())
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+async fn live_count<DB: Backend>(
+    q: Statement<'_, DB>,
+    conn: &mut DB::Connection,
+) -> Result<(i64, UnixTime), sqlx::Error> {
+    let row = q.fetch_one(conn).await?;
+    let row = DB::columns(&row);
+    Ok((
+        row.int("n")?,
+        UnixTime(row.opt_int("first_expiry")?.unwrap_or(0)),
+    ))
+}
+
+pub async fn pin_by_id<DB: Backend>(
+    conn: &mut DB::Connection,
+    id: PinId,
+) -> Result<Option<PinRecord>, sqlx::Error> {
+    Statement::<DB>::new(sql::PIN_BY_ID)
+        .int(i64::from(id.0))
+        .fetch_optional(conn)
+        .await?
+        .map(|row| pin_from_row(DB::columns(&row)))
+        .transpose()
+}
+
+pub async fn pin_by_code<DB: Backend>(
+    conn: &mut DB::Connection,
+    code_hash: &LookupHash,
+) -> Result<Option<PinRecord>, sqlx::Error> {
+    Statement::<DB>::new(sql::PIN_BY_CODE)
+        .bytes(code_hash.as_bytes())
+        .fetch_optional(conn)
+        .await?
+        .map(|row| pin_from_row(DB::columns(&row)))
+        .transpose()
+}
+
+/// Claims a live, unlinked pin and gives its device the new token.
+pub async fn link_pin<DB: Backend>(
+    conn: &mut DB::Connection,
+    link: &PinLink,
+) -> Result<Option<DeviceId>, sqlx::Error> {
+    let claimed = Statement::<DB>::new(sql::CLAIM_PIN)
+        .bytes(&link.token.sealed)
+        .int(link.account.0)
+        .int(i64::from(link.pin.0))
+        .int(link.now.0)
+        .fetch_optional(conn)
+        .await?;
+    let Some(row) = claimed else {
+        return Ok(None);
+    };
+    let pin = pin_from_row(DB::columns(&row))?;
+    let device = upsert_device_with_token::<DB>(
+        conn,
+        link.account,
+        &pin.client_identifier,
+        &pin.device,
+        &link.token,
+        link.now,
+    )
+    .await?;
+    remember_client::<DB>(conn, link.account, &link.known_client, link.now).await?;
+    Ok(Some(device))
+}
+
+pub async fn delete_pin<DB: Backend>(
+    conn: &mut DB::Connection,
+    id: PinId,
+) -> Result<bool, sqlx::Error> {
+    let n = Statement::<DB>::new(sql::DELETE_PIN)
+        .int(i64::from(id.0))
+        .execute(conn)
+        .await?;
+    Ok(n > 0)
+}
+
+pub async fn delete_expired_pins<DB: Backend>(
+    conn: &mut DB::Connection,
+    now: UnixTime,
+) -> Result<u64, sqlx::Error> {
+    Statement::<DB>::new(sql::DELETE_EXPIRED_PINS)
+        .int(now.0)
+        .execute(conn)
+        .await
+}
+
+pub async fn count_live_pins<DB: Backend>(
+    conn: &mut DB::Connection,
+    now: UnixTime,
+) -> Result<u64, sqlx::Error> {
+    let row = Statement::<DB>::new(sql::COUNT_LIVE_PINS)
+        .int(now.0)
+        .fetch_one(conn)
+        .await?;
+    Ok(u64::try_from(DB::columns(&row).int("n")?).unwrap_or(0))
+}
+
+// --------------------------------------------------------------- accounts
+
+pub async fn insert_account<DB: Backend>(
+    conn: &mut DB::Connection,
+    new: &NewAccount,
+) -> Result<AccountId, sqlx::Error> {
+    let row = Statement::<DB>::new(sql::INSERT_ACCOUNT)
+        .text(&new.uuid)
+        .text(&new.username)
+        .text(&new.email)
+        .text(&new.password_hash)
+        .int(new.created_at.0)
+        .fetch_one(conn)
+        .await?;
+    Ok(AccountId(DB::columns(&row).int("id")?))
+}
+
+pub async fn account_by_login<DB: Backend>(
+    conn: &mut DB::Connection,
+    login: &str,
+) -> Result<Option<AccountRecord>, sqlx::Error> {
+    let row = Statement::<DB>::new(sql::ACCOUNT_BY_LOGIN)
+        .text(login)
+        .fetch_optional(conn)
+        .await?;
+    row.map(|row| {
+        let row = DB::columns(&row);
+        Ok(AccountRecord {
+            account: account_from_row(row)?,
+            password_hash: row.text("password_hash")?,
+        })
+    })
+    .transpose()
+}
+
+pub async fn list_accounts<DB: Backend>(
+    conn: &mut DB::Connection,
+) -> Result<Vec<pinlink_core::Account>, sqlx::Error> {
+    let rows = Statement::<DB>::new(sql::LIST_ACCOUNTS)
+        .fetch_all(conn)
+        .await?;
+    rows.iter()
+        .map(|row| account_from_row(DB::columns(row)))
+        .collect()
+}
+
+// ------------------------------------------------------- devices, tokens
+
+/// Registers (or refreshes) the account's device for `client_identifier`
+/// and stores its new token: shared by sign-in and pin linking.
+async fn upsert_device_with_token<DB: Backend>(
+    conn: &mut DB::Connection,
+    account: AccountId,
+    client_identifier: &ClientIdentifier,
+    device: &DeviceInfo,
+    token: &NewToken,
+    now: UnixTime,
+) -> Result<DeviceId, sqlx::Error> {
+    let q = Statement::<DB>::new(sql::UPSERT_DEVICE)
+        .int(account.0)
+        .text(client_identifier.as_str());
+    let row = bind_device(q, device)
+        .int(now.0)
+        .int(now.0)
+        .fetch_one(conn)
+        .await?;
+    let device_id = DeviceId(DB::columns(&row).int("id")?);
+    Statement::<DB>::new(sql::INSERT_TOKEN)
+        .bytes(token.hash.as_bytes())
+        .int(device_id.0)
+        .bytes(&token.sealed)
+        .int(now.0)
+        .execute(conn)
+        .await?;
+    Ok(device_id)
+}
+
+async fn remember_client<DB: Backend>(
+    conn: &mut DB::Connection,
+    account: AccountId,
+    client: &LookupHash,
+    now: UnixTime,
+) -> Result<(), sqlx::Error> {
+    Statement::<DB>::new(sql::REMEMBER_CLIENT)
+        .int(account.0)
+        .bytes(client.as_bytes())
+        .int(now.0)
+        .execute(conn)
+        .await
+        .map(drop)
+}
+
+pub async fn grant_token<DB: Backend>(
+    conn: &mut DB::Connection,
+    grant: &TokenGrant,
+) -> Result<DeviceId, sqlx::Error> {
+    let device = upsert_device_with_token::<DB>(
+        conn,
+        grant.account,
+        &grant.client_identifier,
+        &grant.device,
+        &grant.token,
+        grant.now,
+    )
+    .await?;
+    remember_client::<DB>(conn, grant.account, &grant.known_client, grant.now).await?;
+    Ok(device)
+}
+
+pub async fn session_by_token<DB: Backend>(
+    conn: &mut DB::Connection,
+    hash: &LookupHash,
+) -> Result<Option<SessionRecord>, sqlx::Error> {
+    let row = Statement::<DB>::new(sql::SESSION_BY_TOKEN)
+        .bytes(hash.as_bytes())
+        .fetch_optional(conn)
+        .await?;
+    row.map(|row| {
+        let row = DB::columns(&row);
+        Ok(SessionRecord {
+            account: account_from_row(row)?,
+            device: DeviceId(row.int("device_id")?),
+            last_seen_at: UnixTime(row.int("last_seen_at")?),
+        })
+    })
+    .transpose()
+}
+
+pub async fn touch_device<DB: Backend>(
+    conn: &mut DB::Connection,
+    device: DeviceId,
+    now: UnixTime,
+) -> Result<(), sqlx::Error> {
+    Statement::<DB>::new(sql::TOUCH_DEVICE)
+        .int(now.0)
+        .int(device.0)
+        .execute(conn)
+        .await
+        .map(drop)
+}
+
+/// Revokes one token; a device left without tokens goes too.
+pub async fn revoke_token<DB: Backend>(
+    conn: &mut DB::Connection,
+    hash: &LookupHash,
+) -> Result<bool, sqlx::Error> {
+    let gone = Statement::<DB>::new(sql::DELETE_TOKEN)
+        .bytes(hash.as_bytes())
+        .fetch_optional(conn)
+        .await?;
+    let Some(row) = gone else {
+        return Ok(false);
+    };
+    let device = DB::columns(&row).int("device_id")?;
+    Statement::<DB>::new(sql::DELETE_DEVICE_IF_TOKENLESS)
+        .int(device)
+        .execute(conn)
+        .await?;
+    Ok(true)
+}
+
+/// `statement` is the backend's [`sql::LIST_DEVICES_SQLITE`] or
+/// [`sql::LIST_DEVICES_POSTGRES`] (they order tokens by different columns).
+pub async fn list_devices<DB: Backend>(
+    conn: &mut DB::Connection,
+    statement: &'static str,
+    account: AccountId,
+) -> Result<Vec<DeviceRecord>, sqlx::Error> {
+    let rows = Statement::<DB>::new(statement)
+        .int(account.0)
+        .fetch_all(conn)
+        .await?;
+    rows.iter()
+        .map(|row| device_record_from_row(DB::columns(row)))
+        .collect()
+}
+
+pub async fn revoke_device<DB: Backend>(
+    conn: &mut DB::Connection,
+    account: AccountId,
+    device: DeviceId,
+) -> Result<bool, sqlx::Error> {
+    let n = Statement::<DB>::new(sql::DELETE_DEVICE)
+        .int(device.0)
+        .int(account.0)
+        .execute(conn)
+        .await?;
+    Ok(n > 0)
+}
+
+pub async fn is_known_client<DB: Backend>(
+    conn: &mut DB::Connection,
+    account: AccountId,
+    client: &LookupHash,
+) -> Result<bool, sqlx::Error> {
+    let row = Statement::<DB>::new(sql::IS_KNOWN_CLIENT)
+        .int(account.0)
+        .bytes(client.as_bytes())
+        .fetch_optional(conn)
+        .await?;
+    Ok(row.is_some())
+}
+
+// ---------------------------------------------------------------- budgets
+
+/// Checks every spend's limits, then records one spend in each. Atomic only
+/// where the caller makes it so (SQLite's single writer; PostgreSQL advisory
+/// locks on the keys).
+pub async fn reserve<DB: Backend>(
+    conn: &mut DB::Connection,
+    spends: &[Spend],
+    now: UnixTime,
+) -> Result<Reservation, sqlx::Error> {
+    for (index, spend) in spends.iter().enumerate() {
+        for limit in &spend.limits {
+            let row = Statement::<DB>::new(sql::COUNT_SPENDS)
+                .bytes(spend.key.as_bytes())
+                .int(now.plus_secs(-limit.window_secs).0)
+                .fetch_one(conn)
+                .await?;
+            let row = DB::columns(&row);
+            if row.int("n")? >= i64::from(limit.max) {
+                let oldest = UnixTime(row.opt_int("oldest")?.unwrap_or(now.0));
+                return Ok(Reservation::Refused {
+                    index,
+                    retry_after_secs: now.secs_until(oldest.plus_secs(limit.window_secs)),
+                });
+            }
+        }
+    }
+    let mut ids = Vec::with_capacity(spends.len());
+    for spend in spends.iter().filter(|s| !s.limits.is_empty()) {
+        let row = Statement::<DB>::new(sql::INSERT_SPEND)
+            .bytes(spend.key.as_bytes())
+            .int(now.0)
+            .fetch_one(conn)
+            .await?;
+        ids.push(DB::columns(&row).int("id")?);
+    }
+    Ok(Reservation::Granted(ids))
+}
+
+pub async fn refund<DB: Backend>(
+    conn: &mut DB::Connection,
+    spends: &[i64],
+) -> Result<(), sqlx::Error> {
+    for id in spends {
+        Statement::<DB>::new(sql::DELETE_SPEND)
+            .int(*id)
+            .execute(conn)
+            .await?;
+    }
+    Ok(())
+}
+
+pub async fn forgive<DB: Backend>(
+    conn: &mut DB::Connection,
+    key: &LookupHash,
+) -> Result<(), sqlx::Error> {
+    Statement::<DB>::new(sql::DELETE_SPENDS_WITH_KEY)
+        .bytes(key.as_bytes())
+        .execute(conn)
+        .await
+        .map(drop)
+}
+
+pub async fn delete_spends_before<DB: Backend>(
+    conn: &mut DB::Connection,
+    before: UnixTime,
+    forget_clients_before: UnixTime,
+) -> Result<u64, sqlx::Error> {
+    let n = Statement::<DB>::new(sql::DELETE_SPENDS_BEFORE)
+        .int(before.0)
+        .execute(conn)
+        .await?;
+    Statement::<DB>::new(sql::FORGET_CLIENTS_BEFORE)
+        .int(forget_clients_before.0)
+        .execute(conn)
+        .await?;
+    Ok(n)
+}
