@@ -101,7 +101,9 @@ fn parse_pins(result: &LoadResult) -> Vec<LivePin> {
 fn create_spec() -> MakeRequest {
     Arc::new(|connection, sequence| RequestSpec {
         method: Method::POST,
-        path: format!("/api/v2/pins?strong={}", sequence % 2 == 1),
+        // Mostly strong codes: live 4-character codes are capped (at most
+        // 65,536 with --max-live-link-codes), as on a real server.
+        path: format!("/api/v2/pins?strong={}", sequence % 64 != 0),
         headers: vec![
             ("accept", "application/json".into()),
             ("x-plex-product", "pinlink-bench".into()),

@@ -61,6 +61,26 @@ pub struct Pinlink {
     pub address: SocketAddr,
 }
 
+/// The bench drives every request from one address and one account, at
+/// rates the budgets exist to stop; it measures throughput, so it turns
+/// them off (live 4-character codes stay capped, at the most allowed).
+const NO_LIMITS: &[&str] = &[
+    "--pins-per-address",
+    "0",
+    "--pins-per-client",
+    "0",
+    "--max-live-pins-per-address",
+    "0",
+    "--max-live-pins",
+    "0",
+    "--max-live-link-codes",
+    "65536",
+    "--wrong-codes-per-account",
+    "0",
+    "--wrong-codes-per-address",
+    "0",
+];
+
 impl Pinlink {
     pub async fn start(bin: &Path, dir: &Path, extra_args: &[&str]) -> anyhow::Result<Pinlink> {
         let env = [
@@ -98,6 +118,7 @@ impl Pinlink {
         }
         let mut child = Command::new(bin)
             .args(["serve", "--listen", "127.0.0.1:0"])
+            .args(NO_LIMITS)
             .args(extra_args)
             .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
             .stderr(Stdio::piped())

@@ -84,7 +84,7 @@ impl Default for Budgets {
             link_per_account: Limit::new(10, 15 * MINUTE),
             link_per_account_daily: Limit::new(30, DAY),
             link_per_address: Limit::new(30, 15 * MINUTE),
-            link_per_address_daily: Limit::new(100, DAY),
+            link_per_address_daily: Limit::new(90, DAY),
             // A device asks for a new pin when the old one expires (15 or
             // 30 minutes) or when a person restarts its login: a few an hour.
             pins_per_address: Limit::new(60, 10 * MINUTE),

@@ -154,9 +154,27 @@ struct ServeArgs {
 }
 
 /// How much one address or client may ask for, and how many pins may be
-/// live (ARCHITECTURE.md explains the defaults). 0 turns a rate off.
+/// live (ARCHITECTURE.md explains the defaults). 0 turns a limit off.
 #[derive(Args)]
 struct LimitArgs {
+    /// Wrong link codes one account may type in 15 minutes (three times
+    /// that in a day). Each wrong code is a guess at someone's code.
+    #[arg(
+        long,
+        env = "PINLINK_WRONG_CODES_PER_ACCOUNT",
+        default_value_t = 10,
+        value_name = "N"
+    )]
+    wrong_codes_per_account: u32,
+    /// Wrong link codes from one address (an IPv6 /64) in 15 minutes
+    /// (three times that in a day), whatever the account.
+    #[arg(
+        long,
+        env = "PINLINK_WRONG_CODES_PER_ADDRESS",
+        default_value_t = 30,
+        value_name = "N"
+    )]
+    wrong_codes_per_address: u32,
     /// New pins one address (an IPv6 /64) may ask for in 10 minutes.
     #[arg(
         long,
@@ -199,19 +217,29 @@ struct LimitArgs {
 
 impl LimitArgs {
     fn apply(&self, settings: &mut PinlinkSettings) {
-        let per_ten_minutes = |n: u32| {
+        let per = |n: u32, secs: i64| {
             if n == 0 {
                 Limit::OFF
             } else {
-                Limit::new(n, 600)
+                Limit::new(n, secs)
             }
         };
-        settings.budgets.pins_per_address = per_ten_minutes(self.pins_per_address);
-        settings.budgets.pins_per_client = per_ten_minutes(self.pins_per_client);
+        let b = &mut settings.budgets;
+        b.link_per_account = per(self.wrong_codes_per_account, 15 * 60);
+        b.link_per_account_daily = per(self.wrong_codes_per_account.saturating_mul(3), 86_400);
+        b.link_per_address = per(self.wrong_codes_per_address, 15 * 60);
+        b.link_per_address_daily = per(self.wrong_codes_per_address.saturating_mul(3), 86_400);
+        b.pins_per_address = per(self.pins_per_address, 600);
+        b.pins_per_client = per(self.pins_per_client, 600);
+        let cap = |n: u32| if n == 0 { u32::MAX } else { n };
         settings.caps = PinCaps {
-            per_address: self.max_live_pins_per_address,
+            per_address: cap(self.max_live_pins_per_address),
             link_codes: self.max_live_link_codes,
-            total: self.max_live_pins,
+            total: if self.max_live_pins == 0 {
+                u64::MAX
+            } else {
+                self.max_live_pins
+            },
         };
     }
 }
