@@ -8,6 +8,7 @@
 
 pub mod clock;
 pub mod error;
+mod hashing;
 pub mod limits;
 pub mod live_pins;
 pub mod model;

@@ -573,3 +573,74 @@ mod tests {
         assert!(Email::parse("nobody").is_err());
     }
 }
+
+/// Every parser of client input, fed anything: it never panics, and what it
+/// accepts holds its invariants.
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Any text, weighted towards the characters that cause trouble.
+    fn hostile_text() -> impl Strategy<Value = String> {
+        prop_oneof![
+            any::<String>(),
+            "[ -~]{0,40}",
+            "[\\u{0}-\\u{1f}\\u{7f}\\u{202a}-\\u{202e}\\u{2066}-\\u{2069}\\u{fdd0}\\u{fffe}\\u{ffff}a-zA-Z0-9 -]{0,40}",
+            "\\PC{0,300}",
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn codes_parse_to_well_formed_codes_or_nothing(raw in hostile_text()) {
+            if let Some(code) = PinCode::parse_user_input(&raw) {
+                let text = code.as_str();
+                if code.is_strong() {
+                    prop_assert_eq!(text.len(), STRONG_CODE_LEN);
+                    prop_assert!(text.bytes().all(|b| STRONG_CODE_ALPHABET.contains(&b)));
+                } else {
+                    prop_assert_eq!(text.len(), LINK_CODE_LEN);
+                    prop_assert!(text.bytes().all(|b| LINK_CODE_ALPHABET.contains(&b)));
+                }
+                prop_assert_eq!(PinCode::parse_user_input(text), Some(code.clone()));
+            }
+        }
+
+        #[test]
+        fn pin_ids_are_numbers_or_a_clear_refusal(raw in hostile_text()) {
+            match PinId::parse(&raw) {
+                Ok(id) => prop_assert_eq!(raw.parse::<u32>().ok(), Some(id.0)),
+                Err(CoreError::InvalidInput(_) | CoreError::PinNotFound) => {}
+                Err(other) => prop_assert!(false, "unexpected {other:?}"),
+            }
+        }
+
+        #[test]
+        fn accepted_metadata_is_short_and_free_of_forbidden_characters(
+            product in hostile_text(),
+            name in hostile_text(),
+            client in hostile_text(),
+        ) {
+            let raw = RawDeviceInfo {
+                product: Some(&product),
+                device_name: Some(&name),
+                ..RawDeviceInfo::default()
+            };
+            if let Ok(info) = DeviceInfo::parse(raw) {
+                for field in [info.product.as_str(), &info.device_name] {
+                    prop_assert!(field.len() <= MAX_FIELD_LEN);
+                    prop_assert!(!field.chars().any(is_forbidden_char));
+                }
+            }
+            if let Ok(id) = ClientIdentifier::parse(Some(&client)) {
+                prop_assert!(!id.as_str().is_empty() && id.as_str().len() <= MAX_FIELD_LEN);
+                prop_assert!(!id.as_str().chars().any(is_forbidden_char));
+            }
+            let _ = Username::parse(&name);
+            if let Ok(email) = Email::parse(&client) {
+                prop_assert!(!email.as_str().chars().any(is_forbidden_char));
+            }
+        }
+    }
+}

@@ -233,3 +233,21 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Any Accept header picks a format; JSON only when every range is
+        /// application/json.
+        #[test]
+        fn every_accept_header_picks_a_format(raw in prop_oneof![any::<String>(), "[a-z/*;=,. +0-9]{0,60}"]) {
+            let format = super::Format::from_accept(Some(&raw));
+            if format == super::Format::Json {
+                prop_assert!(raw.to_ascii_lowercase().contains("application/json"));
+            }
+            let _ = super::strip_format_suffix(&raw);
+        }
+    }
+}

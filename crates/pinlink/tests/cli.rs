@@ -468,3 +468,67 @@ async fn serve_answers_and_stops_cleanly_on_sigterm() {
         "a secret was logged: {log}"
     );
 }
+
+/// The most memory the process has held (VmHWM), in KiB.
+fn peak_rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmHWM:"))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|kib| kib.parse().ok())
+        .expect("VmHWM")
+}
+
+/// Each password check takes about 19 MiB; 200 at once used to take the
+/// server from 10 MB to 3.9 GB. Now a few run at a time and the rest wait
+/// briefly or are told to come back.
+#[tokio::test]
+async fn two_hundred_sign_ins_at_once_keep_memory_bounded() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    add_alice(dir.path());
+    let (child, address, _log, _lines) = start_server(dir.path(), &[]);
+    let http = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .expect("client");
+    // One sign-in first, so that the client is one alice has used: her
+    // budgets then only count per address, and every attempt below (each
+    // from its own address) reaches the password check.
+    sign_in(&http, &address).await;
+    let before = peak_rss_kib(child.0.id());
+    let attempts = (0..200u32).map(|i| {
+        let from = std::net::IpAddr::from([127, 0, 10 + (i / 250) as u8, 1 + (i % 250) as u8]);
+        let http = reqwest::Client::builder()
+            .no_proxy()
+            .local_address(from)
+            .build()
+            .expect("client");
+        let url = format!("http://{address}/api/v2/users/signin");
+        async move {
+            let response = http
+                .post(url)
+                .header("X-Plex-Client-Identifier", "cli-test")
+                .form(&[("login", "alice"), ("password", "a long password")])
+                .send()
+                .await
+                .expect("sign-in");
+            (
+                response.status().as_u16(),
+                response.headers().contains_key("retry-after"),
+            )
+        }
+    });
+    let answers = futures_util::future::join_all(attempts).await;
+    let peak = peak_rss_kib(child.0.id());
+    let signed_in = answers.iter().filter(|a| a.0 == 201).count();
+    let busy = answers.iter().filter(|a| **a == (503, true)).count();
+    assert_eq!(signed_in + busy, 200, "{answers:?}");
+    assert!(signed_in > 0, "{answers:?}");
+    eprintln!(
+        "200 sign-ins at once: {signed_in} signed in, {busy} told to come back; peak RSS {} -> {} MiB",
+        before / 1024,
+        peak / 1024
+    );
+    assert!(peak < 128 * 1024, "peak RSS {} MiB", peak / 1024);
+}

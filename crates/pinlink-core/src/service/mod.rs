@@ -22,6 +22,7 @@ use std::time::Duration;
 
 use crate::clock::{Clock, UnixTime};
 use crate::error::CoreError;
+use crate::hashing::HashingThreads;
 use crate::limits::{BudgetKeys, Budgets, PinCaps};
 use crate::live_pins::LivePins;
 use crate::secrets::{Secrets, ServerKey};
@@ -78,6 +79,8 @@ pub struct Pinlink {
     setup_token: parking_lot::Mutex<Option<Box<str>>>,
     /// Bounds the password hashes in flight ([`PinlinkSettings::password_checks_at_once`]).
     password_gate: tokio::sync::Semaphore,
+    /// The threads they run on.
+    hashing: HashingThreads,
     /// Live pins on the whole server as last counted by a sweep, plus the
     /// pins this instance created since ([`PinCaps::total`]).
     live_estimate: AtomicU64,
@@ -110,6 +113,7 @@ impl Pinlink {
             // hears their changes before anything is answered from memory.
             live: LivePins::new(!shared),
             password_gate: tokio::sync::Semaphore::new(settings.password_checks_at_once.max(1)),
+            hashing: HashingThreads::start(settings.password_checks_at_once),
             settings,
             setup_token: parking_lot::Mutex::new(None),
             live_estimate: AtomicU64::new(0),
@@ -160,7 +164,7 @@ impl Pinlink {
         }
     }
 
-    /// Runs `work` (a password hash or check) on a blocking thread once one
+    /// Runs `work` (a password hash or check) on a hashing thread once one
     /// of the few slots is free; waits at most
     /// [`PinlinkSettings::password_wait`] for one.
     async fn hash_work<T: Send + 'static>(
@@ -174,9 +178,11 @@ impl Pinlink {
                     retry_after_secs: 2,
                 })?
                 .map_err(|_| CoreError::Internal("the password gate is closed".into()))?;
-        let result = tokio::task::spawn_blocking(work)
+        let result = self
+            .hashing
+            .run(work)
             .await
-            .map_err(|e| CoreError::Internal(format!("password hashing task failed: {e}")));
+            .ok_or_else(|| CoreError::Internal("a password hashing thread failed".into()));
         drop(permit);
         result
     }

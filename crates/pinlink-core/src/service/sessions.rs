@@ -319,6 +319,30 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn sign_ins_beyond_the_hashing_slots_are_told_to_come_back() {
+        let settings = crate::PinlinkSettings {
+            password_checks_at_once: 1,
+            password_wait: std::time::Duration::ZERO,
+            ..crate::PinlinkSettings::default()
+        };
+        let (core, _clock) = crate::service::testing::core_with(settings);
+        let attempts =
+            (0..8).map(|i| core.sign_in(attempt("nobody", "guess", "x", &format!("192.0.2.{i}"))));
+        let answers = futures_util::future::join_all(attempts).await;
+        let busy = answers
+            .iter()
+            .filter(|a| matches!(a, Err(CoreError::Busy { .. })))
+            .count();
+        assert!(busy >= 1, "{answers:?}");
+        // Every attempt was either checked or told to come back.
+        let checked = answers
+            .iter()
+            .filter(|a| matches!(a, Err(CoreError::Unauthenticated)))
+            .count();
+        assert_eq!(busy + checked, 8);
+    }
+
+    #[tokio::test]
     async fn tokens_authenticate_until_signed_out() {
         let (core, _clock) = with_alice().await;
         let (_, token) = core

@@ -220,6 +220,89 @@ async fn signing_in_returns_only_to_local_paths() {
 }
 
 #[tokio::test]
+async fn whitespace_control_and_non_ascii_in_next_never_leave_the_site() {
+    let app = TestApp::spawn().await;
+    // Browsers drop tabs and newlines from URLs: "/\t/evil.example" would
+    // be "//evil.example", another site. A newline would also not fit in a
+    // Location header (it used to give a 500 after the session was made).
+    for next in [
+        "/\t/evil.example",
+        "/\n/evil.example",
+        "/x\ny",
+        "/ /evil",
+        "/caf\u{e9}",
+    ] {
+        let mut web = WebSession::new(&app);
+        let response = web.post_login(next).await;
+        assert_eq!(response.status(), 303, "{next:?}");
+        assert_eq!(response.headers()[LOCATION], "/", "{next:?}");
+    }
+}
+
+#[tokio::test]
+async fn opening_approval_links_spends_no_budget() {
+    let app = TestApp::spawn().await;
+    let budget = app.core.settings().budgets.link_per_account;
+    let mut web = WebSession::new(&app);
+    web.sign_in().await;
+    // Another site can send a signed-in browser to any /auth link, as often
+    // as it likes: a short code is refused without a lookup, and strong
+    // codes cannot be guessed, so none of this counts.
+    for i in 0..(budget.max * 2) {
+        let short = format!(
+            "/auth?clientID=x&code=ZZZ{}",
+            (b'A' + (i % 20) as u8) as char
+        );
+        let (status, _, _) = web.get(&short).await;
+        assert_eq!(status, 400, "{short}");
+        let strong = format!("/auth?clientID=x&code={:0>25}", i);
+        let (status, _, _) = web.get(&strong).await;
+        assert_eq!(status, 404, "{strong}");
+    }
+    let pin = app.create_pin("tv", false).await;
+    let code = pin["code"].as_str().expect("code");
+    web.get("/link").await;
+    let (csrf, base) = (web.csrf.clone(), app.base.clone());
+    let confirm = web
+        .post("/link", &[("code", code), ("csrf", &csrf)], Some(&base))
+        .await;
+    assert_eq!(confirm.status(), 200, "the budget is untouched");
+}
+
+#[tokio::test]
+async fn a_forward_url_cannot_write_into_the_security_policy() {
+    let app = TestApp::spawn().await;
+    let strong = app.create_pin("app", true).await;
+    let code = strong["code"].as_str().expect("code");
+    let mut web = WebSession::new(&app);
+    web.sign_in().await;
+    for forward in [
+        "https://evil.example;script-src%20*",
+        "https://evil.example%3Bscript-src",
+        "https://user@evil.example/",
+    ] {
+        let (status, headers, _) = web
+            .get(&format!(
+                "/auth?clientID=app&code={code}&forwardUrl={forward}"
+            ))
+            .await;
+        assert_eq!(status, 200);
+        let policy = headers["content-security-policy"].to_str().expect("ascii");
+        assert!(!policy.contains("evil"), "{forward}: {policy}");
+    }
+    let (_, headers, _) = web
+        .get(&format!(
+            "/auth?clientID=app&code={code}&forwardUrl=https://app.example:8443/done"
+        ))
+        .await;
+    let policy = headers["content-security-policy"].to_str().expect("ascii");
+    assert!(
+        policy.contains("form-action 'self' https://app.example:8443;"),
+        "{policy}"
+    );
+}
+
+#[tokio::test]
 async fn pages_that_need_an_account_send_to_sign_in() {
     let app = TestApp::spawn().await;
     let mut web = WebSession::new(&app);
@@ -323,10 +406,11 @@ async fn the_session_cookie_is_secure_behind_an_https_public_url() {
 #[tokio::test]
 async fn the_sign_in_page_locks_out_like_the_api() {
     let app = TestApp::spawn().await;
+    let budget = app.core.settings().budgets.sign_in_per_account_and_address;
     let mut web = WebSession::new(&app);
     let base = app.base.clone();
-    // The per-account budget (10) is shared with the API's sign-in.
-    for attempt in 0..11 {
+    // The same budget as the API's sign-in.
+    for attempt in 0..=budget.max {
         web.get("/login").await;
         let csrf = web.csrf.clone();
         let form = [
@@ -337,7 +421,7 @@ async fn the_sign_in_page_locks_out_like_the_api() {
         let response = web.post("/login", &form, Some(&base)).await;
         assert_eq!(response.status(), 401);
         let page = response.text().await.expect("page");
-        let expected = if attempt < 10 {
+        let expected = if attempt < budget.max {
             "Wrong username or password."
         } else {
             "Too many failed sign-ins. Try again in 15 minutes."

@@ -437,6 +437,16 @@ async fn pins_and_links_survive_a_restart() {
         .await
         .expect("json");
     let device_token = polled["authToken"].as_str().expect("token").to_owned();
+    // People type passwords into login fields: what was typed as a login
+    // is not kept either (budgets count under keyed hashes).
+    let typed_login = "hunter2-typed-into-the-login-field";
+    let failed = app
+        .request(Method::POST, "/api/v2/users/signin")
+        .header("X-Plex-Client-Identifier", "browser-1")
+        .form(&[("login", typed_login), ("password", "x")])
+        .go()
+        .await;
+    assert_eq!(failed.status(), StatusCode::UNAUTHORIZED);
     app.shutdown().await;
 
     // Nothing secret is stored in plain text.
@@ -447,7 +457,13 @@ async fn pins_and_links_survive_a_restart() {
     let contains = |needle: &str| bytes.windows(needle.len()).any(|w| w == needle.as_bytes());
     assert!(contains("tv-1"), "sanity: the client identifier is stored");
     let strong_code = strong["code"].as_str().expect("code");
-    for secret in [device_token.as_str(), token.as_str(), PASSWORD, strong_code] {
+    for secret in [
+        device_token.as_str(),
+        token.as_str(),
+        PASSWORD,
+        strong_code,
+        typed_login,
+    ] {
         assert!(!contains(secret), "a secret is stored in plain text");
     }
 }

@@ -8,6 +8,7 @@ mod harness;
 
 use std::time::{Duration, Instant};
 
+use futures_util::future::join_all;
 use harness::{TestApp, EMAIL, PASSWORD, USERNAME};
 use pinlink_core::ServerKey;
 use pinlink_server::Config;
@@ -183,47 +184,126 @@ async fn sign_in_lockouts_count_guesses_on_every_instance() {
     let Some(apps) = three_instances().await else {
         return;
     };
-    // The per-account budget is 10 failures: 4 + 3 + 3 spread over A, B, C.
-    for (app, guesses) in apps.iter().zip([4, 3, 3]) {
-        for _ in 0..guesses {
-            let response = app
-                .http
-                .post(app.url("/api/v2/users/signin"))
-                .header("Accept", "application/json")
-                .header("X-Plex-Client-Identifier", "guesser")
-                .form(&[("login", USERNAME), ("password", "wrong password!")])
-                .send()
-                .await
-                .expect("sign-in");
-            assert_eq!(response.status(), 401);
-        }
+    let budget = apps[0]
+        .core
+        .settings()
+        .budgets
+        .sign_in_per_account_and_address;
+    // The budget's failures spread over A, B, C, one after another.
+    for (i, app) in apps.iter().cycle().take(budget.max as usize).enumerate() {
+        let response = sign_in(app, &format!("guesser-{i}"), "wrong password!").await;
+        assert_eq!(response.status(), 401);
     }
     // Even the right password is refused now, on any instance.
     for app in &apps {
-        let response = app
-            .http
-            .post(app.url("/api/v2/users/signin"))
-            .header("Accept", "application/json")
-            .header("X-Plex-Client-Identifier", "owner")
-            .form(&[("login", USERNAME), ("password", PASSWORD)])
-            .send()
-            .await
-            .expect("sign-in");
+        let response = sign_in(app, "owner", PASSWORD).await;
         harness::assert_json_error(response, 401, 1031).await;
     }
 }
 
+async fn sign_in(app: &TestApp, client: &str, password: &str) -> reqwest::Response {
+    app.http
+        .post(app.url("/api/v2/users/signin"))
+        .header("Accept", "application/json")
+        .header("X-Plex-Client-Identifier", client)
+        .form(&[("login", USERNAME), ("password", password)])
+        .send()
+        .await
+        .expect("sign-in")
+}
+
+/// Status and `errors[0].code` (0 for success) of an answer.
+async fn outcome(response: reqwest::Response) -> (u16, i64) {
+    let status = response.status().as_u16();
+    let body: Value = response.json().await.unwrap_or(Value::Null);
+    (status, body["errors"][0]["code"].as_i64().unwrap_or(0))
+}
+
 #[tokio::test]
-async fn wrong_link_codes_count_on_every_instance() {
+async fn a_hundred_wrong_passwords_at_once_over_three_instances_are_checked_at_most_the_budget() {
+    let Some(apps) = three_instances().await else {
+        return;
+    };
+    let budget = apps[0]
+        .core
+        .settings()
+        .budgets
+        .sign_in_per_account_and_address;
+    let attempts = (0..100).map(|i| {
+        let app = &apps[i % 3];
+        async move { outcome(sign_in(app, &format!("bot-{i}"), "guess").await).await }
+    });
+    let answers = join_all(attempts).await;
+    let checked = answers.iter().filter(|a| **a == (401, 1001)).count();
+    let refused = answers.iter().filter(|a| **a == (401, 1031)).count();
+    assert_eq!(checked, budget.max as usize, "{answers:?}");
+    assert_eq!(checked + refused, 100, "{answers:?}");
+}
+
+#[tokio::test]
+async fn a_hundred_wrong_codes_at_once_over_three_instances_are_checked_at_most_the_budget() {
+    let Some(apps) = three_instances().await else {
+        return;
+    };
+    let budget = apps[0].core.settings().budgets.link_per_account;
+    let token = apps[0].sign_in("laptop").await;
+    let attempts = (0..100).map(|i| {
+        let (app, token) = (&apps[i % 3], token.clone());
+        async move { outcome(app.link(&token, "ZZZZ").await).await }
+    });
+    let answers = join_all(attempts).await;
+    let looked_up = answers.iter().filter(|a| **a == (404, 1020)).count();
+    let refused = answers.iter().filter(|a| **a == (429, 1929)).count();
+    assert_eq!(looked_up, budget.max as usize, "{answers:?}");
+    assert_eq!(looked_up + refused, 100, "{answers:?}");
+}
+
+#[tokio::test]
+async fn live_pins_from_one_address_are_capped_over_three_instances() {
     let Some(apps) = three_instances_with(|config| {
-        config.settings.budgets.link_per_account.max = 6;
+        config.settings.budgets.pins_per_address = pinlink_core::Limit::OFF;
+        config.settings.budgets.pins_per_client = pinlink_core::Limit::OFF;
+        config.settings.caps.per_address = 5;
     })
     .await
     else {
         return;
     };
+    let creates = (0..30).map(|i| {
+        let app = &apps[i % 3];
+        async move {
+            let response = app
+                .request(reqwest::Method::POST, "/api/v2/pins")
+                .header("Accept", "application/json")
+                .header("X-Plex-Product", "Flood")
+                .header("X-Plex-Client-Identifier", format!("c{i}"))
+                .send()
+                .await
+                .expect("create");
+            outcome(response).await
+        }
+    });
+    let answers = join_all(creates).await;
+    assert_eq!(
+        answers.iter().filter(|a| a.0 == 201).count(),
+        5,
+        "{answers:?}"
+    );
+    assert_eq!(
+        answers.iter().filter(|a| **a == (429, 1003)).count(),
+        25,
+        "{answers:?}"
+    );
+}
+
+#[tokio::test]
+async fn wrong_link_codes_count_on_every_instance() {
+    let Some(apps) = three_instances().await else {
+        return;
+    };
+    let budget = apps[0].core.settings().budgets.link_per_account;
     let token = apps[0].sign_in("laptop").await;
-    for app in apps.iter().cycle().take(6) {
+    for app in apps.iter().cycle().take(budget.max as usize) {
         assert_eq!(app.link(&token, "ZZZZ").await.status(), 404);
     }
     let pin = apps[0].create_pin("tv", false).await;

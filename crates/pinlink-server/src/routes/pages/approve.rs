@@ -357,3 +357,24 @@ mod tests {
         assert_eq!(v6.origin, "http://[::1]:8080");
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+
+    proptest! {
+        /// A forwardUrl is either refused or gives an origin that is one CSP
+        /// source expression: no `;`, quote, comma or space can get out.
+        #[test]
+        fn forward_origins_are_plain(raw in prop_oneof![
+            any::<String>(),
+            "(https?|ftp|javascript)://[a-z0-9.;:'\", @\\[\\]%-]{0,30}(/[ -~]{0,10})?",
+        ]) {
+            if let Some(forward) = super::forward_target(&raw) {
+                prop_assert!(forward.origin.starts_with("http://") || forward.origin.starts_with("https://"));
+                prop_assert!(!forward.origin.contains([';', '\'', '"', ',', ' ', '@']));
+                prop_assert!(axum::http::HeaderValue::from_str(&forward.url).is_ok());
+            }
+        }
+    }
+}

@@ -357,3 +357,20 @@ mod tests {
         assert_eq!(describe_user_agent(""), ("Web browser", ""));
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Whatever `next` holds, sign-in goes to a path on this server that
+        /// fits in a `Location` header.
+        #[test]
+        fn next_is_always_a_local_path(raw in prop_oneof![any::<String>(), "/[ -~\\t\\n\\r\\\\/]{0,30}"]) {
+            let next = super::safe_next(&raw);
+            prop_assert!(next.starts_with('/') && !next.starts_with("//"));
+            prop_assert!(next.bytes().all(|b| b.is_ascii_graphic()));
+            prop_assert!(axum::http::HeaderValue::from_str(next).is_ok());
+        }
+    }
+}
