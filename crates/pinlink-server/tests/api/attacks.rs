@@ -292,6 +292,24 @@ async fn behind_a_trusted_proxy_forwarded_addresses_have_separate_budgets() {
 }
 
 #[tokio::test]
+async fn ipv6_clients_are_budgeted_per_slash_64() {
+    let app = TestApp::spawn_with(behind_a_proxy_at([127, 0, 4, 9])).await;
+    app.add_account(USERNAME, EMAIL, PASSWORD).await;
+    let budget = app.core.settings().budgets.sign_in_per_account_and_address;
+    let proxy = client_from([127, 0, 4, 9]);
+    // A new address for every guess, all in one /64: one budget.
+    for i in 0..budget.max {
+        let from = format!("2001:db8:1:2::{:x}", i + 1);
+        let response = sign_in_as(&proxy, &app, "bot", "guess", Some(&from)).await;
+        assert_eq!(error_code(response).await, (401, 1001));
+    }
+    let refused = sign_in_as(&proxy, &app, "bot", PASSWORD, Some("2001:db8:1:2:ffff::1")).await;
+    assert_eq!(error_code(refused).await, (401, 1031));
+    let next_net = sign_in_as(&proxy, &app, "owner", PASSWORD, Some("2001:db8:1:3::1")).await;
+    assert_eq!(error_code(next_net).await, (201, 0));
+}
+
+#[tokio::test]
 async fn a_spoofed_forwarding_header_from_an_untrusted_peer_changes_nothing() {
     let app = TestApp::spawn_with(behind_a_proxy_at([127, 0, 5, 1])).await;
     app.add_account(USERNAME, EMAIL, PASSWORD).await;
@@ -437,6 +455,12 @@ async fn hostile_text_gets_a_clear_error_and_never_malformed_answers() {
         !xml.contains('\u{FFFF}') && xml.starts_with("<?xml"),
         "{xml}"
     );
+    // Limits are in bytes: 63 emoji (252 bytes) are accepted, and the pin's
+    // QR image is still drawn.
+    let emoji = "\u{1F600}".repeat(63);
+    let pin: Value = create("TV", &emoji).go().await.json().await.expect("json");
+    let qr = app.http.get(pin["qr"].as_str().expect("qr")).go().await;
+    assert_eq!(qr.status(), StatusCode::OK);
     // axum's own refusals come in the errors[] shape too.
     let bad_path = app
         .request(Method::GET, "/api/v2/pins/%FF%FE")
