@@ -1,8 +1,12 @@
 //! The errors the core reports: each names something a caller acts on. The
 //! server maps them to plex.tv's `errors[]` shape in exactly one place
-//! (`pinlink-server/src/error.rs`).
+//! (`pinlink-server/src/error.rs`). [`StoreError`], what a [`Store`] reports,
+//! is here too, below [`CoreError`] which wraps it, so that neither file
+//! needs the other's neighbours.
+//!
+//! [`Store`]: crate::store::Store
 
-use crate::store::StoreError;
+use crate::clock::UnixTime;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CoreError {
@@ -62,4 +66,30 @@ impl From<StoreError> for CoreError {
             other => CoreError::Internal(other.to_string()),
         }
     }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A unique key is taken (pin id, live pin code, username, e-mail).
+    #[error("conflict on {0}")]
+    Conflict(&'static str),
+    /// The database cannot be reached; the operation did not happen.
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+    /// Anything else: a bug, corrupt data, a failed migration.
+    #[error("database error: {0}")]
+    Other(String),
+    /// A new pin would pass a cap on live pins; nothing was written. The
+    /// oldest of the pins that fill it expires at `until`.
+    #[error("live pin cap reached: {cap:?}")]
+    CapReached { cap: CapKind, until: UnixTime },
+}
+
+/// Which cap on live pins a new pin would pass.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CapKind {
+    /// The requesting address's ([`crate::PinCaps::per_address`]).
+    Address,
+    /// The server's live 4-character codes ([`crate::PinCaps::link_codes`]).
+    LinkCodes,
 }

@@ -17,7 +17,6 @@
 
 use crate::model::ClientAddress;
 use crate::secrets::{LookupHash, Purpose, Secrets};
-use crate::store::Spend;
 
 /// At most `max` events within any `window_secs`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,6 +37,25 @@ impl Limit {
     };
     pub fn is_off(&self) -> bool {
         self.max == u32::MAX || self.window_secs <= 0
+    }
+}
+
+/// One budget a request spends from: its key (a keyed hash of what it
+/// counts) and the limits its spends must stay within.
+#[derive(Debug, Clone)]
+pub struct Spend {
+    pub key: LookupHash,
+    /// Empty when every limit is off: the store then records nothing.
+    pub limits: Vec<Limit>,
+}
+
+impl Spend {
+    /// A spend under `limits`, leaving out limits that are off.
+    pub fn new(key: LookupHash, limits: &[Limit]) -> Spend {
+        Spend {
+            key,
+            limits: limits.iter().copied().filter(|l| !l.is_off()).collect(),
+        }
     }
 }
 

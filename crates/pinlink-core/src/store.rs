@@ -8,35 +8,11 @@
 use async_trait::async_trait;
 
 use crate::clock::UnixTime;
-use crate::limits::{Limit, PinCaps};
+pub use crate::error::{CapKind, StoreError};
+use crate::limits::PinCaps;
+pub use crate::limits::Spend;
 use crate::model::{Account, AccountId, ClientIdentifier, DeviceId, DeviceInfo, PinId};
 use crate::secrets::LookupHash;
-
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    /// A unique key is taken (pin id, live pin code, username, e-mail).
-    #[error("conflict on {0}")]
-    Conflict(&'static str),
-    /// The database cannot be reached; the operation did not happen.
-    #[error("database unavailable: {0}")]
-    Unavailable(String),
-    /// Anything else: a bug, corrupt data, a failed migration.
-    #[error("database error: {0}")]
-    Other(String),
-    /// A new pin would pass a cap on live pins; nothing was written. The
-    /// oldest of the pins that fill it expires at `until`.
-    #[error("live pin cap reached: {cap:?}")]
-    CapReached { cap: CapKind, until: UnixTime },
-}
-
-/// Which cap on live pins a new pin would pass.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CapKind {
-    /// The requesting address's ([`PinCaps::per_address`]).
-    Address,
-    /// The server's live 4-character codes ([`PinCaps::link_codes`]).
-    LinkCodes,
-}
 
 /// A pin as stored.
 #[derive(Debug, Clone)]
@@ -120,25 +96,6 @@ pub struct SessionRecord {
     pub account: Account,
     pub device: DeviceId,
     pub last_seen_at: UnixTime,
-}
-
-/// One budget a request spends from: its key (a keyed hash of what it
-/// counts) and the limits its spends must stay within.
-#[derive(Debug, Clone)]
-pub struct Spend {
-    pub key: LookupHash,
-    /// Empty when every limit is off: the store then records nothing.
-    pub limits: Vec<Limit>,
-}
-
-impl Spend {
-    /// A spend under `limits`, leaving out limits that are off.
-    pub fn new(key: LookupHash, limits: &[Limit]) -> Spend {
-        Spend {
-            key,
-            limits: limits.iter().copied().filter(|l| !l.is_off()).collect(),
-        }
-    }
 }
 
 /// What [`Store::reserve`] did.

@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 use pinlink_core::CoreError;
 use pinlink_proto::{ErrorBody, ErrorCode};
 
-use crate::negotiate::RenderLater;
+use crate::reply::RenderLater;
 
 #[derive(Debug)]
 pub enum ApiError {

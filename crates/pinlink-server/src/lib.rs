@@ -15,6 +15,7 @@ pub mod connections;
 pub mod error;
 pub mod negotiate;
 pub mod qr;
+pub mod reply;
 pub mod request;
 pub mod routes;
 pub mod startup;

@@ -6,16 +6,15 @@
 //! once) or the `Accept` header, and after the handler ran it renders the
 //! handler's [`Reply`] or error in that format. Handlers never pick a format.
 
-use std::sync::Arc;
-
 use axum::body::Body;
 use axum::extract::{Request, State};
-use axum::http::{header, uri, HeaderValue, StatusCode, Uri};
+use axum::http::{header, uri, HeaderValue, Uri};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use pinlink_proto::WireBody;
 
 use crate::error::{error_body_for_status, ApiError};
+use crate::reply::RenderLater;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
@@ -63,41 +62,6 @@ impl Format {
 /// call, never a page.
 #[derive(Debug, Clone, Copy)]
 pub struct FormatSuffix;
-
-/// A body waiting for the middleware to render it in the negotiated format.
-#[derive(Clone)]
-pub(crate) struct RenderLater(pub Arc<dyn WireBody + Send + Sync>);
-
-/// A handler's successful answer.
-pub struct Reply {
-    status: StatusCode,
-    body: Option<Arc<dyn WireBody + Send + Sync>>,
-}
-
-impl Reply {
-    pub fn new(status: StatusCode, body: impl WireBody + Send + Sync + 'static) -> Reply {
-        Reply {
-            status,
-            body: Some(Arc::new(body)),
-        }
-    }
-    pub fn ok(body: impl WireBody + Send + Sync + 'static) -> Reply {
-        Reply::new(StatusCode::OK, body)
-    }
-    pub fn status(status: StatusCode) -> Reply {
-        Reply { status, body: None }
-    }
-}
-
-impl IntoResponse for Reply {
-    fn into_response(self) -> Response {
-        let mut response = self.status.into_response();
-        if let Some(body) = self.body {
-            response.extensions_mut().insert(RenderLater(body));
-        }
-        response
-    }
-}
 
 /// Limits the middleware enforces before anything else runs.
 #[derive(Debug, Clone, Copy)]

@@ -7,7 +7,7 @@ use pinlink_proto::{DeviceBody, DeviceList};
 
 use super::authenticate;
 use crate::error::ApiError;
-use crate::negotiate::Reply;
+use crate::reply::Reply;
 use crate::request::PlexRequest;
 use crate::state::AppState;
 

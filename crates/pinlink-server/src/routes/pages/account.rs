@@ -6,9 +6,10 @@ use axum::response::{Redirect, Response};
 use pinlink_core::{Account, CoreError, Password, SignIn};
 use serde::Deserialize;
 
+use super::next::safe_next;
 use super::reply::{render, PageError};
 use super::views::{HomePage, LoginPage, SetupPage, SignupPage};
-use super::visitor::{safe_next, Posted, Visitor};
+use super::visitor::{Posted, Visitor};
 use crate::error::ApiError;
 use crate::state::AppState;
 

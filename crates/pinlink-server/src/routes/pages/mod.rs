@@ -12,6 +12,7 @@ mod account;
 mod approve;
 mod assets;
 pub mod devices;
+mod next;
 mod reply;
 mod views;
 mod visitor;

@@ -7,8 +7,8 @@ use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 use pinlink_core::CoreError;
 
+use super::next::to_login;
 use super::views::{MessagePage, Nav};
-use super::visitor::to_login;
 use crate::error::ApiError;
 
 /// Renders a template to an HTML response.
