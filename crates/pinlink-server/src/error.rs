@@ -18,6 +18,10 @@ pub enum ApiError {
     BodyTooLarge,
     HeadersTooLarge,
     RouteNotFound,
+    /// A web form post that failed the forgery checks (`pages/visitor.rs`).
+    FormForged,
+    /// A web form body that is not a form.
+    FormMalformed,
 }
 
 impl From<CoreError> for ApiError {
@@ -62,6 +66,20 @@ impl ApiError {
             }
             ApiError::RouteNotFound => {
                 return mapped(S::NOT_FOUND, ErrorCode::NotFound, "Not found")
+            }
+            ApiError::FormForged => {
+                return mapped(
+                    S::FORBIDDEN,
+                    ErrorCode::BadRequest,
+                    "The form was not sent from this site, or it is too old",
+                )
+            }
+            ApiError::FormMalformed => {
+                return mapped(
+                    S::BAD_REQUEST,
+                    ErrorCode::BadRequest,
+                    "The form is malformed",
+                )
             }
             ApiError::Core(core) => core,
         };

@@ -40,58 +40,48 @@ impl From<CoreError> for PageError {
 
 impl IntoResponse for PageError {
     fn into_response(self) -> Response {
-        let (status, heading, text) = match self {
+        // The status (and, for domain errors, the message) comes from the
+        // one mapping in `error.rs`; this only words it for a person.
+        let (error, heading, text) = match self {
             PageError::SignInFirst(next) => return to_login(&next),
             PageError::Forged => (
-                StatusCode::FORBIDDEN,
+                ApiError::FormForged,
                 "This form has expired",
-                "The form was not sent from this site's page, or it is too old. Go back, reload the page and try again.".to_owned(),
+                Some("The form was not sent from this site's page, or it is too old. Go back, reload the page and try again."),
             ),
             PageError::BadForm => (
-                StatusCode::BAD_REQUEST,
+                ApiError::FormMalformed,
                 "Something is wrong with that form",
-                "Go back, reload the page and try again.".to_owned(),
+                Some("Go back, reload the page and try again."),
             ),
-            PageError::NotFound => not_found_text(),
-            PageError::Render(cause) => {
-                tracing::error!(error = %cause, "a page failed to render");
-                internal_text()
-            }
-            PageError::Core(e) => {
-                let public = ApiError::Core(e).public();
-                let heading = match public.status {
-                    StatusCode::NOT_FOUND => "Not found",
-                    StatusCode::SERVICE_UNAVAILABLE => "Temporarily unavailable",
-                    s if s.is_server_error() => "Something went wrong",
-                    _ => "That did not work",
-                };
-                (public.status, heading, public.message)
-            }
+            PageError::NotFound => (
+                ApiError::RouteNotFound,
+                "Page not found",
+                Some("There is nothing at this address."),
+            ),
+            PageError::Render(cause) => (
+                ApiError::Core(CoreError::Internal(format!("a page failed to render: {cause}"))),
+                "Something went wrong",
+                Some("The server could not show this page. Try again in a moment."),
+            ),
+            PageError::Core(e) => (ApiError::Core(e), "", None),
         };
-        error_page(status, heading, text)
+        let public = error.public();
+        let heading = match (heading, public.status) {
+            ("", StatusCode::NOT_FOUND) => "Not found",
+            ("", StatusCode::SERVICE_UNAVAILABLE) => "Temporarily unavailable",
+            ("", s) if s.is_server_error() => "Something went wrong",
+            ("", _) => "That did not work",
+            (heading, _) => heading,
+        };
+        let text = text.map_or(public.message, str::to_owned);
+        error_page(public.status, heading, text)
     }
 }
 
 /// The page for unknown paths.
 pub fn not_found() -> Response {
-    let (status, heading, text) = not_found_text();
-    error_page(status, heading, text)
-}
-
-fn not_found_text() -> (StatusCode, &'static str, String) {
-    (
-        StatusCode::NOT_FOUND,
-        "Page not found",
-        "There is nothing at this address.".to_owned(),
-    )
-}
-
-fn internal_text() -> (StatusCode, &'static str, String) {
-    (
-        StatusCode::INTERNAL_SERVER_ERROR,
-        "Something went wrong",
-        "The server could not show this page. Try again in a moment.".to_owned(),
-    )
+    PageError::NotFound.into_response()
 }
 
 fn error_page(status: StatusCode, heading: &str, text: String) -> Response {
