@@ -1,11 +1,12 @@
 //! Integration tests: each test spawns the real server on a random port with
 //! a fresh database and a fake clock, and talks HTTP to it.
 
+use pinlink_testkit as harness;
+
 mod attacks;
 mod devices;
 mod flow;
 mod formats;
-mod harness;
 mod pages;
 mod pins;
 mod properties;

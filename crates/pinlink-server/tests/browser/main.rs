@@ -4,9 +4,7 @@
 //! under target/screenshots/.
 
 mod chromium;
-#[allow(dead_code)]
-#[path = "../api/harness.rs"]
-mod harness;
+use pinlink_testkit as harness;
 
 use axum::response::Html;
 use axum::routing::get;

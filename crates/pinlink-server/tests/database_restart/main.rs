@@ -6,9 +6,7 @@
 //! (cargo runs test binaries one after another). `PINLINK_TEST_PG_CTL` is
 //! the cluster's `pg_ctl -D …` command line, set by `scripts/test`.
 
-#[allow(dead_code)]
-#[path = "../api/harness.rs"]
-mod harness;
+use pinlink_testkit as harness;
 
 use std::process::Command;
 use std::time::{Duration, Instant};

@@ -2,9 +2,7 @@
 //! test starts three real servers (A, B, C) on a fresh database of the test
 //! cluster that `scripts/test` runs, and talks HTTP to them.
 
-#[allow(dead_code)]
-#[path = "../api/harness.rs"]
-mod harness;
+use pinlink_testkit as harness;
 
 use std::time::{Duration, Instant};
 

@@ -1,4 +1,7 @@
-//! `TestApp`: a real pinlink server for one test.
+//! What pinlink's integration tests share (one crate, rather than a file
+//! every test binary includes): [`TestApp`], a real pinlink server on a
+//! random port with a fresh database and a fake clock for one test, and
+//! small helpers to talk to it and check plex.tv's error shapes.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -181,9 +184,9 @@ impl TestApp {
 
 /// Sending a request in a test: any transport failure fails the test.
 pub trait SendExt {
-    async fn go(self) -> Response;
+    fn go(self) -> impl std::future::Future<Output = Response> + Send;
     /// Sends and parses the answer as JSON.
-    async fn json_value(self) -> Value;
+    fn json_value(self) -> impl std::future::Future<Output = Value> + Send;
 }
 
 impl SendExt for RequestBuilder {
