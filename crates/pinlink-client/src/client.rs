@@ -155,8 +155,14 @@ impl Client {
 
     /// The pin as it stands now; `auth_token` is set once it was approved.
     pub async fn poll(&self, pin: &Pin) -> Result<Pin, Error> {
+        self.poll_id(pin.id).await
+    }
+
+    /// The pin with this id, for a device that kept only the id (across a
+    /// restart, say). It must be the client identifier that asked for it.
+    pub async fn poll_id(&self, id: u32) -> Result<Pin, Error> {
         let body = self
-            .send(self.request(Method::GET, &format!("/api/v2/pins/{}", pin.id), None))
+            .send(self.request(Method::GET, &format!("/api/v2/pins/{id}"), None))
             .await?;
         wire::parse_pin(&body)
     }

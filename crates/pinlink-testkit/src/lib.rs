@@ -116,20 +116,25 @@ impl TestApp {
             .expect("request")
     }
 
-    /// Signs alice in from `client_id`; returns the token.
+    /// The Rust client library, as the device or browser `client_id` (for
+    /// tests that play a device or an account rather than check the wire).
+    pub fn client(&self, client_id: &str) -> pinlink_client::Client {
+        let identity = pinlink_client::Identity::new("Test Player")
+            .and_then(|identity| identity.with_client_identifier(client_id))
+            .expect("identity");
+        pinlink_client::Client::new(identity)
+            .with_base_url(&self.base)
+            .expect("base URL")
+    }
+
+    /// Signs alice in from `client_id` (with the client library); returns
+    /// the token.
     pub async fn sign_in(&self, client_id: &str) -> String {
-        let response = self
-            .request(Method::POST, "/api/v2/users/signin")
-            .header("Accept", "application/json")
-            .header("X-Plex-Client-Identifier", client_id)
-            .header("X-Plex-Product", "Test Browser")
-            .form(&[("login", USERNAME), ("password", PASSWORD)])
-            .send()
+        self.client(client_id)
+            .sign_in(USERNAME, PASSWORD)
             .await
-            .expect("request");
-        assert_eq!(response.status(), StatusCode::CREATED);
-        let user: Value = response.json().await.expect("json user");
-        user["authToken"].as_str().expect("authToken").to_owned()
+            .expect("alice signs in")
+            .auth_token
     }
 
     pub async fn link(&self, token: &str, code: &str) -> Response {
@@ -163,13 +168,13 @@ impl TestApp {
             .await
     }
 
-    /// Polls a linked pin and returns the device token it carries.
+    /// Polls a linked pin (with the client library, as the device) and
+    /// returns the device token it carries.
     pub async fn device_token(&self, id: &Value, client_id: &str) -> String {
-        let polled: Value = self.poll(id, client_id).await.json().await.expect("json");
-        polled["authToken"]
-            .as_str()
-            .expect("token after linking")
-            .to_owned()
+        let device = self.client(client_id);
+        let id = u32::try_from(id.as_u64().expect("numeric pin id")).expect("u32 pin id");
+        let polled = device.poll_id(id).await.expect("the device polls");
+        polled.auth_token.expect("token after linking")
     }
 
     pub async fn user(&self, token: &str) -> Response {
