@@ -75,6 +75,8 @@ const NO_LIMITS: &[&str] = &[
     "0",
     "--max-live-link-codes",
     "65536",
+    "--max-live-link-codes-per-address",
+    "0",
     "--wrong-codes-per-account",
     "0",
     "--wrong-codes-per-address",

@@ -81,6 +81,13 @@ pub struct Budgets {
     /// Attempts for an account whose [`Budgets::sign_in_per_account`] is
     /// spent, from clients it has not used before.
     pub sign_in_trickle: Limit,
+    /// Wrong passwords for one account from clients it *has* used before,
+    /// from everywhere: much looser, since the owner must not be slowed, but
+    /// there, because a client identifier is not a secret.
+    pub sign_in_per_account_familiar: Limit,
+    /// New accounts from one address, with `--open-signup` (each costs two
+    /// password hashes).
+    pub signups_per_address: Limit,
     /// Wrong link codes typed by one account (a short window and a day).
     pub link_per_account: Limit,
     pub link_per_account_daily: Limit,
@@ -99,6 +106,8 @@ impl Default for Budgets {
             sign_in_per_address: Limit::new(30, 15 * MINUTE),
             sign_in_per_account: Limit::new(30, 15 * MINUTE),
             sign_in_trickle: Limit::new(1, MINUTE),
+            sign_in_per_account_familiar: Limit::new(300, 15 * MINUTE),
+            signups_per_address: Limit::new(5, 60 * MINUTE),
             link_per_account: Limit::new(10, 15 * MINUTE),
             link_per_account_daily: Limit::new(30, DAY),
             link_per_address: Limit::new(30, 15 * MINUTE),
@@ -119,6 +128,8 @@ impl Budgets {
             self.sign_in_per_address,
             self.sign_in_per_account,
             self.sign_in_trickle,
+            self.sign_in_per_account_familiar,
+            self.signups_per_address,
             self.link_per_account,
             self.link_per_account_daily,
             self.link_per_address,
@@ -138,9 +149,14 @@ impl Budgets {
 pub struct PinCaps {
     /// Live pins requested from one address (or IPv6 /64).
     pub per_address: u32,
-    /// Live 4-character codes on the whole server. This is what keeps
-    /// guessing hopeless: with 2^20 codes and at most this many live, one
-    /// guess hits a live code with a chance of at most `link_codes / 2^20`.
+    /// Of those, live 4-character codes not linked yet: without this, a few
+    /// addresses could hold every one of the server's [`PinCaps::link_codes`]
+    /// and leave no short code for anyone else.
+    pub link_codes_per_address: u32,
+    /// Live 4-character codes not linked yet, on the whole server. This is
+    /// what keeps guessing hopeless: with 2^20 codes and at most this many
+    /// live, one guess hits a live code with a chance of at most
+    /// `link_codes / 2^20`. (A linked code can no longer be approved.)
     pub link_codes: u32,
     /// Live pins of both kinds on the whole server (memory: every live pin
     /// is cached). Counted approximately across instances: exactly at each
@@ -152,6 +168,7 @@ impl Default for PinCaps {
     fn default() -> Self {
         PinCaps {
             per_address: 100,
+            link_codes_per_address: 8,
             link_codes: 512,
             total: 200_000,
         }
@@ -194,8 +211,19 @@ impl BudgetKeys<'_> {
     }
 
     /// A sign-in from a client the account has used before: the per-pair
-    /// and per-address budgets.
-    pub fn sign_in(&self, who: &SignInSubject<'_>, from: &ClientAddress) -> Vec<Spend> {
+    /// and per-address budgets, and the loose account-wide one for familiar
+    /// clients.
+    pub fn sign_in_familiar(&self, who: &SignInSubject<'_>, from: &ClientAddress) -> Vec<Spend> {
+        let mut spends = self.sign_in(who, from);
+        spends.push(Spend::new(
+            self.key(&["sign-in account familiar", &Self::subject(who)]),
+            &[self.budgets.sign_in_per_account_familiar],
+        ));
+        spends
+    }
+
+    /// The per-pair and per-address budgets every sign-in spends from.
+    fn sign_in(&self, who: &SignInSubject<'_>, from: &ClientAddress) -> Vec<Spend> {
         let b = self.budgets;
         vec![
             Spend::new(
@@ -250,20 +278,27 @@ impl BudgetKeys<'_> {
         ]
     }
 
-    /// Asking for a new pin: the address's and the client identifier's
-    /// budgets of new pins.
+    /// Asking for a new pin: the address's budget, and the client
+    /// identifier's from that address (an identifier is not a secret: keyed
+    /// by it alone, anyone could spend a device's budget and lock it out).
     pub fn new_pin(&self, client_identifier: &str, from: &ClientAddress) -> Vec<Spend> {
         let b = self.budgets;
+        let network = from.network();
         vec![
+            Spend::new(self.key(&["pins address", &network]), &[b.pins_per_address]),
             Spend::new(
-                self.key(&["pins address", &from.network()]),
-                &[b.pins_per_address],
-            ),
-            Spend::new(
-                self.key(&["pins client", client_identifier]),
+                self.key(&["pins client", client_identifier, &network]),
                 &[b.pins_per_client],
             ),
         ]
+    }
+
+    /// Creating an account at `/signup`.
+    pub fn sign_up(&self, from: &ClientAddress) -> Vec<Spend> {
+        vec![Spend::new(
+            self.key(&["sign-up address", &from.network()]),
+            &[self.budgets.signups_per_address],
+        )]
     }
 }
 
@@ -298,6 +333,7 @@ mod tests {
             keys.code(1, &here)[1].key
         );
         assert_eq!(keys.sign_in_unfamiliar(&alice, &here).len(), 3);
+        assert_eq!(keys.sign_in_familiar(&alice, &here).len(), 3);
     }
 
     #[test]

@@ -2,12 +2,14 @@
 //!
 //! Directly connected clients are who their socket says. Behind a reverse
 //! proxy every request comes from the proxy, so for peers in the trusted
-//! proxies (`--trusted-proxy CIDR`) the client is read from the
-//! `Forwarded` header (RFC 7239), or `X-Forwarded-For` when there is none:
-//! the rightmost hop that is not itself a trusted proxy, since each proxy
-//! appends the address it saw and only the hops our own proxies added can be
-//! believed. From any other peer those headers are ignored: a client cannot
-//! choose its own address.
+//! proxies (`--trusted-proxy CIDR`) the client is read from the one header
+//! the operator says the proxy writes (`X-Forwarded-For` by default, or
+//! RFC 7239's `Forwarded`): the rightmost hop that is not itself a trusted
+//! proxy, since each proxy appends the address it saw and only the hops our
+//! own proxies added can be believed. The other header is never read: most
+//! proxies write one and pass the client's copy of the other through
+//! untouched, so "whichever is present" would let a client name its own
+//! address. From peers that are not trusted proxies both are ignored.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -19,13 +21,54 @@ use axum::response::Response;
 use ipnet::IpNet;
 use pinlink_core::ClientAddress;
 
-/// The networks whose `Forwarded`/`X-Forwarded-For` headers are believed.
+/// The networks whose forwarding header is believed, and which header.
 #[derive(Debug, Clone, Default)]
-pub struct TrustedProxies(Arc<[IpNet]>);
+pub struct TrustedProxies {
+    networks: Arc<[IpNet]>,
+    header: ForwardedHeader,
+}
+
+/// The header a trusted proxy writes the client's address into.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ForwardedHeader {
+    /// `X-Forwarded-For: client, proxy1, …` (nginx, Caddy, HAProxy, Traefik).
+    #[default]
+    XForwardedFor,
+    /// RFC 7239 `Forwarded: for=client, for=proxy1`.
+    Forwarded,
+}
+
+impl ForwardedHeader {
+    pub fn parse(text: &str) -> Result<ForwardedHeader, String> {
+        match text.trim().to_ascii_lowercase().as_str() {
+            "x-forwarded-for" => Ok(ForwardedHeader::XForwardedFor),
+            "forwarded" => Ok(ForwardedHeader::Forwarded),
+            other => Err(format!(
+                "{other:?} is not a forwarding header: use x-forwarded-for or forwarded"
+            )),
+        }
+    }
+}
 
 impl TrustedProxies {
+    /// Proxies that write `X-Forwarded-For`.
     pub fn new(networks: Vec<IpNet>) -> Self {
-        TrustedProxies(networks.into())
+        TrustedProxies {
+            networks: networks.into(),
+            header: ForwardedHeader::XForwardedFor,
+        }
+    }
+
+    /// The same header, other proxies.
+    pub fn with_networks(mut self, networks: Vec<IpNet>) -> Self {
+        self.networks = networks.into();
+        self
+    }
+
+    /// Read `header` instead.
+    pub fn reading(mut self, header: ForwardedHeader) -> Self {
+        self.header = header;
+        self
     }
 
     /// Parses `CIDR` or a bare address (`10.0.0.1` is `10.0.0.1/32`).
@@ -37,12 +80,12 @@ impl TrustedProxies {
     }
 
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.networks.is_empty()
     }
 
     pub fn trusts(&self, ip: IpAddr) -> bool {
         let ip = ClientAddress::new(ip).ip();
-        self.0.iter().any(|net| net.contains(&ip))
+        self.networks.iter().any(|net| net.contains(&ip))
     }
 
     /// The client behind `peer`, as [`module`](self) describes.
@@ -50,7 +93,7 @@ impl TrustedProxies {
         if !self.trusts(peer) {
             return ClientAddress::new(peer);
         }
-        let hops = forwarded_hops(headers);
+        let hops = forwarded_hops(headers, self.header);
         let mut client = peer;
         for hop in hops.iter().rev() {
             match hop {
@@ -66,34 +109,33 @@ impl TrustedProxies {
     }
 }
 
-/// The hops a request passed, oldest first, from `Forwarded` (every
-/// `for=` of every element of every such header) or else `X-Forwarded-For`.
-fn forwarded_hops(headers: &HeaderMap) -> Vec<Option<IpAddr>> {
-    let forwarded: Vec<&str> = headers
-        .get_all("forwarded")
+/// The hops a request passed, oldest first, as `header` lists them (every
+/// header of that name, every element, in order). Values are split on `,`
+/// as bytes, so a client's junk in its own hop cannot make the hops our
+/// proxies appended unreadable.
+fn forwarded_hops(headers: &HeaderMap, header: ForwardedHeader) -> Vec<Option<IpAddr>> {
+    let name = match header {
+        ForwardedHeader::XForwardedFor => "x-forwarded-for",
+        ForwardedHeader::Forwarded => "forwarded",
+    };
+    let elements = headers
+        .get_all(name)
         .iter()
-        .filter_map(|v| v.to_str().ok())
-        .collect();
-    if !forwarded.is_empty() {
-        return forwarded
-            .iter()
-            .flat_map(|value| value.split(','))
-            .filter_map(|element| {
-                element.split(';').find_map(|pair| {
+        .flat_map(|value| value.as_bytes().split(|b| *b == b','))
+        .map(|element| std::str::from_utf8(element).ok());
+    match header {
+        ForwardedHeader::XForwardedFor => elements.map(|e| e.and_then(parse_node)).collect(),
+        ForwardedHeader::Forwarded => elements
+            .map(|element| {
+                element?.split(';').find_map(|pair| {
                     let (name, value) = pair.split_once('=')?;
                     name.trim()
                         .eq_ignore_ascii_case("for")
                         .then(|| parse_node(value))
-                })
+                })?
             })
-            .collect();
+            .collect(),
     }
-    headers
-        .get_all("x-forwarded-for")
-        .iter()
-        .flat_map(|v| v.to_str().ok().unwrap_or("?").split(','))
-        .map(parse_node)
-        .collect()
 }
 
 /// An address as proxies write it: `192.0.2.1`, `192.0.2.1:4711`,
@@ -187,18 +229,46 @@ mod tests {
             "forwarded",
             "for=6.6.6.6, for=\"[2001:db8::7]:4711\";proto=https, for=10.0.0.2",
         )]);
+        let rfc7239 = trusted.clone().reading(ForwardedHeader::Forwarded);
         assert_eq!(
-            trusted.client_address(ip("::1"), &forwarded).ip(),
+            rfc7239.client_address(ip("::1"), &forwarded).ip(),
             ip("2001:db8::7")
         );
-        // Forwarded wins over X-Forwarded-For when both are there.
+    }
+
+    #[test]
+    fn only_the_header_the_proxy_writes_is_read() {
+        // An nginx-style proxy writes X-Forwarded-For and passes the
+        // client's own Forwarded header through: it must not count.
+        let trusted = proxies(&["10.0.0.0/8"]);
         let both = headers(&[
             ("forwarded", "for=198.51.100.1"),
             ("x-forwarded-for", "198.51.100.2"),
         ]);
         assert_eq!(
             trusted.client_address(ip("10.0.0.1"), &both).ip(),
+            ip("198.51.100.2")
+        );
+        let rfc7239 = trusted.reading(ForwardedHeader::Forwarded);
+        assert_eq!(
+            rfc7239.client_address(ip("10.0.0.1"), &both).ip(),
             ip("198.51.100.1")
+        );
+        assert!(ForwardedHeader::parse("X-Forwarded-For").is_ok());
+        assert!(ForwardedHeader::parse("x-real-ip").is_err());
+    }
+
+    #[test]
+    fn junk_in_the_clients_hop_leaves_the_proxies_hops_readable() {
+        let trusted = proxies(&["10.0.0.0/8"]);
+        let mut map = HeaderMap::new();
+        map.insert(
+            "x-forwarded-for",
+            HeaderValue::from_bytes(b"\xff\xfe junk, 203.0.113.9").expect("opaque bytes"),
+        );
+        assert_eq!(
+            trusted.client_address(ip("10.0.0.1"), &map).ip(),
+            ip("203.0.113.9")
         );
     }
 

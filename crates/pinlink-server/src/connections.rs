@@ -6,18 +6,21 @@
 //! refused. Here, instead:
 //! - a request's headers must arrive within [`ConnectionLimits::header_read_timeout`],
 //!   and a kept-alive connection may sit idle between requests no longer
-//!   than that (hyper's timer covers both);
-//! - one address holds at most [`ConnectionLimits::per_address`] connections
-//!   (trusted proxies excepted: they carry many clients), and the server at
-//!   most [`ConnectionLimits::total`]; a connection over either is closed at
-//!   once, so a flood from one place leaves room for everyone else;
+//!   than that (hyper's timer covers both); the whole request, body
+//!   included, must be answered within [`ConnectionLimits::request_timeout`]
+//!   (a layer in `startup.rs`), so a trickled body cannot hold a slot;
+//! - one address (an IPv6 /64) holds at most [`ConnectionLimits::per_address`]
+//!   connections (trusted proxies excepted: they carry many clients), and
+//!   the server at most [`ConnectionLimits::total`]; a connection over either
+//!   is closed at once, so a flood from one place leaves room for everyone
+//!   else;
 //! - at shutdown no new connection is accepted, requests in flight finish
 //!   (idle connections are closed), within [`ConnectionLimits::shutdown_grace`].
 
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::future::Future;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -28,6 +31,7 @@ use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use parking_lot::Mutex;
+use pinlink_core::ClientAddress;
 use tokio::net::TcpListener;
 use tower::{Service, ServiceExt};
 
@@ -38,7 +42,9 @@ pub struct ConnectionLimits {
     /// How long a client may take to send a request's headers, and how long
     /// a kept-alive connection may wait for its next request.
     pub header_read_timeout: Duration,
-    /// Open connections from one address.
+    /// How long a request may take from its headers to its answer (408).
+    pub request_timeout: Duration,
+    /// Open connections from one address (an IPv6 /64).
     pub per_address: usize,
     /// Open connections in all; also bounded by the process's file limit.
     pub total: usize,
@@ -50,6 +56,7 @@ impl Default for ConnectionLimits {
     fn default() -> Self {
         ConnectionLimits {
             header_read_timeout: Duration::from_secs(20),
+            request_timeout: Duration::from_secs(30),
             per_address: 256,
             total: 16_384,
             shutdown_grace: Duration::from_secs(30),
@@ -75,22 +82,23 @@ struct OpenConnections(Arc<Mutex<Counts>>);
 #[derive(Default)]
 struct Counts {
     total: usize,
-    per_address: HashMap<IpAddr, usize>,
+    /// By [`ClientAddress::network`]: an IPv6 host has a whole /64.
+    per_address: HashMap<String, usize>,
 }
 
 /// One connection's place in the counts, given back when dropped.
 struct Slot {
     open: OpenConnections,
-    address: IpAddr,
+    address: String,
 }
 
 impl OpenConnections {
-    fn take(&self, address: IpAddr, limits: &ConnectionLimits, exempt: bool) -> Option<Slot> {
+    fn take(&self, address: String, limits: &ConnectionLimits, exempt: bool) -> Option<Slot> {
         let mut counts = self.0.lock();
         if counts.total >= limits.total {
             return None;
         }
-        let mine = counts.per_address.entry(address).or_insert(0);
+        let mine = counts.per_address.entry(address.clone()).or_insert(0);
         if *mine >= limits.per_address && !exempt {
             return None;
         }
@@ -147,7 +155,8 @@ pub async fn serve<S>(
             () = &mut shutdown => break,
         };
         let exempt = trusted_proxies.trusts(peer.ip());
-        let Some(slot) = open.take(peer.ip(), &limits, exempt) else {
+        let network = ClientAddress::new(peer.ip()).network();
+        let Some(slot) = open.take(network, &limits, exempt) else {
             // Closed at once: the client sees the refusal instead of a hang.
             if refused_logged.elapsed() > Duration::from_secs(10) {
                 refused_logged = tokio::time::Instant::now();

@@ -14,6 +14,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tower::Layer;
 use tower_http::cors::{Any, CorsLayer};
+use tower_http::timeout::TimeoutLayer;
 
 use crate::client_address::TrustedProxies;
 use crate::config::Config;
@@ -107,7 +108,14 @@ impl App {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        let router = routes::router(self.state.clone(), self.trusted_proxies.clone());
+        // A request that is not answered in time (a client trickling its
+        // body, say) gets 408 and gives its connection's slot back.
+        let router = routes::router(self.state.clone(), self.trusted_proxies.clone()).layer(
+            TimeoutLayer::with_status_code(
+                axum::http::StatusCode::REQUEST_TIMEOUT,
+                self.connections.request_timeout,
+            ),
+        );
         let limit = HeaderLimit {
             max_header_bytes: self.max_header_bytes,
         };

@@ -132,6 +132,16 @@ mod lock {
     pub const LINK_CODES: i32 = 3;
 }
 
+/// The counts after an advisory lock must see what the lock's previous
+/// holder committed: each statement its own snapshot (READ COMMITTED), even
+/// if the database's default isolation is stricter.
+async fn read_committed(conn: &mut PgConnection) -> Result<(), sqlx::Error> {
+    sqlx::query("SET TRANSACTION ISOLATION LEVEL READ COMMITTED")
+        .execute(conn)
+        .await
+        .map(drop)
+}
+
 /// Takes the advisory locks that make a budget reservation atomic across
 /// instances: one per key, in a fixed order so that two reservations never
 /// wait for each other in a circle.
@@ -238,6 +248,7 @@ impl Store for PostgresStore {
 
     async fn insert_pin(&self, pin: &PinRecord, caps: &PinCaps) -> Result<(), StoreError> {
         in_transaction!(self, |conn| {
+            read_committed(conn).await.map_err(map_err)?;
             lock_caps(conn, pin).await.map_err(map_err)?;
             queries::insert_pin::<Postgres>(conn, pin, caps)
                 .await
@@ -380,6 +391,7 @@ impl Store for PostgresStore {
 
     async fn reserve(&self, spends: &[Spend], now: UnixTime) -> Result<Reservation, StoreError> {
         in_transaction!(self, |conn| {
+            read_committed(conn).await.map_err(map_err)?;
             lock_budgets(conn, spends).await.map_err(map_err)?;
             queries::reserve::<Postgres>(conn, spends, now)
                 .await

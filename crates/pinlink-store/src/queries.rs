@@ -74,6 +74,19 @@ pub async fn insert_pin<DB: Backend>(
         });
     }
     if !pin.strong {
+        let (n, first_expiry) = live_count(
+            Statement::<DB>::new(sql::LIVE_LINK_CODES_FROM_NET)
+                .text(&pin.requester_net)
+                .int(now.0),
+            conn,
+        )
+        .await?;
+        if n >= i64::from(caps.link_codes_per_address) {
+            return Err(Refusal::Cap {
+                cap: CapKind::Address,
+                until: first_expiry,
+            });
+        }
         let (n, first_expiry) =
             live_count(Statement::<DB>::new(sql::LIVE_LINK_CODES).int(now.0), conn).await?;
         if n >= i64::from(caps.link_codes) {

@@ -33,9 +33,16 @@ pub const INSERT_PIN: &str = concat!(
 pub const LIVE_PINS_FROM_NET: &str = "SELECT COUNT(*) AS n, MIN(expires_at) AS first_expiry \
      FROM pins WHERE requester_net = $1 AND expires_at > $2";
 
-/// The server's live 4-character codes, and when the first of them expires.
+/// The server's live 4-character codes that are not linked yet (only those
+/// can still be approved, so only those can be guessed), and when the first
+/// of them expires.
 pub const LIVE_LINK_CODES: &str = "SELECT COUNT(*) AS n, MIN(expires_at) AS first_expiry \
-     FROM pins WHERE NOT strong AND expires_at > $1";
+     FROM pins WHERE NOT strong AND token_sealed IS NULL AND expires_at > $1";
+
+/// The same, for one network.
+pub const LIVE_LINK_CODES_FROM_NET: &str = "SELECT COUNT(*) AS n, MIN(expires_at) AS first_expiry \
+     FROM pins WHERE requester_net = $1 AND NOT strong AND token_sealed IS NULL \
+     AND expires_at > $2";
 
 pub const COUNT_LIVE_PINS: &str = "SELECT COUNT(*) AS n FROM pins WHERE expires_at > $1";
 

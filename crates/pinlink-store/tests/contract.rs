@@ -32,6 +32,7 @@ const NOW: UnixTime = UnixTime(1_800_000_000);
 /// Caps no test here reaches unless it means to.
 const OPEN: PinCaps = PinCaps {
     per_address: 1000,
+    link_codes_per_address: 1000,
     link_codes: 1000,
     total: u64::MAX,
 };
@@ -469,6 +470,7 @@ async fn live_pins_are_capped_per_network_and_for_link_codes() {
     for (name, store) in backends().await {
         let caps = PinCaps {
             per_address: 3,
+            link_codes_per_address: 2,
             link_codes: 4,
             total: u64::MAX,
         };
@@ -496,8 +498,32 @@ async fn live_pins_are_capped_per_network_and_for_link_codes() {
             ),
             "{name}: {full:?}"
         );
+        // A network's unlinked short codes are capped on their own.
+        for id in 30..32 {
+            store
+                .insert_pin(&from(id, id as u8, "192.0.2.9", false), &caps)
+                .await
+                .expect(name);
+        }
+        let full = store
+            .insert_pin(&from(32, 32, "192.0.2.9", false), &caps)
+            .await;
+        assert!(
+            matches!(
+                full,
+                Err(StoreError::CapReached {
+                    cap: CapKind::Address,
+                    ..
+                })
+            ),
+            "{name}: {full:?}"
+        );
+        store
+            .insert_pin(&from(33, 33, "192.0.2.9", true), &caps)
+            .await
+            .expect("strong pins are not short codes");
         // Short codes from other networks fill the link codes' cap.
-        for id in 10..14 {
+        for id in 10..12 {
             store
                 .insert_pin(
                     &from(id, id as u8, &format!("198.51.100.{id}"), false),
@@ -519,10 +545,27 @@ async fn live_pins_are_capped_per_network_and_for_link_codes() {
             ),
             "{name}: {full:?}"
         );
-        assert_eq!(store.count_live_pins(NOW).await.expect(name), 7, "{name}");
+        // A linked code can no longer be approved, so it leaves room.
+        let alice = account(store.as_ref(), "alice").await;
+        store
+            .link_pin(&PinLink {
+                pin: PinId(10),
+                account: alice.id,
+                token: token(1),
+                known_client: hash(90),
+                now: NOW,
+            })
+            .await
+            .expect(name)
+            .expect("linked");
+        store
+            .insert_pin(&from(20, 20, "203.0.113.1", false), &caps)
+            .await
+            .expect(name);
+        assert_eq!(store.count_live_pins(NOW).await.expect(name), 9, "{name}");
         assert_eq!(
             store.count_live_pins(NOW.plus_secs(105)).await.expect(name),
-            4,
+            6,
             "{name}: the network's three expired first"
         );
         // Expired pins no longer count.
@@ -545,6 +588,7 @@ async fn fifty_pins_at_once_from_one_network_stop_at_its_cap() {
     for (name, store) in backends().await {
         let caps = PinCaps {
             per_address: 5,
+            link_codes_per_address: 1000,
             link_codes: 1000,
             total: u64::MAX,
         };

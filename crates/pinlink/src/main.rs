@@ -15,7 +15,7 @@ use std::sync::Arc;
 use anyhow::{bail, Context};
 use clap::{Args, Parser, Subcommand};
 use pinlink_core::{Limit, PinCaps, Pinlink, PinlinkSettings, SystemClock};
-use pinlink_server::client_address::TrustedProxies;
+use pinlink_server::client_address::{ForwardedHeader, TrustedProxies};
 use pinlink_server::config::load_or_create_key;
 use pinlink_server::{App, Config};
 use serde::Deserialize;
@@ -79,7 +79,8 @@ struct DataArgs {
     #[arg(long, env = "PINLINK_KEY_FILE", value_name = "PATH")]
     key_file: Option<PathBuf>,
     /// A TOML file with any of: listen, database, public_url, key_file,
-    /// open_signup, trusted_proxies (a list) and a [location] table. Flags and
+    /// open_signup, trusted_proxies (a list), forwarded_header and a
+    /// [location] table. Flags and
     /// environment variables override it.
     #[arg(long, env = "PINLINK_CONFIG", value_name = "FILE")]
     config: Option<PathBuf>,
@@ -149,6 +150,12 @@ struct ServeArgs {
     #[arg(long = "trusted-proxy", env = "PINLINK_TRUSTED_PROXIES", value_name = "CIDR",
           value_delimiter = ',', value_parser = parse_network)]
     trusted_proxies: Vec<ipnet::IpNet>,
+    /// The header the trusted proxies write the client's address into:
+    /// `x-forwarded-for` (nginx, Caddy, HAProxy, Traefik) or `forwarded`
+    /// (RFC 7239). Only that one is read.
+    #[arg(long, env = "PINLINK_FORWARDED_HEADER", value_name = "NAME",
+          value_parser = ForwardedHeader::parse)]
+    forwarded_header: Option<ForwardedHeader>,
     #[command(flatten)]
     limits: LimitArgs,
 }
@@ -199,13 +206,22 @@ struct LimitArgs {
         value_name = "N"
     )]
     max_live_pins_per_address: u32,
-    /// Live 4-character codes on the whole server. Each one makes a guessed
-    /// code a little likelier to hit: at most this / 2^20 per guess.
+    /// Live 4-character codes not linked yet, from one address.
+    #[arg(
+        long,
+        env = "PINLINK_MAX_LIVE_LINK_CODES_PER_ADDRESS",
+        default_value_t = 8,
+        value_name = "N"
+    )]
+    max_live_link_codes_per_address: u32,
+    /// Live 4-character codes not linked yet, on the whole server. Each one
+    /// makes a guessed code a little likelier to hit: at most this / 2^20 per
+    /// guess (so 0 does not turn it off).
     #[arg(long, env = "PINLINK_MAX_LIVE_LINK_CODES", default_value_t = 512, value_name = "N",
           value_parser = clap::value_parser!(u32).range(1..=65_536))]
     max_live_link_codes: u32,
-    /// Live pins of both kinds on the whole server (about 500 bytes of
-    /// memory each).
+    /// Live pins of both kinds on the whole server (each is held in memory:
+    /// about 500 bytes, up to about 3 KB with long device names).
     #[arg(
         long,
         env = "PINLINK_MAX_LIVE_PINS",
@@ -234,6 +250,7 @@ impl LimitArgs {
         let cap = |n: u32| if n == 0 { u32::MAX } else { n };
         settings.caps = PinCaps {
             per_address: cap(self.max_live_pins_per_address),
+            link_codes_per_address: cap(self.max_live_link_codes_per_address),
             link_codes: self.max_live_link_codes,
             total: if self.max_live_pins == 0 {
                 u64::MAX
@@ -283,6 +300,7 @@ struct FileConfig {
     key_file: Option<PathBuf>,
     open_signup: Option<bool>,
     trusted_proxies: Option<Vec<String>>,
+    forwarded_header: Option<String>,
     location: Option<pinlink_proto::Location>,
 }
 
@@ -327,6 +345,11 @@ fn build_config(
         .collect::<Result<Vec<_>, String>>()
         .map_err(|e| anyhow::anyhow!("trusted_proxies in the config file: {e}"))?;
     config.trusted_proxies = TrustedProxies::new(proxies);
+    if let Some(header) = file.forwarded_header {
+        let header = ForwardedHeader::parse(&header)
+            .map_err(|e| anyhow::anyhow!("forwarded_header in the config file: {e}"))?;
+        config.trusted_proxies = config.trusted_proxies.reading(header);
+    }
     Ok(config)
 }
 
@@ -393,7 +416,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             config.settings.strong_pin_lifetime_secs = args.strong_pin_lifetime;
             config.open_signup |= args.open_signup;
             if !args.trusted_proxies.is_empty() {
-                config.trusted_proxies = TrustedProxies::new(args.trusted_proxies);
+                config.trusted_proxies = config.trusted_proxies.with_networks(args.trusted_proxies);
+            }
+            if let Some(header) = args.forwarded_header {
+                config.trusted_proxies = config.trusted_proxies.reading(header);
             }
             args.limits.apply(&mut config.settings);
             tracing::info!(database = %pinlink_store::redact_url(&config.database_url), "starting pinlink");

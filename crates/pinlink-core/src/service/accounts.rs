@@ -2,7 +2,7 @@
 //! token guards the creation of the first one.
 
 use crate::error::CoreError;
-use crate::model::{Account, Email, Username};
+use crate::model::{Account, ClientAddress, Email, Username};
 use crate::secrets::{constant_time_eq, hash_password, Password};
 use crate::store::{NewAccount, StoreError};
 
@@ -30,6 +30,34 @@ impl Pinlink {
             Err(StoreError::Conflict(what)) => Err(CoreError::AccountExists(what)),
             other => Ok(other?),
         }
+    }
+
+    /// Someone creates their own account (`/signup`, open only with
+    /// `--open-signup`). Spends from the address's budget of sign-ups first:
+    /// each one costs two password hashes.
+    pub async fn sign_up(
+        &self,
+        username: &str,
+        email: &str,
+        password: String,
+        from: &ClientAddress,
+    ) -> Result<Account, CoreError> {
+        let spends = self.budget_keys().sign_up(from);
+        let ticket =
+            self.spend(&spends, self.now())
+                .await?
+                .map_err(|refused| CoreError::RateLimited {
+                    retry_after_secs: refused.retry_after_secs,
+                })?;
+        let created = self.add_account(username, email, password).await;
+        if matches!(
+            created,
+            Err(CoreError::InvalidInput(_) | CoreError::Busy { .. })
+        ) {
+            // Refused before any hash was spent on it.
+            self.refund(ticket).await;
+        }
+        created
     }
 
     pub async fn accounts(&self) -> Result<Vec<Account>, CoreError> {

@@ -78,7 +78,7 @@ pub struct Pinlink {
     settings: PinlinkSettings,
     setup_token: parking_lot::Mutex<Option<Box<str>>>,
     /// Bounds the password hashes in flight ([`PinlinkSettings::password_checks_at_once`]).
-    password_gate: tokio::sync::Semaphore,
+    password_gate: Arc<tokio::sync::Semaphore>,
     /// The threads they run on.
     hashing: HashingThreads,
     /// Live pins on the whole server as last counted by a sweep, plus the
@@ -112,7 +112,9 @@ impl Pinlink {
             // A store other instances write to must first report that it
             // hears their changes before anything is answered from memory.
             live: LivePins::new(!shared),
-            password_gate: tokio::sync::Semaphore::new(settings.password_checks_at_once.max(1)),
+            password_gate: Arc::new(tokio::sync::Semaphore::new(
+                settings.password_checks_at_once.max(1),
+            )),
             hashing: HashingThreads::start(settings.password_checks_at_once),
             settings,
             setup_token: parking_lot::Mutex::new(None),
@@ -171,20 +173,26 @@ impl Pinlink {
         &self,
         work: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T, CoreError> {
-        let permit =
-            tokio::time::timeout(self.settings.password_wait, self.password_gate.acquire())
-                .await
-                .map_err(|_| CoreError::Busy {
-                    retry_after_secs: 2,
-                })?
-                .map_err(|_| CoreError::Internal("the password gate is closed".into()))?;
-        let result = self
-            .hashing
-            .run(work)
+        let permit = tokio::time::timeout(
+            self.settings.password_wait,
+            self.password_gate.clone().acquire_owned(),
+        )
+        .await
+        .map_err(|_| CoreError::Busy {
+            retry_after_secs: 2,
+        })?
+        .map_err(|_| CoreError::Internal("the password gate is closed".into()))?;
+        // The slot goes with the job, not with the request: a client that
+        // hangs up does not free it while its hash still runs.
+        let job = move || {
+            let result = work();
+            drop(permit);
+            result
+        };
+        self.hashing
+            .run(job)
             .await
-            .ok_or_else(|| CoreError::Internal("a password hashing thread failed".into()));
-        drop(permit);
-        result
+            .ok_or_else(|| CoreError::Internal("a password hashing thread failed".into()))
     }
 
     /// Deletes expired pins and spent budgets that no longer count, and

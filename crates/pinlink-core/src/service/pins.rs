@@ -365,15 +365,19 @@ mod tests {
     async fn new_pins_are_budgeted_per_address_and_per_client() {
         let (core, clock) = core();
         let budgets = core.settings().budgets;
-        for i in 0..budgets.pins_per_client.max {
-            core.create_pin(request("tv", &format!("192.0.2.{i}"), false))
+        for _ in 0..budgets.pins_per_client.max {
+            core.create_pin(request("tv", "192.0.2.1", true))
                 .await
                 .expect("within the client's budget");
         }
-        let refused = core.create_pin(request("tv", "192.0.2.200", false)).await;
+        let refused = core.create_pin(request("tv", "192.0.2.1", true)).await;
         assert!(
             matches!(refused, Err(CoreError::RateLimited { retry_after_secs }) if retry_after_secs > 0)
         );
+        // The same identifier from elsewhere has a budget of its own.
+        core.create_pin(request("tv", "192.0.2.2", true))
+            .await
+            .expect("another address");
         for i in 0..(budgets.pins_per_address.max) {
             core.create_pin(request(&format!("client-{i}"), "198.51.100.1", true))
                 .await
@@ -437,9 +441,13 @@ mod tests {
         let mut pins = Vec::new();
         for i in 0..(max + 2) {
             pins.push(
-                core.create_pin(request(&format!("tv{i}"), "198.51.100.7", false))
-                    .await
-                    .expect("pin"),
+                core.create_pin(request(
+                    &format!("tv{i}"),
+                    &format!("198.51.100.{i}"),
+                    false,
+                ))
+                .await
+                .expect("pin"),
             );
         }
         // Right codes do not count, however many.

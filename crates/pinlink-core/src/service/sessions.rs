@@ -19,14 +19,25 @@ use crate::store::TokenGrant;
 
 use super::{hex, Pinlink, Refused, Ticket};
 
-/// Who asks to sign in, and from which device.
-#[derive(Debug, Clone)]
+/// Who asks to sign in, and from which device. `Debug` leaves out the login:
+/// people type passwords into login fields.
+#[derive(Clone)]
 pub struct SignIn {
     pub login: String,
     pub password: Password,
     pub client_identifier: ClientIdentifier,
     pub device: DeviceInfo,
     pub from: ClientAddress,
+}
+
+impl std::fmt::Debug for SignIn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SignIn")
+            .field("login", &"<redacted>")
+            .field("client_identifier", &self.client_identifier)
+            .field("from", &self.from)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Logins longer than this match no account (usernames are at most 64
@@ -113,7 +124,7 @@ impl Pinlink {
     ) -> Result<Result<Ticket, Refused>, CoreError> {
         let keys = self.budget_keys();
         if familiar {
-            return self.spend(&keys.sign_in(subject, from), now).await;
+            return self.spend(&keys.sign_in_familiar(subject, from), now).await;
         }
         match self
             .spend(&keys.sign_in_unfamiliar(subject, from), now)

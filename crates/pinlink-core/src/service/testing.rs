@@ -142,7 +142,16 @@ impl Store for MemoryStore {
             });
         }
         if !pin.strong {
-            let codes = live(&|p| !p.strong);
+            let mine = live(&|p| {
+                !p.strong && p.token_sealed.is_none() && p.requester_net == pin.requester_net
+            });
+            if mine.len() >= caps.link_codes_per_address as usize {
+                return Err(StoreError::CapReached {
+                    cap: CapKind::Address,
+                    until: mine[0],
+                });
+            }
+            let codes = live(&|p| !p.strong && p.token_sealed.is_none());
             if codes.len() >= caps.link_codes as usize {
                 return Err(StoreError::CapReached {
                     cap: CapKind::LinkCodes,

@@ -119,7 +119,8 @@ async fn new_pins_are_budgeted_per_client_and_per_address() {
     let app = TestApp::spawn().await;
     let budgets = app.core.settings().budgets;
     let create = |http: reqwest::Client, client: String| {
-        let url = app.url("/api/v2/pins");
+        // Strong pins: short codes have a cap of their own (tested below).
+        let url = app.url("/api/v2/pins?strong=true");
         async move {
             http.post(url)
                 .header("Accept", "application/json")
@@ -156,14 +157,13 @@ async fn new_pins_are_budgeted_per_client_and_per_address() {
         assert!(created <= budgets.pins_per_address.max, "no address budget");
     }
     assert_eq!(created, budgets.pins_per_address.max);
-    // Another address is not affected (the client identifier's budget is
-    // its own, wherever it asks from).
+    // Another address is not affected, not even for the same client
+    // identifier: identifiers are not secret, so a stranger spending "tv"'s
+    // budget from elsewhere must not lock the real "tv" out.
     let elsewhere = client_from([127, 0, 2, 2]);
-    assert_eq!(
-        create(elsewhere.clone(), "radio".into()).await.status(),
-        201
-    );
-    assert_eq!(create(elsewhere, "tv".into()).await.status(), 429);
+    let status = create(elsewhere.clone(), "radio".into()).await.status();
+    assert_eq!(status, 201);
+    assert_eq!(create(elsewhere, "tv".into()).await.status(), 201);
 }
 
 #[tokio::test]
@@ -207,6 +207,30 @@ async fn one_address_cannot_hold_more_than_its_cap_of_live_pins() {
         .await
         .expect("create");
     assert_eq!(response.status(), 201);
+}
+
+#[tokio::test]
+async fn a_few_addresses_cannot_take_every_short_code() {
+    let app = TestApp::spawn().await;
+    let caps = app.core.settings().caps;
+    let here = client_from([127, 0, 3, 9]);
+    let create = |client: String, strong: bool| {
+        here.post(app.url(&format!("/api/v2/pins?strong={strong}")))
+            .header("Accept", "application/json")
+            .header("X-Plex-Product", "Hoarder")
+            .header("X-Plex-Client-Identifier", client)
+            .send()
+    };
+    for i in 0..caps.link_codes_per_address {
+        let response = create(format!("c{i}"), false).await.expect("create");
+        assert_eq!(response.status(), StatusCode::CREATED);
+    }
+    let refused = create("more".into(), false).await.expect("create");
+    assert_json_error(refused, 429, 1003).await;
+    // Strong pins are still allowed, and so are others' short codes.
+    let strong = create("more".into(), true).await.expect("create");
+    assert_eq!(strong.status(), StatusCode::CREATED);
+    app.create_pin("someone-else", false).await;
 }
 
 #[tokio::test]
@@ -278,7 +302,9 @@ async fn behind_a_trusted_proxy_forwarded_addresses_have_separate_budgets() {
         .header("Accept", "application/json")
         .header("X-Plex-Product", "TV")
         .header("X-Plex-Client-Identifier", "tv")
-        .header("Forwarded", "for=\"[2001:db8::5]:4711\"")
+        .header("X-Forwarded-For", "2001:db8::5")
+        // Not the header this proxy writes: a client's copy is ignored.
+        .header("Forwarded", "for=192.0.2.66")
         .send()
         .await
         .expect("create")
@@ -353,6 +379,7 @@ async fn time_until_closed(stream: &mut TcpStream, give_up: Duration) -> Option<
 fn with_short_header_timeout() -> Config {
     let mut config = Config::for_test();
     config.connections.header_read_timeout = Duration::from_secs(1);
+    config.connections.request_timeout = Duration::from_secs(1);
     config
 }
 
@@ -368,6 +395,15 @@ async fn half_sent_requests_and_idle_connections_are_closed_after_the_timeout() 
             .expect("write");
         half_sent.push(stream);
     }
+    // Headers in time, then a body that never comes.
+    let mut trickled = connect_from(&app, [127, 0, 6, 4]).await.expect("connect");
+    trickled
+        .write_all(
+            b"POST /api/v2/pins HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 100\r\n\r\nX-Plex-",
+        )
+        .await
+        .expect("write");
+    half_sent.push(trickled);
     let mut silent = connect_from(&app, [127, 0, 6, 2]).await.expect("connect");
     let mut kept_alive = connect_from(&app, [127, 0, 6, 3]).await.expect("connect");
     kept_alive

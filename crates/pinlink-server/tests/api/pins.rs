@@ -195,7 +195,10 @@ async fn a_pin_needs_a_client_identifier_and_a_product() {
 
 #[tokio::test]
 async fn pin_ids_are_not_sequential_and_codes_are_unique() {
-    let app = TestApp::spawn().await;
+    // Twenty short codes from one address: more than it may hold by default.
+    let mut config = pinlink_server::Config::for_test();
+    config.settings.caps.link_codes_per_address = 20;
+    let app = TestApp::spawn_with(config).await;
     let mut ids = Vec::new();
     let mut codes = std::collections::HashSet::new();
     for _ in 0..20 {

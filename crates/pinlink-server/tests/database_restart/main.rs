@@ -62,6 +62,9 @@ async fn instances_answer_503_while_postgres_is_down_and_recover_by_themselves()
         config.database_url = url.clone();
         config.key = key.clone();
         config.database.acquire_timeout = Duration::from_secs(2);
+        // Two dozen short codes from one address: more than it may hold by
+        // default.
+        config.settings.caps.link_codes_per_address = 30;
         apps.push(TestApp::spawn_with(config).await);
     }
     let (a, b) = (&apps[0], &apps[1]);

@@ -210,7 +210,12 @@ pub async fn signup(
     let next = safe_next(&form.next).to_owned();
     let created: Result<Account, CoreError> = state
         .core
-        .add_account(&form.username, &form.email, form.password.clone())
+        .sign_up(
+            &form.username,
+            &form.email,
+            form.password.clone(),
+            &visitor.from,
+        )
         .await;
     match created {
         Ok(account) => {
