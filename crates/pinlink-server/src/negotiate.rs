@@ -4,7 +4,7 @@
 //! reference §1). The [`negotiate`] middleware wraps the whole router: it
 //! reads the `.json`/`.xml` path suffix (stripping it, so routes are declared
 //! once) or the `Accept` header, and after the handler ran it renders the
-//! handler's [`Reply`] or error in that format. Handlers never pick a format.
+//! handler's [`Reply`](crate::reply::Reply) or error in that format. Handlers never pick a format.
 
 use axum::body::Body;
 use axum::extract::{Request, State};

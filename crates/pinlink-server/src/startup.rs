@@ -21,6 +21,7 @@ use crate::config::Config;
 use crate::connections::{self, connections_the_file_limit_allows, ConnectionLimits};
 use crate::negotiate::{negotiate, HeaderLimit};
 use crate::routes;
+use crate::routes::pages::form_tokens::FormTokens;
 use crate::state::AppState;
 
 /// Opens the database at `url`, saying which one (without its password)
@@ -74,6 +75,7 @@ impl App {
             location: Arc::new(config.location.clone()),
             max_body_bytes: config.max_body_bytes,
             open_signup: config.open_signup,
+            form_tokens: Arc::new(FormTokens::new(&config.key)),
         };
         Ok(App {
             listener,

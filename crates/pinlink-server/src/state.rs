@@ -3,6 +3,8 @@
 use std::sync::Arc;
 
 use pinlink_core::Pinlink;
+
+use crate::routes::pages::form_tokens::FormTokens;
 use pinlink_proto::Location;
 
 #[derive(Clone)]
@@ -14,4 +16,6 @@ pub struct AppState {
     pub max_body_bytes: usize,
     /// Whether anyone may create an account at `/signup`.
     pub open_signup: bool,
+    /// The web forms' anti-forgery tokens.
+    pub form_tokens: Arc<FormTokens>,
 }

@@ -80,7 +80,7 @@ struct DataArgs {
     key_file: Option<PathBuf>,
     /// A TOML file with any of: listen, database, public_url, key_file,
     /// open_signup, trusted_proxies (a list), forwarded_header and a
-    /// [location] table. Flags and
+    /// `[location]` table. Flags and
     /// environment variables override it.
     #[arg(long, env = "PINLINK_CONFIG", value_name = "FILE")]
     config: Option<PathBuf>,

@@ -17,7 +17,7 @@ use crate::model::{Account, ClientAddress, ClientIdentifier, DeviceInfo, Session
 use crate::secrets::{verify_password, AuthToken, Password, Purpose};
 use crate::store::TokenGrant;
 
-use super::{hex, Pinlink, Refused, Ticket};
+use super::{Pinlink, Refused, Ticket};
 
 /// Who asks to sign in, and from which device. `Debug` leaves out the login:
 /// people type passwords into login fields.
@@ -168,18 +168,6 @@ impl Pinlink {
             .lookup_hash(Purpose::Token, session.token.expose());
         self.store.revoke_token(&hash).await?;
         Ok(())
-    }
-
-    /// An anti-forgery token for web forms, bound to a random value the
-    /// browser holds in a cookie: a page on another site can neither read
-    /// the cookie nor compute the token.
-    pub fn form_token(&self, binding: &str) -> String {
-        hex(self.secrets.lookup_hash(Purpose::Csrf, binding).as_bytes())
-    }
-
-    pub fn form_token_matches(&self, binding: &str, presented: &str) -> bool {
-        !binding.is_empty()
-            && crate::secrets::constant_time_eq(&self.form_token(binding), presented)
     }
 }
 

@@ -3,15 +3,17 @@
 //! askama and usable without JavaScript; like the API handlers they call
 //! [`pinlink_core::Pinlink`] directly, never the API over HTTP.
 //!
-//! - [`visitor`]: the browser's session cookie and the forgery checks every
-//!   form post passes ([`visitor::Posted`]).
-//! - [`views`]: the templates and the values they show.
-//! - [`reply`]: rendering, and the HTML error pages.
+//! - `visitor`: the browser's session cookie and the forgery checks every
+//!   form post passes (`Posted`), with [`form_tokens`];
+//! - `next`: where signing in may send a browser;
+//! - `views`: the templates and the values they show;
+//! - `reply`: rendering, and the HTML error pages.
 
 mod account;
 mod approve;
 mod assets;
 pub mod devices;
+pub mod form_tokens;
 mod next;
 mod reply;
 mod views;

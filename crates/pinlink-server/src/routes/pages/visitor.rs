@@ -117,7 +117,7 @@ impl Visitor {
     pub fn nav(&self, state: &AppState) -> Nav {
         Nav {
             username: self.account().map(|a| a.username.as_str().to_owned()),
-            csrf: state.core.form_token(&self.form_binding),
+            csrf: state.form_tokens.token(&self.form_binding),
         }
     }
 
@@ -221,8 +221,8 @@ impl<T: DeserializeOwned + Send> FromRequest<AppState> for Posted<T> {
         if !visitor.same_origin
             || visitor.new_binding
             || !state
-                .core
-                .form_token_matches(&visitor.form_binding, &token.csrf)
+                .form_tokens
+                .matches(&visitor.form_binding, &token.csrf)
         {
             return Err(PageError::Forged);
         }
