@@ -19,8 +19,7 @@ use pinlink_core::store::{
     SessionRecord, Spend, TokenGrant,
 };
 use pinlink_core::{
-    Account, AccountId, DeviceId, Email, LookupHash, PinCaps, PinId, Store, StoreError, UnixTime,
-    Username,
+    Account, AccountId, DeviceId, LookupHash, PinCaps, PinId, Store, StoreError, UnixTime,
 };
 use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions};
 use sqlx::{Connection, PgConnection, Postgres};
@@ -312,16 +311,9 @@ impl Store for PostgresStore {
     }
 
     async fn insert_account(&self, account: &NewAccount) -> Result<Account, StoreError> {
-        let id = on_pool!(self, |conn| queries::insert_account::<Postgres>(
+        on_pool!(self, |conn| queries::insert_account::<Postgres>(
             conn, account
-        ))?;
-        Ok(Account {
-            id,
-            uuid: account.uuid.clone(),
-            username: Username::from_stored(account.username.clone()),
-            email: Email::from_stored(account.email.clone()),
-            created_at: account.created_at,
-        })
+        ))
     }
 
     async fn account_by_login(&self, login: &str) -> Result<Option<AccountRecord>, StoreError> {

@@ -10,7 +10,8 @@ use pinlink_core::store::{
     SessionRecord, Spend, TokenGrant,
 };
 use pinlink_core::{
-    AccountId, ClientIdentifier, DeviceId, DeviceInfo, LookupHash, PinCaps, PinId, UnixTime,
+    Account, AccountId, ClientIdentifier, DeviceId, DeviceInfo, Email, LookupHash, PinCaps, PinId,
+    UnixTime, Username,
 };
 
 use crate::backend::{Backend, Statement};
@@ -222,7 +223,7 @@ pub async fn count_live_pins<DB: Backend>(
 pub async fn insert_account<DB: Backend>(
     conn: &mut DB::Connection,
     new: &NewAccount,
-) -> Result<AccountId, sqlx::Error> {
+) -> Result<Account, sqlx::Error> {
     let row = Statement::<DB>::new(sql::INSERT_ACCOUNT)
         .text(&new.uuid)
         .text(&new.username)
@@ -231,7 +232,13 @@ pub async fn insert_account<DB: Backend>(
         .int(new.created_at.0)
         .fetch_one(conn)
         .await?;
-    Ok(AccountId(DB::columns(&row).int("id")?))
+    Ok(Account {
+        id: AccountId(DB::columns(&row).int("id")?),
+        uuid: new.uuid.clone(),
+        username: Username::from_stored(new.username.clone()),
+        email: Email::from_stored(new.email.clone()),
+        created_at: new.created_at,
+    })
 }
 
 pub async fn account_by_login<DB: Backend>(
@@ -254,7 +261,7 @@ pub async fn account_by_login<DB: Backend>(
 
 pub async fn list_accounts<DB: Backend>(
     conn: &mut DB::Connection,
-) -> Result<Vec<pinlink_core::Account>, sqlx::Error> {
+) -> Result<Vec<Account>, sqlx::Error> {
     let rows = Statement::<DB>::new(sql::LIST_ACCOUNTS)
         .fetch_all(conn)
         .await?;

@@ -19,8 +19,7 @@ use pinlink_core::store::{
     TokenGrant,
 };
 use pinlink_core::{
-    Account, AccountId, DeviceId, Email, LookupHash, PinCaps, PinId, Store, StoreError, UnixTime,
-    Username,
+    Account, AccountId, DeviceId, LookupHash, PinCaps, PinId, Store, StoreError, UnixTime,
 };
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
@@ -159,17 +158,10 @@ impl Store for SqliteStore {
 
     async fn insert_account(&self, account: &NewAccount) -> Result<Account, StoreError> {
         let new = account.clone();
-        let id = write!(self, move |conn| async {
+        write!(self, move |conn| async {
             queries::insert_account::<Sqlite>(conn, &new)
                 .await
                 .map_err(map_err)
-        })?;
-        Ok(Account {
-            id,
-            uuid: account.uuid.clone(),
-            username: Username::from_stored(account.username.clone()),
-            email: Email::from_stored(account.email.clone()),
-            created_at: account.created_at,
         })
     }
 
