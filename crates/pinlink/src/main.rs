@@ -144,9 +144,9 @@ struct ServeArgs {
     #[arg(long, env = "PINLINK_OPEN_SIGNUP")]
     open_signup: bool,
     /// A reverse proxy (address or CIDR network, repeatable) whose
-    /// `Forwarded` / `X-Forwarded-For` headers name the client: budgets and
-    /// the confirmation page then use the address the proxy saw. From any
-    /// other peer those headers are ignored. Environment: comma-separated.
+    /// forwarding header (see --forwarded-header) names the client: budgets
+    /// and the confirmation page then use the address the proxy saw. From
+    /// any other peer the header is ignored. Environment: comma-separated.
     #[arg(long = "trusted-proxy", env = "PINLINK_TRUSTED_PROXIES", value_name = "CIDR",
           value_delimiter = ',', value_parser = parse_network)]
     trusted_proxies: Vec<ipnet::IpNet>,
@@ -190,7 +190,8 @@ struct LimitArgs {
         value_name = "N"
     )]
     pins_per_address: u32,
-    /// New pins one client identifier may ask for in 10 minutes.
+    /// New pins one client identifier may ask for from one address in 10
+    /// minutes.
     #[arg(
         long,
         env = "PINLINK_PINS_PER_CLIENT",
