@@ -1,17 +1,22 @@
-//! What pinlink needs of a sqlx database, so that every statement's
-//! plumbing (binding, running, reading rows) is written once for SQLite and
-//! PostgreSQL ([`crate::queries`]). Each backend only says how to bind the
-//! few parameter types pinlink uses and how to run a statement on one of
-//! its connections.
+//! What pinlink needs of a database connection, so that every statement's
+//! plumbing (binding, running, reading rows) is written once
+//! ([`crate::queries`]) for all of them: a [`Statement`] with its
+//! parameters, run on a [`Db`].
+//!
+//! Three connections are a [`Db`]: sqlx's PostgreSQL and SQLite connections
+//! (PostgreSQL, and SQLite's readers), and a plain `rusqlite` connection,
+//! which SQLite's single writer uses on a thread of its own. Through sqlx
+//! every statement is a round trip to the connection's worker thread (two
+//! context switches); the writer runs whole batches of writes without one,
+//! which is most of what a durable write costs.
 
+use std::borrow::Cow;
 use std::future::Future;
 use std::pin::Pin;
 
 use sqlx::{Database, Executor};
 
-use crate::rows::Columns;
-
-pub type Query<'q, DB> = sqlx::query::Query<'q, DB, <DB as Database>::Arguments<'q>>;
+use crate::rows::{Columns, OwnedRow};
 
 /// A boxed future: `impl Future` in a trait trips the compiler's
 /// higher-ranked lifetime checks inside `async_trait` methods
@@ -19,110 +24,292 @@ pub type Query<'q, DB> = sqlx::query::Query<'q, DB, <DB as Database>::Arguments<
 /// the statement.
 pub type Running<'a, T> = Pin<Box<dyn Future<Output = Result<T, sqlx::Error>> + Send + 'a>>;
 
-pub trait Backend: Database {
-    fn bind_int(q: Query<'_, Self>, value: i64) -> Query<'_, Self>;
-    fn bind_flag(q: Query<'_, Self>, value: bool) -> Query<'_, Self>;
-    fn bind_text<'q>(q: Query<'q, Self>, value: &'q str) -> Query<'q, Self>;
-    fn bind_bytes<'q>(q: Query<'q, Self>, value: &'q [u8]) -> Query<'q, Self>;
-    fn bind_opt_bytes<'q>(q: Query<'q, Self>, value: Option<&'q [u8]>) -> Query<'q, Self>;
-
-    fn columns(row: &Self::Row) -> &dyn Columns;
-
-    fn fetch_optional<'a, 'q: 'a>(
-        conn: &'a mut Self::Connection,
-        q: Query<'q, Self>,
-    ) -> Running<'a, Option<Self::Row>>;
-    fn fetch_all<'a, 'q: 'a>(
-        conn: &'a mut Self::Connection,
-        q: Query<'q, Self>,
-    ) -> Running<'a, Vec<Self::Row>>;
-    /// Runs a statement; the rows it changed.
-    fn execute<'a, 'q: 'a>(conn: &'a mut Self::Connection, q: Query<'q, Self>) -> Running<'a, u64>;
+/// One bound parameter.
+#[derive(Debug, Clone, Copy)]
+pub enum Param<'q> {
+    Int(i64),
+    Flag(bool),
+    Text(&'q str),
+    Bytes(&'q [u8]),
+    NullBytes,
 }
 
-macro_rules! backend_for {
-    ($db:ty) => {
-        impl Backend for $db {
-            fn bind_int(q: Query<'_, Self>, value: i64) -> Query<'_, Self> {
-                q.bind(value)
-            }
-            fn bind_flag(q: Query<'_, Self>, value: bool) -> Query<'_, Self> {
-                q.bind(value)
-            }
-            fn bind_text<'q>(q: Query<'q, Self>, value: &'q str) -> Query<'q, Self> {
-                q.bind(value)
-            }
-            fn bind_bytes<'q>(q: Query<'q, Self>, value: &'q [u8]) -> Query<'q, Self> {
-                q.bind(value)
-            }
-            fn bind_opt_bytes<'q>(q: Query<'q, Self>, value: Option<&'q [u8]>) -> Query<'q, Self> {
-                q.bind(value)
-            }
-            fn columns(row: &Self::Row) -> &dyn Columns {
-                row
-            }
-            fn fetch_optional<'a, 'q: 'a>(
-                conn: &'a mut Self::Connection,
-                q: Query<'q, Self>,
+/// A statement and its parameters, in the order its `$N` appear.
+pub struct Statement<'q> {
+    sql: &'q str,
+    params: Vec<Param<'q>>,
+}
+
+impl<'q> Statement<'q> {
+    pub fn new(sql: &'q str) -> Self {
+        Statement {
+            sql,
+            params: Vec::new(),
+        }
+    }
+    pub fn int(mut self, value: i64) -> Self {
+        self.params.push(Param::Int(value));
+        self
+    }
+    pub fn flag(mut self, value: bool) -> Self {
+        self.params.push(Param::Flag(value));
+        self
+    }
+    pub fn text(mut self, value: &'q str) -> Self {
+        self.params.push(Param::Text(value));
+        self
+    }
+    pub fn bytes(mut self, value: &'q [u8]) -> Self {
+        self.params.push(Param::Bytes(value));
+        self
+    }
+    pub fn opt_bytes(mut self, value: Option<&'q [u8]>) -> Self {
+        self.params
+            .push(value.map_or(Param::NullBytes, Param::Bytes));
+        self
+    }
+
+    pub async fn fetch_optional<C: Db + ?Sized>(
+        self,
+        conn: &mut C,
+    ) -> Result<Option<C::Row>, sqlx::Error> {
+        conn.fetch_optional(self).await
+    }
+    pub async fn fetch_one<C: Db + ?Sized>(self, conn: &mut C) -> Result<C::Row, sqlx::Error> {
+        conn.fetch_optional(self)
+            .await?
+            .ok_or(sqlx::Error::RowNotFound)
+    }
+    pub async fn fetch_all<C: Db + ?Sized>(self, conn: &mut C) -> Result<Vec<C::Row>, sqlx::Error> {
+        conn.fetch_all(self).await
+    }
+    /// The rows it changed.
+    pub async fn execute<C: Db + ?Sized>(self, conn: &mut C) -> Result<u64, sqlx::Error> {
+        conn.execute(self).await
+    }
+}
+
+/// A connection statements run on.
+pub trait Db: Send {
+    type Row: Columns + Send;
+    fn fetch_optional<'a>(&'a mut self, statement: Statement<'a>)
+        -> Running<'a, Option<Self::Row>>;
+    fn fetch_all<'a>(&'a mut self, statement: Statement<'a>) -> Running<'a, Vec<Self::Row>>;
+    fn execute<'a>(&'a mut self, statement: Statement<'a>) -> Running<'a, u64>;
+}
+
+type SqlxQuery<'q, DB> = sqlx::query::Query<'q, DB, <DB as Database>::Arguments<'q>>;
+
+macro_rules! sqlx_db {
+    ($conn:ty, $db:ty) => {
+        impl Db for $conn {
+            type Row = <$db as Database>::Row;
+
+            fn fetch_optional<'a>(
+                &'a mut self,
+                statement: Statement<'a>,
             ) -> Running<'a, Option<Self::Row>> {
-                Box::pin(conn.fetch_optional(q))
+                Box::pin(
+                    async move { Executor::fetch_optional(&mut *self, bind(&statement)).await },
+                )
             }
-            fn fetch_all<'a, 'q: 'a>(
-                conn: &'a mut Self::Connection,
-                q: Query<'q, Self>,
+            fn fetch_all<'a>(
+                &'a mut self,
+                statement: Statement<'a>,
             ) -> Running<'a, Vec<Self::Row>> {
-                Box::pin(conn.fetch_all(q))
+                Box::pin(async move { Executor::fetch_all(&mut *self, bind(&statement)).await })
             }
-            fn execute<'a, 'q: 'a>(
-                conn: &'a mut Self::Connection,
-                q: Query<'q, Self>,
-            ) -> Running<'a, u64> {
-                Box::pin(async move { Ok(conn.execute(q).await?.rows_affected()) })
+            fn execute<'a>(&'a mut self, statement: Statement<'a>) -> Running<'a, u64> {
+                Box::pin(async move {
+                    Ok(Executor::execute(&mut *self, bind(&statement))
+                        .await?
+                        .rows_affected())
+                })
+            }
+        }
+
+        impl<'q> BindAll<'q> for $db {
+            fn bind_all(statement: &Statement<'q>) -> SqlxQuery<'q, $db> {
+                let mut query = sqlx::query(statement.sql);
+                for param in &statement.params {
+                    query = match *param {
+                        Param::Int(v) => query.bind(v),
+                        Param::Flag(v) => query.bind(v),
+                        Param::Text(v) => query.bind(v),
+                        Param::Bytes(v) => query.bind(v),
+                        Param::NullBytes => query.bind(None::<&[u8]>),
+                    };
+                }
+                query
             }
         }
     };
 }
 
-backend_for!(sqlx::Sqlite);
-backend_for!(sqlx::Postgres);
+/// Binds a statement's parameters to a sqlx query of one backend.
+trait BindAll<'q>: Database {
+    fn bind_all(statement: &Statement<'q>) -> SqlxQuery<'q, Self>;
+}
 
-/// A statement being bound, in the order its `$N` parameters appear.
-pub struct Statement<'q, DB: Backend>(pub Query<'q, DB>);
+fn bind<'q, DB: BindAll<'q>>(statement: &Statement<'q>) -> SqlxQuery<'q, DB> {
+    DB::bind_all(statement)
+}
 
-impl<'q, DB: Backend> Statement<'q, DB> {
-    pub fn new(sql: &'q str) -> Self {
-        Statement(sqlx::query(sql))
+sqlx_db!(sqlx::SqliteConnection, sqlx::Sqlite);
+sqlx_db!(sqlx::PgConnection, sqlx::Postgres);
+
+/// SQLite's writer connection: statements run at once, on the calling
+/// thread, from a cache of prepared statements. Its futures are always
+/// ready ([`run_now`]).
+impl Db for rusqlite::Connection {
+    type Row = OwnedRow;
+
+    fn fetch_optional<'a>(&'a mut self, statement: Statement<'a>) -> Running<'a, Option<OwnedRow>> {
+        let result = query_rows(self, &statement, 1).map(|mut rows| rows.pop());
+        Box::pin(std::future::ready(result))
     }
-    pub fn int(self, value: i64) -> Self {
-        Statement(DB::bind_int(self.0, value))
+    fn fetch_all<'a>(&'a mut self, statement: Statement<'a>) -> Running<'a, Vec<OwnedRow>> {
+        let result = query_rows(self, &statement, usize::MAX);
+        Box::pin(std::future::ready(result))
     }
-    pub fn flag(self, value: bool) -> Self {
-        Statement(DB::bind_flag(self.0, value))
+    fn execute<'a>(&'a mut self, statement: Statement<'a>) -> Running<'a, u64> {
+        let result = prepared(self, &statement)
+            .and_then(|mut prepared| prepared.raw_execute().map_err(sqlite_error))
+            .map(|n| n as u64);
+        Box::pin(std::future::ready(result))
     }
-    pub fn text(self, value: &'q str) -> Self {
-        Statement(DB::bind_text(self.0, value))
+}
+
+fn prepared<'c>(
+    conn: &'c rusqlite::Connection,
+    statement: &Statement<'_>,
+) -> Result<rusqlite::CachedStatement<'c>, sqlx::Error> {
+    let mut prepared = conn.prepare_cached(statement.sql).map_err(sqlite_error)?;
+    for (i, param) in statement.params.iter().enumerate() {
+        let index = i + 1;
+        match *param {
+            Param::Int(v) => prepared.raw_bind_parameter(index, v),
+            Param::Flag(v) => prepared.raw_bind_parameter(index, v),
+            Param::Text(v) => prepared.raw_bind_parameter(index, v),
+            Param::Bytes(v) => prepared.raw_bind_parameter(index, v),
+            Param::NullBytes => prepared.raw_bind_parameter(index, rusqlite::types::Null),
+        }
+        .map_err(sqlite_error)?;
     }
-    pub fn bytes(self, value: &'q [u8]) -> Self {
-        Statement(DB::bind_bytes(self.0, value))
+    Ok(prepared)
+}
+
+fn query_rows(
+    conn: &rusqlite::Connection,
+    statement: &Statement<'_>,
+    at_most: usize,
+) -> Result<Vec<OwnedRow>, sqlx::Error> {
+    let mut prepared = prepared(conn, statement)?;
+    let names: Vec<String> = prepared
+        .column_names()
+        .iter()
+        .map(|n| (*n).to_owned())
+        .collect();
+    let mut rows = prepared.raw_query();
+    let mut out = Vec::new();
+    while out.len() < at_most {
+        let Some(row) = rows.next().map_err(sqlite_error)? else {
+            break;
+        };
+        out.push(OwnedRow::read(&names, row).map_err(sqlite_error)?);
     }
-    pub fn opt_bytes(self, value: Option<&'q [u8]>) -> Self {
-        Statement(DB::bind_opt_bytes(self.0, value))
+    Ok(out)
+}
+
+/// Runs a future that cannot wait (a [`crate::queries`] body on the
+/// `rusqlite` writer connection) to its end; `None` if it did wait, which
+/// would be a bug.
+pub fn run_now<T>(work: impl Future<Output = T>) -> Option<T> {
+    let mut work = std::pin::pin!(work);
+    let waker = std::task::Waker::noop();
+    match work
+        .as_mut()
+        .poll(&mut std::task::Context::from_waker(waker))
+    {
+        std::task::Poll::Ready(result) => Some(result),
+        std::task::Poll::Pending => None,
     }
-    pub async fn fetch_optional(
-        self,
-        conn: &mut DB::Connection,
-    ) -> Result<Option<DB::Row>, sqlx::Error> {
-        DB::fetch_optional(conn, self.0).await
+}
+
+/// A `rusqlite` error as sqlx reports database errors, so that one mapping
+/// (`crate::map_err`) serves every connection: a unique key taken is a
+/// unique violation either way.
+#[derive(Debug)]
+struct SqliteError {
+    message: String,
+    code: Option<i32>,
+    kind: Constraint,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Constraint {
+    Unique,
+    ForeignKey,
+    NotNull,
+    Check,
+    None,
+}
+
+impl std::fmt::Display for SqliteError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
     }
-    pub async fn fetch_one(self, conn: &mut DB::Connection) -> Result<DB::Row, sqlx::Error> {
-        DB::fetch_optional(conn, self.0)
-            .await?
-            .ok_or(sqlx::Error::RowNotFound)
+}
+
+impl std::error::Error for SqliteError {}
+
+impl sqlx::error::DatabaseError for SqliteError {
+    fn message(&self) -> &str {
+        &self.message
     }
-    pub async fn fetch_all(self, conn: &mut DB::Connection) -> Result<Vec<DB::Row>, sqlx::Error> {
-        DB::fetch_all(conn, self.0).await
+    fn code(&self) -> Option<Cow<'_, str>> {
+        self.code.map(|c| Cow::Owned(c.to_string()))
     }
-    pub async fn execute(self, conn: &mut DB::Connection) -> Result<u64, sqlx::Error> {
-        DB::execute(conn, self.0).await
+    fn as_error(&self) -> &(dyn std::error::Error + Send + Sync + 'static) {
+        self
+    }
+    fn as_error_mut(&mut self) -> &mut (dyn std::error::Error + Send + Sync + 'static) {
+        self
+    }
+    fn into_error(self: Box<Self>) -> Box<dyn std::error::Error + Send + Sync + 'static> {
+        self
+    }
+    fn kind(&self) -> sqlx::error::ErrorKind {
+        use sqlx::error::ErrorKind;
+        match self.kind {
+            Constraint::Unique => ErrorKind::UniqueViolation,
+            Constraint::ForeignKey => ErrorKind::ForeignKeyViolation,
+            Constraint::NotNull => ErrorKind::NotNullViolation,
+            Constraint::Check => ErrorKind::CheckViolation,
+            Constraint::None => ErrorKind::Other,
+        }
+    }
+}
+
+pub fn sqlite_error(e: rusqlite::Error) -> sqlx::Error {
+    use rusqlite::ffi;
+    match &e {
+        rusqlite::Error::SqliteFailure(failure, message) => {
+            let kind = match failure.extended_code {
+                ffi::SQLITE_CONSTRAINT_UNIQUE | ffi::SQLITE_CONSTRAINT_PRIMARYKEY => {
+                    Constraint::Unique
+                }
+                ffi::SQLITE_CONSTRAINT_FOREIGNKEY => Constraint::ForeignKey,
+                ffi::SQLITE_CONSTRAINT_NOTNULL => Constraint::NotNull,
+                ffi::SQLITE_CONSTRAINT_CHECK => Constraint::Check,
+                _ => Constraint::None,
+            };
+            sqlx::Error::Database(Box::new(SqliteError {
+                message: message.clone().unwrap_or_else(|| e.to_string()),
+                code: Some(failure.extended_code),
+                kind,
+            }))
+        }
+        _ => sqlx::Error::Protocol(format!("SQLite: {e}")),
     }
 }

@@ -1,33 +1,35 @@
 //! Group commit for SQLite: every write goes through one writer connection,
-//! and the writes that queued up while the previous commit was being flushed
-//! are committed together, with one fsync.
+//! on a thread of its own, and the writes that queued up while the previous
+//! commit was being flushed are committed together, with one fsync.
 //!
 //! A write is acknowledged only after the COMMIT that contains it returned
 //! (with `synchronous = FULL`, after the fsync), so group commit changes
 //! throughput, not durability. Each write runs inside its own SAVEPOINT, so
 //! one failing write (a unique-key conflict, say) rolls back alone and the
-//! others in the batch still commit.
+//! others in the batch still commit. Writes run one after another on this
+//! one connection, so a write that reads and then writes (a budget's check
+//! and spend, a cap's count and insert) is atomic with respect to all others.
+//!
+//! The connection is a plain `rusqlite` one, used from this thread only:
+//! a whole batch runs without a single context switch, where through sqlx
+//! every statement would be a round trip to another thread.
 
-use std::future::Future;
-use std::pin::Pin;
+use std::sync::mpsc;
 
 use pinlink_core::StoreError;
-use sqlx::{Connection, Executor, SqliteConnection};
-use tokio::sync::{mpsc, oneshot};
-
-use crate::map_err;
 
 /// Called once the batch's COMMIT finished: `None` when it succeeded.
 type Finish = Box<dyn FnOnce(Option<&StoreError>) + Send>;
-type JobFuture = Pin<Box<dyn Future<Output = (SqliteConnection, bool, Finish)> + Send>>;
-type Job = Box<dyn FnOnce(SqliteConnection) -> JobFuture + Send>;
+/// Runs on the writer connection; says whether it succeeded, and how to
+/// answer its caller once the batch is committed.
+type Job = Box<dyn FnOnce(&mut rusqlite::Connection) -> (bool, Finish) + Send>;
 
 /// Most writes committed in one transaction: bounds how long one COMMIT
 /// keeps the others waiting.
 const MAX_BATCH: usize = 512;
 
 pub struct Writer {
-    jobs: mpsc::Sender<Job>,
+    jobs: mpsc::SyncSender<Job>,
 }
 
 fn copy(e: &StoreError) -> StoreError {
@@ -43,44 +45,56 @@ fn copy(e: &StoreError) -> StoreError {
 }
 
 impl Writer {
-    /// Starts the writer task on `connection`.
-    pub fn start(connection: SqliteConnection) -> Writer {
-        let (jobs, queue) = mpsc::channel::<Job>(4096);
-        tokio::spawn(run(connection, queue));
-        Writer { jobs }
+    /// Starts the writer thread on `connection`.
+    pub fn start(connection: rusqlite::Connection) -> Result<Writer, StoreError> {
+        let (jobs, queue) = mpsc::sync_channel::<Job>(4096);
+        std::thread::Builder::new()
+            .name("pinlink-sqlite-writer".into())
+            .spawn(move || run(connection, queue))
+            .map_err(|e| StoreError::Other(format!("cannot start the SQLite writer: {e}")))?;
+        Ok(Writer { jobs })
     }
 
     /// Runs `write` on the writer connection inside the next batch and
     /// returns its result once that batch is durably committed.
-    pub async fn write<T, F, Fut>(&self, write: F) -> Result<T, StoreError>
+    pub async fn write<T, F>(&self, write: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
-        F: FnOnce(SqliteConnection) -> Fut + Send + 'static,
-        Fut: Future<Output = (SqliteConnection, Result<T, StoreError>)> + Send + 'static,
+        F: FnOnce(&mut rusqlite::Connection) -> Result<T, StoreError> + Send + 'static,
     {
-        let (reply, answer) = oneshot::channel();
+        let (reply, answer) = tokio::sync::oneshot::channel();
         let job: Job = Box::new(move |connection| {
-            Box::pin(async move {
-                let (connection, result) = write(connection).await;
-                let ok = result.is_ok();
-                let finish: Finish = Box::new(move |commit: Option<&StoreError>| {
-                    let _ = reply.send(match (result, commit) {
-                        (Err(e), _) => Err(e),
-                        (Ok(_), Some(failed)) => Err(copy(failed)),
-                        (Ok(value), None) => Ok(value),
-                    });
+            let result = write(connection);
+            let ok = result.is_ok();
+            let finish: Finish = Box::new(move |commit: Option<&StoreError>| {
+                let _ = reply.send(match (result, commit) {
+                    (Err(e), _) => Err(e),
+                    (Ok(_), Some(failed)) => Err(copy(failed)),
+                    (Ok(value), None) => Ok(value),
                 });
-                (connection, ok, finish)
-            })
+            });
+            (ok, finish)
         });
         let stopped = || StoreError::Unavailable("the database writer has stopped".into());
-        self.jobs.send(job).await.map_err(|_| stopped())?;
+        // The queue is bounded: when it is full, wait (off the async
+        // workers) until the writer catches up.
+        match self.jobs.try_send(job) {
+            Ok(()) => {}
+            Err(mpsc::TrySendError::Full(job)) => {
+                let jobs = self.jobs.clone();
+                tokio::task::spawn_blocking(move || jobs.send(job))
+                    .await
+                    .map_err(|_| stopped())?
+                    .map_err(|_| stopped())?;
+            }
+            Err(mpsc::TrySendError::Disconnected(_)) => return Err(stopped()),
+        }
         answer.await.map_err(|_| stopped())?
     }
 }
 
-async fn run(mut connection: SqliteConnection, mut queue: mpsc::Receiver<Job>) {
-    while let Some(first) = queue.recv().await {
+fn run(mut connection: rusqlite::Connection, queue: mpsc::Receiver<Job>) {
+    while let Ok(first) = queue.recv() {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
             match queue.try_recv() {
@@ -88,26 +102,27 @@ async fn run(mut connection: SqliteConnection, mut queue: mpsc::Receiver<Job>) {
                 Err(_) => break,
             }
         }
-        if let Err(e) = connection.execute("BEGIN IMMEDIATE").await {
-            let e = map_err(e);
+        if let Err(e) = connection.execute_batch("BEGIN IMMEDIATE") {
+            let e = crate::map_err(crate::backend::sqlite_error(e));
             tracing::warn!(error = %e, "cannot begin a write transaction");
             for job in batch {
-                // Run nothing; answer every job with the failure.
-                let (c, _, finish) = job_failed(job, connection).await;
-                connection = c;
+                // Run it only to reach its reply slot, inside a savepoint
+                // that is rolled back at once; its caller gets the failure.
+                let _ = connection.execute_batch("SAVEPOINT failed");
+                let (_, finish) = job(&mut connection);
+                let _ = connection.execute_batch("ROLLBACK TO failed; RELEASE failed");
                 finish(Some(&e));
             }
             continue;
         }
         let mut finishes = Vec::with_capacity(batch.len());
         for job in batch {
-            let savepoint = connection.execute("SAVEPOINT job").await;
-            let (c, ok, finish) = job(connection).await;
-            connection = c;
+            let savepoint = connection.execute_batch("SAVEPOINT job");
+            let (ok, finish) = job(&mut connection);
             let close = if ok && savepoint.is_ok() {
-                connection.execute("RELEASE job").await
+                connection.execute_batch("RELEASE job")
             } else {
-                connection.execute("ROLLBACK TO job; RELEASE job").await
+                connection.execute_batch("ROLLBACK TO job; RELEASE job")
             };
             if let Err(e) = close {
                 tracing::warn!(error = %e, "closing a savepoint failed");
@@ -115,32 +130,18 @@ async fn run(mut connection: SqliteConnection, mut queue: mpsc::Receiver<Job>) {
             finishes.push(finish);
         }
         let committed = connection
-            .execute("COMMIT")
-            .await
-            .map(|_| ())
-            .map_err(map_err);
+            .execute_batch("COMMIT")
+            .map_err(|e| crate::map_err(crate::backend::sqlite_error(e)));
         if let Err(e) = &committed {
             tracing::warn!(error = %e, "commit failed; the batch was rolled back");
-            let _ = connection.execute("ROLLBACK").await;
+            let _ = connection.execute_batch("ROLLBACK");
         }
         for finish in finishes {
             finish(committed.as_ref().err());
         }
     }
-    let _ = connection.close().await;
-}
-
-/// A job whose batch could not begin. It still runs (that is the only way to
-/// reach its reply slot), inside a savepoint that is rolled back at once, and
-/// its caller gets the failure.
-async fn job_failed(
-    job: Job,
-    mut connection: SqliteConnection,
-) -> (SqliteConnection, bool, Finish) {
-    let _ = connection.execute("SAVEPOINT failed").await;
-    let (mut connection, ok, finish) = job(connection).await;
-    let _ = connection
-        .execute("ROLLBACK TO failed; RELEASE failed")
-        .await;
-    (connection, ok, finish)
+    // Every sender is gone (the store was dropped): close the connection.
+    if let Err((_, e)) = connection.close() {
+        tracing::warn!(error = %e, "closing the SQLite writer failed");
+    }
 }

@@ -22,7 +22,7 @@ use pinlink_core::{
     Account, AccountId, DeviceId, LookupHash, PinCaps, PinId, Store, StoreError, UnixTime,
 };
 use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions};
-use sqlx::{Connection, PgConnection, Postgres};
+use sqlx::{Connection, PgConnection};
 use tokio::sync::Mutex;
 
 use crate::queries;
@@ -249,27 +249,23 @@ impl Store for PostgresStore {
         in_transaction!(self, |conn| {
             read_committed(conn).await.map_err(map_err)?;
             lock_caps(conn, pin).await.map_err(map_err)?;
-            queries::insert_pin::<Postgres>(conn, pin, caps)
+            queries::insert_pin(conn, pin, caps)
                 .await
                 .map_err(map_refusal)
         })
     }
 
     async fn pin_by_id(&self, id: PinId) -> Result<Option<PinRecord>, StoreError> {
-        on_pool!(self, |conn| queries::pin_by_id::<Postgres>(conn, id))
+        on_pool!(self, |conn| queries::pin_by_id(conn, id))
     }
 
     async fn pin_by_code(&self, code_hash: &LookupHash) -> Result<Option<PinRecord>, StoreError> {
-        on_pool!(self, |conn| queries::pin_by_code::<Postgres>(
-            conn, code_hash
-        ))
+        on_pool!(self, |conn| queries::pin_by_code(conn, code_hash))
     }
 
     async fn link_pin(&self, link: &PinLink) -> Result<Option<DeviceId>, StoreError> {
         in_transaction!(self, |conn| {
-            let device = queries::link_pin::<Postgres>(conn, link)
-                .await
-                .map_err(map_err)?;
+            let device = queries::link_pin(conn, link).await.map_err(map_err)?;
             if device.is_some() {
                 announce_pin(conn, link.pin).await.map_err(map_err)?;
             }
@@ -279,9 +275,7 @@ impl Store for PostgresStore {
 
     async fn delete_pin(&self, id: PinId) -> Result<bool, StoreError> {
         in_transaction!(self, |conn| {
-            let deleted = queries::delete_pin::<Postgres>(conn, id)
-                .await
-                .map_err(map_err)?;
+            let deleted = queries::delete_pin(conn, id).await.map_err(map_err)?;
             announce_pin(conn, id).await.map_err(map_err)?;
             Ok(deleted)
         })
@@ -300,34 +294,30 @@ impl Store for PostgresStore {
             if !got_lock {
                 return Ok(0);
             }
-            queries::delete_expired_pins::<Postgres>(conn, now)
+            queries::delete_expired_pins(conn, now)
                 .await
                 .map_err(map_err)
         })
     }
 
     async fn count_live_pins(&self, now: UnixTime) -> Result<u64, StoreError> {
-        on_pool!(self, |conn| queries::count_live_pins::<Postgres>(conn, now))
+        on_pool!(self, |conn| queries::count_live_pins(conn, now))
     }
 
     async fn insert_account(&self, account: &NewAccount) -> Result<Account, StoreError> {
-        on_pool!(self, |conn| queries::insert_account::<Postgres>(
-            conn, account
-        ))
+        on_pool!(self, |conn| queries::insert_account(conn, account))
     }
 
     async fn account_by_login(&self, login: &str) -> Result<Option<AccountRecord>, StoreError> {
-        on_pool!(self, |conn| queries::account_by_login::<Postgres>(
-            conn, login
-        ))
+        on_pool!(self, |conn| queries::account_by_login(conn, login))
     }
 
     async fn list_accounts(&self) -> Result<Vec<Account>, StoreError> {
-        on_pool!(self, |conn| queries::list_accounts::<Postgres>(conn))
+        on_pool!(self, |conn| queries::list_accounts(conn))
     }
 
     async fn grant_token(&self, grant: &TokenGrant) -> Result<DeviceId, StoreError> {
-        in_transaction!(self, |conn| queries::grant_token::<Postgres>(conn, grant)
+        in_transaction!(self, |conn| queries::grant_token(conn, grant)
             .await
             .map_err(map_err))
     }
@@ -336,25 +326,21 @@ impl Store for PostgresStore {
         &self,
         hash: &LookupHash,
     ) -> Result<Option<SessionRecord>, StoreError> {
-        on_pool!(self, |conn| queries::session_by_token::<Postgres>(
-            conn, hash
-        ))
+        on_pool!(self, |conn| queries::session_by_token(conn, hash))
     }
 
     async fn touch_device(&self, device: DeviceId, now: UnixTime) -> Result<(), StoreError> {
-        on_pool!(self, |conn| queries::touch_device::<Postgres>(
-            conn, device, now
-        ))
+        on_pool!(self, |conn| queries::touch_device(conn, device, now))
     }
 
     async fn revoke_token(&self, hash: &LookupHash) -> Result<bool, StoreError> {
-        in_transaction!(self, |conn| queries::revoke_token::<Postgres>(conn, hash)
+        in_transaction!(self, |conn| queries::revoke_token(conn, hash)
             .await
             .map_err(map_err))
     }
 
     async fn list_devices(&self, account: AccountId) -> Result<Vec<DeviceRecord>, StoreError> {
-        on_pool!(self, |conn| queries::list_devices::<Postgres>(
+        on_pool!(self, |conn| queries::list_devices(
             conn,
             sql::LIST_DEVICES_POSTGRES,
             account
@@ -366,9 +352,7 @@ impl Store for PostgresStore {
         account: AccountId,
         device: DeviceId,
     ) -> Result<bool, StoreError> {
-        on_pool!(self, |conn| queries::revoke_device::<Postgres>(
-            conn, account, device
-        ))
+        on_pool!(self, |conn| queries::revoke_device(conn, account, device))
     }
 
     async fn is_known_client(
@@ -376,29 +360,25 @@ impl Store for PostgresStore {
         account: AccountId,
         client: &LookupHash,
     ) -> Result<bool, StoreError> {
-        on_pool!(self, |conn| queries::is_known_client::<Postgres>(
-            conn, account, client
-        ))
+        on_pool!(self, |conn| queries::is_known_client(conn, account, client))
     }
 
     async fn reserve(&self, spends: &[Spend], now: UnixTime) -> Result<Reservation, StoreError> {
         in_transaction!(self, |conn| {
             read_committed(conn).await.map_err(map_err)?;
             lock_budgets(conn, spends).await.map_err(map_err)?;
-            queries::reserve::<Postgres>(conn, spends, now)
-                .await
-                .map_err(map_err)
+            queries::reserve(conn, spends, now).await.map_err(map_err)
         })
     }
 
     async fn refund(&self, spends: &[i64]) -> Result<(), StoreError> {
-        in_transaction!(self, |conn| queries::refund::<Postgres>(conn, spends)
+        in_transaction!(self, |conn| queries::refund(conn, spends)
             .await
             .map_err(map_err))
     }
 
     async fn forgive(&self, key: &LookupHash) -> Result<(), StoreError> {
-        on_pool!(self, |conn| queries::forgive::<Postgres>(conn, key))
+        on_pool!(self, |conn| queries::forgive(conn, key))
     }
 
     async fn delete_spends_before(
@@ -406,7 +386,7 @@ impl Store for PostgresStore {
         before: UnixTime,
         forget_clients_before: UnixTime,
     ) -> Result<u64, StoreError> {
-        in_transaction!(self, |conn| queries::delete_spends_before::<Postgres>(
+        in_transaction!(self, |conn| queries::delete_spends_before(
             conn,
             before,
             forget_clients_before

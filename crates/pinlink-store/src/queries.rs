@@ -1,5 +1,5 @@
 //! Every operation's body, written once for both backends: generic over the
-//! [`Backend`] and run on one of its connections. The backends only decide
+//! connection it runs on ([`Db`]). The backends only decide
 //! *where* a body runs — SQLite on its group-commit writer or a pooled
 //! reader, PostgreSQL in a transaction (with the advisory locks and change
 //! notifications that several instances need) — and never repeat what it
@@ -14,7 +14,8 @@ use pinlink_core::{
     UnixTime, Username,
 };
 
-use crate::backend::{Backend, Statement};
+use crate::backend::{Db, Statement};
+use crate::rows::Columns;
 use crate::rows::{account_from_row, device_record_from_row, pin_from_row};
 use crate::sql;
 
@@ -34,7 +35,7 @@ impl From<sqlx::Error> for Refusal {
 }
 
 /// Binds a device's columns in `device_columns!` order.
-fn bind_device<'q, DB: Backend>(q: Statement<'q, DB>, d: &'q DeviceInfo) -> Statement<'q, DB> {
+fn bind_device<'q>(q: Statement<'q>, d: &'q DeviceInfo) -> Statement<'q> {
     q.text(d.product.as_str())
         .text(&d.version)
         .text(&d.platform)
@@ -50,13 +51,13 @@ fn bind_device<'q, DB: Backend>(q: Statement<'q, DB>, d: &'q DeviceInfo) -> Stat
 /// Inserts a pin unless a cap is reached. Atomic only where the caller
 /// makes it so: on SQLite's single writer, or under PostgreSQL advisory
 /// locks on the requester's network and the link codes.
-pub async fn insert_pin<DB: Backend>(
-    conn: &mut DB::Connection,
+pub async fn insert_pin<C: Db + ?Sized>(
+    conn: &mut C,
     pin: &PinRecord,
     caps: &PinCaps,
 ) -> Result<(), Refusal> {
     let now = pin.created_at;
-    Statement::<DB>::new(sql::DELETE_EXPIRED_PIN_WITH_CODE)
+    Statement::new(sql::DELETE_EXPIRED_PIN_WITH_CODE)
         .bytes(pin.code_hash.as_bytes())
         .int(now.0)
         .execute(conn)
@@ -64,7 +65,7 @@ pub async fn insert_pin<DB: Backend>(
     // A cap of u32::MAX is no cap: no count.
     if caps.per_address < u32::MAX {
         let (n, first_expiry) = live_count(
-            Statement::<DB>::new(sql::LIVE_PINS_FROM_NET)
+            Statement::new(sql::LIVE_PINS_FROM_NET)
                 .text(&pin.requester_net)
                 .int(now.0),
             conn,
@@ -79,7 +80,7 @@ pub async fn insert_pin<DB: Backend>(
     }
     if !pin.strong && caps.link_codes_per_address < u32::MAX {
         let (n, first_expiry) = live_count(
-            Statement::<DB>::new(sql::LIVE_LINK_CODES_FROM_NET)
+            Statement::new(sql::LIVE_LINK_CODES_FROM_NET)
                 .text(&pin.requester_net)
                 .int(now.0),
             conn,
@@ -96,7 +97,7 @@ pub async fn insert_pin<DB: Backend>(
     // guessing hopeless.
     if !pin.strong {
         let (n, first_expiry) =
-            live_count(Statement::<DB>::new(sql::LIVE_LINK_CODES).int(now.0), conn).await?;
+            live_count(Statement::new(sql::LIVE_LINK_CODES).int(now.0), conn).await?;
         if n >= i64::from(caps.link_codes) {
             return Err(Refusal::Cap {
                 cap: CapKind::LinkCodes,
@@ -104,7 +105,7 @@ pub async fn insert_pin<DB: Backend>(
             });
         }
     }
-    let q = Statement::<DB>::new(sql::INSERT_PIN)
+    let q = Statement::new(sql::INSERT_PIN)
         .int(i64::from(pin.id.0))
         .bytes(pin.code_hash.as_bytes())
         .bytes(&pin.code_sealed)
@@ -121,48 +122,48 @@ pub async fn insert_pin<DB: Backend>(
     Ok(())
 }
 
-async fn live_count<DB: Backend>(
-    q: Statement<'_, DB>,
-    conn: &mut DB::Connection,
+async fn live_count<C: Db + ?Sized>(
+    q: Statement<'_>,
+    conn: &mut C,
 ) -> Result<(i64, UnixTime), sqlx::Error> {
     let row = q.fetch_one(conn).await?;
-    let row = DB::columns(&row);
+    let row = &row;
     Ok((
         row.int("n")?,
         UnixTime(row.opt_int("first_expiry")?.unwrap_or(0)),
     ))
 }
 
-pub async fn pin_by_id<DB: Backend>(
-    conn: &mut DB::Connection,
+pub async fn pin_by_id<C: Db + ?Sized>(
+    conn: &mut C,
     id: PinId,
 ) -> Result<Option<PinRecord>, sqlx::Error> {
-    Statement::<DB>::new(sql::PIN_BY_ID)
+    Statement::new(sql::PIN_BY_ID)
         .int(i64::from(id.0))
         .fetch_optional(conn)
         .await?
-        .map(|row| pin_from_row(DB::columns(&row)))
+        .map(|row| pin_from_row(&row))
         .transpose()
 }
 
-pub async fn pin_by_code<DB: Backend>(
-    conn: &mut DB::Connection,
+pub async fn pin_by_code<C: Db + ?Sized>(
+    conn: &mut C,
     code_hash: &LookupHash,
 ) -> Result<Option<PinRecord>, sqlx::Error> {
-    Statement::<DB>::new(sql::PIN_BY_CODE)
+    Statement::new(sql::PIN_BY_CODE)
         .bytes(code_hash.as_bytes())
         .fetch_optional(conn)
         .await?
-        .map(|row| pin_from_row(DB::columns(&row)))
+        .map(|row| pin_from_row(&row))
         .transpose()
 }
 
 /// Claims a live, unlinked pin and gives its device the new token.
-pub async fn link_pin<DB: Backend>(
-    conn: &mut DB::Connection,
+pub async fn link_pin<C: Db + ?Sized>(
+    conn: &mut C,
     link: &PinLink,
 ) -> Result<Option<DeviceId>, sqlx::Error> {
-    let claimed = Statement::<DB>::new(sql::CLAIM_PIN)
+    let claimed = Statement::new(sql::CLAIM_PIN)
         .bytes(&link.token.sealed)
         .int(link.account.0)
         .int(i64::from(link.pin.0))
@@ -172,8 +173,8 @@ pub async fn link_pin<DB: Backend>(
     let Some(row) = claimed else {
         return Ok(None);
     };
-    let pin = pin_from_row(DB::columns(&row))?;
-    let device = upsert_device_with_token::<DB>(
+    let pin = pin_from_row(&row)?;
+    let device = upsert_device_with_token(
         conn,
         link.account,
         &pin.client_identifier,
@@ -182,49 +183,46 @@ pub async fn link_pin<DB: Backend>(
         link.now,
     )
     .await?;
-    remember_client::<DB>(conn, link.account, &link.known_client, link.now).await?;
+    remember_client(conn, link.account, &link.known_client, link.now).await?;
     Ok(Some(device))
 }
 
-pub async fn delete_pin<DB: Backend>(
-    conn: &mut DB::Connection,
-    id: PinId,
-) -> Result<bool, sqlx::Error> {
-    let n = Statement::<DB>::new(sql::DELETE_PIN)
+pub async fn delete_pin<C: Db + ?Sized>(conn: &mut C, id: PinId) -> Result<bool, sqlx::Error> {
+    let n = Statement::new(sql::DELETE_PIN)
         .int(i64::from(id.0))
         .execute(conn)
         .await?;
     Ok(n > 0)
 }
 
-pub async fn delete_expired_pins<DB: Backend>(
-    conn: &mut DB::Connection,
+pub async fn delete_expired_pins<C: Db + ?Sized>(
+    conn: &mut C,
     now: UnixTime,
 ) -> Result<u64, sqlx::Error> {
-    Statement::<DB>::new(sql::DELETE_EXPIRED_PINS)
+    Statement::new(sql::DELETE_EXPIRED_PINS)
         .int(now.0)
         .execute(conn)
         .await
 }
 
-pub async fn count_live_pins<DB: Backend>(
-    conn: &mut DB::Connection,
+pub async fn count_live_pins<C: Db + ?Sized>(
+    conn: &mut C,
     now: UnixTime,
 ) -> Result<u64, sqlx::Error> {
-    let row = Statement::<DB>::new(sql::COUNT_LIVE_PINS)
+    let row = Statement::new(sql::COUNT_LIVE_PINS)
         .int(now.0)
         .fetch_one(conn)
         .await?;
-    Ok(u64::try_from(DB::columns(&row).int("n")?).unwrap_or(0))
+    Ok(u64::try_from(row.int("n")?).unwrap_or(0))
 }
 
 // --------------------------------------------------------------- accounts
 
-pub async fn insert_account<DB: Backend>(
-    conn: &mut DB::Connection,
+pub async fn insert_account<C: Db + ?Sized>(
+    conn: &mut C,
     new: &NewAccount,
 ) -> Result<Account, sqlx::Error> {
-    let row = Statement::<DB>::new(sql::INSERT_ACCOUNT)
+    let row = Statement::new(sql::INSERT_ACCOUNT)
         .text(&new.uuid)
         .text(&new.username)
         .text(&new.email)
@@ -233,7 +231,7 @@ pub async fn insert_account<DB: Backend>(
         .fetch_one(conn)
         .await?;
     Ok(Account {
-        id: AccountId(DB::columns(&row).int("id")?),
+        id: AccountId(row.int("id")?),
         uuid: new.uuid.clone(),
         username: Username::from_stored(new.username.clone()),
         email: Email::from_stored(new.email.clone()),
@@ -241,16 +239,16 @@ pub async fn insert_account<DB: Backend>(
     })
 }
 
-pub async fn account_by_login<DB: Backend>(
-    conn: &mut DB::Connection,
+pub async fn account_by_login<C: Db + ?Sized>(
+    conn: &mut C,
     login: &str,
 ) -> Result<Option<AccountRecord>, sqlx::Error> {
-    let row = Statement::<DB>::new(sql::ACCOUNT_BY_LOGIN)
+    let row = Statement::new(sql::ACCOUNT_BY_LOGIN)
         .text(login)
         .fetch_optional(conn)
         .await?;
     row.map(|row| {
-        let row = DB::columns(&row);
+        let row = &row;
         Ok(AccountRecord {
             account: account_from_row(row)?,
             password_hash: row.text("password_hash")?,
@@ -259,30 +257,24 @@ pub async fn account_by_login<DB: Backend>(
     .transpose()
 }
 
-pub async fn list_accounts<DB: Backend>(
-    conn: &mut DB::Connection,
-) -> Result<Vec<Account>, sqlx::Error> {
-    let rows = Statement::<DB>::new(sql::LIST_ACCOUNTS)
-        .fetch_all(conn)
-        .await?;
-    rows.iter()
-        .map(|row| account_from_row(DB::columns(row)))
-        .collect()
+pub async fn list_accounts<C: Db + ?Sized>(conn: &mut C) -> Result<Vec<Account>, sqlx::Error> {
+    let rows = Statement::new(sql::LIST_ACCOUNTS).fetch_all(conn).await?;
+    rows.iter().map(|row| account_from_row(row)).collect()
 }
 
 // ------------------------------------------------------- devices, tokens
 
 /// Registers (or refreshes) the account's device for `client_identifier`
 /// and stores its new token: shared by sign-in and pin linking.
-async fn upsert_device_with_token<DB: Backend>(
-    conn: &mut DB::Connection,
+async fn upsert_device_with_token<C: Db + ?Sized>(
+    conn: &mut C,
     account: AccountId,
     client_identifier: &ClientIdentifier,
     device: &DeviceInfo,
     token: &NewToken,
     now: UnixTime,
 ) -> Result<DeviceId, sqlx::Error> {
-    let q = Statement::<DB>::new(sql::UPSERT_DEVICE)
+    let q = Statement::new(sql::UPSERT_DEVICE)
         .int(account.0)
         .text(client_identifier.as_str());
     let row = bind_device(q, device)
@@ -290,8 +282,8 @@ async fn upsert_device_with_token<DB: Backend>(
         .int(now.0)
         .fetch_one(conn)
         .await?;
-    let device_id = DeviceId(DB::columns(&row).int("id")?);
-    Statement::<DB>::new(sql::INSERT_TOKEN)
+    let device_id = DeviceId(row.int("id")?);
+    Statement::new(sql::INSERT_TOKEN)
         .bytes(token.hash.as_bytes())
         .int(device_id.0)
         .bytes(&token.sealed)
@@ -301,13 +293,13 @@ async fn upsert_device_with_token<DB: Backend>(
     Ok(device_id)
 }
 
-async fn remember_client<DB: Backend>(
-    conn: &mut DB::Connection,
+async fn remember_client<C: Db + ?Sized>(
+    conn: &mut C,
     account: AccountId,
     client: &LookupHash,
     now: UnixTime,
 ) -> Result<(), sqlx::Error> {
-    Statement::<DB>::new(sql::REMEMBER_CLIENT)
+    Statement::new(sql::REMEMBER_CLIENT)
         .int(account.0)
         .bytes(client.as_bytes())
         .int(now.0)
@@ -316,11 +308,11 @@ async fn remember_client<DB: Backend>(
         .map(drop)
 }
 
-pub async fn grant_token<DB: Backend>(
-    conn: &mut DB::Connection,
+pub async fn grant_token<C: Db + ?Sized>(
+    conn: &mut C,
     grant: &TokenGrant,
 ) -> Result<DeviceId, sqlx::Error> {
-    let device = upsert_device_with_token::<DB>(
+    let device = upsert_device_with_token(
         conn,
         grant.account,
         &grant.client_identifier,
@@ -329,20 +321,20 @@ pub async fn grant_token<DB: Backend>(
         grant.now,
     )
     .await?;
-    remember_client::<DB>(conn, grant.account, &grant.known_client, grant.now).await?;
+    remember_client(conn, grant.account, &grant.known_client, grant.now).await?;
     Ok(device)
 }
 
-pub async fn session_by_token<DB: Backend>(
-    conn: &mut DB::Connection,
+pub async fn session_by_token<C: Db + ?Sized>(
+    conn: &mut C,
     hash: &LookupHash,
 ) -> Result<Option<SessionRecord>, sqlx::Error> {
-    let row = Statement::<DB>::new(sql::SESSION_BY_TOKEN)
+    let row = Statement::new(sql::SESSION_BY_TOKEN)
         .bytes(hash.as_bytes())
         .fetch_optional(conn)
         .await?;
     row.map(|row| {
-        let row = DB::columns(&row);
+        let row = &row;
         Ok(SessionRecord {
             account: account_from_row(row)?,
             device: DeviceId(row.int("device_id")?),
@@ -352,12 +344,12 @@ pub async fn session_by_token<DB: Backend>(
     .transpose()
 }
 
-pub async fn touch_device<DB: Backend>(
-    conn: &mut DB::Connection,
+pub async fn touch_device<C: Db + ?Sized>(
+    conn: &mut C,
     device: DeviceId,
     now: UnixTime,
 ) -> Result<(), sqlx::Error> {
-    Statement::<DB>::new(sql::TOUCH_DEVICE)
+    Statement::new(sql::TOUCH_DEVICE)
         .int(now.0)
         .int(device.0)
         .execute(conn)
@@ -366,19 +358,19 @@ pub async fn touch_device<DB: Backend>(
 }
 
 /// Revokes one token; a device left without tokens goes too.
-pub async fn revoke_token<DB: Backend>(
-    conn: &mut DB::Connection,
+pub async fn revoke_token<C: Db + ?Sized>(
+    conn: &mut C,
     hash: &LookupHash,
 ) -> Result<bool, sqlx::Error> {
-    let gone = Statement::<DB>::new(sql::DELETE_TOKEN)
+    let gone = Statement::new(sql::DELETE_TOKEN)
         .bytes(hash.as_bytes())
         .fetch_optional(conn)
         .await?;
     let Some(row) = gone else {
         return Ok(false);
     };
-    let device = DB::columns(&row).int("device_id")?;
-    Statement::<DB>::new(sql::DELETE_DEVICE_IF_TOKENLESS)
+    let device = row.int("device_id")?;
+    Statement::new(sql::DELETE_DEVICE_IF_TOKENLESS)
         .int(device)
         .execute(conn)
         .await?;
@@ -387,26 +379,24 @@ pub async fn revoke_token<DB: Backend>(
 
 /// `statement` is the backend's [`sql::LIST_DEVICES_SQLITE`] or
 /// [`sql::LIST_DEVICES_POSTGRES`] (they order tokens by different columns).
-pub async fn list_devices<DB: Backend>(
-    conn: &mut DB::Connection,
+pub async fn list_devices<C: Db + ?Sized>(
+    conn: &mut C,
     statement: &'static str,
     account: AccountId,
 ) -> Result<Vec<DeviceRecord>, sqlx::Error> {
-    let rows = Statement::<DB>::new(statement)
+    let rows = Statement::new(statement)
         .int(account.0)
         .fetch_all(conn)
         .await?;
-    rows.iter()
-        .map(|row| device_record_from_row(DB::columns(row)))
-        .collect()
+    rows.iter().map(|row| device_record_from_row(row)).collect()
 }
 
-pub async fn revoke_device<DB: Backend>(
-    conn: &mut DB::Connection,
+pub async fn revoke_device<C: Db + ?Sized>(
+    conn: &mut C,
     account: AccountId,
     device: DeviceId,
 ) -> Result<bool, sqlx::Error> {
-    let n = Statement::<DB>::new(sql::DELETE_DEVICE)
+    let n = Statement::new(sql::DELETE_DEVICE)
         .int(device.0)
         .int(account.0)
         .execute(conn)
@@ -414,12 +404,12 @@ pub async fn revoke_device<DB: Backend>(
     Ok(n > 0)
 }
 
-pub async fn is_known_client<DB: Backend>(
-    conn: &mut DB::Connection,
+pub async fn is_known_client<C: Db + ?Sized>(
+    conn: &mut C,
     account: AccountId,
     client: &LookupHash,
 ) -> Result<bool, sqlx::Error> {
-    let row = Statement::<DB>::new(sql::IS_KNOWN_CLIENT)
+    let row = Statement::new(sql::IS_KNOWN_CLIENT)
         .int(account.0)
         .bytes(client.as_bytes())
         .fetch_optional(conn)
@@ -432,19 +422,19 @@ pub async fn is_known_client<DB: Backend>(
 /// Checks every spend's limits, then records one spend in each. Atomic only
 /// where the caller makes it so (SQLite's single writer; PostgreSQL advisory
 /// locks on the keys).
-pub async fn reserve<DB: Backend>(
-    conn: &mut DB::Connection,
+pub async fn reserve<C: Db + ?Sized>(
+    conn: &mut C,
     spends: &[Spend],
     now: UnixTime,
 ) -> Result<Reservation, sqlx::Error> {
     for (index, spend) in spends.iter().enumerate() {
         for limit in &spend.limits {
-            let row = Statement::<DB>::new(sql::COUNT_SPENDS)
+            let row = Statement::new(sql::COUNT_SPENDS)
                 .bytes(spend.key.as_bytes())
                 .int(now.plus_secs(-limit.window_secs).0)
                 .fetch_one(conn)
                 .await?;
-            let row = DB::columns(&row);
+            let row = &row;
             if row.int("n")? >= i64::from(limit.max) {
                 let oldest = UnixTime(row.opt_int("oldest")?.unwrap_or(now.0));
                 return Ok(Reservation::Refused {
@@ -456,22 +446,19 @@ pub async fn reserve<DB: Backend>(
     }
     let mut ids = Vec::with_capacity(spends.len());
     for spend in spends.iter().filter(|s| !s.limits.is_empty()) {
-        let row = Statement::<DB>::new(sql::INSERT_SPEND)
+        let row = Statement::new(sql::INSERT_SPEND)
             .bytes(spend.key.as_bytes())
             .int(now.0)
             .fetch_one(conn)
             .await?;
-        ids.push(DB::columns(&row).int("id")?);
+        ids.push(row.int("id")?);
     }
     Ok(Reservation::Granted(ids))
 }
 
-pub async fn refund<DB: Backend>(
-    conn: &mut DB::Connection,
-    spends: &[i64],
-) -> Result<(), sqlx::Error> {
+pub async fn refund<C: Db + ?Sized>(conn: &mut C, spends: &[i64]) -> Result<(), sqlx::Error> {
     for id in spends {
-        Statement::<DB>::new(sql::DELETE_SPEND)
+        Statement::new(sql::DELETE_SPEND)
             .int(*id)
             .execute(conn)
             .await?;
@@ -479,27 +466,24 @@ pub async fn refund<DB: Backend>(
     Ok(())
 }
 
-pub async fn forgive<DB: Backend>(
-    conn: &mut DB::Connection,
-    key: &LookupHash,
-) -> Result<(), sqlx::Error> {
-    Statement::<DB>::new(sql::DELETE_SPENDS_WITH_KEY)
+pub async fn forgive<C: Db + ?Sized>(conn: &mut C, key: &LookupHash) -> Result<(), sqlx::Error> {
+    Statement::new(sql::DELETE_SPENDS_WITH_KEY)
         .bytes(key.as_bytes())
         .execute(conn)
         .await
         .map(drop)
 }
 
-pub async fn delete_spends_before<DB: Backend>(
-    conn: &mut DB::Connection,
+pub async fn delete_spends_before<C: Db + ?Sized>(
+    conn: &mut C,
     before: UnixTime,
     forget_clients_before: UnixTime,
 ) -> Result<u64, sqlx::Error> {
-    let n = Statement::<DB>::new(sql::DELETE_SPENDS_BEFORE)
+    let n = Statement::new(sql::DELETE_SPENDS_BEFORE)
         .int(before.0)
         .execute(conn)
         .await?;
-    Statement::<DB>::new(sql::FORGET_CLIENTS_BEFORE)
+    Statement::new(sql::FORGET_CLIENTS_BEFORE)
         .int(forget_clients_before.0)
         .execute(conn)
         .await?;

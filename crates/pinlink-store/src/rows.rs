@@ -47,6 +47,64 @@ macro_rules! columns_for {
 columns_for!(sqlx::sqlite::SqliteRow);
 columns_for!(sqlx::postgres::PgRow);
 
+/// A row read from a `rusqlite` statement, owned (the statement is cached
+/// and reused at once).
+pub struct OwnedRow {
+    columns: Vec<(String, rusqlite::types::Value)>,
+}
+
+impl OwnedRow {
+    pub fn read(names: &[String], row: &rusqlite::Row<'_>) -> Result<OwnedRow, rusqlite::Error> {
+        let mut columns = Vec::with_capacity(names.len());
+        for (i, name) in names.iter().enumerate() {
+            columns.push((name.clone(), row.get::<_, rusqlite::types::Value>(i)?));
+        }
+        Ok(OwnedRow { columns })
+    }
+
+    fn value(&self, column: &str) -> Result<&rusqlite::types::Value, sqlx::Error> {
+        self.columns
+            .iter()
+            .find(|(name, _)| name == column)
+            .map(|(_, value)| value)
+            .ok_or_else(|| sqlx::Error::ColumnNotFound(column.to_owned()))
+    }
+
+    fn wrong_type(column: &str) -> sqlx::Error {
+        sqlx::Error::Decode(format!("{column} holds another type").into())
+    }
+}
+
+impl Columns for OwnedRow {
+    fn text(&self, column: &str) -> Result<String, sqlx::Error> {
+        match self.value(column)? {
+            rusqlite::types::Value::Text(text) => Ok(text.clone()),
+            _ => Err(Self::wrong_type(column)),
+        }
+    }
+    fn int(&self, column: &str) -> Result<i64, sqlx::Error> {
+        self.opt_int(column)?
+            .ok_or_else(|| Self::wrong_type(column))
+    }
+    fn opt_int(&self, column: &str) -> Result<Option<i64>, sqlx::Error> {
+        match self.value(column)? {
+            rusqlite::types::Value::Integer(n) => Ok(Some(*n)),
+            rusqlite::types::Value::Null => Ok(None),
+            _ => Err(Self::wrong_type(column)),
+        }
+    }
+    fn flag(&self, column: &str) -> Result<bool, sqlx::Error> {
+        Ok(self.int(column)? != 0)
+    }
+    fn bytes(&self, column: &str) -> Result<Option<Vec<u8>>, sqlx::Error> {
+        match self.value(column)? {
+            rusqlite::types::Value::Blob(bytes) => Ok(Some(bytes.clone())),
+            rusqlite::types::Value::Null => Ok(None),
+            _ => Err(Self::wrong_type(column)),
+        }
+    }
+}
+
 pub fn device_from_row(row: &dyn Columns) -> Result<DeviceInfo, sqlx::Error> {
     Ok(DeviceInfo {
         product: Product::from_stored(row.text("product")?),

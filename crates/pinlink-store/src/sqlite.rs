@@ -24,8 +24,9 @@ use pinlink_core::{
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
-use sqlx::{Connection, Sqlite, SqliteConnection};
+use sqlx::SqliteConnection;
 
+use crate::backend::run_now;
 use crate::group_commit::Writer;
 use crate::queries;
 use crate::{map_err, map_refusal, sql};
@@ -62,9 +63,7 @@ impl SqliteStore {
             .busy_timeout(Duration::from_secs(5));
         // The writer connection opens first and stays open: it also keeps an
         // in-memory database alive.
-        let writer_connection = SqliteConnection::connect_with(&options)
-            .await
-            .map_err(map_err)?;
+        let writer_connection = open_writer(&url, &options)?;
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
             .acquire_timeout(Duration::from_secs(10))
@@ -77,9 +76,42 @@ impl SqliteStore {
             .map_err(|e| StoreError::Other(format!("migrating the SQLite database failed: {e}")))?;
         Ok(SqliteStore {
             pool,
-            writer: Writer::start(writer_connection),
+            writer: Writer::start(writer_connection)?,
         })
     }
+}
+
+/// The writer's own connection, with the same settings as the readers':
+/// WAL, `synchronous = FULL`, foreign keys, a busy timeout.
+fn open_writer(
+    url: &str,
+    options: &SqliteConnectOptions,
+) -> Result<rusqlite::Connection, StoreError> {
+    use rusqlite::OpenFlags;
+    let failed = |e: rusqlite::Error| map_err(crate::backend::sqlite_error(e));
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+        | OpenFlags::SQLITE_OPEN_CREATE
+        | OpenFlags::SQLITE_OPEN_URI
+        | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let connection = match url.strip_prefix("sqlite:file:") {
+        // The named, shared in-memory database the readers open too.
+        Some(memory) => rusqlite::Connection::open_with_flags(
+            format!("file:{memory}"),
+            flags | OpenFlags::SQLITE_OPEN_SHARED_CACHE,
+        ),
+        None => rusqlite::Connection::open_with_flags(options.get_filename(), flags),
+    }
+    .map_err(failed)?;
+    connection
+        .busy_timeout(Duration::from_secs(5))
+        .map_err(failed)?;
+    connection
+        .execute_batch(
+            "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;",
+        )
+        .map_err(failed)?;
+    connection.set_prepared_statement_cache_capacity(64);
+    Ok(connection)
 }
 
 /// Runs a read from [`crate::queries`] on a pooled reader connection.
@@ -92,17 +124,19 @@ macro_rules! read {
 }
 
 /// Runs a write from [`crate::queries`] on the writer, in the next group
-/// commit; the captured values are moved into the job.
+/// commit; the captured values are moved into the job. On the writer's
+/// `rusqlite` connection a body never waits, so it runs to its end at once.
 macro_rules! write {
     ($store:expr, move |$conn:ident| $body:expr) => {
         $store
             .writer
-            .write(move |mut connection| async move {
-                let result = {
-                    let $conn: &mut SqliteConnection = &mut connection;
-                    $body.await
-                };
-                (connection, result)
+            .write(move |connection: &mut rusqlite::Connection| {
+                let $conn = connection;
+                run_now($body).unwrap_or_else(|| {
+                    Err(StoreError::Other(
+                        "a write on the SQLite writer did not finish at once".into(),
+                    ))
+                })
             })
             .await
     };
@@ -113,74 +147,64 @@ impl Store for SqliteStore {
     async fn insert_pin(&self, pin: &PinRecord, caps: &PinCaps) -> Result<(), StoreError> {
         let (pin, caps) = (pin.clone(), *caps);
         write!(self, move |conn| async {
-            queries::insert_pin::<Sqlite>(conn, &pin, &caps)
+            queries::insert_pin(conn, &pin, &caps)
                 .await
                 .map_err(map_refusal)
         })
     }
 
     async fn pin_by_id(&self, id: PinId) -> Result<Option<PinRecord>, StoreError> {
-        read!(self, |conn| queries::pin_by_id::<Sqlite>(conn, id))
+        read!(self, |conn| queries::pin_by_id(conn, id))
     }
 
     async fn pin_by_code(&self, code_hash: &LookupHash) -> Result<Option<PinRecord>, StoreError> {
-        read!(self, |conn| queries::pin_by_code::<Sqlite>(conn, code_hash))
+        read!(self, |conn| queries::pin_by_code(conn, code_hash))
     }
 
     async fn link_pin(&self, link: &PinLink) -> Result<Option<DeviceId>, StoreError> {
         let link = link.clone();
         write!(self, move |conn| async {
-            queries::link_pin::<Sqlite>(conn, &link)
-                .await
-                .map_err(map_err)
+            queries::link_pin(conn, &link).await.map_err(map_err)
         })
     }
 
     async fn delete_pin(&self, id: PinId) -> Result<bool, StoreError> {
         write!(self, move |conn| async {
-            queries::delete_pin::<Sqlite>(conn, id)
-                .await
-                .map_err(map_err)
+            queries::delete_pin(conn, id).await.map_err(map_err)
         })
     }
 
     async fn delete_expired_pins(&self, now: UnixTime) -> Result<u64, StoreError> {
         write!(self, move |conn| async {
-            queries::delete_expired_pins::<Sqlite>(conn, now)
+            queries::delete_expired_pins(conn, now)
                 .await
                 .map_err(map_err)
         })
     }
 
     async fn count_live_pins(&self, now: UnixTime) -> Result<u64, StoreError> {
-        read!(self, |conn| queries::count_live_pins::<Sqlite>(conn, now))
+        read!(self, |conn| queries::count_live_pins(conn, now))
     }
 
     async fn insert_account(&self, account: &NewAccount) -> Result<Account, StoreError> {
         let new = account.clone();
         write!(self, move |conn| async {
-            queries::insert_account::<Sqlite>(conn, &new)
-                .await
-                .map_err(map_err)
+            queries::insert_account(conn, &new).await.map_err(map_err)
         })
     }
 
     async fn account_by_login(&self, login: &str) -> Result<Option<AccountRecord>, StoreError> {
-        read!(self, |conn| queries::account_by_login::<Sqlite>(
-            conn, login
-        ))
+        read!(self, |conn| queries::account_by_login(conn, login))
     }
 
     async fn list_accounts(&self) -> Result<Vec<Account>, StoreError> {
-        read!(self, |conn| queries::list_accounts::<Sqlite>(conn))
+        read!(self, |conn| queries::list_accounts(conn))
     }
 
     async fn grant_token(&self, grant: &TokenGrant) -> Result<DeviceId, StoreError> {
         let grant = grant.clone();
         write!(self, move |conn| async {
-            queries::grant_token::<Sqlite>(conn, &grant)
-                .await
-                .map_err(map_err)
+            queries::grant_token(conn, &grant).await.map_err(map_err)
         })
     }
 
@@ -188,12 +212,12 @@ impl Store for SqliteStore {
         &self,
         hash: &LookupHash,
     ) -> Result<Option<SessionRecord>, StoreError> {
-        read!(self, |conn| queries::session_by_token::<Sqlite>(conn, hash))
+        read!(self, |conn| queries::session_by_token(conn, hash))
     }
 
     async fn touch_device(&self, device: DeviceId, now: UnixTime) -> Result<(), StoreError> {
         write!(self, move |conn| async {
-            queries::touch_device::<Sqlite>(conn, device, now)
+            queries::touch_device(conn, device, now)
                 .await
                 .map_err(map_err)
         })
@@ -202,14 +226,12 @@ impl Store for SqliteStore {
     async fn revoke_token(&self, hash: &LookupHash) -> Result<bool, StoreError> {
         let hash = hash.clone();
         write!(self, move |conn| async {
-            queries::revoke_token::<Sqlite>(conn, &hash)
-                .await
-                .map_err(map_err)
+            queries::revoke_token(conn, &hash).await.map_err(map_err)
         })
     }
 
     async fn list_devices(&self, account: AccountId) -> Result<Vec<DeviceRecord>, StoreError> {
-        read!(self, |conn| queries::list_devices::<Sqlite>(
+        read!(self, |conn| queries::list_devices(
             conn,
             sql::LIST_DEVICES_SQLITE,
             account
@@ -222,7 +244,7 @@ impl Store for SqliteStore {
         device: DeviceId,
     ) -> Result<bool, StoreError> {
         write!(self, move |conn| async {
-            queries::revoke_device::<Sqlite>(conn, account, device)
+            queries::revoke_device(conn, account, device)
                 .await
                 .map_err(map_err)
         })
@@ -233,35 +255,27 @@ impl Store for SqliteStore {
         account: AccountId,
         client: &LookupHash,
     ) -> Result<bool, StoreError> {
-        read!(self, |conn| queries::is_known_client::<Sqlite>(
-            conn, account, client
-        ))
+        read!(self, |conn| queries::is_known_client(conn, account, client))
     }
 
     async fn reserve(&self, spends: &[Spend], now: UnixTime) -> Result<Reservation, StoreError> {
         let spends = spends.to_vec();
         write!(self, move |conn| async {
-            queries::reserve::<Sqlite>(conn, &spends, now)
-                .await
-                .map_err(map_err)
+            queries::reserve(conn, &spends, now).await.map_err(map_err)
         })
     }
 
     async fn refund(&self, spends: &[i64]) -> Result<(), StoreError> {
         let spends = spends.to_vec();
         write!(self, move |conn| async {
-            queries::refund::<Sqlite>(conn, &spends)
-                .await
-                .map_err(map_err)
+            queries::refund(conn, &spends).await.map_err(map_err)
         })
     }
 
     async fn forgive(&self, key: &LookupHash) -> Result<(), StoreError> {
         let key = key.clone();
         write!(self, move |conn| async {
-            queries::forgive::<Sqlite>(conn, &key)
-                .await
-                .map_err(map_err)
+            queries::forgive(conn, &key).await.map_err(map_err)
         })
     }
 
@@ -271,7 +285,7 @@ impl Store for SqliteStore {
         forget_clients_before: UnixTime,
     ) -> Result<u64, StoreError> {
         write!(self, move |conn| async {
-            queries::delete_spends_before::<Sqlite>(conn, before, forget_clients_before)
+            queries::delete_spends_before(conn, before, forget_clients_before)
                 .await
                 .map_err(map_err)
         })
