@@ -1,8 +1,9 @@
-//! The load generator: a fixed number of keep-alive HTTP/1.1 connections on
-//! loopback, each sending its next request as soon as the last one answered,
-//! for a fixed time. Built directly on hyper's client connection so the
-//! generator costs as little CPU as possible (it shares the machine with the
-//! server under test).
+//! The bench's own request sender, for what wrk cannot do: preloading pins
+//! and keeping their answers (ids, codes), collecting device tokens, signing
+//! in, and the steady-state run's paced creates. A fixed number of keep-alive
+//! HTTP/1.1 connections on loopback, each sending its next request as soon
+//! as the last one answered (or after `pace`). The measured scenarios run on
+//! wrk ([`crate::wrk`]).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -29,8 +30,6 @@ pub struct LoadResult {
     pub requests: u64,
     pub errors: u64,
     pub elapsed: Duration,
-    /// Sorted, in microseconds.
-    pub latencies_us: Vec<u32>,
     /// Bodies of successful answers, when asked to keep them.
     pub bodies: Vec<Bytes>,
     /// The first unexpected status or failure, for the report.
@@ -40,13 +39,6 @@ pub struct LoadResult {
 impl LoadResult {
     pub fn per_second(&self) -> f64 {
         self.requests as f64 / self.elapsed.as_secs_f64().max(1e-9)
-    }
-    pub fn percentile_ms(&self, p: f64) -> f64 {
-        if self.latencies_us.is_empty() {
-            return 0.0;
-        }
-        let i = ((self.latencies_us.len() as f64 - 1.0) * p).round() as usize;
-        f64::from(self.latencies_us[i]) / 1000.0
     }
 }
 
@@ -67,7 +59,6 @@ pub struct LoadPlan {
 struct ConnectionResult {
     requests: u64,
     errors: u64,
-    latencies_us: Vec<u32>,
     bodies: Vec<Bytes>,
     first_error: Option<String>,
 }
@@ -97,7 +88,6 @@ pub async fn run(plan: &LoadPlan, make: MakeRequest) -> anyhow::Result<LoadResul
         requests: 0,
         errors: 0,
         elapsed: Duration::ZERO,
-        latencies_us: Vec::new(),
         bodies: Vec::new(),
         first_error: None,
     };
@@ -105,14 +95,12 @@ pub async fn run(plan: &LoadPlan, make: MakeRequest) -> anyhow::Result<LoadResul
         let c = task.await??;
         result.requests += c.requests;
         result.errors += c.errors;
-        result.latencies_us.extend(c.latencies_us);
         result.bodies.extend(c.bodies);
         if result.first_error.is_none() {
             result.first_error = c.first_error;
         }
     }
     result.elapsed = started.elapsed();
-    result.latencies_us.sort_unstable();
     Ok(result)
 }
 
@@ -141,7 +129,6 @@ async fn one_connection(
     let mut out = ConnectionResult {
         requests: 0,
         errors: 0,
-        latencies_us: Vec::new(),
         bodies: Vec::new(),
         first_error: None,
     };
@@ -160,7 +147,6 @@ async fn one_connection(
             request = request.header(*name, value);
         }
         let request = request.body(Full::new(Bytes::from(spec.body.unwrap_or_default())))?;
-        let sent = Instant::now();
         let outcome = async {
             sender.ready().await?;
             let response = sender.send_request(request).await?;
@@ -169,9 +155,7 @@ async fn one_connection(
             anyhow::Ok((status, body))
         }
         .await;
-        let micros = u32::try_from(sent.elapsed().as_micros()).unwrap_or(u32::MAX);
         out.requests += 1;
-        out.latencies_us.push(micros);
         match outcome {
             Ok((status, body)) if status == expected_status => {
                 if keep_bodies {

@@ -2,18 +2,23 @@
 //! measured in the same run, so the figures are ratios a noisy shared machine
 //! cannot skew much.
 //!
-//! It builds `pinlink` in release mode, starts it on loopback with a fresh
-//! SQLite database, creates pins (the *create* figure, then more until the
-//! preload count is reached), and drives *poll* (JSON and XML), *link* and
-//! *user* load at it, then the same load at the baseline. Everything is
-//! bounded in time and count and stays on 127.0.0.1.
+//! It builds `pinlink` in release mode, starts it on loopback (a fresh SQLite
+//! database, or a fresh PostgreSQL database with `--database`, with one or
+//! more instances), preloads pins, and measures with `wrk` (Debian's package;
+//! installed if missing) and the Lua scripts in `lua/`: the baseline, *create*,
+//! *poll* (JSON and XML), *link* and *user* (the token check); with `--peer`
+//! also another device-flow server ([`peer`]). Everything is bounded in time
+//! and count and stays on 127.0.0.1.
 
 mod baseline;
 mod load;
+mod peer;
 mod server;
+mod wrk;
 
 use std::fmt::Write as _;
-use std::path::PathBuf;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,6 +27,7 @@ use anyhow::{bail, Context};
 use clap::{Parser, Subcommand};
 use hyper::Method;
 use load::{LoadPlan, LoadResult, MakeRequest, RequestSpec};
+use peer::Peer;
 
 #[derive(Parser)]
 #[command(
@@ -34,9 +40,24 @@ struct Cli {
     /// Seconds per measured scenario.
     #[arg(long, default_value_t = 8)]
     seconds: u64,
-    /// Concurrent keep-alive connections.
+    /// Concurrent keep-alive connections (split between the instances).
     #[arg(long, default_value_t = 64)]
     connections: usize,
+    /// wrk threads (split between the instances, at least one each).
+    #[arg(long, default_value_t = 2)]
+    threads: usize,
+    /// Database URL for the instances: a fresh database is made for the run
+    /// on this PostgreSQL server (with psql) and dropped at the end
+    /// [default: a new SQLite file].
+    #[arg(long, value_name = "postgres://…")]
+    database: Option<String>,
+    /// pinlink instances sharing the database (more than one needs
+    /// --database); each gets its share of wrk's connections.
+    #[arg(long, default_value_t = 1, value_parser = instances_in_range)]
+    instances: usize,
+    /// Also measure a peer's device flow in the same run.
+    #[arg(long, value_enum)]
+    peer: Option<Peer>,
     /// Live pins to preload before polling (also the memory figure's count).
     #[arg(long, default_value_t = 100_000)]
     pins: usize,
@@ -67,8 +88,41 @@ enum Internal {
 }
 
 struct Row {
-    name: &'static str,
-    result: LoadResult,
+    name: String,
+    figures: Figures,
+}
+
+/// What one measured scenario gave.
+#[derive(Debug, Clone)]
+pub struct Figures {
+    pub requests: u64,
+    pub errors: u64,
+    pub seconds: f64,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+    /// The scenario ran out of fresh input (link codes) before its time was
+    /// up: the rate is a lower bound.
+    pub ran_out: bool,
+    pub first_error: Option<String>,
+}
+
+impl Figures {
+    pub fn per_second(&self) -> f64 {
+        self.requests as f64 / self.seconds.max(1e-9)
+    }
+    /// Two generators' figures at the same time (one per instance): the
+    /// requests add up; the latencies are the worse of the two.
+    pub fn plus(self, other: &Figures) -> Figures {
+        Figures {
+            requests: self.requests + other.requests,
+            errors: self.errors + other.errors,
+            seconds: self.seconds.max(other.seconds),
+            p50_ms: self.p50_ms.max(other.p50_ms),
+            p99_ms: self.p99_ms.max(other.p99_ms),
+            ran_out: self.ran_out || other.ran_out,
+            first_error: self.first_error.or_else(|| other.first_error.clone()),
+        }
+    }
 }
 
 /// One live pin the preload created.
@@ -114,22 +168,6 @@ fn create_spec() -> MakeRequest {
     })
 }
 
-fn poll_spec(pins: Arc<Vec<LivePin>>, json: bool) -> MakeRequest {
-    Arc::new(move |_, _| {
-        let pin = &pins[rand::random::<usize>() % pins.len()];
-        let mut headers = vec![("x-plex-client-identifier", pin.client.clone())];
-        if json {
-            headers.push(("accept", "application/json".into()));
-        }
-        RequestSpec {
-            method: Method::GET,
-            path: format!("/api/v2/pins/{}", pin.id),
-            headers,
-            body: None,
-        }
-    })
-}
-
 fn plan(
     address: std::net::SocketAddr,
     cli: &Cli,
@@ -153,7 +191,11 @@ fn plan(
 async fn steady(cli: &Cli, server_bin: &std::path::Path, seconds: u64) -> anyhow::Result<()> {
     let work = server::TempDir::new()?;
     let lifetime = ["--link-pin-lifetime", "30", "--strong-pin-lifetime", "30"];
-    let pinlink = server::Pinlink::start(server_bin, &work.path, &lifetime).await?;
+    let data = server::Data {
+        dir: &work.path,
+        database: None,
+    };
+    let pinlink = server::Pinlink::start(server_bin, &data, 0, &lifetime).await?;
     let connections = 16u64;
     let mut load_plan = plan(pinlink.address, cli, u64::MAX, 201, false);
     load_plan.connections = connections as usize;
@@ -212,7 +254,61 @@ async fn steady(cli: &Cli, server_bin: &std::path::Path, seconds: u64) -> anyhow
     Ok(())
 }
 
+/// The pinlink instances under test and what they share.
+struct Target {
+    instances: Vec<server::Pinlink>,
+}
+
+impl Target {
+    fn first(&self) -> &server::Pinlink {
+        &self.instances[0]
+    }
+}
+
+/// Runs one scenario script with wrk against every instance at once (the
+/// connections split between them).
+async fn measure(
+    cli: &Cli,
+    target: &[SocketAddr],
+    script: &str,
+    duration: Duration,
+    env: &[(&'static str, String)],
+    per_instance_env: impl Fn(usize) -> Vec<(&'static str, String)>,
+    work: &Path,
+) -> anyhow::Result<Figures> {
+    let n = target.len();
+    let runs: Vec<wrk::Run<'_>> = target
+        .iter()
+        .enumerate()
+        .map(|(i, address)| {
+            let mut env = env.to_vec();
+            env.extend(per_instance_env(i));
+            wrk::Run {
+                address: *address,
+                script,
+                threads: (cli.threads / n).max(1),
+                connections: (cli.connections / n).max(1),
+                duration,
+                env,
+            }
+        })
+        .collect();
+    wrk::run(&runs, work).await
+}
+
+fn write_lines(path: &Path, lines: impl Iterator<Item = String>) -> anyhow::Result<()> {
+    let mut text = String::new();
+    for line in lines {
+        text.push_str(&line);
+        text.push('\n');
+    }
+    std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))
+}
+
 async fn bench(cli: Cli) -> anyhow::Result<()> {
+    if cli.instances > 1 && cli.database.is_none() {
+        bail!("--instances above 1 needs --database postgres://… (SQLite is one process's)");
+    }
     let server_bin = match &cli.server_bin {
         Some(path) => path.clone(),
         None => server::build_release()?,
@@ -220,29 +316,47 @@ async fn bench(cli: Cli) -> anyhow::Result<()> {
     if let Some(seconds) = cli.steady_seconds {
         return steady(&cli, &server_bin, seconds).await;
     }
+    wrk::ensure_installed()?;
     let work = server::TempDir::new()?;
+    let fresh = cli
+        .database
+        .as_deref()
+        .map(server::FreshDatabase::create)
+        .transpose()?;
+    let data = server::Data {
+        dir: &work.path,
+        database: fresh.as_ref().map(|f| f.url.as_str()),
+    };
+    let backend = if fresh.is_some() {
+        "PostgreSQL"
+    } else {
+        "SQLite"
+    };
     println!(
-        "pinlink-bench: {} connections, {} s per scenario, {} preloaded pins",
-        cli.connections, cli.seconds, cli.pins
+        "pinlink-bench: {} on {backend}, {} instance(s), wrk with {} threads and {} connections, {} s per scenario, {} preloaded pins",
+        server_bin.display(),
+        cli.instances,
+        cli.threads,
+        cli.connections,
+        cli.seconds,
+        cli.pins
     );
-    let pinlink = server::Pinlink::start(&server_bin, &work.path, &[]).await?;
-    let address = pinlink.address;
-    let rss_empty = pinlink.rss_kib()?;
-    let mut rows = Vec::new();
+    let mut target = Target {
+        instances: Vec::new(),
+    };
+    for instance in 0..cli.instances {
+        target
+            .instances
+            .push(server::Pinlink::start(&server_bin, &data, instance, &[]).await?);
+    }
+    let addresses: Vec<SocketAddr> = target.instances.iter().map(|p| p.address).collect();
+    let address = target.first().address;
+    let seconds = Duration::from_secs(cli.seconds);
+    let rss_empty = target.first().rss_kib()?;
 
-    // create: the measured figure, then more until the preload count.
-    eprintln!("create: measuring for {} s …", cli.seconds);
-    let created = load::run(
-        &plan(address, &cli, cli.pins as u64, 201, true),
-        create_spec(),
-    )
-    .await?;
-    let mut pins = parse_pins(&created);
-    rows.push(Row {
-        name: "create (durable)",
-        result: created,
-    });
+    // Preload: pins whose ids and codes the later scenarios use.
     let preload_started = std::time::Instant::now();
+    let mut pins = Vec::new();
     while pins.len() < cli.pins {
         let missing = cli.pins - pins.len();
         eprintln!(
@@ -260,71 +374,206 @@ async fn bench(cli: Cli) -> anyhow::Result<()> {
             );
         }
         pins.extend(parse_pins(&more));
-        if preload_started.elapsed() > Duration::from_secs(600) {
-            bail!("preloading {} pins took over 10 minutes", cli.pins);
+        if preload_started.elapsed() > Duration::from_secs(900) {
+            bail!("preloading {} pins took over 15 minutes", cli.pins);
         }
     }
-    let rss_loaded = pinlink.rss_kib()?;
+    let rss_loaded = target.first().rss_kib()?;
     let bytes_per_pin = (rss_loaded.saturating_sub(rss_empty) as f64 * 1024.0) / pins.len() as f64;
-    let pins = Arc::new(pins);
+    let pins_file = work.path.join("pins.txt");
+    write_lines(
+        &pins_file,
+        pins.iter().map(|p| format!("{} {}", p.id, p.client)),
+    )?;
+    let body_len = poll_body_len(address, &pins[0]).await?;
 
-    eprintln!("poll: measuring JSON and XML …");
-    let poll_json = load::run(
-        &plan(address, &cli, u64::MAX, 200, true),
-        poll_spec(pins.clone(), true),
+    eprintln!("baseline: a minimal hyper server with a {body_len}-byte body …");
+    let baseline_server = server::Baseline::start(body_len).await?;
+    let baseline = measure(
+        &cli,
+        &[baseline_server.address],
+        wrk::script("baseline"),
+        seconds,
+        &[],
+        |_| Vec::new(),
+        &work.path,
     )
     .await?;
-    let body_len = poll_json.bodies.first().map(|b| b.len()).unwrap_or(550);
-    let mut poll_json = poll_json;
-    poll_json.bodies.clear();
-    rows.push(Row {
-        name: "poll JSON (pending pin)",
-        result: poll_json,
-    });
-    let poll_xml = load::run(
-        &plan(address, &cli, u64::MAX, 200, false),
-        poll_spec(pins.clone(), false),
+    drop(baseline_server);
+
+    let mut rows = Vec::new();
+    eprintln!("create: measuring …");
+    let created = measure(
+        &cli,
+        &addresses,
+        wrk::script("create"),
+        seconds,
+        &[],
+        |_| Vec::new(),
+        &work.path,
     )
     .await?;
+    let live = pins.len() as u64 + created.requests - created.errors;
     rows.push(Row {
-        name: "poll XML (pending pin)",
-        result: poll_xml,
+        name: "create (durable)".into(),
+        figures: created,
     });
+
+    for (label, accept) in [("JSON", "application/json"), ("XML", "application/xml")] {
+        eprintln!("poll {label}: measuring …");
+        let figures = measure(
+            &cli,
+            &addresses,
+            wrk::script("poll"),
+            seconds,
+            &[
+                ("BENCH_PINS", pins_file.display().to_string()),
+                ("BENCH_ACCEPT", accept.into()),
+            ],
+            |_| Vec::new(),
+            &work.path,
+        )
+        .await?;
+        rows.push(Row {
+            name: format!("poll {label} (pending pin, {live} live)"),
+            figures,
+        });
+    }
 
     eprintln!("link: measuring …");
-    let user_token = pinlink.sign_in().await?;
-    let next_code = Arc::new(AtomicUsize::new(0));
-    let link_spec: MakeRequest = {
-        let pins = pins.clone();
-        let next = next_code.clone();
-        Arc::new(move |_, _| {
-            let pin = &pins[next.fetch_add(1, Ordering::Relaxed) % pins.len()];
-            RequestSpec {
-                method: Method::PUT,
-                path: "/api/v2/pins/link".into(),
-                headers: vec![
-                    ("x-plex-token", user_token.clone()),
-                    ("content-type", "application/x-www-form-urlencoded".into()),
-                ],
-                body: Some(format!("code={}", pin.code)),
-            }
-        })
-    };
-    let linked = load::run(
-        &plan(address, &cli, pins.len() as u64, 204, false),
-        link_spec,
+    let user_token = target.first().sign_in().await?;
+    // One codes file per instance, so no code is linked twice. Sized to last
+    // the scenario at half the baseline's rate; if the codes run out first,
+    // the figure is marked as a lower bound.
+    let link_seconds =
+        (pins.len() as f64 / (0.5 * baseline.per_second()).max(1.0)).clamp(1.0, cli.seconds as f64);
+    let mut code_files = Vec::new();
+    for i in 0..addresses.len() {
+        let path = work.path.join(format!("codes-{i}.txt"));
+        write_lines(
+            &path,
+            pins.iter()
+                .skip(i)
+                .step_by(addresses.len())
+                .map(|p| p.code.clone()),
+        )?;
+        code_files.push(path);
+    }
+    let linked = measure(
+        &cli,
+        &addresses,
+        wrk::script("link"),
+        Duration::from_secs_f64(link_seconds),
+        &[("BENCH_TOKEN", user_token)],
+        |i| vec![("BENCH_CODES", code_files[i].display().to_string())],
+        &work.path,
     )
     .await?;
-    let linked_count = usize::try_from(linked.requests - linked.errors)
-        .unwrap_or(0)
-        .min(pins.len());
+    let linked_count = usize::try_from(linked.requests - linked.errors).unwrap_or(0);
     rows.push(Row {
-        name: "link",
-        result: linked,
+        name: "link (durable)".into(),
+        figures: linked,
     });
 
     eprintln!("user: collecting device tokens, then measuring …");
-    let token_pins = Arc::new(pins[..linked_count.min(2000)].to_vec());
+    let tokens = collect_tokens(&cli, address, &pins, linked_count, addresses.len()).await?;
+    let tokens_file = work.path.join("tokens.txt");
+    write_lines(&tokens_file, tokens.iter().cloned())?;
+    let user = measure(
+        &cli,
+        &addresses,
+        wrk::script("user"),
+        seconds,
+        &[("BENCH_TOKENS", tokens_file.display().to_string())],
+        |_| Vec::new(),
+        &work.path,
+    )
+    .await?;
+    rows.push(Row {
+        name: format!("user (token check, {} device tokens)", tokens.len()),
+        figures: user,
+    });
+    let peak_rss = target.first().peak_rss_kib()?;
+    for instance in target.instances {
+        instance.stop().await?;
+    }
+
+    if let Some(peer) = cli.peer {
+        rows.extend(peer::measure_peer(peer, &cli, &work.path).await?);
+    }
+
+    let report = render(
+        &cli,
+        backend,
+        &baseline,
+        &rows,
+        bytes_per_pin,
+        pins.len(),
+        peak_rss,
+    );
+    println!("\n{report}");
+    if let Some(dir) = cli.markdown.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)?;
+    }
+    std::fs::write(&cli.markdown, &report)
+        .with_context(|| format!("cannot write {}", cli.markdown.display()))?;
+    println!("(written to {})", cli.markdown.display());
+    let errors: u64 = rows.iter().map(|r| r.figures.errors).sum::<u64>() + baseline.errors;
+    if errors > 0 {
+        for row in rows.iter().filter(|r| r.figures.errors > 0) {
+            eprintln!(
+                "{}: {} errors, first: {}",
+                row.name,
+                row.figures.errors,
+                row.figures.first_error.as_deref().unwrap_or("?")
+            );
+        }
+        bail!("{errors} requests failed");
+    }
+    Ok(())
+}
+
+/// The size of a pending pin's JSON answer (the baseline answers as much).
+async fn poll_body_len(address: SocketAddr, pin: &LivePin) -> anyhow::Result<usize> {
+    let (id, client) = (pin.id, pin.client.clone());
+    let make: MakeRequest = Arc::new(move |_, _| RequestSpec {
+        method: Method::GET,
+        path: format!("/api/v2/pins/{id}"),
+        headers: vec![
+            ("x-plex-client-identifier", client.clone()),
+            ("accept", "application/json".into()),
+        ],
+        body: None,
+    });
+    let plan = LoadPlan {
+        address,
+        connections: 1,
+        duration: Duration::from_secs(10),
+        max_requests: 1,
+        expected_status: 200,
+        keep_bodies: true,
+        pace: Duration::ZERO,
+    };
+    let result = load::run(&plan, make).await?;
+    result
+        .bodies
+        .first()
+        .map(|b| b.len())
+        .with_context(|| format!("polling a preloaded pin failed: {:?}", result.first_error))
+}
+
+/// Polls up to 2 000 linked pins for their device tokens.
+async fn collect_tokens(
+    cli: &Cli,
+    address: SocketAddr,
+    pins: &[LivePin],
+    linked: usize,
+    instances: usize,
+) -> anyhow::Result<Vec<String>> {
+    // The link scenario took codes in order, spread over the instances'
+    // files: the first `linked` pins (rounded down per file) are linked.
+    let take = (linked / instances.max(1) * instances.max(1)).min(2000);
+    let token_pins = Arc::new(pins[..take.min(pins.len())].to_vec());
     let sequence = Arc::new(AtomicUsize::new(0));
     let collect_spec: MakeRequest = {
         let token_pins = token_pins.clone();
@@ -342,84 +591,25 @@ async fn bench(cli: Cli) -> anyhow::Result<()> {
             }
         })
     };
-    let mut collect_plan = plan(address, &cli, token_pins.len() as u64, 200, true);
+    let mut collect_plan = plan(address, cli, token_pins.len() as u64, 200, true);
     collect_plan.duration = Duration::from_secs(60);
     let collected = load::run(&collect_plan, collect_spec).await?;
-    let tokens: Arc<Vec<String>> = Arc::new(
-        collected
-            .bodies
-            .iter()
-            .filter_map(|b| serde_json::from_slice::<serde_json::Value>(b).ok())
-            .filter_map(|v| v.get("authToken")?.as_str().map(str::to_owned))
-            .collect(),
-    );
+    let tokens: Vec<String> = collected
+        .bodies
+        .iter()
+        .filter_map(|b| serde_json::from_slice::<serde_json::Value>(b).ok())
+        .filter_map(|v| v.get("authToken")?.as_str().map(str::to_owned))
+        .collect();
     if tokens.is_empty() {
         bail!("no device tokens to measure the user endpoint with");
     }
-    let user_spec: MakeRequest = {
-        let tokens = tokens.clone();
-        Arc::new(move |_, _| RequestSpec {
-            method: Method::GET,
-            path: "/api/v2/user".into(),
-            headers: vec![
-                (
-                    "x-plex-token",
-                    tokens[rand::random::<usize>() % tokens.len()].clone(),
-                ),
-                ("accept", "application/json".into()),
-            ],
-            body: None,
-        })
-    };
-    let user = load::run(&plan(address, &cli, u64::MAX, 200, false), user_spec).await?;
-    rows.push(Row {
-        name: "user (device token)",
-        result: user,
-    });
-    let peak_rss = pinlink.peak_rss_kib()?;
-    pinlink.stop().await?;
-
-    eprintln!("baseline: measuring a minimal hyper server with a {body_len}-byte body …");
-    let baseline_server = server::Baseline::start(body_len).await?;
-    let fixed: MakeRequest = Arc::new(|_, _| RequestSpec {
-        method: Method::GET,
-        path: "/api/v2/pins/1".into(),
-        headers: vec![("accept", "application/json".into())],
-        body: None,
-    });
-    let baseline = load::run(
-        &plan(baseline_server.address, &cli, u64::MAX, 200, false),
-        fixed,
-    )
-    .await?;
-    drop(baseline_server);
-
-    let report = render(&cli, &baseline, &rows, bytes_per_pin, pins.len(), peak_rss);
-    println!("\n{report}");
-    if let Some(dir) = cli.markdown.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir)?;
-    }
-    std::fs::write(&cli.markdown, &report)
-        .with_context(|| format!("cannot write {}", cli.markdown.display()))?;
-    println!("(written to {})", cli.markdown.display());
-    let errors: u64 = rows.iter().map(|r| r.result.errors).sum::<u64>() + baseline.errors;
-    if errors > 0 {
-        for row in rows.iter().filter(|r| r.result.errors > 0) {
-            eprintln!(
-                "{}: {} errors, first: {}",
-                row.name,
-                row.result.errors,
-                row.result.first_error.as_deref().unwrap_or("?")
-            );
-        }
-        bail!("{errors} requests failed");
-    }
-    Ok(())
+    Ok(tokens)
 }
 
 fn render(
     cli: &Cli,
-    baseline: &LoadResult,
+    backend: &str,
+    baseline: &Figures,
     rows: &[Row],
     bytes_per_pin: f64,
     pins: usize,
@@ -431,37 +621,51 @@ fn render(
         "| scenario | requests/s | × baseline | p50 ms | p99 ms | requests | errors |"
     );
     let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|---:|");
-    let line = |out: &mut String, name: &str, r: &LoadResult| {
+    let line = |out: &mut String, name: &str, f: &Figures| {
         let _ = writeln!(
             out,
-            "| {name} | {:.0} | {:.2} | {:.2} | {:.2} | {} | {} |",
-            r.per_second(),
-            r.per_second() / baseline.per_second().max(1e-9),
-            r.percentile_ms(0.5),
-            r.percentile_ms(0.99),
-            r.requests,
-            r.errors
+            "| {name}{} | {:.0} | {:.2} | {:.2} | {:.2} | {} | {} |",
+            if f.ran_out {
+                " (ran out of codes: at least)"
+            } else {
+                ""
+            },
+            f.per_second(),
+            f.per_second() / baseline.per_second().max(1e-9),
+            f.p50_ms,
+            f.p99_ms,
+            f.requests,
+            f.errors
         );
     };
     line(&mut out, "baseline (minimal hyper, fixed body)", baseline);
     for row in rows {
-        line(&mut out, row.name, &row.result);
+        line(&mut out, &row.name, &row.figures);
     }
     let _ = writeln!(out);
     let _ = writeln!(
         out,
-        "- server peak RSS: {:.1} MiB",
+        "- {backend}, {} instance(s); server peak RSS (first instance): {:.1} MiB",
+        cli.instances,
         peak_rss_kib as f64 / 1024.0
     );
-    let _ = writeln!(out, "- RSS per live pin: {bytes_per_pin:.0} bytes (growth from an empty server to {pins} live pins)");
+    let _ = writeln!(out, "- RSS per live pin: {bytes_per_pin:.0} bytes (growth from an empty server to {pins} preloaded pins)");
     let _ = writeln!(
         out,
-        "- settings: {} connections, {} s per scenario, load generator on the same machine ({} cores)",
+        "- settings: wrk, {} threads, {} connections, {} s per scenario, on the same machine ({} cores)",
+        cli.threads,
         cli.connections,
         cli.seconds,
         std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0)
     );
     out
+}
+
+fn instances_in_range(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(n @ 1..=8) => Ok(n),
+        _ => Err("expected a number from 1 to 8".into()),
+    }
 }
 
 fn main() -> anyhow::Result<()> {

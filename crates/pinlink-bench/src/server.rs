@@ -1,5 +1,6 @@
-//! The processes under test: pinlink (release build, fresh SQLite database
-//! in a temporary directory) and the baseline. Both are killed when dropped.
+//! The processes under test: pinlink (release build; a fresh SQLite database
+//! in a temporary directory, or a fresh PostgreSQL database made for the
+//! run) and the baseline. Both are killed when dropped.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -83,40 +84,42 @@ const NO_LIMITS: &[&str] = &[
     "0",
 ];
 
+/// Where the instances keep their data.
+pub struct Data<'a> {
+    /// The directory for the key file (and the SQLite database).
+    pub dir: &'a Path,
+    /// A database URL; `None` is SQLite in `dir`.
+    pub database: Option<&'a str>,
+}
+
+impl Data<'_> {
+    fn url(&self) -> String {
+        match self.database {
+            Some(url) => url.to_owned(),
+            None => format!("sqlite://{}", self.dir.join("bench.db").display()),
+        }
+    }
+}
+
 impl Pinlink {
-    pub async fn start(bin: &Path, dir: &Path, extra_args: &[&str]) -> anyhow::Result<Pinlink> {
+    /// Starts one instance; `instance` 0 also creates the bench account.
+    pub async fn start(
+        bin: &Path,
+        data: &Data<'_>,
+        instance: usize,
+        extra_args: &[&str],
+    ) -> anyhow::Result<Pinlink> {
+        let dir = data.dir;
         let env = [
-            (
-                "PINLINK_DATABASE",
-                format!("sqlite://{}", dir.join("bench.db").display()),
-            ),
+            ("PINLINK_DATABASE", data.url()),
             (
                 "PINLINK_KEY_FILE",
                 dir.join("bench.key").display().to_string(),
             ),
             ("PINLINK_LOG", "info".to_owned()),
         ];
-        let mut add = Command::new(bin)
-            .args([
-                "user",
-                "add",
-                BENCH_USER,
-                "--email",
-                "bench@example.org",
-                "--password-stdin",
-            ])
-            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .spawn()
-            .with_context(|| format!("cannot run {}", bin.display()))?;
-        if let Some(mut stdin) = add.stdin.take() {
-            stdin
-                .write_all(format!("{BENCH_PASSWORD}\n").as_bytes())
-                .await?;
-        }
-        if !add.wait().await?.success() {
-            bail!("creating the bench account failed");
+        if instance == 0 {
+            add_bench_account(bin, &env).await?;
         }
         let mut child = Command::new(bin)
             .args(["serve", "--listen", "127.0.0.1:0"])
@@ -140,7 +143,7 @@ impl Pinlink {
         .context("pinlink serve did not start within 30 s")??;
         // Keep draining the log so the server never blocks on a full pipe, and
         // keep what it says beside the results.
-        let log_path = Path::new("target/bench/server.log").to_owned();
+        let log_path = PathBuf::from(format!("target/bench/server-{instance}.log"));
         if let Some(dir) = log_path.parent() {
             let _ = std::fs::create_dir_all(dir);
         }
@@ -231,5 +234,91 @@ impl Baseline {
             _child: child,
             address,
         })
+    }
+}
+
+async fn add_bench_account(bin: &Path, env: &[(&str, String)]) -> anyhow::Result<()> {
+    let mut add = Command::new(bin)
+        .args([
+            "user",
+            "add",
+            BENCH_USER,
+            "--email",
+            "bench@example.org",
+            "--password-stdin",
+        ])
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .with_context(|| format!("cannot run {}", bin.display()))?;
+    if let Some(mut stdin) = add.stdin.take() {
+        stdin
+            .write_all(format!("{BENCH_PASSWORD}\n").as_bytes())
+            .await?;
+    }
+    if !add.wait().await?.success() {
+        bail!("creating the bench account failed");
+    }
+    Ok(())
+}
+
+/// A PostgreSQL database made for one bench run (`CREATE DATABASE` on the
+/// server of the URL given, with `psql`), dropped at the end.
+pub struct FreshDatabase {
+    admin_url: String,
+    name: String,
+    pub url: String,
+}
+
+impl FreshDatabase {
+    pub fn create(url: &str) -> anyhow::Result<FreshDatabase> {
+        let name = format!("pinlink_bench_{}", std::process::id());
+        let (base, query) = match url.split_once('?') {
+            Some((base, query)) => (base, format!("?{query}")),
+            None => (url, String::new()),
+        };
+        let authority_end = base
+            .split_once("://")
+            .map(|(scheme, rest)| scheme.len() + 3 + rest.find('/').unwrap_or(rest.len()))
+            .context("--database: expected postgres://USER:PASSWORD@HOST/DATABASE")?;
+        let server = &base[..authority_end];
+        let fresh = FreshDatabase {
+            admin_url: url.to_owned(),
+            name: name.clone(),
+            url: format!("{server}/{name}{query}"),
+        };
+        fresh.psql(&format!("CREATE DATABASE {name}"))?;
+        Ok(fresh)
+    }
+
+    fn psql(&self, sql: &str) -> anyhow::Result<()> {
+        let status = std::process::Command::new("psql")
+            .args([
+                self.admin_url.as_str(),
+                "-q",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-c",
+                sql,
+            ])
+            .stdout(Stdio::null())
+            .status()
+            .context("cannot run psql (Debian: apt-get install postgresql-client)")?;
+        if !status.success() {
+            bail!("psql failed: {sql}");
+        }
+        Ok(())
+    }
+}
+
+impl Drop for FreshDatabase {
+    fn drop(&mut self) {
+        if let Err(e) = self.psql(&format!(
+            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+            self.name
+        )) {
+            eprintln!("could not drop the bench database {}: {e:#}", self.name);
+        }
     }
 }

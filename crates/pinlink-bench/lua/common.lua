@@ -1,0 +1,56 @@
+-- Shared by every pinlink-bench scenario (the bench prepends it to the
+-- scenario's own script). It prints one machine-readable line at the end,
+-- which the bench parses; wrk's own report goes to the same output.
+
+local threads = {}
+
+function setup(thread)
+  thread:set("index", #threads)
+  table.insert(threads, thread)
+end
+
+-- Reads a file of lines into a table (the bench writes one entry per line).
+function read_lines(path)
+  local lines = {}
+  local file = assert(io.open(path, "r"), "cannot open " .. tostring(path))
+  for line in file:lines() do
+    if line ~= "" then
+      lines[#lines + 1] = line
+    end
+  end
+  file:close()
+  return lines
+end
+
+-- wrk counts answers of 400 and above as errors. A scenario whose right
+-- answer is one of those (a peer's pending token poll is a 400) sets
+-- BENCH_EXPECTED_STATUS: then every answer is checked against it instead,
+-- which costs wrk a little per answer (so only where needed).
+local expected_status = tonumber(os.getenv("BENCH_EXPECTED_STATUS") or "")
+if expected_status then
+  unexpected = 0
+  function response(status, headers, body)
+    if status ~= expected_status then
+      unexpected = unexpected + 1
+    end
+  end
+end
+
+function done(summary, latency, requests)
+  local e = summary.errors
+  local ran_out, unexpected_answers = 0, 0
+  for _, t in ipairs(threads) do
+    ran_out = ran_out + (t:get("ran_out") or 0)
+    unexpected_answers = unexpected_answers + (t:get("unexpected") or 0)
+  end
+  local status_errors = e.status
+  if expected_status then
+    status_errors = unexpected_answers
+  end
+  io.write(string.format(
+    'PINLINK-BENCH {"requests":%d,"duration_us":%d,"errors":%d,"status_errors":%d,' ..
+    '"p50_us":%d,"p99_us":%d,"ran_out":%d}\n',
+    summary.requests, summary.duration,
+    e.connect + e.read + e.write + e.timeout + status_errors, status_errors,
+    latency:percentile(50), latency:percentile(99), ran_out))
+end
