@@ -152,12 +152,19 @@ fn parse_pins(result: &LoadResult) -> Vec<LivePin> {
         .collect()
 }
 
+/// 4-character codes among the preloaded pins: the first connection's
+/// first requests.
+const SHORT_CODES_PER_CONNECTION: u64 = 256;
+
 fn create_spec() -> MakeRequest {
     Arc::new(|connection, sequence| RequestSpec {
         method: Method::POST,
-        // Mostly strong codes: live 4-character codes are capped (at most
-        // 65,536 with --max-live-link-codes), as on a real server.
-        path: format!("/api/v2/pins?strong={}", sequence % 64 != 0),
+        // Strong codes but for a few: live 4-character codes are capped
+        // server-wide (512 by default), as on a real server.
+        path: format!(
+            "/api/v2/pins?strong={}",
+            connection > 0 || sequence >= SHORT_CODES_PER_CONNECTION
+        ),
         headers: vec![
             ("accept", "application/json".into()),
             ("x-plex-product", "pinlink-bench".into()),

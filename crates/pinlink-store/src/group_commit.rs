@@ -13,8 +13,15 @@
 //! The connection is a plain `rusqlite` one, used from this thread only:
 //! a whole batch runs without a single context switch, where through sqlx
 //! every statement would be a round trip to another thread.
+//!
+//! Checkpoints (copying the WAL back into the database file, with its own
+//! fsync) would otherwise run inside a COMMIT every 1000 pages and hold up
+//! every write queued behind it; a file database gets a checkpointer thread
+//! of its own instead ([`Checkpointer`]), which runs passive checkpoints
+//! beside the writer.
 
 use std::sync::mpsc;
+use std::time::Duration;
 
 use pinlink_core::StoreError;
 
@@ -44,14 +51,71 @@ fn copy(e: &StoreError) -> StoreError {
     }
 }
 
+/// Runs `PRAGMA wal_checkpoint(PASSIVE)` on a connection of its own: it
+/// copies what it can without waiting for, or blocking, the writer or any
+/// reader. It runs after the writer committed and at least [`PAUSE`] after
+/// the last checkpoint, and stops with the writer.
+pub struct Checkpointer {
+    connection: rusqlite::Connection,
+}
+
+/// Between two checkpoints.
+const PAUSE: Duration = Duration::from_millis(100);
+
+impl Checkpointer {
+    /// `connection` must be to the writer's database file; the writer's
+    /// own automatic checkpoints are turned off when it starts with one.
+    pub fn new(connection: rusqlite::Connection) -> Checkpointer {
+        Checkpointer { connection }
+    }
+
+    fn run(self, commits: mpsc::Receiver<()>) {
+        // Wait for a commit, then let more pile up for a moment.
+        while commits.recv().is_ok() {
+            std::thread::sleep(PAUSE);
+            while commits.try_recv().is_ok() {}
+            if let Err(e) = self
+                .connection
+                .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
+            {
+                tracing::warn!(error = %e, "WAL checkpoint failed");
+            }
+        }
+        // The writer has stopped: one last checkpoint of everything.
+        let _ = self
+            .connection
+            .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
+    }
+}
+
 impl Writer {
-    /// Starts the writer thread on `connection`.
-    pub fn start(connection: rusqlite::Connection) -> Result<Writer, StoreError> {
+    /// Starts the writer thread on `connection` (and the checkpointer's,
+    /// if there is one).
+    pub fn start(
+        connection: rusqlite::Connection,
+        checkpointer: Option<Checkpointer>,
+    ) -> Result<Writer, StoreError> {
+        let failed =
+            |e: std::io::Error| StoreError::Other(format!("cannot start the SQLite writer: {e}"));
+        let commits = match checkpointer {
+            Some(checkpointer) => {
+                connection
+                    .pragma_update(None, "wal_autocheckpoint", 0)
+                    .map_err(|e| crate::map_err(crate::backend::sqlite_error(e)))?;
+                let (commits, heard) = mpsc::sync_channel::<()>(1);
+                std::thread::Builder::new()
+                    .name("pinlink-sqlite-checkpoint".into())
+                    .spawn(move || checkpointer.run(heard))
+                    .map_err(failed)?;
+                Some(commits)
+            }
+            None => None,
+        };
         let (jobs, queue) = mpsc::sync_channel::<Job>(4096);
         std::thread::Builder::new()
             .name("pinlink-sqlite-writer".into())
-            .spawn(move || run(connection, queue))
-            .map_err(|e| StoreError::Other(format!("cannot start the SQLite writer: {e}")))?;
+            .spawn(move || run(connection, queue, commits))
+            .map_err(failed)?;
         Ok(Writer { jobs })
     }
 
@@ -93,7 +157,16 @@ impl Writer {
     }
 }
 
-fn run(mut connection: rusqlite::Connection, queue: mpsc::Receiver<Job>) {
+/// Runs one of the writer's fixed statements (prepared once, then cached).
+fn fixed(connection: &rusqlite::Connection, sql: &str) -> rusqlite::Result<()> {
+    connection.prepare_cached(sql)?.execute([]).map(|_| ())
+}
+
+fn run(
+    mut connection: rusqlite::Connection,
+    queue: mpsc::Receiver<Job>,
+    commits: Option<mpsc::SyncSender<()>>,
+) {
     while let Ok(first) = queue.recv() {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -102,7 +175,7 @@ fn run(mut connection: rusqlite::Connection, queue: mpsc::Receiver<Job>) {
                 Err(_) => break,
             }
         }
-        if let Err(e) = connection.execute_batch("BEGIN IMMEDIATE") {
+        if let Err(e) = fixed(&connection, "BEGIN IMMEDIATE") {
             let e = crate::map_err(crate::backend::sqlite_error(e));
             tracing::warn!(error = %e, "cannot begin a write transaction");
             for job in batch {
@@ -117,24 +190,32 @@ fn run(mut connection: rusqlite::Connection, queue: mpsc::Receiver<Job>) {
         }
         let mut finishes = Vec::with_capacity(batch.len());
         for job in batch {
-            let savepoint = connection.execute_batch("SAVEPOINT job");
+            let savepoint = fixed(&connection, "SAVEPOINT job");
             let (ok, finish) = job(&mut connection);
             let close = if ok && savepoint.is_ok() {
-                connection.execute_batch("RELEASE job")
+                fixed(&connection, "RELEASE job")
             } else {
-                connection.execute_batch("ROLLBACK TO job; RELEASE job")
+                fixed(&connection, "ROLLBACK TO job")
+                    .and_then(|()| fixed(&connection, "RELEASE job"))
             };
             if let Err(e) = close {
                 tracing::warn!(error = %e, "closing a savepoint failed");
             }
             finishes.push(finish);
         }
-        let committed = connection
-            .execute_batch("COMMIT")
+        let committed = fixed(&connection, "COMMIT")
             .map_err(|e| crate::map_err(crate::backend::sqlite_error(e)));
-        if let Err(e) = &committed {
-            tracing::warn!(error = %e, "commit failed; the batch was rolled back");
-            let _ = connection.execute_batch("ROLLBACK");
+        match &committed {
+            Err(e) => {
+                tracing::warn!(error = %e, "commit failed; the batch was rolled back");
+                let _ = connection.execute_batch("ROLLBACK");
+            }
+            Ok(()) => {
+                if let Some(commits) = &commits {
+                    // Full means a checkpoint is already due: nothing to add.
+                    let _ = commits.try_send(());
+                }
+            }
         }
         for finish in finishes {
             finish(committed.as_ref().err());
