@@ -11,6 +11,7 @@ pub mod error;
 mod hashing;
 pub mod limits;
 pub mod live_pins;
+pub mod live_sessions;
 pub mod model;
 mod records;
 pub mod secrets;

@@ -31,7 +31,10 @@ impl Pinlink {
         account: &Account,
         device: DeviceId,
     ) -> Result<(), CoreError> {
-        if self.store.revoke_device(account.id, device).await? {
+        let revoked = self.store.revoke_device(account.id, device).await;
+        // Forgotten even if the store failed: it may have committed.
+        self.sessions.forget_device(device);
+        if revoked? {
             tracing::info!(account = account.id.0, device = device.0, "device revoked");
             Ok(())
         } else {
@@ -79,6 +82,11 @@ mod tests {
             Some(token.expose())
         );
         core.authenticate(token.expose()).await.expect("works");
+        assert_eq!(
+            core.sessions_cached(),
+            1,
+            "the token check is kept in memory"
+        );
         core.revoke_device(&alice, devices[0].id)
             .await
             .expect("revoked");

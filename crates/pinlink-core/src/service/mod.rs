@@ -25,6 +25,7 @@ use crate::error::CoreError;
 use crate::hashing::HashingThreads;
 use crate::limits::{BudgetKeys, Budgets, PinCaps};
 use crate::live_pins::LivePins;
+use crate::live_sessions::LiveSessions;
 use crate::secrets::{Secrets, ServerKey};
 use crate::store::{Change, Reservation, Spend, Store};
 
@@ -75,6 +76,9 @@ pub struct Pinlink {
     clock: Arc<dyn Clock>,
     secrets: Secrets,
     live: LivePins,
+    /// Resolved tokens ([`crate::live_sessions`]); kept only with a store
+    /// of our own.
+    sessions: LiveSessions,
     settings: PinlinkSettings,
     setup_token: parking_lot::Mutex<Option<Box<str>>>,
     /// Bounds the password hashes in flight ([`PinlinkSettings::password_checks_at_once`]).
@@ -112,6 +116,7 @@ impl Pinlink {
             // A store other instances write to must first report that it
             // hears their changes before anything is answered from memory.
             live: LivePins::new(!shared),
+            sessions: LiveSessions::new(!shared),
             password_gate: Arc::new(tokio::sync::Semaphore::new(
                 settings.password_checks_at_once.max(1),
             )),
@@ -236,6 +241,11 @@ impl Pinlink {
     /// heard.
     pub fn caches_pins(&self) -> bool {
         self.live.is_trusted()
+    }
+
+    /// How many resolved tokens are held in memory (for tests and logs).
+    pub fn sessions_cached(&self) -> usize {
+        self.sessions.len()
     }
 
     /// How many pins are held in memory (for logs and benchmarks).

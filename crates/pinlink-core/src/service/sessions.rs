@@ -13,6 +13,7 @@
 use crate::clock::UnixTime;
 use crate::error::CoreError;
 use crate::limits::{BudgetKeys, SignInSubject};
+use crate::live_sessions::CachedSession;
 use crate::model::{Account, ClientAddress, ClientIdentifier, DeviceInfo, Session};
 use crate::secrets::{verify_password, AuthToken, Password, Purpose};
 use crate::store::TokenGrant;
@@ -139,24 +140,40 @@ impl Pinlink {
         }
     }
 
-    /// Resolves an `X-Plex-Token` to the account and device holding it.
+    /// Resolves an `X-Plex-Token` to the account and device holding it:
+    /// from memory when it was resolved before ([`crate::live_sessions`]).
     pub async fn authenticate(&self, presented: &str) -> Result<Session, CoreError> {
         if presented.is_empty() || presented.len() > 512 {
             return Err(CoreError::Unauthenticated);
         }
         let hash = self.secrets.lookup_hash(Purpose::Token, presented);
-        let record = self
-            .store
-            .session_by_token(&hash)
-            .await?
-            .ok_or(CoreError::Unauthenticated)?;
+        let found = match self.sessions.get(&hash) {
+            Some(kept) => kept,
+            None => {
+                let epoch = self.sessions.epoch();
+                let record = self
+                    .store
+                    .session_by_token(&hash)
+                    .await?
+                    .ok_or(CoreError::Unauthenticated)?;
+                let found = CachedSession {
+                    account: record.account,
+                    device: record.device,
+                    last_seen_at: record.last_seen_at,
+                };
+                self.sessions
+                    .put_if_unchanged(hash.clone(), found.clone(), epoch);
+                found
+            }
+        };
         let now = self.now();
-        if record.last_seen_at.secs_until(now) >= self.settings.last_seen_resolution_secs {
-            self.store.touch_device(record.device, now).await?;
+        if found.last_seen_at.secs_until(now) >= self.settings.last_seen_resolution_secs {
+            self.store.touch_device(found.device, now).await?;
+            self.sessions.touched(&hash, now);
         }
         Ok(Session {
-            account: record.account,
-            device_id: record.device,
+            account: found.account,
+            device_id: found.device,
             token: AuthToken::from_presented(presented.to_owned()),
         })
     }
@@ -166,7 +183,10 @@ impl Pinlink {
         let hash = self
             .secrets
             .lookup_hash(Purpose::Token, session.token.expose());
-        self.store.revoke_token(&hash).await?;
+        let revoked = self.store.revoke_token(&hash).await;
+        // Forgotten even if the store failed: it may have committed.
+        self.sessions.forget_token(&hash);
+        revoked?;
         Ok(())
     }
 }
@@ -350,7 +370,13 @@ mod tests {
             .expect("signed in");
         let session = core.authenticate(token.expose()).await.expect("valid");
         assert_eq!(session.account.username.as_str(), "alice");
+        // Kept in memory: the next check reads no store.
+        assert_eq!(core.sessions_cached(), 1);
+        core.authenticate(token.expose())
+            .await
+            .expect("still valid");
         core.sign_out(&session).await.expect("signed out");
+        assert_eq!(core.sessions_cached(), 0);
         assert!(matches!(
             core.authenticate(token.expose()).await,
             Err(CoreError::Unauthenticated)

@@ -196,6 +196,8 @@ async fn signing_out_kills_that_token_only() {
     let app = TestApp::spawn().await;
     let first = app.sign_in("browser-1").await;
     let second = app.sign_in("browser-2").await;
+    // Checked once before, so a kept (in-memory) answer exists to forget.
+    assert_eq!(app.user(&first).await.status(), StatusCode::OK);
     let out = app
         .request(Method::DELETE, "/api/v2/users/signout")
         .header("X-Plex-Token", &first)

@@ -172,9 +172,31 @@ async fn a_device_revoked_on_b_is_refused_on_a_and_c_at_once() {
         .await
         .expect("revoke");
     assert_eq!(revoked.status(), 200);
-    // No waiting: tokens are never answered from a cache.
+    // No waiting: with a shared database, tokens are never answered from
+    // memory (another instance's revocation would arrive a moment late).
     assert_eq!(a.user(&device_token).await.status(), 401);
     assert_eq!(c.user(&device_token).await.status(), 401);
+}
+
+#[tokio::test]
+async fn a_token_signed_out_on_b_is_refused_on_a_and_c_at_once() {
+    let Some(apps) = three_instances().await else {
+        return;
+    };
+    let (a, b, c) = (&apps[0], &apps[1], &apps[2]);
+    let token = a.sign_in("laptop").await;
+    for app in [a, b, c] {
+        assert_eq!(app.user(&token).await.status(), 200);
+    }
+    let out = b
+        .request(reqwest::Method::DELETE, "/api/v2/users/signout")
+        .header("X-Plex-Token", &token)
+        .send()
+        .await
+        .expect("sign out");
+    assert_eq!(out.status(), 204);
+    assert_eq!(a.user(&token).await.status(), 401);
+    assert_eq!(c.user(&token).await.status(), 401);
 }
 
 #[tokio::test]
