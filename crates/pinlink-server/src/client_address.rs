@@ -14,10 +14,7 @@
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
-use axum::extract::{ConnectInfo, Request, State};
 use axum::http::HeaderMap;
-use axum::middleware::Next;
-use axum::response::Response;
 use ipnet::IpNet;
 use pinlink_core::ClientAddress;
 
@@ -152,22 +149,8 @@ fn parse_node(raw: &str) -> Option<IpAddr> {
     bracketed.split(']').next()?.parse().ok()
 }
 
-/// Middleware: puts the request's [`ClientAddress`] into its extensions,
-/// where [`crate::request::PlexRequest`] and the pages read it.
-pub async fn resolve(
-    State(trusted): State<TrustedProxies>,
-    mut request: Request,
-    next: Next,
-) -> Response {
-    let address = match request.extensions().get::<ConnectInfo<SocketAddr>>() {
-        Some(ConnectInfo(peer)) => trusted.client_address(peer.ip(), request.headers()),
-        None => ClientAddress::UNKNOWN,
-    };
-    request.extensions_mut().insert(address);
-    next.run(request).await
-}
-
-/// The address [`resolve`] found (unknown outside a served request).
+/// The client's address, as the connection found it (unknown outside a
+/// served request).
 pub fn of(extensions: &axum::http::Extensions) -> ClientAddress {
     extensions
         .get::<ClientAddress>()

@@ -25,7 +25,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Body;
-use axum::extract::{ConnectInfo, Request};
+use axum::extract::Request;
 use axum::response::Response;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -170,7 +170,10 @@ pub async fn serve<S>(
             .timer(TokioTimer::new())
             .header_read_timeout(limits.header_read_timeout)
             .keep_alive(true)
-            .serve_connection(TokioIo::new(stream), service_for(app.clone(), peer));
+            .serve_connection(
+                TokioIo::new(stream),
+                service_for(app.clone(), peer, trusted_proxies.clone()),
+            );
         let connection = graceful.watch(connection);
         tokio::spawn(async move {
             // A client that hangs up or times out is not an error worth
@@ -191,10 +194,12 @@ pub async fn serve<S>(
 }
 
 /// The app as a hyper service for one connection: each request learns the
-/// peer's address, as `axum::serve`'s `ConnectInfo` would.
+/// client's address ([`ClientAddress`], from the peer and, behind a trusted
+/// proxy, its forwarding header), where [`crate::client_address::of`] finds it.
 fn service_for<S>(
     app: S,
     peer: SocketAddr,
+    trusted_proxies: TrustedProxies,
 ) -> impl hyper::service::Service<
     hyper::Request<Incoming>,
     Response = Response,
@@ -207,7 +212,8 @@ where
 {
     hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
         let mut request = request.map(Body::new);
-        request.extensions_mut().insert(ConnectInfo(peer));
+        let address = trusted_proxies.client_address(peer.ip(), request.headers());
+        request.extensions_mut().insert(address);
         app.clone().oneshot(request)
     })
 }

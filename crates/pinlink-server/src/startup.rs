@@ -22,7 +22,7 @@ use crate::connections::{self, connections_the_file_limit_allows, ConnectionLimi
 use crate::negotiate::{negotiate, HeaderLimit};
 use crate::routes;
 use crate::routes::pages::form_tokens::FormTokens;
-use crate::state::AppState;
+use crate::state::{AppState, Shared};
 
 /// Opens the database at `url`, saying which one (without its password)
 /// when that fails.
@@ -69,14 +69,14 @@ impl App {
             &config.key,
             config.settings.clone(),
         ));
-        let state = AppState {
+        let state = AppState::new(Shared {
             core,
             public_url: public_url.into(),
             location: Arc::new(config.location.clone()),
             max_body_bytes: config.max_body_bytes,
             open_signup: config.open_signup,
             form_tokens: Arc::new(FormTokens::new(&config.key)),
-        };
+        });
         Ok(App {
             listener,
             store,
@@ -110,19 +110,21 @@ impl App {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        // A request that is not answered in time (a client trickling its
-        // body, say) gets 408 and gives its connection's slot back.
-        let router = routes::router(self.state.clone(), self.trusted_proxies.clone()).layer(
-            TimeoutLayer::with_status_code(
-                axum::http::StatusCode::REQUEST_TIMEOUT,
-                self.connections.request_timeout,
-            ),
-        );
+        // The layers wrap the router once, outermost first: CORS, then the
+        // format (the suffix must be stripped before routing), then the
+        // request timeout (a request not answered in time, a client
+        // trickling its body say, gets 408 and gives its connection's slot
+        // back), then the security headers.
+        let app = routes::pages::with_security_headers(routes::router(self.state.clone()));
+        let app = TimeoutLayer::with_status_code(
+            axum::http::StatusCode::REQUEST_TIMEOUT,
+            self.connections.request_timeout,
+        )
+        .layer(app);
         let limit = HeaderLimit {
             max_header_bytes: self.max_header_bytes,
         };
-        // Outside the router: the format suffix must be stripped before routing.
-        let app = axum::middleware::from_fn_with_state(limit, negotiate).layer(router);
+        let app = axum::middleware::from_fn_with_state(limit, negotiate).layer(app);
         // Browser apps call the pin endpoints from any origin with custom
         // X-Plex-* headers, as they do on plex.tv. No credentials are allowed
         // cross-origin, so this grants nothing a token does not.

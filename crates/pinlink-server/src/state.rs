@@ -7,8 +7,25 @@ use pinlink_core::Pinlink;
 use crate::routes::pages::form_tokens::FormTokens;
 use pinlink_proto::Location;
 
+/// Handlers get a clone per request: one reference count, whatever is in
+/// it ([`Shared`]).
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+impl AppState {
+    pub fn new(shared: Shared) -> AppState {
+        AppState(Arc::new(shared))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+pub struct Shared {
     pub core: Arc<Pinlink>,
     /// Without a trailing slash.
     pub public_url: Arc<str>,

@@ -12,14 +12,13 @@ use axum::Router;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
-use crate::client_address::{self, TrustedProxies};
 use crate::error::ApiError;
 use crate::state::AppState;
 
 /// Every route. Paths are declared without `.json`/`.xml`: the negotiate
 /// middleware strips the suffix before routing (so `/devices.xml` is served
 /// by `/devices`, `/api/v2/pins/link.json` by `/api/v2/pins/link`).
-pub fn router(state: AppState, trusted_proxies: TrustedProxies) -> Router {
+pub fn router(state: AppState) -> Router {
     let router = Router::new()
         .route("/api/v2/pins", post(api::pins::create))
         .route("/api/v2/pins/link", put(api::pins::link))
@@ -35,11 +34,11 @@ pub fn router(state: AppState, trusted_proxies: TrustedProxies) -> Router {
         .route("/devices/{id}", delete(api::devices::revoke))
         .merge(pages::routes())
         .fallback(not_found);
-    pages::security_headers(router)
-        .layer(axum::middleware::from_fn_with_state(
-            trusted_proxies,
-            client_address::resolve,
-        ))
+    // The only layer applied route by route (each wraps every route on its
+    // own, at a cost per request): the log needs the matched route, which
+    // exists only inside the router. Everything else wraps the router once
+    // (startup.rs).
+    router
         .layer(
             // Logged by route template, never by raw path or query: those can
             // carry pin codes and tokens.

@@ -22,7 +22,8 @@ mod visitor;
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Request};
 use axum::routing::{get, post};
 use axum::Router;
-use tower_http::set_header::SetResponseHeaderLayer;
+use tower::Layer;
+use tower_http::set_header::{SetResponseHeader, SetResponseHeaderLayer};
 
 use crate::state::AppState;
 
@@ -54,25 +55,27 @@ pub fn routes() -> Router<AppState> {
 
 /// Security headers for every response (pages and API alike); a handler
 /// that sets its own Content-Security-Policy keeps it.
-pub fn security_headers<S>(router: Router<S>) -> Router<S>
-where
-    S: Clone + Send + Sync + 'static,
-{
+pub fn with_security_headers<S>(inner: S) -> WithSecurityHeaders<S> {
     let fixed = |name: HeaderName, value: &'static str| {
         SetResponseHeaderLayer::if_not_present(name, HeaderValue::from_static(value))
     };
-    router
-        .layer(fixed(
-            header::CONTENT_SECURITY_POLICY,
-            CONTENT_SECURITY_POLICY,
-        ))
-        .layer(fixed(header::X_FRAME_OPTIONS, "DENY"))
-        .layer(fixed(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
-        // Page URLs can hold pin codes (`/link?pin=…`): never pass them to
-        // another site. Not `no-referrer`: with it, browsers send
-        // `Origin: null` on form posts, and the forgery check needs the origin.
-        .layer(fixed(header::REFERRER_POLICY, "same-origin"))
+    let inner = fixed(header::CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY).layer(inner);
+    let inner = fixed(header::X_FRAME_OPTIONS, "DENY").layer(inner);
+    let inner = fixed(header::X_CONTENT_TYPE_OPTIONS, "nosniff").layer(inner);
+    // Page URLs can hold pin codes (`/link?pin=…`): never pass them to
+    // another site. Not `no-referrer`: with it, browsers send
+    // `Origin: null` on form posts, and the forgery check needs the origin.
+    fixed(header::REFERRER_POLICY, "same-origin").layer(inner)
 }
+
+/// A service with the four fixed security headers ([`with_security_headers`]).
+pub type WithSecurityHeaders<S> = SetResponseHeader<
+    SetResponseHeader<
+        SetResponseHeader<SetResponseHeader<S, HeaderValue>, HeaderValue>,
+        HeaderValue,
+    >,
+    HeaderValue,
+>;
 
 /// Whether a request is a person's browser opening a page, rather than an
 /// API client: it accepts HTML, names no format suffix and carries no token.
