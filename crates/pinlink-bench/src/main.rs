@@ -406,7 +406,6 @@ async fn bench(cli: Cli) -> anyhow::Result<()> {
         &work.path,
     )
     .await?;
-    drop(baseline_server);
 
     let mut rows = Vec::new();
     eprintln!("create: measuring …");
@@ -504,6 +503,20 @@ async fn bench(cli: Cli) -> anyhow::Result<()> {
     for instance in target.instances {
         instance.stop().await?;
     }
+    // The baseline again: the machine's speed drifts during a run, so the
+    // ratios are to the mean of the first and the last measurement.
+    eprintln!("baseline: measuring again …");
+    let baseline_last = measure(
+        &cli,
+        &[baseline_server.address],
+        wrk::script("baseline"),
+        seconds,
+        &[],
+        |_| Vec::new(),
+        &work.path,
+    )
+    .await?;
+    drop(baseline_server);
 
     if let Some(peer) = cli.peer {
         rows.extend(peer::measure_peer(peer, &cli, &work.path).await?);
@@ -512,7 +525,7 @@ async fn bench(cli: Cli) -> anyhow::Result<()> {
     let report = render(
         &cli,
         backend,
-        &baseline,
+        [&baseline, &baseline_last],
         &rows,
         bytes_per_pin,
         pins.len(),
@@ -525,7 +538,8 @@ async fn bench(cli: Cli) -> anyhow::Result<()> {
     std::fs::write(&cli.markdown, &report)
         .with_context(|| format!("cannot write {}", cli.markdown.display()))?;
     println!("(written to {})", cli.markdown.display());
-    let errors: u64 = rows.iter().map(|r| r.figures.errors).sum::<u64>() + baseline.errors;
+    let errors: u64 =
+        rows.iter().map(|r| r.figures.errors).sum::<u64>() + baseline.errors + baseline_last.errors;
     if errors > 0 {
         for row in rows.iter().filter(|r| r.figures.errors > 0) {
             eprintln!(
@@ -616,7 +630,7 @@ async fn collect_tokens(
 fn render(
     cli: &Cli,
     backend: &str,
-    baseline: &Figures,
+    baselines: [&Figures; 2],
     rows: &[Row],
     bytes_per_pin: f64,
     pins: usize,
@@ -628,6 +642,7 @@ fn render(
         "| scenario | requests/s | × baseline | p50 ms | p99 ms | requests | errors |"
     );
     let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|---:|");
+    let baseline = (baselines[0].per_second() + baselines[1].per_second()) / 2.0;
     let line = |out: &mut String, name: &str, f: &Figures| {
         let _ = writeln!(
             out,
@@ -638,18 +653,27 @@ fn render(
                 ""
             },
             f.per_second(),
-            f.per_second() / baseline.per_second().max(1e-9),
+            f.per_second() / baseline.max(1e-9),
             f.p50_ms,
             f.p99_ms,
             f.requests,
             f.errors
         );
     };
-    line(&mut out, "baseline (minimal hyper, fixed body)", baseline);
+    line(
+        &mut out,
+        "baseline, first (minimal hyper, fixed body)",
+        baselines[0],
+    );
     for row in rows {
         line(&mut out, &row.name, &row.figures);
     }
+    line(&mut out, "baseline, last", baselines[1]);
     let _ = writeln!(out);
+    let _ = writeln!(
+        out,
+        "- × baseline: to the mean of the first and last baseline, {baseline:.0} requests/s"
+    );
     let _ = writeln!(
         out,
         "- {backend}, {} instance(s); server peak RSS (first instance): {:.1} MiB",
