@@ -449,10 +449,10 @@ async fn bench(cli: Cli) -> anyhow::Result<()> {
     eprintln!("link: measuring …");
     let user_token = target.first().sign_in().await?;
     // One codes file per instance, so no code is linked twice. Sized to last
-    // the scenario at half the baseline's rate; if the codes run out first,
+    // the scenario at 0.3× the baseline's rate; if the codes run out first,
     // the figure is marked as a lower bound.
     let link_seconds =
-        (pins.len() as f64 / (0.5 * baseline.per_second()).max(1.0)).clamp(1.0, cli.seconds as f64);
+        (pins.len() as f64 / (0.3 * baseline.per_second()).max(1.0)).clamp(1.0, cli.seconds as f64);
     let mut code_files = Vec::new();
     for i in 0..addresses.len() {
         let path = work.path.join(format!("codes-{i}.txt"));

@@ -2,6 +2,8 @@
 //! (protocol reference §2). Every field is always present: the generated SDKs
 //! validate the whole object and the `plex-api` crate deserialises it strictly.
 
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 
 use crate::time_format::xml_datetime;
@@ -59,7 +61,8 @@ pub struct PinBody {
     pub trusted: bool,
     pub qr: String,
     pub client_identifier: String,
-    pub location: Location,
+    /// Shared: every pin of a server answers the same one.
+    pub location: Arc<Location>,
     pub expires_in: i64,
     #[serde(with = "json_time")]
     pub created_at: i64,
@@ -120,7 +123,7 @@ mod tests {
             trusted: false,
             qr: "http://x/api/v2/pins/qr/ABCD".into(),
             client_identifier: "cid".into(),
-            location: Location::default(),
+            location: Arc::default(),
             expires_in: 900,
             created_at: 1_721_149_385,
             expires_at: 1_721_150_285,

@@ -14,11 +14,12 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tower::Layer;
 use tower_http::cors::{Any, CorsLayer};
-use tower_http::timeout::TimeoutLayer;
 
 use crate::client_address::TrustedProxies;
 use crate::config::Config;
-use crate::connections::{self, connections_the_file_limit_allows, ConnectionLimits};
+use crate::connections::{
+    self, connections_the_file_limit_allows, ConnectionLimits, RequestDeadlineLayer,
+};
 use crate::negotiate::{negotiate, HeaderLimit};
 use crate::routes;
 use crate::routes::pages::form_tokens::FormTokens;
@@ -112,14 +113,13 @@ impl App {
     ) -> anyhow::Result<()> {
         // The layers wrap the router once, outermost first: CORS, then the
         // format (the suffix must be stripped before routing), then the
-        // request timeout (a request not answered in time, a client
-        // trickling its body say, gets 408 and gives its connection's slot
-        // back), then the security headers.
+        // deadline of requests with a body (a client trickling its body gets
+        // 408 and gives its connection's slot back), then the security
+        // headers.
         let app = routes::pages::with_security_headers(routes::router(self.state.clone()));
-        let app = TimeoutLayer::with_status_code(
-            axum::http::StatusCode::REQUEST_TIMEOUT,
-            self.connections.request_timeout,
-        )
+        let app = RequestDeadlineLayer {
+            timeout: self.connections.request_timeout,
+        }
         .layer(app);
         let limit = HeaderLimit {
             max_header_bytes: self.max_header_bytes,

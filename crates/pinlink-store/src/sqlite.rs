@@ -71,6 +71,9 @@ impl SqliteStore {
         };
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
+            // A connection to a local file does not go stale: no ping (a
+            // round trip to the connection's thread) before every read.
+            .test_before_acquire(false)
             .acquire_timeout(Duration::from_secs(10))
             .connect_with(options)
             .await

@@ -404,6 +404,15 @@ async fn half_sent_requests_and_idle_connections_are_closed_after_the_timeout() 
         .await
         .expect("write");
     half_sent.push(trickled);
+    // A GET reads its body too (X-Plex-* fields may come in it).
+    let mut trickled_get = connect_from(&app, [127, 0, 6, 5]).await.expect("connect");
+    trickled_get
+        .write_all(
+            b"GET /api/v2/pins/1 HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 100\r\n\r\nX-Plex-",
+        )
+        .await
+        .expect("write");
+    half_sent.push(trickled_get);
     let mut silent = connect_from(&app, [127, 0, 6, 2]).await.expect("connect");
     let mut kept_alive = connect_from(&app, [127, 0, 6, 3]).await.expect("connect");
     kept_alive

@@ -20,7 +20,7 @@ fn pin_body(state: &AppState, pin: &Pin, now: UnixTime) -> PinBody {
         trusted: false,
         qr: format!("{}/api/v2/pins/qr/{}", state.public_url, pin.code.as_str()),
         client_identifier: pin.client_identifier.as_str().to_owned(),
-        location: (*state.location).clone(),
+        location: state.location.clone(),
         expires_in: pin.expires_in(now),
         created_at: pin.created_at.0,
         expires_at: pin.expires_at.0,
