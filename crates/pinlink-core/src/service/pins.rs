@@ -279,26 +279,35 @@ impl Pinlink {
         now: UnixTime,
     ) -> Result<Pin, CoreError> {
         let code = PinCode::parse_user_input(typed).ok_or(CoreError::PinNotFound)?;
-        let hash = self.secrets.lookup_hash(Purpose::PinCode, code.as_str());
-        let record = self
-            .store
-            .pin_by_code(&hash)
-            .await?
-            .ok_or(CoreError::PinNotFound)?;
-        if record.expires_at <= now || record.token_sealed.is_some() {
+        let pin = match self.live.unlinked_by_code(code.as_str()) {
+            Some(kept) => Pin::clone(&kept),
+            None => {
+                let hash = self.secrets.lookup_hash(Purpose::PinCode, code.as_str());
+                let record = self
+                    .store
+                    .pin_by_code(&hash)
+                    .await?
+                    .ok_or(CoreError::PinNotFound)?;
+                if record.token_sealed.is_some() {
+                    return Err(CoreError::PinNotFound);
+                }
+                self.secrets.pin_from_record(record)?
+            }
+        };
+        if pin.expires_at <= now || pin.auth_token.is_some() {
             return Err(CoreError::PinNotFound);
         }
-        if expect.strong_only && !record.strong {
+        if expect.strong_only && !pin.code.is_strong() {
             return Err(CoreError::PinNotApprovable(NEEDS_STRONG_CODE));
         }
         if let Some(client) = expect.client_identifier {
-            if !constant_time_eq(record.client_identifier.as_str(), client) {
+            if !constant_time_eq(pin.client_identifier.as_str(), client) {
                 return Err(CoreError::PinNotApprovable(
                     "This approval link does not belong to the app that asked for the code",
                 ));
             }
         }
-        self.secrets.pin_from_record(record)
+        Ok(pin)
     }
 
     async fn link(
