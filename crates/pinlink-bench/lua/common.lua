@@ -19,6 +19,9 @@ function read_lines(path)
     end
   end
   file:close()
+  -- What was read is kept for the whole run: collect what reading left
+  -- over now, not in the middle of the measurement.
+  collectgarbage("collect")
   return lines
 end
 
