@@ -27,7 +27,6 @@ end
 
 function request()
   local i = math.random(#ids)
-  return string.format(
-    "GET /api/v2/pins/%d HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Plex-Client-Identifier: %s\r\nAccept: %s\r\n\r\n",
-    ids[i], clients[client_of[i]], accept)
+  return "GET /api/v2/pins/" .. ids[i] .. " HTTP/1.1\r\nHost: 127.0.0.1\r\n" ..
+    "X-Plex-Client-Identifier: " .. clients[client_of[i]] .. "\r\nAccept: " .. accept .. "\r\n\r\n"
 end
