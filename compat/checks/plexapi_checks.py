@@ -121,6 +121,34 @@ def _():
                  "GET /api/v2/user with a made-up token")
 
 
+# --- what apps call right after a login ------------------------------------
+@checks.add("ping-is-true")
+def _():
+    account = checks.need("account")
+    require(account.ping() is True, "account.ping() did not return True")  # GET /api/v2/ping
+
+
+@checks.add("resources-empty-list")
+def _():
+    account = checks.need("account")
+    resources = account.resources()  # GET /api/v2/resources?includeHttps=1&includeRelay=1
+    require(resources == [], f"resources() returned {resources!r} for an account without servers")
+
+
+@checks.add("users-empty-list")
+def _():
+    account = checks.need("account")
+    users = account.users()  # GET /api/users/ (v1 XML)
+    require(users == [], f"users() returned {users!r} for an account without friends")
+
+
+@checks.add("webhooks-empty-list")
+def _():
+    account = checks.need("account")
+    hooks = account.webhooks()  # GET /api/v2/user/webhooks
+    require(hooks == [], f"webhooks() returned {hooks!r}")
+
+
 # --- pins ------------------------------------------------------------------
 @checks.add("pin-4-char-code")
 def _():

@@ -7,6 +7,7 @@
 //! root element, scalars as attributes, nested objects as child elements,
 //! booleans as `1`/`0`, nulls as `""` and datetimes as `YYYY-MM-DD HH:MM:SS UTC`.
 
+pub mod account;
 pub mod device;
 pub mod error;
 pub mod pin;
@@ -14,6 +15,7 @@ pub mod time_format;
 pub mod user;
 pub mod xml;
 
+pub use account::{EmptyList, EmptyMediaContainer, Friends, HomeUser, HomeUsers, Pong};
 pub use device::{DeviceBody, DeviceList};
 pub use error::{ErrorBody, ErrorCode, ErrorItem};
 pub use pin::{Location, PinBody};

@@ -28,6 +28,10 @@ pub struct Profile {
     pub auto_select_subtitle: i64,
     pub default_subtitle_accessibility: i64,
     pub default_subtitle_forced: i64,
+    /// Whether watched indicators are shown (1) or not (0).
+    pub watched_indicator: i64,
+    /// Whether media reviews are visible (1) or not (0).
+    pub media_reviews_visibility: i64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -135,6 +139,8 @@ impl UserBody {
                 auto_select_subtitle: 0,
                 default_subtitle_accessibility: 0,
                 default_subtitle_forced: 0,
+                watched_indicator: 1,
+                media_reviews_visibility: 0,
             },
             entitlements: Vec::new(),
             roles: Vec::new(),
@@ -172,6 +178,9 @@ impl UserBody {
             .bool_attr("protected", self.protected)
             .attr("thumb", &self.thumb)
             .attr("authToken", &self.auth_token)
+            // The legacy name of the same token: python-plexapi's home-user
+            // switch and older clients read this one.
+            .attr("authenticationToken", &self.auth_token)
             .attr("mailingListStatus", &self.mailing_list_status)
             .bool_attr("mailingListActive", self.mailing_list_active)
             .attr("scrobbleTypes", &self.scrobble_types)
@@ -219,7 +228,9 @@ impl UserBody {
                         "defaultSubtitleAccessibility",
                         p.default_subtitle_accessibility,
                     )
-                    .attr("defaultSubtitleForced", p.default_subtitle_forced),
+                    .attr("defaultSubtitleForced", p.default_subtitle_forced)
+                    .attr("watchedIndicator", p.watched_indicator)
+                    .attr("mediaReviewsVisibility", p.media_reviews_visibility),
             )
             .child(Element::new("entitlements"))
             .child(Element::new("roles"))
@@ -244,8 +255,17 @@ pub struct UserEnvelope {
 }
 
 impl WireBody for UserEnvelope {
+    /// plex.tv's legacy object names the token twice, `authToken` and
+    /// `authenticationToken`.
     fn to_json(&self) -> String {
-        serde_json::to_string(self).unwrap_or_default()
+        let mut user = serde_json::to_value(&self.user).unwrap_or_default();
+        if let Some(fields) = user.as_object_mut() {
+            fields.insert(
+                "authenticationToken".into(),
+                self.user.auth_token.clone().into(),
+            );
+        }
+        serde_json::json!({ "user": user }).to_string()
     }
     fn to_xml(&self) -> String {
         self.user.to_xml()

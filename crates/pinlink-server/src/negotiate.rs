@@ -14,7 +14,7 @@ use axum::response::{IntoResponse, Response};
 use pinlink_proto::WireBody;
 
 use crate::error::{error_body_for_status, ApiError};
-use crate::reply::RenderLater;
+use crate::reply::{RenderLater, XmlOnly};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
@@ -128,6 +128,10 @@ pub async fn negotiate(
 /// which says what was wrong, becomes the message.
 async fn finish(response: Response, format: Format) -> Response {
     let (mut parts, body) = response.into_parts();
+    let format = match parts.extensions.remove::<XmlOnly>() {
+        Some(XmlOnly) => Format::Xml,
+        None => format,
+    };
     let rendered = match parts.extensions.remove::<RenderLater>() {
         Some(RenderLater(body)) => format.render(body.as_ref()),
         None => {

@@ -3,6 +3,7 @@
 
 use pinlink_testkit as harness;
 
+mod account;
 mod attacks;
 mod devices;
 mod flow;

@@ -1,6 +1,7 @@
 //! The plex.tv-compatible API: handlers that translate requests into calls
 //! on the core and the core's answers into wire bodies.
 
+pub mod account;
 pub mod devices;
 pub mod pins;
 pub mod users;

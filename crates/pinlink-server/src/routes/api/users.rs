@@ -15,9 +15,19 @@ use crate::state::AppState;
 const REMEMBER_SECS: i64 = 14 * 24 * 3600;
 
 /// The product a signing-in device is listed under when it names none.
-const UNNAMED_PRODUCT: &str = "Unknown client";
+pub(super) const UNNAMED_PRODUCT: &str = "Unknown client";
 
-fn user_body(state: &AppState, account: &Account, token: &AuthToken, now: UnixTime) -> UserBody {
+/// Where an account's picture would be.
+pub(super) fn avatar_url(state: &AppState, account: &Account) -> String {
+    format!("{}/users/{}/avatar", state.public_url, account.uuid)
+}
+
+pub(super) fn user_body(
+    state: &AppState,
+    account: &Account,
+    token: &AuthToken,
+    now: UnixTime,
+) -> UserBody {
     UserBody::new(UserFacts {
         id: account.id.0,
         uuid: account.uuid.clone(),
@@ -25,7 +35,7 @@ fn user_body(state: &AppState, account: &Account, token: &AuthToken, now: UnixTi
         email: account.email.as_str().to_owned(),
         joined_at: account.created_at.0,
         auth_token: token.expose().to_owned(),
-        thumb: format!("{}/users/{}/avatar", state.public_url, account.uuid),
+        thumb: avatar_url(state, account),
         remember_expires_at: now.plus_secs(REMEMBER_SECS).0,
     })
 }
