@@ -26,7 +26,7 @@ BASE, USERNAME, PASSWORD = arguments()
 
 import plexapi  # noqa: E402  (after the argument check: importing plexapi reads its config)
 from plexapi.exceptions import BadRequest, NotFound, Unauthorized  # noqa: E402
-from plexapi.myplex import MyPlexAccount, MyPlexPinLogin  # noqa: E402
+from plexapi.myplex import MyPlexAccount, MyPlexJWTLogin, MyPlexPinLogin  # noqa: E402
 
 # plexapi's default client identifier comes from this machine's MAC address;
 # give this run its own, for the account-level calls (sign-in, link, devices).
@@ -35,11 +35,19 @@ PRODUCT = "pinlink compat plexapi"
 TIMEOUT = 10
 
 
-class PlexTvToBase(HTTPAdapter):
-    """Sends a request plexapi addressed to https://plex.tv/... to BASE_URL/... instead."""
+# plexapi's JWT login hard-codes this host for /api/v2/auth/* and JWT pins.
+CLIENTS_PLEX_TV = "https://clients.plex.tv"
+
+
+class ToBase(HTTPAdapter):
+    """Sends a request plexapi addressed to `host`/... to BASE_URL/... instead."""
+
+    def __init__(self, host):
+        super().__init__()
+        self.host = host
 
     def send(self, request, **kwargs):
-        request.url = BASE + request.url[len(PLEX_TV):]
+        request.url = BASE + request.url[len(self.host):]
         return super().send(request, **kwargs)
 
 
@@ -58,7 +66,8 @@ def loopback_session():
     session.mount("http://", Refuse())
     session.mount("https://", Refuse())
     session.mount(BASE + "/", HTTPAdapter())
-    session.mount(PLEX_TV + "/", PlexTvToBase())
+    session.mount(PLEX_TV + "/", ToBase(PLEX_TV))
+    session.mount(CLIENTS_PLEX_TV + "/", ToBase(CLIENTS_PLEX_TV))
     return session
 
 
@@ -147,6 +156,43 @@ def _():
     account = checks.need("account")
     hooks = account.webhooks()  # GET /api/v2/user/webhooks
     require(hooks == [], f"webhooks() returned {hooks!r}")
+
+
+# --- the Plex JWT: register a key with the account token, then refresh -----
+@checks.add("jwt-register-device-and-refresh")
+def _():
+    account = checks.need("account")
+    login = MyPlexJWTLogin(session=SESSION, requestTimeout=TIMEOUT, token=account.authToken,
+                           scopes=["username", "email", "friendly_name"])
+    login.generateKeypair()  # in memory
+    login.registerDevice()  # POST /api/v2/auth/jwk
+    token = login.refreshJWT()  # nonce, token, keys; raises unless verifyJWT() passes
+    require(login.verifyJWT() is True, "verifyJWT() is not True for the fresh JWT")
+    claims = login.decodedJWT  # PyJWT, against /api/v2/auth/keys
+    require(claims["user"]["username"] == account.username,
+            f"the JWT's user is {claims['user']!r}, not {account.username!r}")
+    require(claims["thumbprint"] == login._keyID, "the JWT's thumbprint is not the device key's kid")
+    state["jwt_login"] = login
+    state["jwt"] = token
+
+
+@checks.add("jwt-is-a-token")
+def _():
+    account = checks.need("account")
+    token = checks.need("jwt")
+    by_jwt = sign_in(token=token)  # GET /api/v2/user with the JWT
+    require(by_jwt.id == account.id, f"the JWT belongs to account {by_jwt.id}, not {account.id}")
+    require(by_jwt.authToken == token, "/api/v2/user did not answer the JWT as authToken")
+    require(by_jwt.ping() is True, "ping() with the JWT is not True")
+
+
+@checks.add("jwt-refresh-gives-a-new-jwt")
+def _():
+    login = checks.need("jwt_login")
+    first = checks.need("jwt")
+    second = login.refreshJWT()
+    require(second != first, "refreshing gave the same JWT again")
+    require(login.verifyJWT() is True, "verifyJWT() is not True after the refresh")
 
 
 # --- pins ------------------------------------------------------------------

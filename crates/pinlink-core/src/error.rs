@@ -51,6 +51,12 @@ pub enum CoreError {
     AccountExists(&'static str),
     #[error("Device not found")]
     DeviceNotFound,
+    /// A Plex JWT that was ours but has expired: the client should refresh.
+    #[error("The token has expired")]
+    TokenExpired,
+    /// A device JWT or key that cannot be accepted (reference §A.2: 422).
+    #[error("{0}")]
+    JwtRejected(&'static str),
     /// The database cannot be reached right now; retrying later may work.
     #[error("the service is temporarily unavailable")]
     Unavailable(#[source] StoreError),

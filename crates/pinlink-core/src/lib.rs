@@ -13,6 +13,7 @@ pub mod limits;
 pub mod live_pins;
 pub mod live_sessions;
 pub mod model;
+pub mod plex_jwt;
 mod records;
 pub mod secrets;
 pub mod service;

@@ -97,6 +97,9 @@ pub struct Budgets {
     /// New pins from one address, and from one client identifier.
     pub pins_per_address: Limit,
     pub pins_per_client: Limit,
+    /// JWT nonces (`GET /api/v2/auth/nonce`) per client identifier and
+    /// address: a device needs one every few days.
+    pub jwt_nonces_per_client: Limit,
 }
 
 impl Default for Budgets {
@@ -116,6 +119,7 @@ impl Default for Budgets {
             // 30 minutes) or when a person restarts its login: a few an hour.
             pins_per_address: Limit::new(60, 10 * MINUTE),
             pins_per_client: Limit::new(20, 10 * MINUTE),
+            jwt_nonces_per_client: Limit::new(30, 10 * MINUTE),
         }
     }
 }
@@ -136,6 +140,7 @@ impl Budgets {
             self.link_per_address_daily,
             self.pins_per_address,
             self.pins_per_client,
+            self.jwt_nonces_per_client,
         ]
         .iter()
         .map(|limit| limit.window_secs)
@@ -281,6 +286,14 @@ impl BudgetKeys<'_> {
     /// Asking for a new pin: the address's budget, and the client
     /// identifier's from that address (an identifier is not a secret: keyed
     /// by it alone, anyone could spend a device's budget and lock it out).
+    /// A JWT nonce: per client identifier and address.
+    pub fn jwt_nonce(&self, client_identifier: &str, from: &ClientAddress) -> Vec<Spend> {
+        vec![Spend::new(
+            self.key(&["jwt nonce", client_identifier, &from.network()]),
+            &[self.budgets.jwt_nonces_per_client],
+        )]
+    }
+
     pub fn new_pin(&self, client_identifier: &str, from: &ClientAddress) -> Vec<Spend> {
         let b = self.budgets;
         let network = from.network();

@@ -22,7 +22,7 @@ use std::collections::HashMap;
 use parking_lot::RwLock;
 
 use crate::clock::UnixTime;
-use crate::model::{Account, DeviceId};
+use crate::model::{Account, ClientIdentifier, DeviceId};
 use crate::secrets::LookupHash;
 
 /// Most tokens kept; past this, checks of other tokens read the store.
@@ -33,6 +33,7 @@ pub const MAX_SESSIONS: usize = 200_000;
 pub struct CachedSession {
     pub account: Account,
     pub device: DeviceId,
+    pub client_identifier: ClientIdentifier,
     pub last_seen_at: UnixTime,
 }
 
@@ -129,6 +130,7 @@ mod tests {
                 created_at: UnixTime(0),
             },
             device: DeviceId(device),
+            client_identifier: ClientIdentifier::parse(Some("tv")).expect("client"),
             last_seen_at: UnixTime(0),
         }
     }

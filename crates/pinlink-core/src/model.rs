@@ -449,6 +449,8 @@ pub struct Device {
 pub struct Session {
     pub account: Account,
     pub device_id: DeviceId,
+    /// The client identifier of the device holding the token.
+    pub client_identifier: ClientIdentifier,
     pub token: AuthToken,
 }
 

@@ -104,6 +104,12 @@ pub struct Secrets {
     seal: XChaCha20Poly1305,
 }
 
+/// 32 bytes derived from the server key for `label` (for keys that must
+/// be the same on every instance yet never stored).
+pub(crate) fn derive_bytes(master: &ServerKey, label: &[u8]) -> [u8; 32] {
+    derive(master, label)
+}
+
 fn derive(master: &ServerKey, label: &[u8]) -> [u8; 32] {
     let mut mac =
         <HmacSha256 as Mac>::new_from_slice(master.as_bytes()).expect("HMAC takes any key length");

@@ -95,7 +95,16 @@ pub struct DeviceRecord {
 pub struct SessionRecord {
     pub account: Account,
     pub device: DeviceId,
+    pub client_identifier: ClientIdentifier,
     pub last_seen_at: UnixTime,
+}
+
+/// A device's registered public key, with the session it stands for.
+#[derive(Debug, Clone)]
+pub struct DeviceKeyRecord {
+    pub session: SessionRecord,
+    /// The Ed25519 public key, base64url.
+    pub x: String,
 }
 
 /// What [`Store::reserve`] did.
@@ -171,6 +180,32 @@ pub trait Store: Send + Sync + 'static {
     /// Removes one of the account's devices and every token it holds.
     async fn revoke_device(&self, account: AccountId, device: DeviceId)
         -> Result<bool, StoreError>;
+    /// Binds a device's public key (`kid`, `x`) to it. `false` when the
+    /// `kid` already belongs to another device (nothing is written then).
+    async fn register_device_key(
+        &self,
+        device: DeviceId,
+        kid: &str,
+        x: &str,
+        now: UnixTime,
+    ) -> Result<bool, StoreError>;
+    /// The key with this `kid` and the device (and account) holding it.
+    async fn device_key(&self, kid: &str) -> Result<Option<DeviceKeyRecord>, StoreError>;
+    /// Keeps a nonce given to a client (by the keyed hash of its identifier).
+    async fn insert_nonce(
+        &self,
+        nonce: &str,
+        client: &LookupHash,
+        expires_at: UnixTime,
+    ) -> Result<(), StoreError>;
+    /// Uses a nonce up: `true` only once, and only for the client it was
+    /// given to, before it expires.
+    async fn use_nonce(
+        &self,
+        nonce: &str,
+        client: &LookupHash,
+        now: UnixTime,
+    ) -> Result<bool, StoreError>;
     /// Whether the account signed in or linked from this client before
     /// (`client` is the keyed hash of its identifier).
     async fn is_known_client(

@@ -8,6 +8,7 @@
 //! booleans as `1`/`0`, nulls as `""` and datetimes as `YYYY-MM-DD HH:MM:SS UTC`.
 
 pub mod account;
+pub mod auth;
 pub mod device;
 pub mod error;
 pub mod pin;
@@ -16,6 +17,7 @@ pub mod user;
 pub mod xml;
 
 pub use account::{EmptyList, EmptyMediaContainer, Friends, HomeUser, HomeUsers, Pong};
+pub use auth::{JwtKeys, Nonce, PlexJwtToken};
 pub use device::{DeviceBody, DeviceList};
 pub use error::{ErrorBody, ErrorCode, ErrorItem};
 pub use pin::{Location, PinBody};

@@ -116,6 +116,15 @@ impl ApiError {
             }
             CoreError::AccountExists(_) => mapped(S::CONFLICT, ErrorCode::Conflict, message),
             CoreError::DeviceNotFound => mapped(S::NOT_FOUND, ErrorCode::NotFound, message),
+            // plex.tv's "token expired": the client keeps its key and refreshes.
+            CoreError::TokenExpired => mapped(
+                S::from_u16(498).unwrap_or(S::UNAUTHORIZED),
+                ErrorCode::Unauthenticated,
+                message,
+            ),
+            CoreError::JwtRejected(_) => {
+                mapped(S::UNPROCESSABLE_ENTITY, ErrorCode::BadRequest, message)
+            }
             CoreError::Unavailable(cause) => {
                 tracing::warn!(error = %cause, "storage unavailable");
                 Mapped {

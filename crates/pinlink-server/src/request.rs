@@ -41,6 +41,20 @@ impl PlexRequest {
         self.from
     }
 
+    /// A parameter that holds a JSON object (sent nested in a JSON body, or
+    /// as JSON text in a form field).
+    pub fn json_object(&self, name: &str) -> Result<Option<serde_json::Value>, CoreError> {
+        let Some(text) = self.get(name) else {
+            return Ok(None);
+        };
+        match serde_json::from_str::<serde_json::Value>(text) {
+            Ok(value @ serde_json::Value::Object(_)) => Ok(Some(value)),
+            _ => Err(CoreError::InvalidInput(format!(
+                "{name} must be a JSON object"
+            ))),
+        }
+    }
+
     pub fn token(&self) -> Option<&str> {
         self.get("X-Plex-Token")
     }
@@ -111,7 +125,9 @@ fn json_fields(bytes: &[u8]) -> Result<Vec<(String, String)>, CoreError> {
                 serde_json::Value::String(s) => s,
                 serde_json::Value::Bool(b) => b.to_string(),
                 serde_json::Value::Number(n) => n.to_string(),
-                // Nested objects (a JWK) and nulls carry no X-Plex-* parameter.
+                // A nested object (a JWK) is kept as its JSON text, for the
+                // handler that reads it ([`PlexRequest::json_object`]).
+                object @ serde_json::Value::Object(_) => object.to_string(),
                 _ => return None,
             };
             Some((name, text))
@@ -177,7 +193,8 @@ mod tests {
                 .expect("valid");
         assert!(fields.contains(&("strong".into(), "true".into())));
         assert!(fields.contains(&("n".into(), "1".into())));
-        assert!(!fields.iter().any(|(k, _)| k == "jwk"));
+        let jwk = fields.iter().find(|(k, _)| k == "jwk").expect("jwk kept");
+        assert_eq!(jwk.1, r#"{"kty":"OKP"}"#);
         assert!(json_fields(b"[1]").is_err());
         assert!(json_fields(b"{").is_err());
     }

@@ -15,8 +15,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use pinlink_core::store::{
-    AccountRecord, Change, DeviceRecord, NewAccount, PinLink, PinRecord, Reservation,
-    SessionRecord, Spend, TokenGrant,
+    AccountRecord, Change, DeviceKeyRecord, DeviceRecord, NewAccount, PinLink, PinRecord,
+    Reservation, SessionRecord, Spend, TokenGrant,
 };
 use pinlink_core::{
     Account, AccountId, DeviceId, LookupHash, PinCaps, PinId, Store, StoreError, UnixTime,
@@ -361,6 +361,42 @@ impl Store for PostgresStore {
         client: &LookupHash,
     ) -> Result<bool, StoreError> {
         on_pool!(self, |conn| queries::is_known_client(conn, account, client))
+    }
+
+    async fn register_device_key(
+        &self,
+        device: DeviceId,
+        kid: &str,
+        x: &str,
+        now: UnixTime,
+    ) -> Result<bool, StoreError> {
+        on_pool!(self, |conn| queries::register_device_key(
+            conn, device, kid, x, now
+        ))
+    }
+
+    async fn device_key(&self, kid: &str) -> Result<Option<DeviceKeyRecord>, StoreError> {
+        on_pool!(self, |conn| queries::device_key(conn, kid))
+    }
+
+    async fn insert_nonce(
+        &self,
+        nonce: &str,
+        client: &LookupHash,
+        expires_at: UnixTime,
+    ) -> Result<(), StoreError> {
+        on_pool!(self, |conn| queries::insert_nonce(
+            conn, nonce, client, expires_at
+        ))
+    }
+
+    async fn use_nonce(
+        &self,
+        nonce: &str,
+        client: &LookupHash,
+        now: UnixTime,
+    ) -> Result<bool, StoreError> {
+        on_pool!(self, |conn| queries::use_nonce(conn, nonce, client, now))
     }
 
     async fn reserve(&self, spends: &[Spend], now: UnixTime) -> Result<Reservation, StoreError> {

@@ -6,8 +6,8 @@
 //! does.
 
 use pinlink_core::store::{
-    AccountRecord, CapKind, DeviceRecord, NewAccount, NewToken, PinLink, PinRecord, Reservation,
-    SessionRecord, Spend, TokenGrant,
+    AccountRecord, CapKind, DeviceKeyRecord, DeviceRecord, NewAccount, NewToken, PinLink,
+    PinRecord, Reservation, SessionRecord, Spend, TokenGrant,
 };
 use pinlink_core::{
     Account, AccountId, ClientIdentifier, DeviceId, DeviceInfo, Email, LookupHash, PinCaps, PinId,
@@ -335,13 +335,83 @@ pub async fn session_by_token<C: Db + ?Sized>(
         .await?;
     row.map(|row| {
         let row = &row;
-        Ok(SessionRecord {
-            account: account_from_row(row)?,
-            device: DeviceId(row.int("device_id")?),
-            last_seen_at: UnixTime(row.int("last_seen_at")?),
+        session_from_row(row)
+    })
+    .transpose()
+}
+
+fn session_from_row(row: &dyn Columns) -> Result<SessionRecord, sqlx::Error> {
+    Ok(SessionRecord {
+        account: account_from_row(row)?,
+        device: DeviceId(row.int("device_id")?),
+        client_identifier: ClientIdentifier::from_stored(row.text("client_identifier")?),
+        last_seen_at: UnixTime(row.int("last_seen_at")?),
+    })
+}
+
+pub async fn register_device_key<C: Db + ?Sized>(
+    conn: &mut C,
+    device: DeviceId,
+    kid: &str,
+    x: &str,
+    now: UnixTime,
+) -> Result<bool, sqlx::Error> {
+    let n = Statement::new(sql::UPSERT_DEVICE_KEY)
+        .text(kid)
+        .int(device.0)
+        .text(x)
+        .int(now.0)
+        .execute(conn)
+        .await?;
+    Ok(n > 0)
+}
+
+pub async fn device_key<C: Db + ?Sized>(
+    conn: &mut C,
+    kid: &str,
+) -> Result<Option<DeviceKeyRecord>, sqlx::Error> {
+    let row = Statement::new(sql::DEVICE_KEY)
+        .text(kid)
+        .fetch_optional(conn)
+        .await?;
+    row.map(|row| {
+        let row = &row;
+        Ok(DeviceKeyRecord {
+            session: session_from_row(row)?,
+            x: row.text("x")?,
         })
     })
     .transpose()
+}
+
+pub async fn insert_nonce<C: Db + ?Sized>(
+    conn: &mut C,
+    nonce: &str,
+    client: &LookupHash,
+    expires_at: UnixTime,
+) -> Result<(), sqlx::Error> {
+    Statement::new(sql::INSERT_NONCE)
+        .text(nonce)
+        .bytes(client.as_bytes())
+        .int(expires_at.0)
+        .execute(conn)
+        .await
+        .map(drop)
+}
+
+pub async fn use_nonce<C: Db + ?Sized>(
+    conn: &mut C,
+    nonce: &str,
+    client: &LookupHash,
+    now: UnixTime,
+) -> Result<bool, sqlx::Error> {
+    let n = Statement::new(sql::USE_NONCE)
+        .text(nonce)
+        .bytes(client.as_bytes())
+        .int(now.0)
+        .execute(conn)
+        .await?;
+    Ok(n > 0)
 }
 
 pub async fn touch_device<C: Db + ?Sized>(
@@ -485,6 +555,10 @@ pub async fn delete_spends_before<C: Db + ?Sized>(
         .await?;
     Statement::new(sql::FORGET_CLIENTS_BEFORE)
         .int(forget_clients_before.0)
+        .execute(conn)
+        .await?;
+    Statement::new(sql::DELETE_NONCES_BEFORE)
+        .int(before.0)
         .execute(conn)
         .await?;
     Ok(n)

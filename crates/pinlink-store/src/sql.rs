@@ -97,10 +97,29 @@ pub const INSERT_TOKEN: &str =
 pub const SESSION_BY_TOKEN: &str = concat!(
     "SELECT ",
     account_columns!(),
-    ", d.id AS device_id, d.last_seen_at FROM tokens t \
+    ", d.id AS device_id, d.last_seen_at, d.client_identifier FROM tokens t \
      JOIN devices d ON d.id = t.device_id JOIN accounts a ON a.id = d.account_id \
      WHERE t.hash = $1"
 );
+
+/// A key already bound to another device is left alone (no row changes).
+pub const UPSERT_DEVICE_KEY: &str = "INSERT INTO device_keys (kid, device_id, x, created_at) \
+     VALUES ($1, $2, $3, $4) ON CONFLICT (kid) DO UPDATE SET x = excluded.x \
+     WHERE device_keys.device_id = excluded.device_id";
+
+pub const DEVICE_KEY: &str = concat!(
+    "SELECT ",
+    account_columns!(),
+    ", d.id AS device_id, d.last_seen_at, d.client_identifier, k.x FROM device_keys k \
+     JOIN devices d ON d.id = k.device_id JOIN accounts a ON a.id = d.account_id \
+     WHERE k.kid = $1"
+);
+
+pub const INSERT_NONCE: &str =
+    "INSERT INTO jwt_nonces (nonce, client, expires_at, used) VALUES ($1, $2, $3, FALSE)";
+pub const USE_NONCE: &str = "UPDATE jwt_nonces SET used = TRUE \
+     WHERE nonce = $1 AND client = $2 AND expires_at > $3 AND NOT used";
+pub const DELETE_NONCES_BEFORE: &str = "DELETE FROM jwt_nonces WHERE expires_at <= $1";
 
 pub const TOUCH_DEVICE: &str = "UPDATE devices SET last_seen_at = $1 WHERE id = $2";
 

@@ -15,8 +15,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use pinlink_core::store::{
-    AccountRecord, DeviceRecord, NewAccount, PinLink, PinRecord, Reservation, SessionRecord, Spend,
-    TokenGrant,
+    AccountRecord, DeviceKeyRecord, DeviceRecord, NewAccount, PinLink, PinRecord, Reservation,
+    SessionRecord, Spend, TokenGrant,
 };
 use pinlink_core::{
     Account, AccountId, DeviceId, LookupHash, PinCaps, PinId, Store, StoreError, UnixTime,
@@ -269,6 +269,53 @@ impl Store for SqliteStore {
         client: &LookupHash,
     ) -> Result<bool, StoreError> {
         read!(self, |conn| queries::is_known_client(conn, account, client))
+    }
+
+    async fn register_device_key(
+        &self,
+        device: DeviceId,
+        kid: &str,
+        x: &str,
+        now: UnixTime,
+    ) -> Result<bool, StoreError> {
+        let (kid, x) = (kid.to_owned(), x.to_owned());
+        write!(self, move |conn| async {
+            queries::register_device_key(conn, device, &kid, &x, now)
+                .await
+                .map_err(map_err)
+        })
+    }
+
+    async fn device_key(&self, kid: &str) -> Result<Option<DeviceKeyRecord>, StoreError> {
+        read!(self, |conn| queries::device_key(conn, kid))
+    }
+
+    async fn insert_nonce(
+        &self,
+        nonce: &str,
+        client: &LookupHash,
+        expires_at: UnixTime,
+    ) -> Result<(), StoreError> {
+        let (nonce, client) = (nonce.to_owned(), client.clone());
+        write!(self, move |conn| async {
+            queries::insert_nonce(conn, &nonce, &client, expires_at)
+                .await
+                .map_err(map_err)
+        })
+    }
+
+    async fn use_nonce(
+        &self,
+        nonce: &str,
+        client: &LookupHash,
+        now: UnixTime,
+    ) -> Result<bool, StoreError> {
+        let (nonce, client) = (nonce.to_owned(), client.clone());
+        write!(self, move |conn| async {
+            queries::use_nonce(conn, &nonce, &client, now)
+                .await
+                .map_err(map_err)
+        })
     }
 
     async fn reserve(&self, spends: &[Spend], now: UnixTime) -> Result<Reservation, StoreError> {

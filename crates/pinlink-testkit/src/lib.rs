@@ -266,3 +266,72 @@ pub fn read_qr_code(png_bytes: &[u8]) -> String {
     let (_, content) = grids[0].decode().expect("the QR code decodes");
     content
 }
+
+/// A device of plex.tv's JWT login: its own Ed25519 key pair, the JWK it
+/// registers, and device JWTs signed with it (built here by hand, so the
+/// tests do not lean on the server's own JWT code).
+pub struct JwtDevice {
+    key: ed25519_dalek::SigningKey,
+    kid: String,
+    client: String,
+}
+
+impl JwtDevice {
+    /// A key made from `seed`, for the client identifier `client`.
+    pub fn new(seed: u8, client: &str) -> JwtDevice {
+        JwtDevice {
+            key: ed25519_dalek::SigningKey::from_bytes(&[seed; 32]),
+            kid: format!("kid-{seed}-{client}"),
+            client: client.to_owned(),
+        }
+    }
+
+    /// The same key pair under another `kid` (an impostor's claim).
+    pub fn with_kid(mut self, kid: &str) -> JwtDevice {
+        self.kid = kid.to_owned();
+        self
+    }
+
+    pub fn kid(&self) -> &str {
+        &self.kid
+    }
+
+    pub fn client(&self) -> &str {
+        &self.client
+    }
+
+    /// The public JWK, as clients send it to `/api/v2/auth/jwk`.
+    pub fn jwk(&self) -> Value {
+        use base64::Engine as _;
+        serde_json::json!({
+            "kty": "OKP", "crv": "Ed25519", "use": "sig", "alg": "EdDSA",
+            "x": base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .encode(self.key.verifying_key().as_bytes()),
+            "kid": self.kid,
+        })
+    }
+
+    /// A device JWT over `claims`, signed with this device's key.
+    pub fn sign(&self, claims: Value) -> String {
+        use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        use base64::Engine as _;
+        use ed25519_dalek::Signer as _;
+        let header = URL_SAFE_NO_PAD.encode(
+            serde_json::to_vec(&serde_json::json!({"alg": "EdDSA", "typ": "JWT", "kid": self.kid}))
+                .unwrap_or_default(),
+        );
+        let body = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&claims).unwrap_or_default());
+        let signed = format!("{header}.{body}");
+        let signature = URL_SAFE_NO_PAD.encode(self.key.sign(signed.as_bytes()).to_bytes());
+        format!("{signed}.{signature}")
+    }
+
+    /// The claims clients send: this client as issuer, `plex.tv` as
+    /// audience, five minutes, `nonce`.
+    pub fn claims(&self, now: UnixTime, nonce: &str) -> Value {
+        serde_json::json!({
+            "iss": self.client, "aud": "plex.tv", "iat": now.0, "exp": now.0 + 300,
+            "nonce": nonce, "scope": "username,email",
+        })
+    }
+}

@@ -13,6 +13,7 @@
 
 mod accounts;
 mod devices;
+mod jwt;
 mod pins;
 mod sessions;
 
@@ -79,6 +80,8 @@ pub struct Pinlink {
     /// Resolved tokens ([`crate::live_sessions`]); kept only with a store
     /// of our own.
     sessions: LiveSessions,
+    /// The keys Plex JWTs are signed with (derived from the server key).
+    jwt_signing: crate::plex_jwt::SigningKeys,
     settings: PinlinkSettings,
     setup_token: parking_lot::Mutex<Option<Box<str>>>,
     /// Bounds the password hashes in flight ([`PinlinkSettings::password_checks_at_once`]).
@@ -117,6 +120,7 @@ impl Pinlink {
             // hears their changes before anything is answered from memory.
             live: LivePins::new(!shared),
             sessions: LiveSessions::new(!shared),
+            jwt_signing: crate::plex_jwt::SigningKeys::derive(key, 1),
             password_gate: Arc::new(tokio::sync::Semaphore::new(
                 settings.password_checks_at_once.max(1),
             )),

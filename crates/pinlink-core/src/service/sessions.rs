@@ -143,6 +143,10 @@ impl Pinlink {
     /// Resolves an `X-Plex-Token` to the account and device holding it:
     /// from memory when it was resolved before ([`crate::live_sessions`]).
     pub async fn authenticate(&self, presented: &str) -> Result<Session, CoreError> {
+        // A Plex JWT (about 700 characters; bounded well above that).
+        if crate::plex_jwt::looks_like_jwt(presented) && presented.len() <= 4096 {
+            return self.authenticate_jwt(presented).await;
+        }
         if presented.is_empty() || presented.len() > 512 {
             return Err(CoreError::Unauthenticated);
         }
@@ -159,6 +163,7 @@ impl Pinlink {
                 let found = CachedSession {
                     account: record.account,
                     device: record.device,
+                    client_identifier: record.client_identifier,
                     last_seen_at: record.last_seen_at,
                 };
                 self.sessions
@@ -174,6 +179,7 @@ impl Pinlink {
         Ok(Session {
             account: found.account,
             device_id: found.device,
+            client_identifier: found.client_identifier,
             token: AuthToken::from_presented(presented.to_owned()),
         })
     }

@@ -14,8 +14,8 @@ use crate::limits::PinCaps;
 use crate::model::{Account, AccountId, DeviceId, PinId};
 use crate::secrets::{LookupHash, ServerKey};
 use crate::store::{
-    AccountRecord, CapKind, DeviceRecord, NewAccount, NewToken, PinLink, PinRecord, Reservation,
-    SessionRecord, Spend, Store, StoreError, TokenGrant,
+    AccountRecord, CapKind, DeviceKeyRecord, DeviceRecord, NewAccount, NewToken, PinLink,
+    PinRecord, Reservation, SessionRecord, Spend, Store, StoreError, TokenGrant,
 };
 use crate::{ClientIdentifier, DeviceInfo, Email, Pinlink, PinlinkSettings, Username};
 
@@ -49,6 +49,10 @@ struct State {
     spends: Vec<(i64, LookupHash, UnixTime)>,
     next_id: i64,
     known: HashMap<(AccountId, LookupHash), UnixTime>,
+    /// kid → (device, x); a key whose device is gone is gone too.
+    device_keys: HashMap<String, (DeviceId, String)>,
+    /// nonce → (client, expires_at, used)
+    nonces: HashMap<String, (LookupHash, UnixTime, bool)>,
 }
 
 struct DeviceRow {
@@ -57,6 +61,15 @@ struct DeviceRow {
 }
 
 impl State {
+    fn session(&self, row: &DeviceRow) -> Option<SessionRecord> {
+        self.account(row.account).map(|account| SessionRecord {
+            account,
+            device: row.record.id,
+            client_identifier: row.record.client_identifier.clone(),
+            last_seen_at: row.record.last_seen_at,
+        })
+    }
+
     fn next(&mut self) -> i64 {
         self.next_id += 1;
         self.next_id
@@ -282,11 +295,68 @@ impl Store for MemoryStore {
         let Some(row) = s.devices.iter().find(|d| d.record.id == *device) else {
             return Ok(None);
         };
-        Ok(s.account(row.account).map(|account| SessionRecord {
-            account,
-            device: row.record.id,
-            last_seen_at: row.record.last_seen_at,
+        Ok(s.session(row))
+    }
+
+    async fn register_device_key(
+        &self,
+        device: DeviceId,
+        kid: &str,
+        x: &str,
+        _now: UnixTime,
+    ) -> Result<bool, StoreError> {
+        let mut s = self.state.lock();
+        if let Some((holder, _)) = s.device_keys.get(kid) {
+            let holder = *holder;
+            if holder != device && s.devices.iter().any(|d| d.record.id == holder) {
+                return Ok(false);
+            }
+        }
+        s.device_keys.insert(kid.to_owned(), (device, x.to_owned()));
+        Ok(true)
+    }
+
+    async fn device_key(&self, kid: &str) -> Result<Option<DeviceKeyRecord>, StoreError> {
+        let s = self.state.lock();
+        let Some((device, x)) = s.device_keys.get(kid) else {
+            return Ok(None);
+        };
+        let Some(row) = s.devices.iter().find(|d| d.record.id == *device) else {
+            return Ok(None);
+        };
+        Ok(s.session(row).map(|session| DeviceKeyRecord {
+            session,
+            x: x.clone(),
         }))
+    }
+
+    async fn insert_nonce(
+        &self,
+        nonce: &str,
+        client: &LookupHash,
+        expires_at: UnixTime,
+    ) -> Result<(), StoreError> {
+        self.state
+            .lock()
+            .nonces
+            .insert(nonce.to_owned(), (client.clone(), expires_at, false));
+        Ok(())
+    }
+
+    async fn use_nonce(
+        &self,
+        nonce: &str,
+        client: &LookupHash,
+        now: UnixTime,
+    ) -> Result<bool, StoreError> {
+        let mut s = self.state.lock();
+        match s.nonces.get_mut(nonce) {
+            Some((owner, expires_at, used)) if owner == client && *expires_at > now && !*used => {
+                *used = true;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
     }
 
     async fn touch_device(&self, device: DeviceId, now: UnixTime) -> Result<(), StoreError> {

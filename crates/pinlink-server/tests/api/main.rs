@@ -8,6 +8,7 @@ mod attacks;
 mod devices;
 mod flow;
 mod formats;
+mod jwt;
 mod pages;
 mod pins;
 mod properties;

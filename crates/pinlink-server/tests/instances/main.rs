@@ -7,7 +7,7 @@ use pinlink_testkit as harness;
 use std::time::{Duration, Instant};
 
 use futures_util::future::join_all;
-use harness::{TestApp, EMAIL, PASSWORD, USERNAME};
+use harness::{JwtDevice, TestApp, EMAIL, PASSWORD, USERNAME};
 use pinlink_core::ServerKey;
 use pinlink_server::Config;
 use serde_json::Value;
@@ -440,4 +440,75 @@ async fn sslmode_in_the_url_decides_tls() {
         }
         app.shutdown().await;
     }
+}
+
+#[tokio::test]
+async fn a_jwt_device_registers_on_a_gets_its_nonce_on_b_its_jwt_on_c_and_revocation_holds_everywhere(
+) {
+    let Some(apps) = three_instances().await else {
+        return;
+    };
+    let (a, b, c) = (&apps[0], &apps[1], &apps[2]);
+    let device = JwtDevice::new(11, "jwt-tv");
+    let account_token = a.sign_in("jwt-tv").await;
+    let registered = a
+        .request(reqwest::Method::POST, "/api/v2/auth/jwk")
+        .header("X-Plex-Token", &account_token)
+        .header("X-Plex-Client-Identifier", "jwt-tv")
+        .json(&serde_json::json!({ "jwk": device.jwk() }))
+        .send()
+        .await
+        .expect("register");
+    assert_eq!(registered.status(), 204);
+    let nonce: Value = b
+        .request(reqwest::Method::GET, "/api/v2/auth/nonce")
+        .header("Accept", "application/json")
+        .header("X-Plex-Client-Identifier", "jwt-tv")
+        .send()
+        .await
+        .expect("nonce")
+        .json()
+        .await
+        .expect("json");
+    let nonce = nonce["nonce"].as_str().expect("nonce");
+    let device_jwt = device.sign(device.claims(pinlink_core::Clock::now(&c.clock), nonce));
+    let exchange = |app: &TestApp| {
+        app.request(reqwest::Method::POST, "/api/v2/auth/token")
+            .header("Accept", "application/json")
+            .json(&serde_json::json!({ "jwt": device_jwt }))
+            .send()
+    };
+    let issued: Value = exchange(c)
+        .await
+        .expect("token")
+        .json()
+        .await
+        .expect("json");
+    let jwt = issued["auth_token"]
+        .as_str()
+        .expect("auth_token")
+        .to_owned();
+    // The nonce was used up on C: not again on A.
+    assert_eq!(exchange(a).await.expect("token").status(), 422);
+    // Signed on C with the key every instance derives: valid on all three.
+    for app in [a, b, c] {
+        assert_eq!(app.user(&jwt).await.status(), 200);
+    }
+    let devices = b.get_json("/api/v2/devices.json", &account_token).await;
+    let id = devices
+        .as_array()
+        .expect("devices")
+        .iter()
+        .find(|d| d["clientIdentifier"] == "jwt-tv")
+        .and_then(|d| d["id"].as_i64())
+        .expect("listed");
+    let revoked = b
+        .request(reqwest::Method::DELETE, &format!("/api/v2/devices/{id}"))
+        .header("X-Plex-Token", &account_token)
+        .send()
+        .await
+        .expect("revoke");
+    assert_eq!(revoked.status(), 200);
+    assert_eq!(a.user(&jwt).await.status(), 401);
+    assert_eq!(c.user(&jwt).await.status(), 401);
 }

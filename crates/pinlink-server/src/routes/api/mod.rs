@@ -2,6 +2,7 @@
 //! on the core and the core's answers into wire bodies.
 
 pub mod account;
+pub mod auth;
 pub mod devices;
 pub mod pins;
 pub mod users;

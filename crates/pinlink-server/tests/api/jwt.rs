@@ -1,0 +1,348 @@
+//! plex.tv's JWT login over HTTP: a device registers its Ed25519 key with
+//! an account token, trades a device JWT (with one of our nonces) for a Plex
+//! JWT, and uses that as its token. Every rule is checked the way a client
+//! or an attacker would break it.
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+
+use crate::harness::*;
+
+const CLIENT: &str = "jwt-device";
+
+async fn register(app: &TestApp, token: &str, client: &str, jwk: Value) -> reqwest::Response {
+    app.request(Method::POST, "/api/v2/auth/jwk")
+        .header("Accept", "application/json")
+        .header("X-Plex-Token", token)
+        .header("X-Plex-Client-Identifier", client)
+        .json(&json!({ "jwk": jwk }))
+        .go()
+        .await
+}
+
+async fn nonce(app: &TestApp, client: &str) -> String {
+    let answer: Value = app
+        .request(Method::GET, "/api/v2/auth/nonce")
+        .header("Accept", "application/json")
+        .header("X-Plex-Client-Identifier", client)
+        .json_value()
+        .await;
+    answer["nonce"].as_str().expect("nonce").to_owned()
+}
+
+async fn exchange(app: &TestApp, client: &str, jwt: &str) -> reqwest::Response {
+    app.request(Method::POST, "/api/v2/auth/token")
+        .header("Accept", "application/json")
+        .header("X-Plex-Client-Identifier", client)
+        .json(&json!({ "jwt": jwt }))
+        .go()
+        .await
+}
+
+/// alice's account token from the device's own client identifier, and the
+/// device's key registered with it.
+async fn registered(app: &TestApp, device: &JwtDevice) -> String {
+    let token = app.sign_in(device.client()).await;
+    let answer = register(app, &token, device.client(), device.jwk()).await;
+    assert_eq!(answer.status(), StatusCode::NO_CONTENT);
+    token
+}
+
+async fn plex_jwt(app: &TestApp, device: &JwtDevice) -> String {
+    let nonce = nonce(app, device.client()).await;
+    let answer = exchange(
+        app,
+        device.client(),
+        &device.sign(device.claims(pinlink_core::Clock::now(&app.clock), &nonce)),
+    )
+    .await;
+    assert_eq!(answer.status(), StatusCode::OK);
+    let body: Value = answer.json().await.expect("json");
+    assert_eq!(body["auth_token"], body["authToken"]);
+    body["auth_token"].as_str().expect("auth_token").to_owned()
+}
+
+fn decode_claims(jwt: &str) -> Value {
+    let body = jwt.split('.').nth(1).expect("claims part");
+    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(body).expect("base64url")).expect("json")
+}
+
+#[tokio::test]
+async fn a_registered_device_trades_its_jwt_for_a_plex_jwt_that_works_as_a_token() {
+    let app = TestApp::spawn().await;
+    let device = JwtDevice::new(1, CLIENT);
+    registered(&app, &device).await;
+    let jwt = plex_jwt(&app, &device).await;
+
+    let claims = decode_claims(&jwt);
+    assert_eq!(claims["iss"], "plex.tv");
+    assert_eq!(claims["aud"], json!(["plex.tv", CLIENT]));
+    assert_eq!(claims["thumbprint"], device.kid());
+    assert_eq!(
+        claims["exp"].as_i64().expect("exp") - claims["iat"].as_i64().expect("iat"),
+        7 * 24 * 3600
+    );
+    assert_eq!(claims["user"]["username"], USERNAME);
+    assert_eq!(claims["user"]["email"], EMAIL);
+    assert!(
+        claims["user"].get("friendly_name").is_none(),
+        "not in the scope"
+    );
+
+    // The header names a key /api/v2/auth/keys publishes.
+    let keys: Value = app
+        .request(Method::GET, "/api/v2/auth/keys")
+        .header("Accept", "application/json")
+        .json_value()
+        .await;
+    let header: Value = serde_json::from_slice(
+        &URL_SAFE_NO_PAD
+            .decode(jwt.split('.').next().expect("header"))
+            .expect("base64url"),
+    )
+    .expect("json");
+    assert_eq!(header["alg"], "EdDSA");
+    assert!(keys["keys"]
+        .as_array()
+        .expect("keys")
+        .iter()
+        .any(|k| k["kid"] == header["kid"] && k["crv"] == "Ed25519" && k.get("d").is_none()));
+
+    // Accepted as a token; /api/v2/user answers the JWT itself as authToken.
+    let me = app.user(&jwt).await;
+    assert_eq!(me.status(), StatusCode::OK);
+    let me: Value = me.json().await.expect("json");
+    assert_eq!(me["username"], USERNAME);
+    assert_eq!(me["authToken"], jwt.as_str());
+
+    // Each refresh is a different JWT.
+    assert_ne!(plex_jwt(&app, &device).await, jwt);
+}
+
+#[tokio::test]
+async fn a_nonce_is_used_once_and_only_by_its_client() {
+    let app = TestApp::spawn().await;
+    let device = JwtDevice::new(2, CLIENT);
+    registered(&app, &device).await;
+    let used = nonce(&app, CLIENT).await;
+    let jwt = device.sign(device.claims(pinlink_core::Clock::now(&app.clock), &used));
+    assert_eq!(exchange(&app, CLIENT, &jwt).await.status(), StatusCode::OK);
+    assert_json_error(exchange(&app, CLIENT, &jwt).await, 422, 1000).await;
+
+    let someone_elses = nonce(&app, "another-client").await;
+    let answer = exchange(
+        &app,
+        CLIENT,
+        &device.sign(device.claims(pinlink_core::Clock::now(&app.clock), &someone_elses)),
+    )
+    .await;
+    assert_json_error(answer, 422, 1000).await;
+
+    let made_up = device.sign(device.claims(
+        pinlink_core::Clock::now(&app.clock),
+        "00000000-0000-4000-8000-000000000000",
+    ));
+    assert_json_error(exchange(&app, CLIENT, &made_up).await, 422, 1000).await;
+
+    // Nonces expire after 5 minutes.
+    let stale = nonce(&app, CLIENT).await;
+    app.clock.advance(301);
+    let late = device.sign(device.claims(pinlink_core::Clock::now(&app.clock), &stale));
+    assert_json_error(exchange(&app, CLIENT, &late).await, 422, 1000).await;
+}
+
+#[tokio::test]
+async fn device_jwts_with_a_wrong_key_issuer_audience_or_time_are_refused() {
+    let app = TestApp::spawn().await;
+    let device = JwtDevice::new(3, CLIENT);
+    registered(&app, &device).await;
+
+    // Signed by another key under the registered kid.
+    let impostor = JwtDevice::new(99, CLIENT).with_kid(device.kid());
+    let n = nonce(&app, CLIENT).await;
+    assert_json_error(
+        exchange(
+            &app,
+            CLIENT,
+            &impostor.sign(device.claims(pinlink_core::Clock::now(&app.clock), &n)),
+        )
+        .await,
+        422,
+        1000,
+    )
+    .await;
+
+    // A kid nobody registered.
+    let stranger = JwtDevice::new(4, CLIENT);
+    let n = nonce(&app, CLIENT).await;
+    assert_json_error(
+        exchange(
+            &app,
+            CLIENT,
+            &stranger.sign(stranger.claims(pinlink_core::Clock::now(&app.clock), &n)),
+        )
+        .await,
+        422,
+        1000,
+    )
+    .await;
+
+    // Another issuer than the client the key was registered for.
+    let n = nonce(&app, CLIENT).await;
+    let mut claims = device.claims(pinlink_core::Clock::now(&app.clock), &n);
+    claims["iss"] = "someone-else".into();
+    assert_json_error(
+        exchange(&app, CLIENT, &device.sign(claims)).await,
+        422,
+        1000,
+    )
+    .await;
+
+    // Another audience.
+    let n = nonce(&app, CLIENT).await;
+    let mut claims = device.claims(pinlink_core::Clock::now(&app.clock), &n);
+    claims["aud"] = "example.org".into();
+    assert_json_error(
+        exchange(&app, CLIENT, &device.sign(claims)).await,
+        422,
+        1000,
+    )
+    .await;
+
+    // Expired: 498, so that the client refreshes.
+    let n = nonce(&app, CLIENT).await;
+    let mut claims = device.claims(pinlink_core::Clock::now(&app.clock), &n);
+    claims["exp"] = (pinlink_core::Clock::now(&app.clock).0 - 120).into();
+    let expired = exchange(&app, CLIENT, &device.sign(claims)).await;
+    assert_eq!(expired.status().as_u16(), 498);
+
+    // Garbage.
+    assert_json_error(exchange(&app, CLIENT, "not.a.jwt").await, 422, 1000).await;
+    let missing = app
+        .request(Method::POST, "/api/v2/auth/token")
+        .header("Accept", "application/json")
+        .json(&json!({}))
+        .go()
+        .await;
+    assert_json_error(missing, 400, 1000).await;
+}
+
+#[tokio::test]
+async fn registering_a_key_needs_that_clients_token_and_a_free_kid() {
+    let app = TestApp::spawn().await;
+    let device = JwtDevice::new(5, CLIENT);
+    assert_json_error(
+        register(&app, "no-such-token", CLIENT, device.jwk()).await,
+        401,
+        1001,
+    )
+    .await;
+    let token = app.sign_in(CLIENT).await;
+    // The token of another client identifier.
+    assert_json_error(
+        register(&app, &token, "other-client", device.jwk()).await,
+        422,
+        1000,
+    )
+    .await;
+    // A private key is refused, not stored.
+    let mut with_d = device.jwk();
+    with_d["d"] = "c2VjcmV0".into();
+    assert_json_error(register(&app, &token, CLIENT, with_d).await, 400, 1000).await;
+    assert_eq!(
+        register(&app, &token, CLIENT, device.jwk()).await.status(),
+        StatusCode::NO_CONTENT
+    );
+    // Registering the same key again from the same device is fine...
+    assert_eq!(
+        register(&app, &token, CLIENT, device.jwk()).await.status(),
+        StatusCode::NO_CONTENT
+    );
+    // ...but another device cannot take its kid.
+    let other_token = app.sign_in("second-device").await;
+    let thief = JwtDevice::new(6, "second-device");
+    let mut stolen = thief.jwk();
+    stolen["kid"] = device.kid().to_owned().into();
+    assert_json_error(
+        register(&app, &other_token, "second-device", stolen).await,
+        422,
+        1000,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn revoking_the_device_kills_its_jwts_and_refreshes_and_expired_jwts_get_498() {
+    let app = TestApp::spawn().await;
+    let device = JwtDevice::new(7, CLIENT);
+    let account_token = registered(&app, &device).await;
+    let jwt = plex_jwt(&app, &device).await;
+    assert_eq!(app.user(&jwt).await.status(), StatusCode::OK);
+
+    // Seven days later the JWT has expired: 498, and a refresh works.
+    app.clock.advance(7 * 24 * 3600);
+    assert_eq!(app.user(&jwt).await.status().as_u16(), 498);
+    let fresh = plex_jwt(&app, &device).await;
+    assert_eq!(app.user(&fresh).await.status(), StatusCode::OK);
+
+    // Revoke the device: its JWT fails at once, and so does a refresh.
+    let devices: Value = app.get_json("/api/v2/devices.json", &account_token).await;
+    let id = devices
+        .as_array()
+        .expect("devices")
+        .iter()
+        .find(|d| d["clientIdentifier"] == CLIENT)
+        .and_then(|d| d["id"].as_i64())
+        .expect("the device is listed");
+    let revoked = app
+        .request(Method::DELETE, &format!("/api/v2/devices/{id}"))
+        .header("X-Plex-Token", &account_token)
+        .go()
+        .await;
+    assert_eq!(revoked.status(), StatusCode::OK);
+    assert_json_error(app.user(&fresh).await, 401, 1001).await;
+    let n = nonce(&app, CLIENT).await;
+    assert_json_error(
+        exchange(
+            &app,
+            CLIENT,
+            &device.sign(device.claims(pinlink_core::Clock::now(&app.clock), &n)),
+        )
+        .await,
+        422,
+        1000,
+    )
+    .await;
+
+    // A forged JWT of ours (the signature of another server key) is not a token.
+    let mut parts: Vec<&str> = fresh.split('.').collect();
+    parts[2] = "AAAA";
+    assert_json_error(app.user(&parts.join(".")).await, 401, 1001).await;
+}
+
+#[tokio::test]
+async fn nonces_are_budgeted_per_client_and_address() {
+    let app = TestApp::spawn().await;
+    let budget = pinlink_core::Budgets::default().jwt_nonces_per_client.max;
+    for _ in 0..budget {
+        nonce(&app, CLIENT).await;
+    }
+    let refused = app
+        .request(Method::GET, "/api/v2/auth/nonce")
+        .header("Accept", "application/json")
+        .header("X-Plex-Client-Identifier", CLIENT)
+        .go()
+        .await;
+    assert!(refused.headers().contains_key("retry-after"));
+    assert_json_error(refused, 429, 1003).await;
+    // Another client is not held up.
+    nonce(&app, "another-client").await;
+    let without_client = app
+        .request(Method::GET, "/api/v2/auth/nonce")
+        .header("Accept", "application/json")
+        .go()
+        .await;
+    assert_json_error(without_client, 400, 1000).await;
+}

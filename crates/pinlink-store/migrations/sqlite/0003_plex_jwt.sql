@@ -1,0 +1,18 @@
+-- Plex JWTs: the Ed25519 public keys devices register (a key belongs to one
+-- device and goes with it), and the nonces a device JWT must carry.
+CREATE TABLE device_keys (
+    kid        TEXT    PRIMARY KEY,
+    device_id  INTEGER NOT NULL REFERENCES devices (id) ON DELETE CASCADE,
+    x          TEXT    NOT NULL,
+    created_at INTEGER NOT NULL
+);
+CREATE INDEX device_keys_device ON device_keys (device_id);
+
+CREATE TABLE jwt_nonces (
+    nonce      TEXT    PRIMARY KEY,
+    -- keyed hash of the client identifier the nonce was given to
+    client     BLOB    NOT NULL,
+    expires_at INTEGER NOT NULL,
+    used       BOOLEAN NOT NULL DEFAULT FALSE
+);
+CREATE INDEX jwt_nonces_expires_at ON jwt_nonces (expires_at);
