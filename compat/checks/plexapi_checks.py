@@ -195,6 +195,52 @@ def _():
     require(login.verifyJWT() is True, "verifyJWT() is not True after the refresh")
 
 
+def jwt_pin_login(oauth):
+    """MyPlexJWTLogin's own flow: a pin with the device's JWK, polled with one
+    device JWT (one nonce) until the account approves the code; the Plex JWT
+    it gets must verify (PyJWT, against /auth/keys), be a token of the
+    account, and refresh with the device's key alone."""
+    account = checks.need("account")
+    headers = {"X-Plex-Client-Identifier": client_id("plexapi-jwt-pin"), "X-Plex-Product": PRODUCT}
+    login = MyPlexJWTLogin(session=SESSION, requestTimeout=TIMEOUT, headers=headers, oauth=oauth,
+                           scopes=["username", "email"])
+    login.generateKeypair()
+    delivered, link_errors = [], []
+    login.run(callback=delivered.append, timeout=30)  # creates the pin, then polls
+    code = strong_code(login) if oauth else login.pin
+    require(len(code) == (25 if oauth else 4), f"code {code!r}")
+
+    def approve_later():
+        time.sleep(2.5)
+        try:
+            account.link(code)
+        except Exception as error:  # reported below
+            link_errors.append(error)
+
+    approver = threading.Thread(target=approve_later, daemon=True)
+    approver.start()
+    succeeded = login.waitForLogin()
+    approver.join(10)
+    require(not link_errors, f"link() failed: {link_errors and link_errors[0]}")
+    require(succeeded is True, f"waitForLogin() returned {succeeded} (expired={login.expired})")
+    require(delivered == [login.jwtToken], "the callback did not get the Plex JWT")
+    require(login.verifyJWT() is True, "verifyJWT() is not True for the pin's Plex JWT")
+    owner = sign_in(token=login.jwtToken)
+    require(owner.id == account.id, f"the JWT belongs to account {owner.id}, not {account.id}")
+    first = login.jwtToken
+    require(login.refreshJWT() != first, "refreshing with the device key gave the same JWT")
+
+
+@checks.add("jwt-pin-4-char")
+def _():
+    jwt_pin_login(oauth=False)
+
+
+@checks.add("jwt-pin-oauth-strong")
+def _():
+    jwt_pin_login(oauth=True)
+
+
 # --- pins ------------------------------------------------------------------
 @checks.add("pin-4-char-code")
 def _():

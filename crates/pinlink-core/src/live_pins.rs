@@ -237,6 +237,7 @@ mod tests {
             created_at: UnixTime(0),
             expires_at: UnixTime(900),
             auth_token: None,
+            jwk: None,
         }
     }
 

@@ -348,6 +348,9 @@ pub struct Pin {
     /// Set once an account approved the pin; handed out on every poll until
     /// the pin expires (what plex.tv does, protocol reference §3).
     pub auth_token: Option<AuthToken>,
+    /// A JWT pin's device key (plex.tv's JWT login): once linked, a poll
+    /// with a device JWT signed by it gets a Plex JWT instead of the token.
+    pub jwk: Option<Box<crate::plex_jwt::Jwk>>,
 }
 
 impl Pin {

@@ -70,6 +70,20 @@ impl Jwk {
         })
     }
 
+    /// As stored beside a pin: `"kid x"` (a kid holds no space).
+    pub fn to_stored(&self) -> String {
+        format!("{} {}", self.kid, self.x)
+    }
+
+    /// Reads [`Jwk::to_stored`]; `''` (no key) and anything malformed is `None`.
+    pub fn from_stored(text: &str) -> Option<Jwk> {
+        let (kid, x) = text.split_once(' ')?;
+        Some(Jwk {
+            kid: kid.to_owned(),
+            x: x.to_owned(),
+        })
+    }
+
     pub fn to_json(&self) -> serde_json::Value {
         serde_json::json!({
             "kty": "OKP",

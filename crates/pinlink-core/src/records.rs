@@ -45,6 +45,7 @@ impl Secrets {
                 .auth_token
                 .as_ref()
                 .map(|t| self.seal(Purpose::Token, t.expose())),
+            jwk: pin.jwk.as_deref().cloned(),
         }
     }
 
@@ -63,6 +64,7 @@ impl Secrets {
             created_at: record.created_at,
             expires_at: record.expires_at,
             auth_token,
+            jwk: record.jwk.map(Box::new),
         })
     }
 }

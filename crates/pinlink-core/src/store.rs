@@ -31,6 +31,8 @@ pub struct PinRecord {
     pub expires_at: UnixTime,
     /// The token issued when the pin was linked, sealed.
     pub token_sealed: Option<Vec<u8>>,
+    /// A JWT pin's device key.
+    pub jwk: Option<crate::plex_jwt::Jwk>,
 }
 
 /// A new token, as stored: found by its hash, listed from its sealed copy.
@@ -49,6 +51,9 @@ pub struct PinLink {
     pub token: NewToken,
     /// The pin's client, remembered as one the account has used.
     pub known_client: LookupHash,
+    /// A JWT pin's key, bound to the device in the same step (a `kid` that
+    /// belongs to another device fails the link: [`StoreError::Conflict`]).
+    pub device_key: Option<crate::plex_jwt::Jwk>,
     pub now: UnixTime,
 }
 
@@ -191,6 +196,14 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<bool, StoreError>;
     /// The key with this `kid` and the device (and account) holding it.
     async fn device_key(&self, kid: &str) -> Result<Option<DeviceKeyRecord>, StoreError>;
+    /// Whether a nonce was given to this client and has not expired (used
+    /// or not: a JWT pin's polls carry the same nonce again and again).
+    async fn nonce_is_live(
+        &self,
+        nonce: &str,
+        client: &LookupHash,
+        now: UnixTime,
+    ) -> Result<bool, StoreError>;
     /// Keeps a nonce given to a client (by the keyed hash of its identifier).
     async fn insert_nonce(
         &self,

@@ -379,6 +379,17 @@ impl Store for PostgresStore {
         on_pool!(self, |conn| queries::device_key(conn, kid))
     }
 
+    async fn nonce_is_live(
+        &self,
+        nonce: &str,
+        client: &LookupHash,
+        now: UnixTime,
+    ) -> Result<bool, StoreError> {
+        on_pool!(self, |conn| queries::nonce_is_live(
+            conn, nonce, client, now
+        ))
+    }
+
     async fn insert_nonce(
         &self,
         nonce: &str,

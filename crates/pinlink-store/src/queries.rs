@@ -105,6 +105,11 @@ pub async fn insert_pin<C: Db + ?Sized>(
             });
         }
     }
+    let jwk = pin
+        .jwk
+        .as_ref()
+        .map(pinlink_core::plex_jwt::Jwk::to_stored)
+        .unwrap_or_default();
     let q = Statement::new(sql::INSERT_PIN)
         .int(i64::from(pin.id.0))
         .bytes(pin.code_hash.as_bytes())
@@ -117,6 +122,7 @@ pub async fn insert_pin<C: Db + ?Sized>(
         .int(pin.created_at.0)
         .int(pin.expires_at.0)
         .opt_bytes(pin.token_sealed.as_deref())
+        .text(&jwk)
         .execute(conn)
         .await?;
     Ok(())
@@ -184,6 +190,14 @@ pub async fn link_pin<C: Db + ?Sized>(
     )
     .await?;
     remember_client(conn, link.account, &link.known_client, link.now).await?;
+    if let Some(key) = &link.device_key {
+        if !register_device_key(conn, device, &key.kid, &key.x, link.now).await? {
+            // The whole link rolls back with this error.
+            return Err(sqlx::Error::Protocol(
+                "the pin's key belongs to another device".into(),
+            ));
+        }
+    }
     Ok(Some(device))
 }
 
@@ -397,6 +411,21 @@ pub async fn insert_nonce<C: Db + ?Sized>(
         .execute(conn)
         .await
         .map(drop)
+}
+
+pub async fn nonce_is_live<C: Db + ?Sized>(
+    conn: &mut C,
+    nonce: &str,
+    client: &LookupHash,
+    now: UnixTime,
+) -> Result<bool, sqlx::Error> {
+    Ok(Statement::new(sql::NONCE_IS_LIVE)
+        .text(nonce)
+        .bytes(client.as_bytes())
+        .int(now.0)
+        .fetch_optional(conn)
+        .await?
+        .is_some())
 }
 
 pub async fn use_nonce<C: Db + ?Sized>(

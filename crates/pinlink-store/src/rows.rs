@@ -137,6 +137,7 @@ pub fn pin_from_row(row: &dyn Columns) -> Result<PinRecord, sqlx::Error> {
         created_at: UnixTime(row.int("created_at")?),
         expires_at: UnixTime(row.int("expires_at")?),
         token_sealed: row.bytes("token_sealed")?,
+        jwk: pinlink_core::plex_jwt::Jwk::from_stored(&row.text("jwk")?),
     })
 }
 

@@ -25,8 +25,8 @@ pub const DELETE_EXPIRED_PIN_WITH_CODE: &str =
 pub const INSERT_PIN: &str = concat!(
     "INSERT INTO pins (id, code_hash, code_sealed, strong, client_identifier, ",
     device_columns!(),
-    ", requester_ip, requester_net, created_at, expires_at, token_sealed) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)"
+    ", requester_ip, requester_net, created_at, expires_at, token_sealed, jwk) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)"
 );
 
 /// A network's live pins, and when the first of them expires.
@@ -119,6 +119,8 @@ pub const INSERT_NONCE: &str =
     "INSERT INTO jwt_nonces (nonce, client, expires_at, used) VALUES ($1, $2, $3, FALSE)";
 pub const USE_NONCE: &str = "UPDATE jwt_nonces SET used = TRUE \
      WHERE nonce = $1 AND client = $2 AND expires_at > $3 AND NOT used";
+pub const NONCE_IS_LIVE: &str =
+    "SELECT 1 AS live FROM jwt_nonces WHERE nonce = $1 AND client = $2 AND expires_at > $3";
 pub const DELETE_NONCES_BEFORE: &str = "DELETE FROM jwt_nonces WHERE expires_at <= $1";
 
 pub const TOUCH_DEVICE: &str = "UPDATE devices SET last_seen_at = $1 WHERE id = $2";

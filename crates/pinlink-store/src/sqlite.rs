@@ -290,6 +290,17 @@ impl Store for SqliteStore {
         read!(self, |conn| queries::device_key(conn, kid))
     }
 
+    async fn nonce_is_live(
+        &self,
+        nonce: &str,
+        client: &LookupHash,
+        now: UnixTime,
+    ) -> Result<bool, StoreError> {
+        read!(self, |conn| queries::nonce_is_live(
+            conn, nonce, client, now
+        ))
+    }
+
     async fn insert_nonce(
         &self,
         nonce: &str,

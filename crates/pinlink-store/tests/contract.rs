@@ -67,6 +67,7 @@ fn pin(id: u32, code: u8, expires_at: UnixTime) -> PinRecord {
         created_at: NOW,
         expires_at,
         token_sealed: None,
+        jwk: None,
     }
 }
 
@@ -186,6 +187,7 @@ async fn a_pin_links_once_and_its_device_gets_the_token() {
             account: alice.id,
             token: token(7),
             known_client: hash(70),
+            device_key: None,
             now: NOW,
         };
         let device = store.link_pin(&link).await.expect(name).expect("linked");
@@ -228,6 +230,7 @@ async fn a_pin_links_once_and_its_device_gets_the_token() {
             account: alice.id,
             token: token(9),
             known_client: hash(70),
+            device_key: None,
             now: NOW.plus_secs(5),
         };
         assert!(store.link_pin(&late).await.expect(name).is_none(), "{name}");
@@ -553,6 +556,7 @@ async fn live_pins_are_capped_per_network_and_for_link_codes() {
                 account: alice.id,
                 token: token(1),
                 known_client: hash(90),
+                device_key: None,
                 now: NOW,
             })
             .await
@@ -652,6 +656,7 @@ async fn clients_an_account_used_are_known_to_it() {
                 account: bob.id,
                 token: token(2),
                 known_client: hash(51),
+                device_key: None,
                 now: NOW,
             })
             .await

@@ -66,6 +66,7 @@ mod tests {
                 })
                 .expect("device"),
                 requester: here,
+                jwk: None,
             })
             .await
             .expect("pin");

@@ -3,12 +3,14 @@
 //! JWT signed by this server, which it then uses as its token and refreshes
 //! the same way. The JWT checks themselves are in [`crate::plex_jwt`].
 
+use crate::clock::UnixTime;
 use crate::error::CoreError;
 use crate::model::{Account, ClientAddress, ClientIdentifier, Session};
 use crate::plex_jwt::{
     self, Audience, Jwk, JwtProblem, JwtUser, PlexClaims, PLEX_JWT_LIFETIME_SECS,
 };
 use crate::secrets::{AuthToken, Purpose};
+use crate::store::SessionRecord;
 
 use super::{random_hex, Pinlink};
 
@@ -111,10 +113,60 @@ impl Pinlink {
                 "the nonce is unknown, expired or already used",
             ));
         }
-        let scope = claims.scope.unwrap_or_else(|| DEFAULT_SCOPE.to_owned());
+        Ok(self.issue_plex_jwt(device, &claims.iss, kid, nonce, claims.scope, now))
+    }
+
+    /// A linked JWT pin's token, for a poll carrying `device_jwt`: a Plex JWT
+    /// if the device JWT is signed by the pin's key, issued by the pin's
+    /// client, unexpired, with a live nonce of ours (the same one may come
+    /// on every poll); `None` otherwise, as if not linked yet.
+    pub(super) async fn plex_jwt_for_pin(
+        &self,
+        pin: &crate::model::Pin,
+        jwk: &Jwk,
+        device_jwt: &str,
+    ) -> Result<Option<String>, CoreError> {
+        let now = self.now();
+        let Ok(claims) = plex_jwt::verify_device_jwt(device_jwt, jwk, now) else {
+            return Ok(None);
+        };
+        if claims.iss != pin.client_identifier.as_str() {
+            return Ok(None);
+        }
+        let Some(nonce) = claims.nonce else {
+            return Ok(None);
+        };
+        let owner = self.secrets.lookup_hash(Purpose::KnownClient, &claims.iss);
+        if !self.store.nonce_is_live(&nonce, &owner, now).await? {
+            return Ok(None);
+        }
+        let Some(key) = self.store.device_key(&jwk.kid).await? else {
+            return Ok(None);
+        };
+        Ok(Some(self.issue_plex_jwt(
+            &key.session,
+            &claims.iss,
+            jwk.kid.clone(),
+            nonce,
+            claims.scope,
+            now,
+        )))
+    }
+
+    /// Signs a Plex JWT for `device` (whose key is `kid`), echoing `nonce`.
+    fn issue_plex_jwt(
+        &self,
+        device: &SessionRecord,
+        client: &str,
+        kid: String,
+        nonce: String,
+        scope: Option<String>,
+        now: UnixTime,
+    ) -> String {
+        let scope = scope.unwrap_or_else(|| DEFAULT_SCOPE.to_owned());
         let token = self.jwt_signing.sign(&PlexClaims {
             iss: "plex.tv".into(),
-            aud: Audience::Many(vec!["plex.tv".into(), claims.iss.clone()]),
+            aud: Audience::Many(vec!["plex.tv".into(), client.to_owned()]),
             iat: now.0,
             exp: now.0 + PLEX_JWT_LIFETIME_SECS,
             nonce,
@@ -128,7 +180,7 @@ impl Pinlink {
             device = device.device.0,
             "Plex JWT issued"
         );
-        Ok(token)
+        token
     }
 
     /// The session of a Plex JWT presented as a token: ours, not expired,

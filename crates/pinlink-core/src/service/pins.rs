@@ -13,6 +13,7 @@ use std::sync::Arc;
 use crate::clock::UnixTime;
 use crate::error::CoreError;
 use crate::model::{Account, ClientAddress, ClientIdentifier, DeviceInfo, Pin, PinCode, PinId};
+use crate::plex_jwt::Jwk;
 use crate::secrets::{constant_time_eq, AuthToken, Purpose};
 use crate::store::{CapKind, PinLink, StoreError};
 
@@ -25,6 +26,17 @@ pub struct NewPin {
     pub client_identifier: ClientIdentifier,
     pub device: DeviceInfo,
     pub requester: ClientAddress,
+    /// plex.tv's JWT login: the device's public key.
+    pub jwk: Option<Jwk>,
+}
+
+/// What a poll shows: the pin, and the token to hand out with it.
+#[derive(Debug, Clone)]
+pub struct Polled {
+    pub pin: Arc<Pin>,
+    /// The pin's token once linked; for a JWT pin a Plex JWT instead, and
+    /// only to a poll with a valid device JWT.
+    pub auth_token: Option<String>,
 }
 
 /// What the person approving a code expects of its pin. `/link` takes any
@@ -95,6 +107,7 @@ impl Pinlink {
                 created_at: now,
                 expires_at: now.plus_secs(lifetime),
                 auth_token: None,
+                jwk: request.jwk.clone().map(Box::new),
             };
             let record = self.secrets.pin_record(&pin, requester_net.clone());
             outcome = match self.store.insert_pin(&record, &caps).await {
@@ -151,6 +164,26 @@ impl Pinlink {
             return Err(CoreError::PinNotFound);
         }
         Ok(pin)
+    }
+
+    /// A device's poll: the pin and what token it may have
+    /// ([`Polled::auth_token`]).
+    pub async fn poll(
+        &self,
+        id: PinId,
+        client: &ClientIdentifier,
+        device_jwt: Option<&str>,
+    ) -> Result<Polled, CoreError> {
+        let pin = self.poll_pin(id, client).await?;
+        let auth_token = match (&pin.auth_token, &pin.jwk) {
+            (None, _) => None,
+            (Some(token), None) => Some(token.expose().to_owned()),
+            (Some(_), Some(jwk)) => match device_jwt {
+                Some(device_jwt) => self.plex_jwt_for_pin(&pin, jwk, device_jwt).await?,
+                None => None,
+            },
+        };
+        Ok(Polled { pin, auth_token })
     }
 
     /// An account approves the pin whose code a client sent to
@@ -324,6 +357,7 @@ impl Pinlink {
             known_client: self
                 .secrets
                 .lookup_hash(Purpose::KnownClient, pin.client_identifier.as_str()),
+            device_key: pin.jwk.as_deref().cloned(),
             now,
         };
         if self.store.link_pin(&link).await?.is_none() {
@@ -361,6 +395,7 @@ mod tests {
             })
             .expect("device"),
             requester: address(from),
+            jwk: None,
         }
     }
 

@@ -199,14 +199,19 @@ impl Store for MemoryStore {
         pin.token_sealed = Some(link.token.sealed.clone());
         *linked = Some(link.account);
         let (client, device) = (pin.client_identifier.clone(), pin.device.clone());
-        Ok(Some(s.upsert_device(
+        let device = s.upsert_device(
             link.account,
             &client,
             &device,
             &link.token,
             &link.known_client,
             link.now,
-        )))
+        );
+        if let Some(key) = &link.device_key {
+            s.device_keys
+                .insert(key.kid.clone(), (device, key.x.clone()));
+        }
+        Ok(Some(device))
     }
 
     async fn delete_pin(&self, id: PinId) -> Result<bool, StoreError> {
@@ -328,6 +333,18 @@ impl Store for MemoryStore {
             session,
             x: x.clone(),
         }))
+    }
+
+    async fn nonce_is_live(
+        &self,
+        nonce: &str,
+        client: &LookupHash,
+        now: UnixTime,
+    ) -> Result<bool, StoreError> {
+        Ok(matches!(
+            self.state.lock().nonces.get(nonce),
+            Some((owner, expires_at, _)) if owner == client && *expires_at > now
+        ))
     }
 
     async fn insert_nonce(

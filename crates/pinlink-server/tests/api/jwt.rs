@@ -346,3 +346,108 @@ async fn nonces_are_budgeted_per_client_and_address() {
         .await;
     assert_json_error(without_client, 400, 1000).await;
 }
+
+async fn create_jwt_pin(app: &TestApp, device: &JwtDevice, strong: bool) -> Value {
+    let answer = app
+        .request(Method::POST, "/api/v2/pins")
+        .header("Accept", "application/json")
+        .header("X-Plex-Product", "JWT Player")
+        .header("X-Plex-Client-Identifier", device.client())
+        .json(&json!({ "jwk": device.jwk(), "strong": strong }))
+        .go()
+        .await;
+    assert_eq!(answer.status(), StatusCode::CREATED);
+    answer.json().await.expect("json")
+}
+
+async fn poll_with(
+    app: &TestApp,
+    pin: &Value,
+    device: &JwtDevice,
+    device_jwt: Option<&str>,
+) -> Value {
+    let mut request = app
+        .request(Method::GET, &format!("/api/v2/pins/{}", pin["id"]))
+        .header("Accept", "application/json")
+        .header("X-Plex-Client-Identifier", device.client());
+    if let Some(jwt) = device_jwt {
+        request = request.query(&[("deviceJWT", jwt)]);
+    }
+    let answer = request.go().await;
+    assert_eq!(answer.status(), StatusCode::OK);
+    answer.json().await.expect("json")
+}
+
+#[tokio::test]
+async fn a_jwt_pin_hands_its_plex_jwt_only_to_a_poll_signed_with_its_key() {
+    let app = TestApp::spawn().await;
+    let device = JwtDevice::new(20, "jwt-pin-device");
+    let pin = create_jwt_pin(&app, &device, false).await;
+    let n = nonce(&app, device.client()).await;
+    let device_jwt = device.sign(device.claims(pinlink_core::Clock::now(&app.clock), &n));
+    assert!(poll_with(&app, &pin, &device, Some(&device_jwt)).await["authToken"].is_null());
+
+    let account_token = app.sign_in("browser").await;
+    assert_eq!(
+        app.link(&account_token, pin["code"].as_str().expect("code"))
+            .await
+            .status(),
+        204
+    );
+
+    // Linked, but no device JWT, or one not signed by the pin's key: no token.
+    assert!(poll_with(&app, &pin, &device, None).await["authToken"].is_null());
+    let impostor = JwtDevice::new(21, "jwt-pin-device").with_kid(device.kid());
+    let forged = impostor.sign(device.claims(pinlink_core::Clock::now(&app.clock), &n));
+    assert!(poll_with(&app, &pin, &device, Some(&forged)).await["authToken"].is_null());
+    let made_up_nonce =
+        device.sign(device.claims(pinlink_core::Clock::now(&app.clock), "not-ours"));
+    assert!(poll_with(&app, &pin, &device, Some(&made_up_nonce)).await["authToken"].is_null());
+
+    // The device's own JWT, the same one on every poll: a Plex JWT each time.
+    let first = poll_with(&app, &pin, &device, Some(&device_jwt)).await;
+    let jwt = first["authToken"].as_str().expect("a Plex JWT").to_owned();
+    let claims = decode_claims(&jwt);
+    assert_eq!(claims["thumbprint"], device.kid());
+    assert_eq!(claims["aud"], json!(["plex.tv", device.client()]));
+    let again = poll_with(&app, &pin, &device, Some(&device_jwt)).await;
+    assert!(again["authToken"]
+        .as_str()
+        .is_some_and(|t| decode_claims(t)["thumbprint"] == device.kid()));
+
+    // It is a token of alice's, for the device the pin linked.
+    let me: Value = app.user(&jwt).await.json().await.expect("json");
+    assert_eq!(me["username"], USERNAME);
+    let devices: Value = app.get_json("/api/v2/devices.json", &account_token).await;
+    assert!(devices
+        .as_array()
+        .expect("devices")
+        .iter()
+        .any(|d| d["clientIdentifier"] == device.client() && d["product"] == "JWT Player"));
+
+    // The key was bound at link: the device refreshes without an account token.
+    assert_ne!(plex_jwt(&app, &device).await, jwt);
+
+    // After the device JWT's five minutes, polls get no token.
+    app.clock.advance(301 + 60);
+    assert!(poll_with(&app, &pin, &device, Some(&device_jwt)).await["authToken"].is_null());
+}
+
+#[tokio::test]
+async fn a_pin_with_a_malformed_jwk_is_refused() {
+    let app = TestApp::spawn().await;
+    let device = JwtDevice::new(22, "bad-jwk");
+    let mut with_d = device.jwk();
+    with_d["d"] = "c2VjcmV0".into();
+    for jwk in [with_d, json!({"kty": "RSA"}), json!("a string")] {
+        let answer = app
+            .request(Method::POST, "/api/v2/pins")
+            .header("Accept", "application/json")
+            .header("X-Plex-Product", "JWT Player")
+            .header("X-Plex-Client-Identifier", "bad-jwk")
+            .json(&json!({ "jwk": jwk }))
+            .go()
+            .await;
+        assert_json_error(answer, 400, 1000).await;
+    }
+}

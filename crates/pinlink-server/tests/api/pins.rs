@@ -97,7 +97,7 @@ async fn strong_is_read_in_every_spelling_and_place_clients_use() {
         .await;
     assert_eq!(strong_len(&form), Some(25));
     let json: Value = base("/api/v2/pins")
-        .json(&serde_json::json!({"strong": true, "jwk": {"kty": "OKP"}}))
+        .json(&serde_json::json!({"strong": true, "jwk": JwtDevice::new(1, "c").jwk()}))
         .json_value()
         .await;
     assert_eq!(strong_len(&json), Some(25));

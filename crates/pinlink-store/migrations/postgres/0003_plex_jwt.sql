@@ -16,3 +16,7 @@ CREATE TABLE jwt_nonces (
     used       BOOLEAN NOT NULL DEFAULT FALSE
 );
 CREATE INDEX jwt_nonces_expires_at ON jwt_nonces (expires_at);
+
+-- The public key a JWT pin was created with, as "kid x" ('' for other pins):
+-- bound to the device the pin is linked to.
+ALTER TABLE pins ADD COLUMN jwk TEXT NOT NULL DEFAULT '';

@@ -3,6 +3,7 @@
 use axum::extract::{Path, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
+use pinlink_core::plex_jwt::Jwk;
 use pinlink_core::{CoreError, NewPin, Pin, PinCode, PinId, UnixTime};
 use pinlink_proto::PinBody;
 
@@ -12,7 +13,7 @@ use crate::reply::Reply;
 use crate::request::PlexRequest;
 use crate::state::AppState;
 
-fn pin_body(state: &AppState, pin: &Pin, now: UnixTime) -> PinBody {
+fn pin_body(state: &AppState, pin: &Pin, auth_token: Option<String>, now: UnixTime) -> PinBody {
     PinBody {
         id: pin.id.0,
         code: pin.code.as_str().to_owned(),
@@ -24,10 +25,10 @@ fn pin_body(state: &AppState, pin: &Pin, now: UnixTime) -> PinBody {
         expires_in: pin.expires_in(now),
         created_at: pin.created_at.0,
         expires_at: pin.expires_at.0,
-        auth_token: pin.auth_token.as_ref().map(|t| t.expose().to_owned()),
         // plex.tv sends null until the pin is claimed and false after
         // (protocol reference §2); pinlink never creates accounts on link.
-        new_registration: pin.auth_token.as_ref().map(|_| false),
+        new_registration: auth_token.as_ref().map(|_| false),
+        auth_token,
     }
 }
 
@@ -36,16 +37,21 @@ pub async fn create(
     State(state): State<AppState>,
     request: PlexRequest,
 ) -> Result<Reply, ApiError> {
+    let jwk = request
+        .json_object("jwk")?
+        .map(|jwk| Jwk::parse(&jwk))
+        .transpose()?;
     let new_pin = NewPin {
         client_identifier: request.client_identifier()?,
         device: request.device_info()?,
         strong: request.flag("strong")?,
         requester: request.client_address(),
+        jwk,
     };
     let pin = state.core.create_pin(new_pin).await?;
     Ok(Reply::new(
         StatusCode::CREATED,
-        pin_body(&state, &pin, state.core.now()),
+        pin_body(&state, &pin, None, state.core.now()),
     ))
 }
 
@@ -57,8 +63,16 @@ pub async fn poll(
 ) -> Result<Reply, ApiError> {
     let id = PinId::parse(&id)?;
     let client = request.client_identifier()?;
-    let pin = state.core.poll_pin(id, &client).await?;
-    Ok(Reply::ok(pin_body(&state, &pin, state.core.now())))
+    let polled = state
+        .core
+        .poll(id, &client, request.get("deviceJWT"))
+        .await?;
+    Ok(Reply::ok(pin_body(
+        &state,
+        &polled.pin,
+        polled.auth_token,
+        state.core.now(),
+    )))
 }
 
 /// `PUT /api/v2/pins/link`: the signed-in account claims a code; 204.
