@@ -258,44 +258,82 @@ pub struct PlexClaims {
     pub jti: String,
 }
 
+/// One signing key.
+struct SigningEntry {
+    generation: u32,
+    jwk: Jwk,
+    key: SigningKey,
+    /// After this, no JWT it signed is live any more (it was superseded a
+    /// JWT lifetime before); `None` while it is the newest.
+    retired_after: Option<i64>,
+}
+
 /// The server's Ed25519 signing keys, derived from the server key.
 pub struct SigningKeys {
-    /// Newest last; the newest signs, every one verifies.
-    keys: Vec<(Jwk, SigningKey)>,
+    /// Oldest first; the newest signs.
+    keys: Vec<SigningEntry>,
 }
 
 impl SigningKeys {
-    /// The keys of `generations` (0, 1, …): key `n` is derived from the
-    /// server key and `n`, so it never needs storing.
-    pub fn derive(master: &ServerKey, generations: u32) -> SigningKeys {
-        let keys = (0..generations.max(1))
-            .map(|generation| {
+    /// Key `n` is derived from the server key and `n`, so it never needs
+    /// storing; generation 0 always exists, `added` lists the later ones
+    /// with when each was added (`pinlink keys rotate`). A key stays
+    /// published until the JWTs it signed have expired: a JWT lifetime
+    /// after the next generation was added.
+    pub fn derive(master: &ServerKey, added: &[(u32, UnixTime)]) -> SigningKeys {
+        let mut generations: Vec<(u32, Option<i64>)> = vec![(0, None)];
+        generations.extend(added.iter().map(|(g, at)| (*g, Some(at.0))));
+        let keys = generations
+            .iter()
+            .enumerate()
+            .map(|(i, (generation, _))| {
                 let seed = crate::secrets::derive_bytes(
                     master,
                     format!("pinlink plex-jwt signing key {generation}").as_bytes(),
                 );
-                let signing = SigningKey::from_bytes(&seed);
-                let x = URL_SAFE_NO_PAD.encode(signing.verifying_key().as_bytes());
-                (
-                    Jwk {
+                let key = SigningKey::from_bytes(&seed);
+                let x = URL_SAFE_NO_PAD.encode(key.verifying_key().as_bytes());
+                let superseded_at = generations.get(i + 1).and_then(|(_, at)| *at);
+                SigningEntry {
+                    generation: *generation,
+                    jwk: Jwk {
                         kid: thumbprint(&x),
                         x,
                     },
-                    signing,
-                )
+                    key,
+                    retired_after: superseded_at.map(|at| at + PLEX_JWT_LIFETIME_SECS),
+                }
             })
             .collect();
         SigningKeys { keys }
     }
 
+    fn live(&self, now: UnixTime) -> impl Iterator<Item = &SigningEntry> {
+        self.keys
+            .iter()
+            .filter(move |entry| entry.retired_after.is_none_or(|until| now.0 < until))
+    }
+
     /// Every public key that may verify a live Plex JWT.
-    pub fn public(&self) -> Vec<Jwk> {
-        self.keys.iter().map(|(jwk, _)| jwk.clone()).collect()
+    pub fn public(&self, now: UnixTime) -> Vec<Jwk> {
+        self.live(now).map(|entry| entry.jwk.clone()).collect()
+    }
+
+    /// The newest key: its generation and public half.
+    pub fn newest(&self) -> (u32, Jwk) {
+        let entry = self.keys.last().expect("generation 0 always exists");
+        (entry.generation, entry.jwk.clone())
+    }
+
+    /// Whether a key with this `kid` is one of these (live or not).
+    pub fn knows(&self, kid: &str) -> bool {
+        self.keys.iter().any(|entry| entry.jwk.kid == kid)
     }
 
     /// Signs `claims` with the newest key.
     pub fn sign(&self, claims: &PlexClaims) -> String {
-        let (jwk, key) = self.keys.last().expect("at least one signing key");
+        let newest = self.keys.last().expect("generation 0 always exists");
+        let (jwk, key) = (&newest.jwk, &newest.key);
         let header = Header {
             alg: "EdDSA".into(),
             typ: Some("JWT".into()),
@@ -313,12 +351,11 @@ impl SigningKeys {
     /// `iss` `plex.tv`, `aud` holding `plex.tv`; expired is its own answer.
     pub fn verify(&self, token: &str, now: UnixTime) -> Result<PlexClaims, JwtProblem> {
         let kid = header_kid(token).ok_or(JwtProblem::Invalid)?;
-        let (_, key) = self
-            .keys
-            .iter()
-            .find(|(jwk, _)| jwk.kid == kid)
+        let entry = self
+            .live(now)
+            .find(|entry| entry.jwk.kid == kid)
             .ok_or(JwtProblem::Invalid)?;
-        let claims: PlexClaims = verified_claims(token, &key.verifying_key())?;
+        let claims: PlexClaims = verified_claims(token, &entry.key.verifying_key())?;
         if claims.iss != ISSUER || !claims.aud.contains(ISSUER) {
             return Err(JwtProblem::Invalid);
         }
@@ -376,7 +413,7 @@ mod tests {
 
     #[test]
     fn our_jwts_verify_until_they_expire_and_not_under_another_key() {
-        let keys = SigningKeys::derive(&ServerKey::generate(), 1);
+        let keys = SigningKeys::derive(&ServerKey::generate(), &[]);
         let token = keys.sign(&claims(1000));
         assert!(looks_like_jwt(&token));
         assert_eq!(
@@ -390,7 +427,7 @@ mod tests {
                 .err(),
             Some(JwtProblem::Expired)
         );
-        let other = SigningKeys::derive(&ServerKey::generate(), 1);
+        let other = SigningKeys::derive(&ServerKey::generate(), &[]);
         assert_eq!(
             other.verify(&token, UnixTime(1001)).err(),
             Some(JwtProblem::Invalid)
@@ -412,18 +449,32 @@ mod tests {
     }
 
     #[test]
-    fn keys_are_derived_the_same_way_every_time_and_all_verify() {
+    fn a_rotated_key_stays_published_until_the_jwts_it_signed_have_expired() {
         let master = ServerKey::generate();
-        let one = SigningKeys::derive(&master, 1);
-        let two = SigningKeys::derive(&master, 2);
-        assert_eq!(one.public()[0], two.public()[0]);
-        assert_ne!(two.public()[0].kid, two.public()[1].kid);
-        assert_eq!(two.public()[0].kid.len(), 43);
-        let old = one.sign(&claims(1000));
-        assert!(
-            two.verify(&old, UnixTime(1001)).is_ok(),
-            "the old key still verifies"
+        let one = SigningKeys::derive(&master, &[]);
+        let rotated_at = 2000;
+        let two = SigningKeys::derive(&master, &[(1, UnixTime(rotated_at))]);
+        let now = UnixTime(rotated_at + 1);
+        assert_eq!(
+            one.public(now)[0],
+            two.public(now)[0],
+            "derived the same way every time"
         );
+        assert_eq!(two.public(now).len(), 2);
+        assert_ne!(two.public(now)[0].kid, two.public(now)[1].kid);
+        assert_eq!(two.public(now)[0].kid.len(), 43);
+        assert_eq!(two.newest().0, 1);
+        // Signed by the old key just before the rotation: verifies until it expires.
+        let old = one.sign(&claims(rotated_at - 1));
+        assert!(two.verify(&old, now).is_ok(), "the old key still verifies");
+        // New JWTs are signed by the new key.
+        let new = two.sign(&claims(rotated_at + 1));
+        assert_eq!(header_kid(&new), Some(two.newest().1.kid));
+        assert!(one.verify(&new, now).is_err());
+        // A JWT lifetime after the rotation the old key is gone.
+        let later = UnixTime(rotated_at + PLEX_JWT_LIFETIME_SECS);
+        assert_eq!(two.public(later).len(), 1);
+        assert!(two.knows(&one.newest().1.kid));
     }
 
     #[test]

@@ -196,6 +196,11 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<bool, StoreError>;
     /// The key with this `kid` and the device (and account) holding it.
     async fn device_key(&self, kid: &str) -> Result<Option<DeviceKeyRecord>, StoreError>;
+    /// The signing key generations added after the first, oldest first,
+    /// with when each was added.
+    async fn signing_key_generations(&self) -> Result<Vec<(u32, UnixTime)>, StoreError>;
+    /// Adds the next signing key generation; returns its number.
+    async fn add_signing_key_generation(&self, now: UnixTime) -> Result<u32, StoreError>;
     /// Whether a nonce was given to this client and has not expired (used
     /// or not: a JWT pin's polls carry the same nonce again and again).
     async fn nonce_is_live(

@@ -70,6 +70,9 @@ impl App {
             &config.key,
             config.settings.clone(),
         ));
+        core.load_signing_keys()
+            .await
+            .context("cannot read the Plex JWT signing keys")?;
         let state = AppState::new(Shared {
             core,
             public_url: public_url.into(),

@@ -379,6 +379,18 @@ impl Store for PostgresStore {
         on_pool!(self, |conn| queries::device_key(conn, kid))
     }
 
+    async fn signing_key_generations(&self) -> Result<Vec<(u32, UnixTime)>, StoreError> {
+        on_pool!(self, |conn| queries::signing_key_generations(conn))
+    }
+
+    async fn add_signing_key_generation(&self, now: UnixTime) -> Result<u32, StoreError> {
+        // Two instances rotating at once get one generation each (the
+        // primary key refuses the second of two equal numbers).
+        in_transaction!(self, |conn| queries::add_signing_key_generation(conn, now)
+            .await
+            .map_err(map_err))
+    }
+
     async fn nonce_is_live(
         &self,
         nonce: &str,

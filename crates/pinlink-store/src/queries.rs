@@ -413,6 +413,32 @@ pub async fn insert_nonce<C: Db + ?Sized>(
         .map(drop)
 }
 
+pub async fn signing_key_generations<C: Db + ?Sized>(
+    conn: &mut C,
+) -> Result<Vec<(u32, UnixTime)>, sqlx::Error> {
+    let rows = Statement::new(sql::SIGNING_KEY_GENERATIONS)
+        .fetch_all(conn)
+        .await?;
+    rows.iter()
+        .map(|row| {
+            let generation = u32::try_from(row.int("generation")?)
+                .map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
+            Ok((generation, UnixTime(row.int("created_at")?)))
+        })
+        .collect()
+}
+
+pub async fn add_signing_key_generation<C: Db + ?Sized>(
+    conn: &mut C,
+    now: UnixTime,
+) -> Result<u32, sqlx::Error> {
+    let row = Statement::new(sql::ADD_SIGNING_KEY_GENERATION)
+        .int(now.0)
+        .fetch_one(conn)
+        .await?;
+    u32::try_from(row.int("generation")?).map_err(|e| sqlx::Error::Decode(Box::new(e)))
+}
+
 pub async fn nonce_is_live<C: Db + ?Sized>(
     conn: &mut C,
     nonce: &str,

@@ -119,6 +119,12 @@ pub const INSERT_NONCE: &str =
     "INSERT INTO jwt_nonces (nonce, client, expires_at, used) VALUES ($1, $2, $3, FALSE)";
 pub const USE_NONCE: &str = "UPDATE jwt_nonces SET used = TRUE \
      WHERE nonce = $1 AND client = $2 AND expires_at > $3 AND NOT used";
+pub const SIGNING_KEY_GENERATIONS: &str =
+    "SELECT generation, created_at FROM jwt_signing_keys ORDER BY generation";
+/// Generation 0 is implicit: the first added is 1.
+pub const ADD_SIGNING_KEY_GENERATION: &str =
+    "INSERT INTO jwt_signing_keys (generation, created_at) \
+     SELECT COALESCE(MAX(generation), 0) + 1, $1 FROM jwt_signing_keys RETURNING generation";
 pub const NONCE_IS_LIVE: &str =
     "SELECT 1 AS live FROM jwt_nonces WHERE nonce = $1 AND client = $2 AND expires_at > $3";
 pub const DELETE_NONCES_BEFORE: &str = "DELETE FROM jwt_nonces WHERE expires_at <= $1";

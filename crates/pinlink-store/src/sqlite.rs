@@ -290,6 +290,18 @@ impl Store for SqliteStore {
         read!(self, |conn| queries::device_key(conn, kid))
     }
 
+    async fn signing_key_generations(&self) -> Result<Vec<(u32, UnixTime)>, StoreError> {
+        read!(self, |conn| queries::signing_key_generations(conn))
+    }
+
+    async fn add_signing_key_generation(&self, now: UnixTime) -> Result<u32, StoreError> {
+        write!(self, move |conn| async {
+            queries::add_signing_key_generation(conn, now)
+                .await
+                .map_err(map_err)
+        })
+    }
+
     async fn nonce_is_live(
         &self,
         nonce: &str,

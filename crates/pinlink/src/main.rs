@@ -56,6 +56,9 @@ enum Command {
     Devices(device_commands::StoredLoginArgs),
     /// Sign the stored token out and forget it.
     Logout(device_commands::StoredLoginArgs),
+    /// The keys Plex JWTs are signed with.
+    #[command(subcommand)]
+    Keys(KeysCommand),
     /// Apply pending database migrations and exit. `serve` does this too at
     /// every start (instances starting together take turns), so this is only
     /// needed to migrate ahead of a rolling deploy.
@@ -291,6 +294,26 @@ enum UserCommand {
     },
 }
 
+/// Plex JWT signing keys. They are derived from the server key and a
+/// generation number, so the database holds only the numbers and every
+/// instance with the key file signs with the same keys.
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Start signing with a new key. The previous one stays published at
+    /// /api/v2/auth/keys until the JWTs it signed have expired (7 days);
+    /// running servers pick the new key up within a minute.
+    Rotate {
+        #[command(flatten)]
+        data: DataArgs,
+    },
+    /// List the signing keys: generation, key id, and until when each is
+    /// published.
+    List {
+        #[command(flatten)]
+        data: DataArgs,
+    },
+}
+
 /// The config file's contents; every key optional, unknown keys rejected.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -462,6 +485,23 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 account.username.as_str(),
                 account.id.0
             );
+            Ok(())
+        }
+        Command::Keys(KeysCommand::Rotate { data }) => {
+            let core = open_core(&data).await?;
+            let (generation, jwk) = core.rotate_signing_key().await?;
+            println!("now signing with key {} (generation {generation})", jwk.kid);
+            println!("older keys stay published until the JWTs they signed have expired (7 days)");
+            Ok(())
+        }
+        Command::Keys(KeysCommand::List { data }) => {
+            let core = open_core(&data).await?;
+            core.load_signing_keys().await?;
+            let (newest, _) = core.newest_signing_key();
+            println!("published keys (the newest, generation {newest}, signs):");
+            for jwk in core.jwt_keys() {
+                println!("  {}", jwk.kid);
+            }
             Ok(())
         }
         Command::User(UserCommand::List { data, json }) => {

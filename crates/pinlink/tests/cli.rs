@@ -165,6 +165,41 @@ fn a_database_that_cannot_be_reached_is_named_without_its_password() {
 }
 
 #[test]
+fn signing_keys_rotate_and_the_old_one_stays_published() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let listed = pinlink(dir.path(), &["keys", "list"], "");
+    assert!(listed.status.success(), "{}", text(&listed.stderr));
+    let before: Vec<String> = text(&listed.stdout)
+        .lines()
+        .filter_map(|l| l.strip_prefix("  ").map(str::to_owned))
+        .collect();
+    assert_eq!(before.len(), 1, "{}", text(&listed.stdout));
+
+    let rotated = pinlink(dir.path(), &["keys", "rotate"], "");
+    assert!(rotated.status.success(), "{}", text(&rotated.stderr));
+    assert!(
+        text(&rotated.stdout).contains("generation 1"),
+        "{}",
+        text(&rotated.stdout)
+    );
+
+    let listed = pinlink(dir.path(), &["keys", "list"], "");
+    let after: Vec<String> = text(&listed.stdout)
+        .lines()
+        .filter_map(|l| l.strip_prefix("  ").map(str::to_owned))
+        .collect();
+    assert_eq!(after.len(), 2, "{}", text(&listed.stdout));
+    assert_eq!(after[0], before[0], "the old key is still published");
+    assert!(
+        text(&rotated.stdout).contains(&after[1]),
+        "the new key signs"
+    );
+    // The same key file and database give the same keys: nothing random.
+    let again = pinlink(dir.path(), &["keys", "list"], "");
+    assert_eq!(text(&again.stdout), text(&listed.stdout));
+}
+
+#[test]
 fn accounts_are_added_and_listed() {
     let dir = tempfile::tempdir().expect("tempdir");
     let added = pinlink(

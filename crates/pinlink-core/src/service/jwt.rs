@@ -7,10 +7,12 @@ use crate::clock::UnixTime;
 use crate::error::CoreError;
 use crate::model::{Account, ClientAddress, ClientIdentifier, Session};
 use crate::plex_jwt::{
-    self, Audience, Jwk, JwtProblem, JwtUser, PlexClaims, PLEX_JWT_LIFETIME_SECS,
+    self, Audience, Jwk, JwtProblem, JwtUser, PlexClaims, SigningKeys, PLEX_JWT_LIFETIME_SECS,
 };
 use crate::secrets::{AuthToken, Purpose};
 use crate::store::SessionRecord;
+
+use std::sync::Arc;
 
 use super::{random_hex, Pinlink};
 
@@ -22,7 +24,35 @@ const DEFAULT_SCOPE: &str = "username,email,friendly_name,restricted,anonymous,j
 impl Pinlink {
     /// The public keys that may verify a live Plex JWT of this server.
     pub fn jwt_keys(&self) -> Vec<Jwk> {
-        self.jwt_signing.public()
+        self.signing().public(self.now())
+    }
+
+    /// The key new Plex JWTs are signed with: its generation and public half.
+    pub fn newest_signing_key(&self) -> (u32, Jwk) {
+        self.signing().newest()
+    }
+
+    fn signing(&self) -> Arc<SigningKeys> {
+        self.jwt_signing.read().clone()
+    }
+
+    /// Reads the signing key generations from the store (at start, at every
+    /// sweep, and when a JWT names a key this instance has not derived).
+    pub async fn load_signing_keys(&self) -> Result<(), CoreError> {
+        let added = self.store.signing_key_generations().await?;
+        *self.jwt_signing.write() = Arc::new(SigningKeys::derive(&self.server_key, &added));
+        Ok(())
+    }
+
+    /// Adds a signing key generation: new Plex JWTs are signed with it, and
+    /// the previous key stays published until the JWTs it signed expire.
+    /// Returns the new key's generation and public half.
+    pub async fn rotate_signing_key(&self) -> Result<(u32, Jwk), CoreError> {
+        self.store.add_signing_key_generation(self.now()).await?;
+        self.load_signing_keys().await?;
+        let newest = self.signing().newest();
+        tracing::info!(generation = newest.0, kid = %newest.1.kid, "Plex JWT signing key rotated");
+        Ok(newest)
     }
 
     /// A fresh nonce for `client`'s next device JWT, valid 5 minutes;
@@ -164,7 +194,7 @@ impl Pinlink {
         now: UnixTime,
     ) -> String {
         let scope = scope.unwrap_or_else(|| DEFAULT_SCOPE.to_owned());
-        let token = self.jwt_signing.sign(&PlexClaims {
+        let token = self.signing().sign(&PlexClaims {
             iss: "plex.tv".into(),
             aud: Audience::Many(vec!["plex.tv".into(), client.to_owned()]),
             iat: now.0,
@@ -186,8 +216,14 @@ impl Pinlink {
     /// The session of a Plex JWT presented as a token: ours, not expired,
     /// and its device (by the key's `thumbprint`) still there.
     pub(super) async fn authenticate_jwt(&self, presented: &str) -> Result<Session, CoreError> {
+        if let Some(kid) = plex_jwt::header_kid(presented) {
+            if !self.signing().knows(&kid) {
+                // Perhaps a key another instance added since our last look.
+                self.load_signing_keys().await?;
+            }
+        }
         let claims =
-            self.jwt_signing
+            self.signing()
                 .verify(presented, self.now())
                 .map_err(|problem| match problem {
                     JwtProblem::Expired => CoreError::TokenExpired,

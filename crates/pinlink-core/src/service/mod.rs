@@ -80,8 +80,10 @@ pub struct Pinlink {
     /// Resolved tokens ([`crate::live_sessions`]); kept only with a store
     /// of our own.
     sessions: LiveSessions,
-    /// The keys Plex JWTs are signed with (derived from the server key).
-    jwt_signing: crate::plex_jwt::SigningKeys,
+    /// The keys Plex JWTs are signed with (derived from the server key; the
+    /// generations come from the store: [`Pinlink::load_signing_keys`]).
+    jwt_signing: parking_lot::RwLock<Arc<crate::plex_jwt::SigningKeys>>,
+    server_key: ServerKey,
     settings: PinlinkSettings,
     setup_token: parking_lot::Mutex<Option<Box<str>>>,
     /// Bounds the password hashes in flight ([`PinlinkSettings::password_checks_at_once`]).
@@ -120,7 +122,11 @@ impl Pinlink {
             // hears their changes before anything is answered from memory.
             live: LivePins::new(!shared),
             sessions: LiveSessions::new(!shared),
-            jwt_signing: crate::plex_jwt::SigningKeys::derive(key, 1),
+            jwt_signing: parking_lot::RwLock::new(Arc::new(crate::plex_jwt::SigningKeys::derive(
+                key,
+                &[],
+            ))),
+            server_key: key.clone(),
             password_gate: Arc::new(tokio::sync::Semaphore::new(
                 settings.password_checks_at_once.max(1),
             )),
@@ -221,6 +227,9 @@ impl Pinlink {
             .await?;
         let live = self.store.count_live_pins(now).await?;
         self.live_estimate.store(live, Ordering::Relaxed);
+        // A key another instance (or `pinlink keys rotate`) added signs here
+        // from now on.
+        self.load_signing_keys().await?;
         Ok(removed)
     }
 

@@ -53,6 +53,7 @@ struct State {
     device_keys: HashMap<String, (DeviceId, String)>,
     /// nonce → (client, expires_at, used)
     nonces: HashMap<String, (LookupHash, UnixTime, bool)>,
+    key_generations: Vec<(u32, UnixTime)>,
 }
 
 struct DeviceRow {
@@ -333,6 +334,17 @@ impl Store for MemoryStore {
             session,
             x: x.clone(),
         }))
+    }
+
+    async fn signing_key_generations(&self) -> Result<Vec<(u32, UnixTime)>, StoreError> {
+        Ok(self.state.lock().key_generations.clone())
+    }
+
+    async fn add_signing_key_generation(&self, now: UnixTime) -> Result<u32, StoreError> {
+        let mut s = self.state.lock();
+        let next = s.key_generations.last().map_or(1, |(g, _)| g + 1);
+        s.key_generations.push((next, now));
+        Ok(next)
     }
 
     async fn nonce_is_live(

@@ -451,3 +451,51 @@ async fn a_pin_with_a_malformed_jwk_is_refused() {
         assert_json_error(answer, 400, 1000).await;
     }
 }
+
+#[tokio::test]
+async fn after_a_key_rotation_old_jwts_verify_until_they_expire_and_new_ones_use_the_new_key() {
+    let app = TestApp::spawn().await;
+    let device = JwtDevice::new(30, CLIENT);
+    registered(&app, &device).await;
+    let old = plex_jwt(&app, &device).await;
+    let old_kid = decode_header(&old)["kid"].clone();
+
+    let (_, newest) = app.core.rotate_signing_key().await.expect("rotated");
+    let keys: Value = app
+        .request(Method::GET, "/api/v2/auth/keys")
+        .header("Accept", "application/json")
+        .json_value()
+        .await;
+    let kids: Vec<&Value> = keys["keys"]
+        .as_array()
+        .expect("keys")
+        .iter()
+        .map(|k| &k["kid"])
+        .collect();
+    assert_eq!(kids.len(), 2);
+    assert!(kids.contains(&&old_kid));
+
+    let new = plex_jwt(&app, &device).await;
+    assert_eq!(decode_header(&new)["kid"], newest.kid.as_str());
+    assert_eq!(
+        app.user(&old).await.status(),
+        StatusCode::OK,
+        "signed by the old key, still live"
+    );
+    assert_eq!(app.user(&new).await.status(), StatusCode::OK);
+
+    // Seven days on, the old key's JWTs have all expired and it is withdrawn.
+    app.clock.advance(7 * 24 * 3600);
+    let keys: Value = app
+        .request(Method::GET, "/api/v2/auth/keys")
+        .header("Accept", "application/json")
+        .json_value()
+        .await;
+    assert_eq!(keys["keys"].as_array().expect("keys").len(), 1);
+    assert_eq!(keys["keys"][0]["kid"], newest.kid.as_str());
+}
+
+fn decode_header(jwt: &str) -> Value {
+    let header = jwt.split('.').next().expect("header part");
+    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(header).expect("base64url")).expect("json")
+}

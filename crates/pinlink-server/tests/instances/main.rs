@@ -494,6 +494,58 @@ async fn a_jwt_device_registers_on_a_gets_its_nonce_on_b_its_jwt_on_c_and_revoca
     for app in [a, b, c] {
         assert_eq!(app.user(&jwt).await.status(), 200);
     }
+    // A key rotated on C signs there at once, and A and B, which have not
+    // looked at the keys since, accept what it signs at once too.
+    let (_, newest) = c.core.rotate_signing_key().await.expect("rotated");
+    let nonce: Value = c
+        .request(reqwest::Method::GET, "/api/v2/auth/nonce")
+        .header("Accept", "application/json")
+        .header("X-Plex-Client-Identifier", "jwt-tv")
+        .send()
+        .await
+        .expect("nonce")
+        .json()
+        .await
+        .expect("json");
+    let rotated_jwt = device.sign(device.claims(
+        pinlink_core::Clock::now(&c.clock),
+        nonce["nonce"].as_str().expect("nonce"),
+    ));
+    let issued: Value = c
+        .request(reqwest::Method::POST, "/api/v2/auth/token")
+        .header("Accept", "application/json")
+        .json(&serde_json::json!({ "jwt": rotated_jwt }))
+        .send()
+        .await
+        .expect("token")
+        .json()
+        .await
+        .expect("json");
+    let new_jwt = issued["auth_token"]
+        .as_str()
+        .expect("auth_token")
+        .to_owned();
+    let header: Value = {
+        use base64::Engine as _;
+        let part = new_jwt.split('.').next().expect("header");
+        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(part)
+            .expect("base64url");
+        serde_json::from_slice(&bytes).expect("json")
+    };
+    assert_eq!(
+        header["kid"],
+        newest.kid.as_str(),
+        "signed with the new key"
+    );
+    for app in [a, b, c] {
+        assert_eq!(app.user(&new_jwt).await.status(), 200);
+        assert_eq!(
+            app.user(&jwt).await.status(),
+            200,
+            "the old key's JWT is still live"
+        );
+    }
     let devices = b.get_json("/api/v2/devices.json", &account_token).await;
     let id = devices
         .as_array()

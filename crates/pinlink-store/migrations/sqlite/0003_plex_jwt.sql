@@ -20,3 +20,11 @@ CREATE INDEX jwt_nonces_expires_at ON jwt_nonces (expires_at);
 -- The public key a JWT pin was created with, as "kid x" ('' for other pins):
 -- bound to the device the pin is linked to.
 ALTER TABLE pins ADD COLUMN jwk TEXT NOT NULL DEFAULT '';
+
+-- Generations of the Plex JWT signing key beyond the first (generation 0).
+-- Only the number is stored: each key is derived from the server key and
+-- its generation, so no private key is ever in the database.
+CREATE TABLE jwt_signing_keys (
+    generation INTEGER PRIMARY KEY,
+    created_at INTEGER NOT NULL
+);
