@@ -539,3 +539,52 @@ mod tests {
         assert!(Jwk::parse(&short).is_err());
     }
 }
+
+/// Our Plex JWTs read by an independent JOSE library (`jsonwebtoken`), as a
+/// client's would be: not only our own code agrees with our own code.
+#[cfg(test)]
+mod independent {
+    use super::*;
+
+    #[test]
+    fn jsonwebtoken_verifies_our_plex_jwt_with_the_published_key() {
+        let keys = SigningKeys::derive(&ServerKey::generate(), &[]);
+        let now = UnixTime(1_900_000_000);
+        let token = keys.sign(&PlexClaims {
+            iss: ISSUER.into(),
+            aud: Audience::Many(vec![ISSUER.into(), "tv".into()]),
+            iat: now.0,
+            exp: now.0 + PLEX_JWT_LIFETIME_SECS,
+            nonce: "n".into(),
+            thumbprint: "device-kid".into(),
+            scope: "username".into(),
+            user: JwtUser {
+                id: 7,
+                uuid: "u".into(),
+                username: Some("alice".into()),
+                email: None,
+                friendly_name: None,
+                restricted: None,
+                anonymous: None,
+                joined_at: None,
+            },
+            jti: "j".into(),
+        });
+        let published = &keys.public(now)[0];
+        let key = jsonwebtoken::DecodingKey::from_ed_components(&published.x).expect("key");
+        let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::EdDSA);
+        validation.set_audience(&["tv"]);
+        validation.set_issuer(&["plex.tv"]);
+        // The library checks exp against the real clock; ours is in 2030.
+        let decoded =
+            jsonwebtoken::decode::<serde_json::Value>(&token, &key, &validation).expect("verifies");
+        assert_eq!(decoded.header.kid.as_deref(), Some(published.kid.as_str()));
+        assert_eq!(decoded.claims["thumbprint"], "device-kid");
+        assert_eq!(decoded.claims["user"]["username"], "alice");
+
+        // Another server's key does not verify it.
+        let other = SigningKeys::derive(&ServerKey::generate(), &[]).public(now)[0].clone();
+        let wrong = jsonwebtoken::DecodingKey::from_ed_components(&other.x).expect("key");
+        assert!(jsonwebtoken::decode::<serde_json::Value>(&token, &wrong, &validation).is_err());
+    }
+}
