@@ -7,10 +7,13 @@ use reqwest::{header, Method, RequestBuilder, Response, StatusCode};
 
 use crate::error::Error;
 use crate::identity::Identity;
+use crate::jwt::{DeviceKey, PlexJwtClaims};
 use crate::wire::{self, Body, Device, Pin, User};
 
 /// plex.tv itself, the default server.
 pub const PLEX_TV: &str = "https://plex.tv";
+/// Where plex.tv serves its JWT login (`/api/v2/auth/*` and JWT pins).
+pub const CLIENTS_PLEX_TV: &str = "https://clients.plex.tv";
 
 #[derive(Debug, Clone)]
 pub struct Client {
@@ -87,9 +90,29 @@ impl Client {
     }
 
     fn request(&self, method: Method, path: &str, token: Option<&str>) -> RequestBuilder {
+        self.request_to(&self.base_url, method, path, token)
+    }
+
+    /// plex.tv serves its JWT login on another host; a pinlink server on its one.
+    fn auth_request(&self, method: Method, path: &str, token: Option<&str>) -> RequestBuilder {
+        let base = if self.is_plex_tv() {
+            CLIENTS_PLEX_TV
+        } else {
+            &self.base_url
+        };
+        self.request_to(base, method, path, token)
+    }
+
+    fn request_to(
+        &self,
+        base: &str,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+    ) -> RequestBuilder {
         let mut request = self
             .http
-            .request(method, format!("{}{}", self.base_url, path))
+            .request(method, format!("{base}{path}"))
             .header(header::ACCEPT, "application/json");
         for (name, value) in self.identity.headers() {
             request = request.header(name, value);
@@ -126,6 +149,7 @@ impl Client {
                 Error::Unauthorized { code, message }
             }
             StatusCode::TOO_MANY_REQUESTS => Error::RateLimited { retry_after },
+            s if s.as_u16() == 498 => Error::TokenExpired { message },
             s if s.is_server_error() => Error::Server {
                 status: s.as_u16(),
                 message,
@@ -175,8 +199,33 @@ impl Client {
         &self,
         pin: &Pin,
         wait: Wait,
+        progress: impl FnMut(&Progress),
+    ) -> Result<String, Error> {
+        self.wait_polling(pin, None, wait, progress).await
+    }
+
+    /// [`Client::wait_for_token`] for a JWT pin ([`Client::create_jwt_pin`]):
+    /// every poll carries a device JWT signed with `key` (renewed, with a
+    /// fresh nonce, before it runs out); returns the Plex JWT.
+    pub async fn wait_for_jwt(
+        &self,
+        pin: &Pin,
+        key: &DeviceKey,
+        wait: Wait,
+        progress: impl FnMut(&Progress),
+    ) -> Result<String, Error> {
+        self.wait_polling(pin, Some(key), wait, progress).await
+    }
+
+    async fn wait_polling(
+        &self,
+        pin: &Pin,
+        key: Option<&DeviceKey>,
+        wait: Wait,
         mut progress: impl FnMut(&Progress),
     ) -> Result<String, Error> {
+        // A device JWT lives five minutes: make a new one after four.
+        let mut device_jwt: Option<(String, Instant)> = None;
         // A local deadline: immune to a skewed clock on either side.
         let deadline = Instant::now() + Duration::from_secs(pin.expires_in.max(0).unsigned_abs());
         let mut backoff = wait.interval;
@@ -193,7 +242,25 @@ impl Client {
             state.seconds_left = left.as_secs();
             progress(&state);
             state.polls += 1;
-            let delay = match self.poll(pin).await {
+            if let Some(key) = key {
+                if device_jwt
+                    .as_ref()
+                    .is_none_or(|(_, made)| made.elapsed() > Duration::from_secs(240))
+                {
+                    let nonce = self.jwt_nonce().await?;
+                    let jwt = key.device_jwt(
+                        self.identity.client_identifier(),
+                        &nonce,
+                        crate::jwt::DEFAULT_SCOPES,
+                    );
+                    device_jwt = Some((jwt, Instant::now()));
+                }
+            }
+            let polled = match &device_jwt {
+                Some((jwt, _)) => self.poll_with_device_jwt(pin.id, jwt).await,
+                None => self.poll(pin).await,
+            };
+            let delay = match polled {
                 Ok(polled) => {
                     if let Some(token) = polled.auth_token {
                         return Ok(token);
@@ -220,6 +287,84 @@ impl Client {
             };
             tokio::time::sleep(delay.min(deadline.saturating_duration_since(Instant::now()))).await;
         }
+    }
+
+    // ------------------------------------------------------ the JWT login
+
+    /// A JWT pin: like [`Client::create_pin`], with the device's public key,
+    /// so that once approved it hands out a Plex JWT
+    /// ([`Client::wait_for_jwt`]).
+    pub async fn create_jwt_pin(&self, key: &DeviceKey, strong: bool) -> Result<Pin, Error> {
+        let mut body = serde_json::json!({ "jwk": key.jwk() });
+        if strong {
+            body["strong"] = true.into();
+        }
+        let request = self
+            .auth_request(Method::POST, "/api/v2/pins", None)
+            .json(&body);
+        wire::parse_pin(&self.send(request).await?)
+    }
+
+    async fn poll_with_device_jwt(&self, id: u32, device_jwt: &str) -> Result<Pin, Error> {
+        let request = self
+            .auth_request(Method::GET, &format!("/api/v2/pins/{id}"), None)
+            .query(&[("deviceJWT", device_jwt)]);
+        wire::parse_pin(&self.send(request).await?)
+    }
+
+    /// A nonce for the next device JWT (valid five minutes).
+    pub async fn jwt_nonce(&self) -> Result<String, Error> {
+        let body = self
+            .send(self.auth_request(Method::GET, "/api/v2/auth/nonce", None))
+            .await?;
+        json_field(&body, "nonce")
+    }
+
+    /// Registers the device's key with an account token of this device (a
+    /// legacy token from a PIN login or a sign-in).
+    pub async fn register_key(&self, token: &str, key: &DeviceKey) -> Result<(), Error> {
+        let request = self
+            .auth_request(Method::POST, "/api/v2/auth/jwk", Some(token))
+            .json(&serde_json::json!({ "jwk": key.jwk() }));
+        self.send(request).await.map(|_| ())
+    }
+
+    /// The server's public keys for Plex JWTs.
+    pub async fn jwt_keys(&self) -> Result<Vec<serde_json::Value>, Error> {
+        let body = self
+            .send(self.auth_request(Method::GET, "/api/v2/auth/keys", None))
+            .await?;
+        let value: serde_json::Value = serde_json::from_str(&body.text)
+            .map_err(|e| Error::Unexpected(format!("the keys are not JSON: {e}")))?;
+        value["keys"]
+            .as_array()
+            .cloned()
+            .ok_or_else(|| Error::Unexpected("no keys in the answer".into()))
+    }
+
+    /// Checks a Plex JWT against the server's published keys, for this
+    /// client and `key` ([`crate::jwt::verify_plex_jwt`]).
+    pub async fn verify_jwt(&self, jwt: &str, key: &DeviceKey) -> Result<PlexJwtClaims, Error> {
+        let keys = self.jwt_keys().await?;
+        crate::jwt::verify_plex_jwt(jwt, &keys, self.identity.client_identifier(), &key.kid())
+    }
+
+    /// A new Plex JWT for a device whose key the server knows (registered,
+    /// or bound by a JWT pin): a nonce, a device JWT, the exchange, and a
+    /// check of what came back. Works after the old JWT expired.
+    pub async fn refresh_jwt(&self, key: &DeviceKey) -> Result<String, Error> {
+        let nonce = self.jwt_nonce().await?;
+        let device_jwt = key.device_jwt(
+            self.identity.client_identifier(),
+            &nonce,
+            crate::jwt::DEFAULT_SCOPES,
+        );
+        let request = self
+            .auth_request(Method::POST, "/api/v2/auth/token", None)
+            .json(&serde_json::json!({ "jwt": device_jwt }));
+        let jwt = json_field(&self.send(request).await?, "auth_token")?;
+        self.verify_jwt(&jwt, key).await?;
+        Ok(jwt)
     }
 
     /// Where a person types a 4-character code, prefilled.
@@ -311,4 +456,12 @@ impl Client {
             .await
             .map(|_| ())
     }
+}
+
+/// A string field of a JSON answer.
+fn json_field(body: &Body, name: &str) -> Result<String, Error> {
+    serde_json::from_str::<serde_json::Value>(&body.text)
+        .ok()
+        .and_then(|v| v[name].as_str().map(str::to_owned))
+        .ok_or_else(|| Error::Unexpected(format!("no {name} in the answer")))
 }

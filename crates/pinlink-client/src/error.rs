@@ -14,6 +14,10 @@ pub enum Error {
     /// or a sign-in lock-out (1031).
     #[error("unauthorized: {message}")]
     Unauthorized { code: Option<i64>, message: String },
+    /// 498: a Plex JWT that has expired: refresh it
+    /// ([`crate::Client::refresh_jwt`]).
+    #[error("the token has expired: {message}")]
+    TokenExpired { message: String },
     /// 429: slow down; retry after the given time if the server said one.
     #[error("rate limited by the server")]
     RateLimited { retry_after: Option<Duration> },

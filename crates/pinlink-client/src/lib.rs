@@ -23,9 +23,11 @@
 mod client;
 mod error;
 mod identity;
+pub mod jwt;
 mod wire;
 
 pub use client::{Client, Progress, Wait, PLEX_TV};
 pub use error::Error;
 pub use identity::Identity;
+pub use jwt::{DeviceKey, PlexJwtClaims};
 pub use wire::{Device, Pin, User};

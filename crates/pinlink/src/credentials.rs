@@ -17,6 +17,10 @@ pub struct Credentials {
     pub client_identifier: String,
     pub username: String,
     pub token: String,
+    /// With `pinlink login --jwt`: the device's Ed25519 private key
+    /// (base64), with which the Plex JWT in `token` is refreshed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jwt_key: Option<String>,
 }
 
 /// `$XDG_CONFIG_HOME/pinlink/login.json`, else `~/.config/pinlink/login.json`.

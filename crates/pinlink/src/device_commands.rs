@@ -6,8 +6,9 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use base64::Engine as _;
 use clap::Args;
-use pinlink_client::{Client, Error, Identity, Pin, Progress, Wait, PLEX_TV};
+use pinlink_client::{Client, DeviceKey, Error, Identity, Pin, Progress, Wait, PLEX_TV};
 use qrcode::render::unicode::Dense1x2;
 use qrcode::QrCode;
 
@@ -34,6 +35,11 @@ pub struct LoginArgs {
     /// Print the result as JSON on standard output.
     #[arg(long)]
     json: bool,
+    /// Log in with plex.tv's JWT login: this computer gets an Ed25519 key,
+    /// stored beside the token, and a Plex JWT (valid 7 days) that `whoami`
+    /// and `devices` refresh with that key when it nears its end.
+    #[arg(long)]
+    jwt: bool,
 }
 
 #[derive(Args)]
@@ -178,10 +184,12 @@ pub async fn login(args: LoginArgs) -> anyhow::Result<()> {
         &args.product,
         previous.as_ref().map(|c| c.client_identifier.as_str()),
     )?;
-    let pin = client
-        .create_pin(args.strong)
-        .await
-        .with_context(|| format!("cannot get a pin from {}", client.base_url()))?;
+    let key = args.jwt.then(DeviceKey::generate);
+    let pin = match &key {
+        Some(key) => client.create_jwt_pin(key, args.strong).await,
+        None => client.create_pin(args.strong).await,
+    }
+    .with_context(|| format!("cannot get a pin from {}", client.base_url()))?;
     print_instructions(&client, &pin, args.open);
 
     let mut spinner = Spinner {
@@ -189,7 +197,20 @@ pub async fn login(args: LoginArgs) -> anyhow::Result<()> {
         frame: 0,
         last_line: None,
     };
-    let wait = client.wait_for_token(&pin, Wait::default(), |p| spinner.show(p));
+    let wait = async {
+        match &key {
+            Some(key) => {
+                client
+                    .wait_for_jwt(&pin, key, Wait::default(), |p| spinner.show(p))
+                    .await
+            }
+            None => {
+                client
+                    .wait_for_token(&pin, Wait::default(), |p| spinner.show(p))
+                    .await
+            }
+        }
+    };
     let token = tokio::select! {
         result = wait => result,
         _ = tokio::signal::ctrl_c() => {
@@ -216,6 +237,7 @@ pub async fn login(args: LoginArgs) -> anyhow::Result<()> {
         client_identifier: client.identity().client_identifier().to_owned(),
         username: user.username.clone(),
         token,
+        jwt_key: key.map(|k| base64::engine::general_purpose::STANDARD.encode(k.private_bytes())),
     };
     credentials::save(&path, &stored)?;
     if args.json {
@@ -235,13 +257,36 @@ pub async fn login(args: LoginArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn stored_client(path: &Path) -> anyhow::Result<(Credentials, Client)> {
-    let stored = credentials::load_required(path)?;
+/// A Plex JWT is refreshed when it has less than this left (what
+/// python-plexapi does too).
+const REFRESH_WITHIN_SECS: i64 = 24 * 3600;
+
+/// The stored login, with its Plex JWT refreshed (and saved) first if it
+/// was made with `--jwt` and is within a day of expiring.
+async fn stored_client(path: &Path) -> anyhow::Result<(Credentials, Client)> {
+    let mut stored = credentials::load_required(path)?;
     let client = client_for(
         &stored.server,
         &stored.product,
         Some(&stored.client_identifier),
     )?;
+    if let Some(encoded) = &stored.jwt_key {
+        let due = pinlink_client::jwt::unverified_expires_in(&stored.token)
+            .is_none_or(|left| left < REFRESH_WITHIN_SECS);
+        if due {
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(encoded)
+                .context("the stored device key is not base64")?;
+            let key = DeviceKey::from_private_bytes(&bytes)?;
+            stored.token = client
+                .refresh_jwt(&key)
+                .await
+                .map_err(explain)
+                .context("refreshing the Plex JWT failed")?;
+            credentials::save(path, &stored)?;
+            tracing::info!("refreshed the Plex JWT");
+        }
+    }
     Ok((stored, client))
 }
 
@@ -255,7 +300,7 @@ fn explain(e: Error) -> anyhow::Error {
 }
 
 pub async fn whoami(args: StoredLoginArgs) -> anyhow::Result<()> {
-    let (stored, client) = stored_client(&args.token.path()?)?;
+    let (stored, client) = stored_client(&args.token.path()?).await?;
     let user = client.user(&stored.token).await.map_err(explain)?;
     if args.json {
         println!(
@@ -269,7 +314,7 @@ pub async fn whoami(args: StoredLoginArgs) -> anyhow::Result<()> {
 }
 
 pub async fn devices(args: StoredLoginArgs) -> anyhow::Result<()> {
-    let (stored, client) = stored_client(&args.token.path()?)?;
+    let (stored, client) = stored_client(&args.token.path()?).await?;
     let devices = client.devices(&stored.token).await.map_err(explain)?;
     if args.json {
         let list: Vec<_> = devices
@@ -308,7 +353,7 @@ pub async fn devices(args: StoredLoginArgs) -> anyhow::Result<()> {
 
 pub async fn logout(args: StoredLoginArgs) -> anyhow::Result<()> {
     let path = args.token.path()?;
-    let (stored, client) = stored_client(&path)?;
+    let (stored, client) = stored_client(&path).await?;
     match client.sign_out(&stored.token).await {
         Ok(()) | Err(Error::Unauthorized { .. }) => {}
         Err(e) => return Err(e).context("signing out failed; the stored token was kept"),

@@ -567,3 +567,91 @@ async fn two_hundred_sign_ins_at_once_keep_memory_bounded() {
     );
     assert!(peak < 128 * 1024, "peak RSS {} MiB", peak / 1024);
 }
+
+#[tokio::test]
+async fn login_with_jwt_stores_a_key_and_a_plex_jwt_and_refreshes_it_when_due() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    add_alice(dir.path());
+    let (_server, address, _, _) = start_server(dir.path(), &[]);
+    let mut login = KillOnDrop(
+        login_command(dir.path(), &address)
+            .arg("--jwt")
+            .spawn()
+            .expect("login starts"),
+    );
+    let stderr = log_lines(login.0.stderr.take().expect("stderr"));
+    let code = loop {
+        let line = stderr
+            .recv_timeout(Duration::from_secs(30))
+            .expect("login shows a code");
+        if let Some(code) = line.strip_prefix("Code: ") {
+            break code.trim().to_owned();
+        }
+    };
+    let http = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .expect("client");
+    let token = sign_in(&http, &address).await;
+    let linked = http
+        .put(format!("http://{address}/api/v2/pins/link"))
+        .header("X-Plex-Token", &token)
+        .form(&[("code", code.as_str())])
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(linked.status(), 204);
+    let out = login.wait_with_output();
+    assert!(
+        out.status.success(),
+        "login failed: {}",
+        stderr.try_iter().collect::<Vec<_>>().join("\n")
+    );
+
+    let file = dir.path().join("login.json");
+    let stored: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&file).expect("stored")).expect("json");
+    let jwt = stored["token"].as_str().expect("token").to_owned();
+    assert!(
+        jwt.starts_with("eyJ") && jwt.matches('.').count() == 2,
+        "{jwt}"
+    );
+    assert!(stored["jwtKey"].as_str().is_some_and(|k| !k.is_empty()));
+
+    let token_file = file.to_str().expect("utf-8 path");
+    let whoami = pinlink(
+        dir.path(),
+        &["whoami", "--json", "--token-file", token_file],
+        "",
+    );
+    assert!(whoami.status.success(), "{}", text(&whoami.stderr));
+    let after: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&file).expect("stored")).expect("json");
+    assert_eq!(after["token"], jwt.as_str(), "7 days left: not refreshed");
+
+    // A stored JWT past its time is refreshed with the key before use.
+    let mut expired = after.clone();
+    expired["token"] = "eyJhbGciOiJFZERTQSJ9.eyJleHAiOjF9.AAAA".into();
+    std::fs::write(&file, expired.to_string()).expect("write");
+    let whoami = pinlink(
+        dir.path(),
+        &["whoami", "--json", "--token-file", token_file],
+        "",
+    );
+    assert!(whoami.status.success(), "{}", text(&whoami.stderr));
+    let refreshed: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&file).expect("stored")).expect("json");
+    let new_jwt = refreshed["token"].as_str().expect("token");
+    assert!(new_jwt.starts_with("eyJ") && new_jwt != jwt);
+
+    // Logging out ends the device: the JWT stops working.
+    let logout = pinlink(dir.path(), &["logout", "--token-file", token_file], "");
+    assert!(logout.status.success(), "{}", text(&logout.stderr));
+    let me = http
+        .get(format!("http://{address}/api/v2/user"))
+        .header("X-Plex-Token", new_jwt)
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(me.status(), 401);
+}

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use pinlink_client::{Client, Error, Identity, Wait};
+use pinlink_client::{Client, DeviceKey, Error, Identity, Wait};
 use pinlink_core::SystemClock;
 use pinlink_server::{App, Config};
 
@@ -154,4 +154,63 @@ async fn errors_are_typed() {
         unreachable.create_pin(false).await,
         Err(Error::Network(_))
     ));
+}
+
+#[tokio::test]
+async fn a_device_logs_in_with_a_jwt_pin_and_refreshes_with_its_key() {
+    let base = server(900).await;
+    let device = client(&base, "JWT Device");
+    let browser = client(&base, "Client Test Browser");
+    let key = DeviceKey::generate();
+
+    let pin = device.create_jwt_pin(&key, false).await.expect("pin");
+    let account = browser.sign_in("alice", PASSWORD).await.expect("sign in");
+    let (jwt, ()) = tokio::join!(
+        device.wait_for_jwt(
+            &pin,
+            &key,
+            Wait {
+                interval: Duration::from_millis(100),
+                ..Wait::default()
+            },
+            |_| {}
+        ),
+        async {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            browser
+                .link(&account.auth_token, &pin.code)
+                .await
+                .expect("link");
+        }
+    );
+    let jwt = jwt.expect("a Plex JWT");
+    let claims = device.verify_jwt(&jwt, &key).await.expect("verifies");
+    assert_eq!(claims.user["username"], "alice");
+    assert!(claims.expires_in() > 6 * 24 * 3600);
+    assert_eq!(device.user(&jwt).await.expect("user").username, "alice");
+
+    let fresh = device.refresh_jwt(&key).await.expect("refresh");
+    assert_ne!(fresh, jwt);
+    // Another key cannot refresh this device's JWT, nor pass for it.
+    let other = DeviceKey::generate();
+    assert!(device.refresh_jwt(&other).await.is_err());
+    assert!(device.verify_jwt(&fresh, &other).await.is_err());
+}
+
+#[tokio::test]
+async fn a_signed_in_device_registers_its_key_then_refreshes() {
+    let base = server(900).await;
+    let device = client(&base, "Registering Device");
+    let key = DeviceKey::generate();
+    let account = device.sign_in("alice", PASSWORD).await.expect("sign in");
+    assert!(
+        device.refresh_jwt(&key).await.is_err(),
+        "not registered yet"
+    );
+    device
+        .register_key(&account.auth_token, &key)
+        .await
+        .expect("register");
+    let jwt = device.refresh_jwt(&key).await.expect("refresh");
+    assert_eq!(device.user(&jwt).await.expect("user").username, "alice");
 }

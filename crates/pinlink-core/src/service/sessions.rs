@@ -185,7 +185,19 @@ impl Pinlink {
     }
 
     /// Ends a session: its token stops working at once.
+    /// A Plex JWT cannot be withdrawn alone (a refresh would make another):
+    /// signing out with one removes its device, and with it the device's
+    /// key, its JWTs and its other tokens.
     pub async fn sign_out(&self, session: &Session) -> Result<(), CoreError> {
+        if crate::plex_jwt::looks_like_jwt(session.token.expose()) {
+            return match self
+                .revoke_device(&session.account, session.device_id)
+                .await
+            {
+                Ok(()) | Err(CoreError::DeviceNotFound) => Ok(()),
+                Err(e) => Err(e),
+            };
+        }
         let hash = self
             .secrets
             .lookup_hash(Purpose::Token, session.token.expose());

@@ -499,3 +499,26 @@ fn decode_header(jwt: &str) -> Value {
     let header = jwt.split('.').next().expect("header part");
     serde_json::from_slice(&URL_SAFE_NO_PAD.decode(header).expect("base64url")).expect("json")
 }
+
+#[tokio::test]
+async fn signing_out_with_a_plex_jwt_ends_the_device_and_its_refreshes() {
+    let app = TestApp::spawn().await;
+    let device = JwtDevice::new(40, CLIENT);
+    registered(&app, &device).await;
+    let jwt = plex_jwt(&app, &device).await;
+    let out = app
+        .request(Method::DELETE, "/api/v2/users/signout")
+        .header("X-Plex-Token", &jwt)
+        .go()
+        .await;
+    assert_eq!(out.status(), StatusCode::NO_CONTENT);
+    assert_json_error(app.user(&jwt).await, 401, 1001).await;
+    let n = nonce(&app, CLIENT).await;
+    let refresh = exchange(
+        &app,
+        CLIENT,
+        &device.sign(device.claims(pinlink_core::Clock::now(&app.clock), &n)),
+    )
+    .await;
+    assert_json_error(refresh, 422, 1000).await;
+}
