@@ -144,6 +144,33 @@ def _():
     require(resources == [], f"resources() returned {resources!r} for an account without servers")
 
 
+@checks.add("resources-list-a-server-that-published-itself")
+def _():
+    """A Plex Media Server links itself with a pin and publishes its
+    connections (as a PMS does); plexapi's resources() must read it."""
+    account = checks.need("account")
+    pms_id = client_id("plexapi-pms")
+    headers = {"X-Plex-Client-Identifier": pms_id, "X-Plex-Product": "Plex Media Server",
+               "X-Plex-Provides": "server", "X-Plex-Device-Name": "Compat PMS", "Accept": "application/json"}
+    pin = SESSION.post(BASE + "/api/v2/pins", headers=headers, timeout=TIMEOUT).json()
+    account.link(pin["code"])
+    polled = SESSION.get(f"{BASE}/api/v2/pins/{pin['id']}", headers=headers, timeout=TIMEOUT).json()
+    server_token = polled["authToken"]
+    require(server_token, "the server's pin gave no token")
+    published = SESSION.put(f"{BASE}/devices/{pms_id}", headers={**headers, "X-Plex-Token": server_token},
+                            params=[("Connection[][uri]", "http://192.168.7.7:32400")], timeout=TIMEOUT)
+    require(published.status_code == 200, f"PUT /devices/{{id}}: {published.status_code} {published.text}")
+    resources = account.resources()
+    names = [r.name for r in resources]
+    require(names == ["Compat PMS"], f"resources() returned {names!r}")
+    resource = resources[0]
+    require("server" in resource.provides, f"provides {resource.provides!r}")
+    require(resource.accessToken == server_token, "the resource's accessToken is not the server's token")
+    uris = [c.uri for c in resource.connections]
+    require(uris == ["http://192.168.7.7:32400"], f"connections {uris!r}")
+    require(resource.connections[0].local is True, "a 192.168 address is local")
+
+
 @checks.add("users-empty-list")
 def _():
     account = checks.need("account")

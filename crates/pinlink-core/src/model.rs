@@ -197,6 +197,9 @@ pub struct DeviceInfo {
     pub model: Box<str>,
     /// `X-Plex-Device-Vendor`
     pub vendor: Box<str>,
+    /// `X-Plex-Provides`: what the device offers, comma-separated
+    /// (`server`, `player`, `controller`, …).
+    pub provides: Box<str>,
 }
 
 /// The raw optional `X-Plex-*` metadata fields, as an adapter found them.
@@ -210,6 +213,7 @@ pub struct RawDeviceInfo<'a> {
     pub device_name: Option<&'a str>,
     pub model: Option<&'a str>,
     pub vendor: Option<&'a str>,
+    pub provides: Option<&'a str>,
 }
 
 impl DeviceInfo {
@@ -228,6 +232,7 @@ impl DeviceInfo {
             device_name: field("X-Plex-Device-Name", raw.device_name)?,
             model: field("X-Plex-Model", raw.model)?,
             vendor: field("X-Plex-Device-Vendor", raw.vendor)?,
+            provides: field("X-Plex-Provides", raw.provides)?,
         })
     }
 }
@@ -445,6 +450,18 @@ pub struct Device {
     pub last_seen_at: UnixTime,
     /// The device's newest token (plex.tv lists one per device).
     pub token: Option<AuthToken>,
+    /// The connection URIs it published, if it is a server.
+    pub connections: Vec<String>,
+}
+
+impl Device {
+    /// Whether it provides `server` (it is one of the account's resources).
+    pub fn is_server(&self) -> bool {
+        self.info
+            .provides
+            .split(',')
+            .any(|p| p.trim().eq_ignore_ascii_case("server"))
+    }
 }
 
 /// Who is calling, established from an `X-Plex-Token`.

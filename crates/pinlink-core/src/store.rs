@@ -93,6 +93,8 @@ pub struct DeviceRecord {
     pub last_seen_at: UnixTime,
     /// The newest token's sealed copy.
     pub token_sealed: Option<Vec<u8>>,
+    /// The connection URIs a server published.
+    pub connections: Vec<String>,
 }
 
 /// What a token hash resolves to.
@@ -185,6 +187,14 @@ pub trait Store: Send + Sync + 'static {
     /// Removes one of the account's devices and every token it holds.
     async fn revoke_device(&self, account: AccountId, device: DeviceId)
         -> Result<bool, StoreError>;
+    /// Replaces the connections of the account's device `device` (its client
+    /// identifier, or its numeric id); `false` when it has no such device.
+    async fn set_device_connections(
+        &self,
+        account: AccountId,
+        device: &str,
+        connections: &[String],
+    ) -> Result<bool, StoreError>;
     /// Binds a device's public key (`kid`, `x`) to it. `false` when the
     /// `kid` already belongs to another device (nothing is written then).
     async fn register_device_key(

@@ -1,8 +1,8 @@
 //! What apps call right after a login, beyond the user object: `ping`, the
-//! account's friends, its home's users, its webhooks and its servers
-//! (resources). pinlink has no friends, homes, webhooks or media servers of
-//! its own, so these answer the shapes real clients parse, with the account
-//! owner as the home's only user and empty lists elsewhere (reference:
+//! account's friends, its home's users and its webhooks (the servers are in
+//! [`crate::resource`]). pinlink has no friends, homes or webhooks, so these
+//! answer the shapes real clients parse, with the account owner as the
+//! home's only user and empty lists elsewhere (reference:
 //! `shared/protocol/plex-jwt-and-after-login.md` §B.2).
 
 use serde::Serialize;
@@ -28,8 +28,7 @@ impl WireBody for Pong {
 }
 
 /// An empty v2 list: JSON `[]`, XML a lower-case container named `element`
-/// with `size="0"` (`GET /api/v2/user/webhooks`, `GET /api/v2/resources` of
-/// an account without servers).
+/// with `size="0"` (`GET /api/v2/user/webhooks`).
 #[derive(Debug, Clone, Copy)]
 pub struct EmptyList {
     pub element: &'static str,
@@ -41,20 +40,6 @@ impl WireBody for EmptyList {
     }
     fn to_xml(&self) -> String {
         Element::new(self.element).attr("size", 0).to_document()
-    }
-}
-
-/// A v1 `MediaContainer` of no devices (`GET /api/resources` of an account
-/// without servers). v1 answers XML only.
-#[derive(Debug, Clone, Copy)]
-pub struct EmptyMediaContainer;
-
-impl WireBody for EmptyMediaContainer {
-    fn to_json(&self) -> String {
-        r#"{"MediaContainer":{"size":0}}"#.to_owned()
-    }
-    fn to_xml(&self) -> String {
-        Element::new("MediaContainer").attr("size", 0).to_document()
     }
 }
 
@@ -231,9 +216,6 @@ mod tests {
         }
         .to_xml()
         .contains("<resources size=\"0\"/>"));
-        assert!(EmptyMediaContainer
-            .to_xml()
-            .contains("<MediaContainer size=\"0\"/>"));
         let friends = Friends {
             machine_identifier: "m".into(),
         }

@@ -30,6 +30,10 @@ pub struct DeviceBody {
     pub screen_resolution: String,
     pub screen_density: String,
     pub public_address: String,
+    /// The connection URIs a server published (`<Connection uri=…/>`
+    /// children in XML).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub connections: Vec<String>,
 }
 
 impl DeviceBody {
@@ -53,6 +57,11 @@ impl DeviceBody {
             .attr("lastSeenAt", self.last_seen_at)
             .attr("screenResolution", &self.screen_resolution)
             .attr("screenDensity", &self.screen_density)
+            .children(
+                self.connections
+                    .iter()
+                    .map(|uri| Element::new("Connection").attr("uri", uri)),
+            )
     }
 }
 

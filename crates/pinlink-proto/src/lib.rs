@@ -12,15 +12,17 @@ pub mod auth;
 pub mod device;
 pub mod error;
 pub mod pin;
+pub mod resource;
 pub mod time_format;
 pub mod user;
 pub mod xml;
 
-pub use account::{EmptyList, EmptyMediaContainer, Friends, HomeUser, HomeUsers, Pong};
+pub use account::{EmptyList, Friends, HomeUser, HomeUsers, Pong};
 pub use auth::{JwtKeys, Nonce, PlexJwtToken};
 pub use device::{DeviceBody, DeviceList};
 pub use error::{ErrorBody, ErrorCode, ErrorItem};
 pub use pin::{Location, PinBody};
+pub use resource::{ResourceBody, ResourceConnection, Resources};
 pub use user::{UserBody, UserEnvelope, UserFacts};
 
 /// A response body that can be written in both of plex.tv's formats.

@@ -19,6 +19,9 @@ use crate::state::AppState;
 pub struct PlexRequest {
     /// Lower-case names.
     params: HashMap<String, String>,
+    /// Every value of the parameters that may repeat
+    /// (`Connection[][uri]`), in order; lower-case names.
+    repeated: Vec<(String, String)>,
     /// Where the request comes from ([`crate::client_address`]); shown on
     /// confirmation pages and used for budgets.
     from: ClientAddress,
@@ -39,6 +42,16 @@ impl PlexRequest {
     /// Where the request comes from.
     pub fn client_address(&self) -> ClientAddress {
         self.from
+    }
+
+    /// Every value of a parameter that may repeat (`Connection[][uri]`).
+    pub fn all(&self, name: &str) -> Vec<&str> {
+        let name = name.to_ascii_lowercase();
+        self.repeated
+            .iter()
+            .filter(|(n, _)| *n == name)
+            .map(|(_, v)| v.as_str())
+            .collect()
     }
 
     /// A parameter that holds a JSON object (sent nested in a JSON body, or
@@ -84,6 +97,7 @@ impl PlexRequest {
             device_name: self.get("X-Plex-Device-Name"),
             model: self.get("X-Plex-Model"),
             vendor: self.get("X-Plex-Device-Vendor"),
+            provides: self.get("X-Plex-Provides"),
         }
     }
 
@@ -103,9 +117,20 @@ impl PlexRequest {
     }
 }
 
-fn insert_pairs(params: &mut HashMap<String, String>, pairs: Vec<(String, String)>) {
+/// Parameters that may come several times, each value kept.
+const REPEATED: [&str; 2] = ["connection[][uri]", "connection[uri]"];
+
+fn insert_pairs(
+    params: &mut HashMap<String, String>,
+    repeated: &mut Vec<(String, String)>,
+    pairs: Vec<(String, String)>,
+) {
     for (name, value) in pairs {
-        params.insert(name.to_ascii_lowercase(), value);
+        let name = name.to_ascii_lowercase();
+        if REPEATED.contains(&name.as_str()) {
+            repeated.push((name.clone(), value.clone()));
+        }
+        params.insert(name, value);
     }
 }
 
@@ -141,11 +166,12 @@ impl FromRequest<AppState> for PlexRequest {
     async fn from_request(request: Request, state: &AppState) -> Result<Self, ApiError> {
         let (parts, body) = request.into_parts();
         let mut params = HashMap::new();
+        let mut repeated = Vec::new();
 
         if let Some(query) = parts.uri.query() {
             let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query)
                 .map_err(|_| CoreError::InvalidInput("the query string is malformed".into()))?;
-            insert_pairs(&mut params, pairs);
+            insert_pairs(&mut params, &mut repeated, pairs);
         }
 
         let bytes = axum::body::to_bytes(body, state.max_body_bytes)
@@ -165,7 +191,7 @@ impl FromRequest<AppState> for PlexRequest {
                     CoreError::InvalidInput("the request body is not a valid form".into())
                 })?
             };
-            insert_pairs(&mut params, pairs);
+            insert_pairs(&mut params, &mut repeated, pairs);
         }
 
         for (name, value) in &parts.headers {
@@ -178,7 +204,11 @@ impl FromRequest<AppState> for PlexRequest {
         }
 
         let from = crate::client_address::of(&parts.extensions);
-        Ok(PlexRequest { params, from })
+        Ok(PlexRequest {
+            params,
+            repeated,
+            from,
+        })
     }
 }
 

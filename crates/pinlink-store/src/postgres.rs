@@ -363,6 +363,20 @@ impl Store for PostgresStore {
         on_pool!(self, |conn| queries::is_known_client(conn, account, client))
     }
 
+    async fn set_device_connections(
+        &self,
+        account: AccountId,
+        device: &str,
+        connections: &[String],
+    ) -> Result<bool, StoreError> {
+        on_pool!(self, |conn| queries::set_device_connections(
+            conn,
+            account,
+            device,
+            connections
+        ))
+    }
+
     async fn register_device_key(
         &self,
         device: DeviceId,

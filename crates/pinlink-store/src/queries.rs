@@ -44,6 +44,7 @@ fn bind_device<'q>(q: Statement<'q>, d: &'q DeviceInfo) -> Statement<'q> {
         .text(&d.device_name)
         .text(&d.model)
         .text(&d.vendor)
+        .text(&d.provides)
 }
 
 // ------------------------------------------------------------------- pins
@@ -361,6 +362,23 @@ fn session_from_row(row: &dyn Columns) -> Result<SessionRecord, sqlx::Error> {
         client_identifier: ClientIdentifier::from_stored(row.text("client_identifier")?),
         last_seen_at: UnixTime(row.int("last_seen_at")?),
     })
+}
+
+pub async fn set_device_connections<C: Db + ?Sized>(
+    conn: &mut C,
+    account: AccountId,
+    device: &str,
+    connections: &[String],
+) -> Result<bool, sqlx::Error> {
+    let id = device.parse::<i64>().unwrap_or(-1);
+    let n = Statement::new(sql::SET_DEVICE_CONNECTIONS)
+        .text(&connections.join("\n"))
+        .int(account.0)
+        .text(device)
+        .int(id)
+        .execute(conn)
+        .await?;
+    Ok(n > 0)
 }
 
 pub async fn register_device_key<C: Db + ?Sized>(

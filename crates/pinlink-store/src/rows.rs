@@ -115,6 +115,7 @@ pub fn device_from_row(row: &dyn Columns) -> Result<DeviceInfo, sqlx::Error> {
         device_name: row.text("device_name")?.into(),
         model: row.text("model")?.into(),
         vendor: row.text("vendor")?.into(),
+        provides: row.text("provides")?.into(),
     })
 }
 
@@ -160,5 +161,11 @@ pub fn device_record_from_row(row: &dyn Columns) -> Result<DeviceRecord, sqlx::E
         created_at: UnixTime(row.int("created_at")?),
         last_seen_at: UnixTime(row.int("last_seen_at")?),
         token_sealed: row.bytes("token_sealed")?,
+        connections: row
+            .text("connections")?
+            .lines()
+            .filter(|l| !l.is_empty())
+            .map(str::to_owned)
+            .collect(),
     })
 }

@@ -6,7 +6,7 @@
 /// binds them.
 macro_rules! device_columns {
     () => {
-        "product, version, platform, platform_version, device, device_name, model, vendor"
+        "product, version, platform, platform_version, device, device_name, model, vendor, provides"
     };
 }
 
@@ -26,7 +26,7 @@ pub const INSERT_PIN: &str = concat!(
     "INSERT INTO pins (id, code_hash, code_sealed, strong, client_identifier, ",
     device_columns!(),
     ", requester_ip, requester_net, created_at, expires_at, token_sealed, jwk) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)"
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)"
 );
 
 /// A network's live pins, and when the first of them expires.
@@ -82,9 +82,10 @@ pub const UPSERT_DEVICE: &str = concat!(
     "INSERT INTO devices (account_id, client_identifier, ",
     device_columns!(),
     ", created_at, last_seen_at) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) \
      ON CONFLICT (account_id, client_identifier) DO UPDATE SET \
        product = excluded.product, version = excluded.version, platform = excluded.platform, \
+       provides = excluded.provides, \
        platform_version = excluded.platform_version, device = excluded.device, \
        device_name = excluded.device_name, model = excluded.model, vendor = excluded.vendor, \
        last_seen_at = excluded.last_seen_at \
@@ -103,6 +104,10 @@ pub const SESSION_BY_TOKEN: &str = concat!(
 );
 
 /// A key already bound to another device is left alone (no row changes).
+/// A device of the account, by client identifier or (`$4`, -1 if none) id.
+pub const SET_DEVICE_CONNECTIONS: &str = "UPDATE devices SET connections = $1 \
+     WHERE account_id = $2 AND (client_identifier = $3 OR id = $4)";
+
 pub const UPSERT_DEVICE_KEY: &str = "INSERT INTO device_keys (kid, device_id, x, created_at) \
      VALUES ($1, $2, $3, $4) ON CONFLICT (kid) DO UPDATE SET x = excluded.x \
      WHERE device_keys.device_id = excluded.device_id";
@@ -145,7 +150,7 @@ macro_rules! list_devices {
         concat!(
             "SELECT d.id, d.client_identifier, ",
             device_columns!(),
-            ", d.created_at, d.last_seen_at, \
+            ", d.created_at, d.last_seen_at, d.connections, \
                (SELECT t.sealed FROM tokens t WHERE t.device_id = d.id \
                 ORDER BY t.created_at DESC, t.",
             $order,

@@ -271,6 +271,20 @@ impl Store for SqliteStore {
         read!(self, |conn| queries::is_known_client(conn, account, client))
     }
 
+    async fn set_device_connections(
+        &self,
+        account: AccountId,
+        device: &str,
+        connections: &[String],
+    ) -> Result<bool, StoreError> {
+        let (device, connections) = (device.to_owned(), connections.to_vec());
+        write!(self, move |conn| async {
+            queries::set_device_connections(conn, account, &device, &connections)
+                .await
+                .map_err(map_err)
+        })
+    }
+
     async fn register_device_key(
         &self,
         device: DeviceId,

@@ -51,6 +51,7 @@ fn device(product: &str) -> DeviceInfo {
         device_name: "Desk".into(),
         model: "m".into(),
         vendor: "v".into(),
+        provides: "player".into(),
     }
 }
 

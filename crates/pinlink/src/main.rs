@@ -59,6 +59,9 @@ enum Command {
     /// The keys Plex JWTs are signed with.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// An account's servers (its resources), for an app's CI.
+    #[command(subcommand)]
+    Resource(ResourceCommand),
     /// Apply pending database migrations and exit. `serve` does this too at
     /// every start (instances starting together take turns), so this is only
     /// needed to migrate ahead of a rolling deploy.
@@ -294,6 +297,28 @@ enum UserCommand {
     },
 }
 
+/// An account's servers: what `/api/v2/resources` lists. Plex Media
+/// Servers publish themselves (`PUT /devices/{clientIdentifier}`); in an
+/// app's CI there is none, so an operator declares one.
+#[derive(Subcommand)]
+enum ResourceCommand {
+    /// Declare a server for an account: listed with this name and one
+    /// connection, and a token of its own as its accessToken.
+    Add {
+        #[command(flatten)]
+        data: DataArgs,
+        /// The account (username or e-mail).
+        #[arg(long, value_name = "NAME")]
+        user: String,
+        /// The server's name.
+        #[arg(long, value_name = "NAME")]
+        name: String,
+        /// How to reach it, e.g. http://192.168.1.10:32400.
+        #[arg(long, value_name = "URI")]
+        uri: String,
+    },
+}
+
 /// Plex JWT signing keys. They are derived from the server key and a
 /// generation number, so the database holds only the numbers and every
 /// instance with the key file signs with the same keys.
@@ -485,6 +510,17 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 account.username.as_str(),
                 account.id.0
             );
+            Ok(())
+        }
+        Command::Resource(ResourceCommand::Add {
+            data,
+            user,
+            name,
+            uri,
+        }) => {
+            let core = open_core(&data).await?;
+            let client = core.declare_resource(&user, &name, &uri).await?;
+            println!("declared server {name:?} ({client}) for {user}, at {uri}");
             Ok(())
         }
         Command::Keys(KeysCommand::Rotate { data }) => {

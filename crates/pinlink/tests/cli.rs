@@ -199,6 +199,82 @@ fn signing_keys_rotate_and_the_old_one_stays_published() {
     assert_eq!(text(&again.stdout), text(&listed.stdout));
 }
 
+#[tokio::test]
+async fn a_declared_server_is_listed_as_the_accounts_resource() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    add_alice(dir.path());
+    let declared = pinlink(
+        dir.path(),
+        &[
+            "resource",
+            "add",
+            "--user",
+            "alice",
+            "--name",
+            "CI Server",
+            "--uri",
+            "http://127.0.0.1:32400",
+        ],
+        "",
+    );
+    assert!(declared.status.success(), "{}", text(&declared.stderr));
+    let unknown = pinlink(
+        dir.path(),
+        &[
+            "resource",
+            "add",
+            "--user",
+            "nobody",
+            "--name",
+            "X",
+            "--uri",
+            "http://a:1",
+        ],
+        "",
+    );
+    assert!(!unknown.status.success());
+    assert!(
+        text(&unknown.stderr).contains("nobody"),
+        "{}",
+        text(&unknown.stderr)
+    );
+
+    let (_server, address, _, _) = start_server(dir.path(), &[]);
+    let http = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .expect("client");
+    let token = sign_in(&http, &address).await;
+    let resources: serde_json::Value = http
+        .get(format!("http://{address}/api/v2/resources"))
+        .header("Accept", "application/json")
+        .header("X-Plex-Token", &token)
+        .send()
+        .await
+        .expect("send")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(resources[0]["name"], "CI Server");
+    assert_eq!(resources[0]["provides"], "server");
+    assert_eq!(
+        resources[0]["connections"][0]["uri"],
+        "http://127.0.0.1:32400"
+    );
+    let access = resources[0]["accessToken"].as_str().expect("accessToken");
+    let as_server = http
+        .get(format!("http://{address}/api/v2/user"))
+        .header("X-Plex-Token", access)
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(
+        as_server.status(),
+        200,
+        "the server's accessToken is a live token"
+    );
+}
+
 #[test]
 fn accounts_are_added_and_listed() {
     let dir = tempfile::tempdir().expect("tempdir");

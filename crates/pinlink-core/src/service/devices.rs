@@ -19,6 +19,7 @@ impl Pinlink {
                     info: r.info,
                     created_at: r.created_at,
                     last_seen_at: r.last_seen_at,
+                    connections: r.connections,
                 })
             })
             .collect()

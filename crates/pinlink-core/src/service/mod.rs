@@ -15,6 +15,7 @@ mod accounts;
 mod devices;
 mod jwt;
 mod pins;
+mod resources;
 mod sessions;
 
 use std::sync::atomic::{AtomicU64, Ordering};

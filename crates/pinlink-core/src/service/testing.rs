@@ -106,6 +106,7 @@ impl State {
                         created_at: now,
                         last_seen_at: now,
                         token_sealed: None,
+                        connections: Vec::new(),
                     },
                 });
                 id
@@ -302,6 +303,26 @@ impl Store for MemoryStore {
             return Ok(None);
         };
         Ok(s.session(row))
+    }
+
+    async fn set_device_connections(
+        &self,
+        account: AccountId,
+        device: &str,
+        connections: &[String],
+    ) -> Result<bool, StoreError> {
+        let mut s = self.state.lock();
+        let id = device.parse::<i64>().ok();
+        match s.devices.iter_mut().find(|d| {
+            d.account == account
+                && (d.record.client_identifier.as_str() == device || Some(d.record.id.0) == id)
+        }) {
+            Some(row) => {
+                row.record.connections = connections.to_vec();
+                Ok(true)
+            }
+            None => Ok(false),
+        }
     }
 
     async fn register_device_key(

@@ -44,7 +44,10 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v2/devices", get(api::devices::list))
         .route("/api/v2/devices/{id}", delete(api::devices::revoke))
         .route("/devices", get(devices))
-        .route("/devices/{id}", delete(api::devices::revoke))
+        .route(
+            "/devices/{id}",
+            delete(api::devices::revoke).put(api::devices::publish),
+        )
         .merge(pages::routes())
         .fallback(not_found);
     // The only layer applied route by route (each wraps every route on its

@@ -264,3 +264,175 @@ async fn the_user_profile_has_every_field_the_generated_sdks_read() {
         );
     }
 }
+
+/// A Plex Media Server links itself with a pin (`X-Plex-Provides: server`)
+/// and publishes how to reach it; returns its device token.
+async fn link_a_server(app: &TestApp, account_token: &str) -> String {
+    let pin: Value = app
+        .request(Method::POST, "/api/v2/pins")
+        .header("Accept", "application/json")
+        .header("X-Plex-Product", "Plex Media Server")
+        .header("X-Plex-Client-Identifier", "pms-basement")
+        .header("X-Plex-Device-Name", "Basement")
+        .header("X-Plex-Provides", "server")
+        .header("X-Plex-Version", "1.40.0")
+        .json_value()
+        .await;
+    assert_eq!(
+        app.link(account_token, pin["code"].as_str().expect("code"))
+            .await
+            .status(),
+        204
+    );
+    app.device_token(&pin["id"], "pms-basement").await
+}
+
+async fn publish(app: &TestApp, token: &str, device: &str, query: &str) -> reqwest::Response {
+    app.request(Method::PUT, &format!("/devices/{device}?{query}"))
+        .header("Accept", "application/json")
+        .header("X-Plex-Token", token)
+        .header("X-Plex-Client-Identifier", "pms-basement")
+        .go()
+        .await
+}
+
+#[tokio::test]
+async fn a_server_that_publishes_its_connections_is_a_resource_in_every_format() {
+    let app = TestApp::spawn().await;
+    let account_token = app.sign_in("laptop").await;
+    let server_token = link_a_server(&app, &account_token).await;
+    // A player is not a resource.
+    let player = app.create_pin("a-player", false).await;
+    app.link(&account_token, player["code"].as_str().expect("code"))
+        .await;
+
+    let published = publish(
+        &app,
+        &server_token,
+        "pms-basement",
+        "Connection[][uri]=http%3A%2F%2F192.168.1.10%3A32400&Connection[][uri]=https%3A%2F%2Fplex.example.org%3A443",
+    )
+    .await;
+    assert_eq!(published.status(), StatusCode::OK);
+
+    let v2: Value = get(
+        &app,
+        "/api/v2/resources?includeHttps=1&includeRelay=1",
+        &account_token,
+        true,
+    )
+    .await
+    .json()
+    .await
+    .expect("json");
+    let list = v2.as_array().expect("list");
+    assert_eq!(list.len(), 1, "{v2}");
+    let server = &list[0];
+    assert_eq!(server["name"], "Basement");
+    assert_eq!(server["clientIdentifier"], "pms-basement");
+    assert_eq!(server["provides"], "server");
+    assert_eq!(server["accessToken"], server_token.as_str());
+    assert!(server["createdAt"]
+        .as_str()
+        .is_some_and(|t| t.ends_with('Z')));
+    let connections = server["connections"].as_array().expect("connections");
+    assert_eq!(connections.len(), 2);
+    assert_eq!(connections[0]["address"], "192.168.1.10");
+    assert_eq!(connections[0]["port"], 32400);
+    assert_eq!(connections[0]["local"], true);
+    assert_eq!(connections[1]["protocol"], "https");
+    assert_eq!(connections[1]["local"], false);
+
+    let v1 = get(&app, "/api/resources?includeHttps=1", &account_token, true)
+        .await
+        .text()
+        .await
+        .expect("xml");
+    assert!(v1.contains("<Device name=\"Basement\""), "{v1}");
+    assert!(
+        v1.contains("<Connection protocol=\"http\" address=\"192.168.1.10\" port=\"32400\""),
+        "{v1}"
+    );
+    let devices = app.get_text("/devices.xml", &account_token).await;
+    assert!(
+        devices.contains("<Connection uri=\"http://192.168.1.10:32400\"/>"),
+        "{devices}"
+    );
+
+    // Published again (by numeric id, as some clients do): the list is replaced.
+    let all: Value = app.get_json("/api/v2/devices.json", &account_token).await;
+    let id = all
+        .as_array()
+        .expect("devices")
+        .iter()
+        .find(|d| d["clientIdentifier"] == "pms-basement")
+        .and_then(|d| d["id"].as_i64())
+        .expect("listed");
+    let again = publish(
+        &app,
+        &server_token,
+        &id.to_string(),
+        "Connection[][uri]=http%3A%2F%2F10.0.0.9%3A32400",
+    )
+    .await;
+    assert_eq!(again.status(), StatusCode::OK);
+    let v2: Value = get(&app, "/api/v2/resources", &account_token, true)
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(v2[0]["connections"].as_array().map(Vec::len), Some(1));
+    assert_eq!(v2[0]["connections"][0]["address"], "10.0.0.9");
+}
+
+#[tokio::test]
+async fn connections_are_checked_and_only_the_accounts_own_devices_take_them() {
+    let app = TestApp::spawn().await;
+    let account_token = app.sign_in("laptop").await;
+    let server_token = link_a_server(&app, &account_token).await;
+    let bad = publish(
+        &app,
+        &server_token,
+        "pms-basement",
+        "Connection[][uri]=javascript%3Aalert(1)",
+    )
+    .await;
+    assert_json_error(bad, 400, 1000).await;
+    let too_many: String = (0..17)
+        .map(|i| format!("Connection[][uri]=http%3A%2F%2F10.0.0.{i}%3A32400"))
+        .collect::<Vec<_>>()
+        .join("&");
+    assert_json_error(
+        publish(&app, &server_token, "pms-basement", &too_many).await,
+        400,
+        1000,
+    )
+    .await;
+    // Another account has no such device.
+    app.add_account("bob", "bob@example.org", "bob's long password")
+        .await;
+    let bob = app
+        .request(Method::POST, "/api/v2/users/signin")
+        .header("Accept", "application/json")
+        .header("X-Plex-Client-Identifier", "bobs-laptop")
+        .form(&[("login", "bob"), ("password", "bob's long password")])
+        .json_value()
+        .await;
+    let bob_token = bob["authToken"].as_str().expect("token");
+    let hijack = publish(
+        &app,
+        bob_token,
+        "pms-basement",
+        "Connection[][uri]=http%3A%2F%2Fevil.example%3A80",
+    )
+    .await;
+    assert_json_error(hijack, 404, 1900).await;
+    let unauthenticated = publish(
+        &app,
+        "nope",
+        "pms-basement",
+        "Connection[][uri]=http%3A%2F%2Fa%3A1",
+    )
+    .await;
+    assert_json_error(unauthenticated, 401, 1001).await;
+}

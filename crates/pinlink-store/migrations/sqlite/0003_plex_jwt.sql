@@ -28,3 +28,10 @@ CREATE TABLE jwt_signing_keys (
     generation INTEGER PRIMARY KEY,
     created_at INTEGER NOT NULL
 );
+
+-- What a device provides (X-Plex-Provides: "server", "player", …), and the
+-- connection URIs a server published (one per line): the account's
+-- resources (/api/v2/resources).
+ALTER TABLE pins ADD COLUMN provides TEXT NOT NULL DEFAULT '';
+ALTER TABLE devices ADD COLUMN provides TEXT NOT NULL DEFAULT '';
+ALTER TABLE devices ADD COLUMN connections TEXT NOT NULL DEFAULT '';

@@ -1,15 +1,17 @@
 //! What apps call right after a login (reference §B.2): `ping`, the
 //! account's friends, its home's users, its webhooks and servers, and the
-//! legacy password sign-in with HTTP Basic. pinlink keeps no friends, homes,
-//! webhooks or media servers, so each answers the shape the real clients
-//! parse: the owner as the home's only user, empty lists elsewhere.
+//! legacy password sign-in with HTTP Basic. pinlink keeps no friends, homes
+//! or webhooks, so those answer the shape the real clients parse: the owner
+//! as the home's only user, empty lists elsewhere. Servers are the account's
+//! devices that provide `server`, with the connections they published.
 
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use base64::Engine as _;
 use pinlink_core::{Account, CoreError, Password, SignIn};
 use pinlink_proto::{
-    EmptyList, EmptyMediaContainer, Friends, HomeUser, HomeUsers, Pong, UserEnvelope,
+    EmptyList, Friends, HomeUser, HomeUsers, Pong, ResourceBody, ResourceConnection, Resources,
+    UserEnvelope,
 };
 
 use super::authenticate;
@@ -91,26 +93,60 @@ pub async fn webhooks(
     }))
 }
 
-/// `GET /api/v2/resources`: the account's servers. pinlink does not yet
-/// record servers that publish their connections, so every account has
-/// none: `[]`, not a 404 (Home Assistant then says "no servers found").
+/// The account's servers (devices that provide `server`), with the
+/// connections they published; none is an empty list, not a 404 (Home
+/// Assistant then says "no servers found").
+async fn resources(
+    state: &AppState,
+    request: &PlexRequest,
+    v1: bool,
+) -> Result<Resources, ApiError> {
+    let session = authenticate(state, request).await?;
+    let servers = state.core.resources(&session).await?;
+    Ok(Resources {
+        resources: servers
+            .iter()
+            .map(|d| ResourceBody {
+                name: d.info.device_name.to_string(),
+                product: d.info.product.as_str().to_owned(),
+                product_version: d.info.version.to_string(),
+                platform: d.info.platform.to_string(),
+                platform_version: d.info.platform_version.to_string(),
+                device: d.info.device.to_string(),
+                client_identifier: d.client_identifier.as_str().to_owned(),
+                created_at: d.created_at.0,
+                last_seen_at: d.last_seen_at.0,
+                provides: d.info.provides.to_string(),
+                access_token: d
+                    .token
+                    .as_ref()
+                    .map(|t| t.expose().to_owned())
+                    .unwrap_or_default(),
+                connections: d
+                    .connections
+                    .iter()
+                    .filter_map(|uri| ResourceConnection::from_uri(uri))
+                    .collect(),
+            })
+            .collect(),
+        v1,
+    })
+}
+
+/// `GET /api/v2/resources`: JSON or XML.
 pub async fn resources_v2(
     State(state): State<AppState>,
     request: PlexRequest,
 ) -> Result<Reply, ApiError> {
-    authenticate(&state, &request).await?;
-    Ok(Reply::ok(EmptyList {
-        element: "resources",
-    }))
+    Ok(Reply::ok(resources(&state, &request, false).await?))
 }
 
-/// v1 `GET /api/resources`: the same, always XML.
+/// v1 `GET /api/resources`: always XML.
 pub async fn resources_v1(
     State(state): State<AppState>,
     request: PlexRequest,
 ) -> Result<Reply, ApiError> {
-    authenticate(&state, &request).await?;
-    Ok(Reply::xml_only(EmptyMediaContainer))
+    Ok(Reply::xml_only(resources(&state, &request, true).await?))
 }
 
 /// The login and password of an `Authorization: Basic` header.

@@ -23,7 +23,7 @@ fn device_body(device: &Device) -> DeviceBody {
         device: info.device.to_string(),
         model: info.model.to_string(),
         vendor: info.vendor.to_string(),
-        provides: String::new(),
+        provides: info.provides.to_string(),
         client_identifier: device.client_identifier.as_str().to_owned(),
         version: info.version.to_string(),
         token: device
@@ -36,7 +36,28 @@ fn device_body(device: &Device) -> DeviceBody {
         screen_resolution: String::new(),
         screen_density: String::new(),
         public_address: String::new(),
+        connections: device.connections.clone(),
     }
+}
+
+/// `PUT /devices/{clientIdentifier}` (some clients put the numeric id) with
+/// `Connection[][uri]=…` (repeated): what a Plex Media Server does to
+/// publish how to reach it. Replaces the device's connections; 200.
+pub async fn publish(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    request: PlexRequest,
+) -> Result<Reply, ApiError> {
+    let session = authenticate(&state, &request).await?;
+    let mut uris: Vec<String> = request
+        .all("Connection[][uri]")
+        .into_iter()
+        .chain(request.all("Connection[uri]"))
+        .map(str::to_owned)
+        .collect();
+    uris.dedup();
+    state.core.publish_connections(&session, &id, uris).await?;
+    Ok(Reply::status(StatusCode::OK))
 }
 
 async fn device_list(
