@@ -100,6 +100,9 @@ pub struct Budgets {
     /// JWT nonces (`GET /api/v2/auth/nonce`) per client identifier and
     /// address: a device needs one every few days.
     pub jwt_nonces_per_client: Limit,
+    /// JWT nonces per address, whatever the client identifier (which a
+    /// stranger can vary at will): each is a stored row.
+    pub jwt_nonces_per_address: Limit,
 }
 
 impl Default for Budgets {
@@ -120,6 +123,7 @@ impl Default for Budgets {
             pins_per_address: Limit::new(60, 10 * MINUTE),
             pins_per_client: Limit::new(20, 10 * MINUTE),
             jwt_nonces_per_client: Limit::new(30, 10 * MINUTE),
+            jwt_nonces_per_address: Limit::new(120, 10 * MINUTE),
         }
     }
 }
@@ -141,6 +145,7 @@ impl Budgets {
             self.pins_per_address,
             self.pins_per_client,
             self.jwt_nonces_per_client,
+            self.jwt_nonces_per_address,
         ]
         .iter()
         .map(|limit| limit.window_secs)
@@ -286,12 +291,19 @@ impl BudgetKeys<'_> {
     /// Asking for a new pin: the address's budget, and the client
     /// identifier's from that address (an identifier is not a secret: keyed
     /// by it alone, anyone could spend a device's budget and lock it out).
-    /// A JWT nonce: per client identifier and address.
+    /// A JWT nonce: per client identifier and address, and per address.
     pub fn jwt_nonce(&self, client_identifier: &str, from: &ClientAddress) -> Vec<Spend> {
-        vec![Spend::new(
-            self.key(&["jwt nonce", client_identifier, &from.network()]),
-            &[self.budgets.jwt_nonces_per_client],
-        )]
+        let network = from.network();
+        vec![
+            Spend::new(
+                self.key(&["jwt nonce", client_identifier, &network]),
+                &[self.budgets.jwt_nonces_per_client],
+            ),
+            Spend::new(
+                self.key(&["jwt nonce address", &network]),
+                &[self.budgets.jwt_nonces_per_address],
+            ),
+        ]
     }
 
     pub fn new_pin(&self, client_identifier: &str, from: &ClientAddress) -> Vec<Spend> {

@@ -15,7 +15,7 @@
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
-use ed25519_dalek::{Signature, Signer, SigningKey, Verifier, VerifyingKey};
+use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -30,6 +30,8 @@ pub const DEVICE_JWT_MAX_LIFETIME_SECS: i64 = 3600;
 /// How far a clock may be off.
 const LEEWAY_SECS: i64 = 60;
 const ISSUER: &str = "plex.tv";
+/// How long after a rotation instances may still sign with the old key.
+const ROTATION_MARGIN_SECS: i64 = 600;
 
 /// An Ed25519 public key as a JWK: `{"kty":"OKP","crv":"Ed25519","x",…,"kid"}`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -96,9 +98,13 @@ impl Jwk {
     }
 }
 
+/// A device's public key; a weak (small-order) key, for which anyone could
+/// forge signatures, is no key.
 fn verifying_key(x: &str) -> Option<VerifyingKey> {
     let bytes: [u8; 32] = URL_SAFE_NO_PAD.decode(x).ok()?.try_into().ok()?;
-    VerifyingKey::from_bytes(&bytes).ok()
+    VerifyingKey::from_bytes(&bytes)
+        .ok()
+        .filter(|key| !key.is_weak())
 }
 
 /// Why a JWT was not accepted.
@@ -157,7 +163,7 @@ fn verified_claims<T: for<'de> Deserialize<'de>>(
         .and_then(|s| s.try_into().ok())
         .ok_or(JwtProblem::Invalid)?;
     let signed = &token[..header.len() + 1 + claims.len()];
-    key.verify(signed.as_bytes(), &Signature::from_bytes(&signature))
+    key.verify_strict(signed.as_bytes(), &Signature::from_bytes(&signature))
         .map_err(|_| JwtProblem::Invalid)?;
     URL_SAFE_NO_PAD
         .decode(claims)
@@ -256,6 +262,9 @@ pub struct PlexClaims {
     pub user: JwtUser,
     /// Makes every JWT unique, even two issued in the same second.
     pub jti: String,
+    /// The device it was issued to (pinlink's id): a JWT of a revoked
+    /// device stays dead even if the same key is bound to a new one.
+    pub sub: String,
 }
 
 /// One signing key.
@@ -301,7 +310,10 @@ impl SigningKeys {
                         x,
                     },
                     key,
-                    retired_after: superseded_at.map(|at| at + PLEX_JWT_LIFETIME_SECS),
+                    // Instances sign with the old key until they next read
+                    // the generations (a sweep, a minute): a margin for it.
+                    retired_after: superseded_at
+                        .map(|at| at + PLEX_JWT_LIFETIME_SECS + ROTATION_MARGIN_SECS),
                 }
             })
             .collect();
@@ -408,6 +420,7 @@ mod tests {
                 joined_at: None,
             },
             jti: "j".into(),
+            sub: "1".into(),
         }
     }
 
@@ -472,7 +485,7 @@ mod tests {
         assert_eq!(header_kid(&new), Some(two.newest().1.kid));
         assert!(one.verify(&new, now).is_err());
         // A JWT lifetime after the rotation the old key is gone.
-        let later = UnixTime(rotated_at + PLEX_JWT_LIFETIME_SECS);
+        let later = UnixTime(rotated_at + PLEX_JWT_LIFETIME_SECS + ROTATION_MARGIN_SECS);
         assert_eq!(two.public(later).len(), 1);
         assert!(two.knows(&one.newest().1.kid));
     }
@@ -534,9 +547,15 @@ mod tests {
         let mut ec = ok.clone();
         ec["crv"] = "P-256".into();
         assert!(Jwk::parse(&ec).is_err());
-        let mut short = ok;
+        let mut short = ok.clone();
         short["x"] = "AAAA".into();
         assert!(Jwk::parse(&short).is_err());
+        // The identity point: a small-order key anyone could forge for.
+        let mut weak = ok;
+        let mut identity = [0u8; 32];
+        identity[0] = 1;
+        weak["x"] = URL_SAFE_NO_PAD.encode(identity).into();
+        assert!(Jwk::parse(&weak).is_err());
     }
 }
 
@@ -569,6 +588,7 @@ mod independent {
                 joined_at: None,
             },
             jti: "j".into(),
+            sub: "1".into(),
         });
         let published = &keys.public(now)[0];
         let key = jsonwebtoken::DecodingKey::from_ed_components(&published.x).expect("key");

@@ -187,12 +187,12 @@ pub trait Store: Send + Sync + 'static {
     /// Removes one of the account's devices and every token it holds.
     async fn revoke_device(&self, account: AccountId, device: DeviceId)
         -> Result<bool, StoreError>;
-    /// Replaces the connections of the account's device `device` (its client
-    /// identifier, or its numeric id); `false` when it has no such device.
+    /// Replaces the connections of the account's device `device`; `false`
+    /// when it has no such device.
     async fn set_device_connections(
         &self,
         account: AccountId,
-        device: &str,
+        device: DeviceId,
         connections: &[String],
     ) -> Result<bool, StoreError>;
     /// Binds a device's public key (`kid`, `x`) to it. `false` when the
@@ -211,6 +211,8 @@ pub trait Store: Send + Sync + 'static {
     async fn signing_key_generations(&self) -> Result<Vec<(u32, UnixTime)>, StoreError>;
     /// Adds the next signing key generation; returns its number.
     async fn add_signing_key_generation(&self, now: UnixTime) -> Result<u32, StoreError>;
+    /// Deletes nonces that expired by `now`; returns how many.
+    async fn delete_expired_nonces(&self, now: UnixTime) -> Result<u64, StoreError>;
     /// Whether a nonce was given to this client and has not expired (used
     /// or not: a JWT pin's polls carry the same nonce again and again).
     async fn nonce_is_live(

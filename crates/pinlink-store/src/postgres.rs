@@ -366,7 +366,7 @@ impl Store for PostgresStore {
     async fn set_device_connections(
         &self,
         account: AccountId,
-        device: &str,
+        device: DeviceId,
         connections: &[String],
     ) -> Result<bool, StoreError> {
         on_pool!(self, |conn| queries::set_device_connections(
@@ -403,6 +403,10 @@ impl Store for PostgresStore {
         in_transaction!(self, |conn| queries::add_signing_key_generation(conn, now)
             .await
             .map_err(map_err))
+    }
+
+    async fn delete_expired_nonces(&self, now: UnixTime) -> Result<u64, StoreError> {
+        on_pool!(self, |conn| queries::delete_expired_nonces(conn, now))
     }
 
     async fn nonce_is_live(

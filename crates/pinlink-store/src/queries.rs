@@ -367,15 +367,13 @@ fn session_from_row(row: &dyn Columns) -> Result<SessionRecord, sqlx::Error> {
 pub async fn set_device_connections<C: Db + ?Sized>(
     conn: &mut C,
     account: AccountId,
-    device: &str,
+    device: DeviceId,
     connections: &[String],
 ) -> Result<bool, sqlx::Error> {
-    let id = device.parse::<i64>().unwrap_or(-1);
     let n = Statement::new(sql::SET_DEVICE_CONNECTIONS)
         .text(&connections.join("\n"))
         .int(account.0)
-        .text(device)
-        .int(id)
+        .int(device.0)
         .execute(conn)
         .await?;
     Ok(n > 0)
@@ -455,6 +453,16 @@ pub async fn add_signing_key_generation<C: Db + ?Sized>(
         .fetch_one(conn)
         .await?;
     u32::try_from(row.int("generation")?).map_err(|e| sqlx::Error::Decode(Box::new(e)))
+}
+
+pub async fn delete_expired_nonces<C: Db + ?Sized>(
+    conn: &mut C,
+    now: UnixTime,
+) -> Result<u64, sqlx::Error> {
+    Statement::new(sql::DELETE_NONCES_BEFORE)
+        .int(now.0)
+        .execute(conn)
+        .await
 }
 
 pub async fn nonce_is_live<C: Db + ?Sized>(
@@ -628,10 +636,6 @@ pub async fn delete_spends_before<C: Db + ?Sized>(
         .await?;
     Statement::new(sql::FORGET_CLIENTS_BEFORE)
         .int(forget_clients_before.0)
-        .execute(conn)
-        .await?;
-    Statement::new(sql::DELETE_NONCES_BEFORE)
-        .int(before.0)
         .execute(conn)
         .await?;
     Ok(n)

@@ -104,9 +104,8 @@ pub const SESSION_BY_TOKEN: &str = concat!(
 );
 
 /// A key already bound to another device is left alone (no row changes).
-/// A device of the account, by client identifier or (`$4`, -1 if none) id.
-pub const SET_DEVICE_CONNECTIONS: &str = "UPDATE devices SET connections = $1 \
-     WHERE account_id = $2 AND (client_identifier = $3 OR id = $4)";
+pub const SET_DEVICE_CONNECTIONS: &str =
+    "UPDATE devices SET connections = $1 WHERE account_id = $2 AND id = $3";
 
 pub const UPSERT_DEVICE_KEY: &str = "INSERT INTO device_keys (kid, device_id, x, created_at) \
      VALUES ($1, $2, $3, $4) ON CONFLICT (kid) DO UPDATE SET x = excluded.x \
@@ -140,7 +139,8 @@ pub const DELETE_TOKEN: &str = "DELETE FROM tokens WHERE hash = $1 RETURNING dev
 
 /// A device left without tokens goes too.
 pub const DELETE_DEVICE_IF_TOKENLESS: &str =
-    "DELETE FROM devices WHERE id = $1 AND NOT EXISTS (SELECT 1 FROM tokens WHERE device_id = $1)";
+    "DELETE FROM devices WHERE id = $1 AND NOT EXISTS (SELECT 1 FROM tokens WHERE device_id = $1) \
+     AND NOT EXISTS (SELECT 1 FROM device_keys WHERE device_id = $1)";
 
 /// The account's devices with their newest token's sealed copy. `$order` is
 /// the backend's insertion order of tokens (SQLite's `rowid`, PostgreSQL's

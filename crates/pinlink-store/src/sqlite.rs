@@ -274,12 +274,12 @@ impl Store for SqliteStore {
     async fn set_device_connections(
         &self,
         account: AccountId,
-        device: &str,
+        device: DeviceId,
         connections: &[String],
     ) -> Result<bool, StoreError> {
-        let (device, connections) = (device.to_owned(), connections.to_vec());
+        let connections = connections.to_vec();
         write!(self, move |conn| async {
-            queries::set_device_connections(conn, account, &device, &connections)
+            queries::set_device_connections(conn, account, device, &connections)
                 .await
                 .map_err(map_err)
         })
@@ -311,6 +311,14 @@ impl Store for SqliteStore {
     async fn add_signing_key_generation(&self, now: UnixTime) -> Result<u32, StoreError> {
         write!(self, move |conn| async {
             queries::add_signing_key_generation(conn, now)
+                .await
+                .map_err(map_err)
+        })
+    }
+
+    async fn delete_expired_nonces(&self, now: UnixTime) -> Result<u64, StoreError> {
+        write!(self, move |conn| async {
+            queries::delete_expired_nonces(conn, now)
                 .await
                 .map_err(map_err)
         })

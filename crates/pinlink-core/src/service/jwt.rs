@@ -44,6 +44,27 @@ impl Pinlink {
         Ok(())
     }
 
+    /// Whether a JWT naming an unknown key may make this instance read the
+    /// key generations again: at most once every few seconds, so that made-up
+    /// key ids cannot turn every request into a database read.
+    fn may_reload_keys(&self) -> bool {
+        const EVERY_SECS: i64 = 5;
+        let now = self.now().0;
+        let last = self
+            .keys_reloaded_at
+            .load(std::sync::atomic::Ordering::Relaxed);
+        now - last >= EVERY_SECS
+            && self
+                .keys_reloaded_at
+                .compare_exchange(
+                    last,
+                    now,
+                    std::sync::atomic::Ordering::Relaxed,
+                    std::sync::atomic::Ordering::Relaxed,
+                )
+                .is_ok()
+    }
+
     /// Adds a signing key generation: new Plex JWTs are signed with it, and
     /// the previous key stays published until the JWTs it signed expire.
     /// Returns the new key's generation and public half.
@@ -91,6 +112,13 @@ impl Pinlink {
         if session.client_identifier.as_str() != client.as_str() {
             return Err(CoreError::JwtRejected(
                 "the token was issued to another client identifier",
+            ));
+        }
+        // A stolen Plex JWT must not let its thief add a key of their own
+        // and refresh for ever: keys are registered with an account token.
+        if plex_jwt::looks_like_jwt(session.token.expose()) {
+            return Err(CoreError::JwtRejected(
+                "register a key with an account token, not a Plex JWT",
             ));
         }
         let registered = self
@@ -204,6 +232,7 @@ impl Pinlink {
             user: jwt_user(&device.account, &scope),
             scope,
             jti: random_hex(32),
+            sub: device.device.0.to_string(),
         });
         tracing::info!(
             account = device.account.id.0,
@@ -217,7 +246,7 @@ impl Pinlink {
     /// and its device (by the key's `thumbprint`) still there.
     pub(super) async fn authenticate_jwt(&self, presented: &str) -> Result<Session, CoreError> {
         if let Some(kid) = plex_jwt::header_kid(presented) {
-            if !self.signing().knows(&kid) {
+            if !self.signing().knows(&kid) && self.may_reload_keys() {
                 // Perhaps a key another instance added since our last look.
                 self.load_signing_keys().await?;
             }
@@ -235,7 +264,9 @@ impl Pinlink {
             .await?
             .ok_or(CoreError::Unauthenticated)?;
         let device = key.session;
-        if !claims.aud.contains(device.client_identifier.as_str()) {
+        if !claims.aud.contains(device.client_identifier.as_str())
+            || claims.sub != device.device.0.to_string()
+        {
             return Err(CoreError::Unauthenticated);
         }
         Ok(Session {

@@ -18,7 +18,7 @@ mod pins;
 mod resources;
 mod sessions;
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -31,7 +31,7 @@ use crate::live_sessions::LiveSessions;
 use crate::secrets::{Secrets, ServerKey};
 use crate::store::{Change, Reservation, Spend, Store};
 
-pub use pins::{Expect, NewPin};
+pub use pins::{Expect, NewPin, Polled};
 pub use sessions::SignIn;
 
 /// Tunable rules. The defaults are plex.tv's lifetimes (protocol reference
@@ -85,6 +85,9 @@ pub struct Pinlink {
     /// generations come from the store: [`Pinlink::load_signing_keys`]).
     jwt_signing: parking_lot::RwLock<Arc<crate::plex_jwt::SigningKeys>>,
     server_key: ServerKey,
+    /// When a JWT with an unknown key id last made us read the key
+    /// generations ([`Pinlink::load_signing_keys`]).
+    keys_reloaded_at: AtomicI64,
     settings: PinlinkSettings,
     setup_token: parking_lot::Mutex<Option<Box<str>>>,
     /// Bounds the password hashes in flight ([`PinlinkSettings::password_checks_at_once`]).
@@ -128,6 +131,7 @@ impl Pinlink {
                 &[],
             ))),
             server_key: key.clone(),
+            keys_reloaded_at: AtomicI64::new(i64::MIN / 2),
             password_gate: Arc::new(tokio::sync::Semaphore::new(
                 settings.password_checks_at_once.max(1),
             )),
@@ -226,6 +230,7 @@ impl Pinlink {
         self.store
             .delete_spends_before(now.plus_secs(-longest), forget_clients)
             .await?;
+        self.store.delete_expired_nonces(now).await?;
         let live = self.store.count_live_pins(now).await?;
         self.live_estimate.store(live, Ordering::Relaxed);
         // A key another instance (or `pinlink keys rotate`) added signs here

@@ -349,6 +349,12 @@ impl Pinlink {
         pin: Pin,
         now: UnixTime,
     ) -> Result<Arc<Pin>, CoreError> {
+        if let Some(jwk) = &pin.jwk {
+            if self.store.device_key(&jwk.kid).await?.is_some() {
+                // Bound to a device already: linking would fail in the store.
+                return Err(CoreError::JwtRejected("thumbprint already taken"));
+            }
+        }
         let token = AuthToken::generate();
         let link = PinLink {
             pin: pin.id,

@@ -38,14 +38,19 @@ impl Pinlink {
         Ok(devices.into_iter().filter(Device::is_server).collect())
     }
 
-    /// Replaces the connections of one of the account's devices (by client
-    /// identifier or numeric id; some clients send either).
+    /// Replaces the connections of the device holding the session's token,
+    /// named by its client identifier or numeric id (clients send either):
+    /// a server publishes its own connections, never another device's.
     pub async fn publish_connections(
         &self,
         session: &Session,
         device: &str,
         uris: Vec<String>,
     ) -> Result<(), CoreError> {
+        if device != session.client_identifier.as_str() && device != session.device_id.0.to_string()
+        {
+            return Err(CoreError::DeviceNotFound);
+        }
         if uris.len() > MAX_CONNECTIONS {
             return Err(CoreError::InvalidInput(format!(
                 "at most {MAX_CONNECTIONS} connections per device"
@@ -56,7 +61,7 @@ impl Pinlink {
         }
         if self
             .store
-            .set_device_connections(session.account.id, device, &uris)
+            .set_device_connections(session.account.id, session.device_id, &uris)
             .await?
         {
             Ok(())
@@ -103,11 +108,7 @@ impl Pinlink {
             })
             .await?;
         self.store
-            .set_device_connections(
-                record.account.id,
-                &device_id.0.to_string(),
-                &[uri.to_owned()],
-            )
+            .set_device_connections(record.account.id, device_id, &[uri.to_owned()])
             .await?;
         Ok(client)
     }

@@ -308,15 +308,15 @@ impl Store for MemoryStore {
     async fn set_device_connections(
         &self,
         account: AccountId,
-        device: &str,
+        device: DeviceId,
         connections: &[String],
     ) -> Result<bool, StoreError> {
         let mut s = self.state.lock();
-        let id = device.parse::<i64>().ok();
-        match s.devices.iter_mut().find(|d| {
-            d.account == account
-                && (d.record.client_identifier.as_str() == device || Some(d.record.id.0) == id)
-        }) {
+        match s
+            .devices
+            .iter_mut()
+            .find(|d| d.account == account && d.record.id == device)
+        {
             Some(row) => {
                 row.record.connections = connections.to_vec();
                 Ok(true)
@@ -366,6 +366,13 @@ impl Store for MemoryStore {
         let next = s.key_generations.last().map_or(1, |(g, _)| g + 1);
         s.key_generations.push((next, now));
         Ok(next)
+    }
+
+    async fn delete_expired_nonces(&self, now: UnixTime) -> Result<u64, StoreError> {
+        let mut s = self.state.lock();
+        let before = s.nonces.len();
+        s.nonces.retain(|_, (_, expires_at, _)| *expires_at > now);
+        Ok((before - s.nonces.len()) as u64)
     }
 
     async fn nonce_is_live(
@@ -423,7 +430,8 @@ impl Store for MemoryStore {
             return Ok(false);
         };
         let (_, device, _, _) = s.tokens.remove(at);
-        if !s.tokens.iter().any(|t| t.1 == device) {
+        let keyed = s.device_keys.values().any(|(d, _)| *d == device);
+        if !keyed && !s.tokens.iter().any(|t| t.1 == device) {
             s.devices.retain(|d| d.record.id != device);
         }
         Ok(true)

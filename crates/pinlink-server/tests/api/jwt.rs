@@ -337,8 +337,26 @@ async fn nonces_are_budgeted_per_client_and_address() {
         .await;
     assert!(refused.headers().contains_key("retry-after"));
     assert_json_error(refused, 429, 1003).await;
-    // Another client is not held up.
+    // Another client is not held up...
     nonce(&app, "another-client").await;
+    // ...but one address cannot mint nonces without end by varying the
+    // client identifier: each is a stored row.
+    let per_address = pinlink_core::Budgets::default().jwt_nonces_per_address.max;
+    let mut refused_at = None;
+    for i in 0..per_address {
+        let answer = app
+            .request(Method::GET, "/api/v2/auth/nonce")
+            .header("Accept", "application/json")
+            .header("X-Plex-Client-Identifier", format!("random-client-{i}"))
+            .go()
+            .await;
+        if answer.status() == StatusCode::TOO_MANY_REQUESTS {
+            refused_at = Some(i);
+            break;
+        }
+    }
+    // The per-client budget above and "another-client" spent from it too.
+    assert_eq!(refused_at, Some(per_address - budget - 1));
     let without_client = app
         .request(Method::GET, "/api/v2/auth/nonce")
         .header("Accept", "application/json")
@@ -484,8 +502,10 @@ async fn after_a_key_rotation_old_jwts_verify_until_they_expire_and_new_ones_use
     );
     assert_eq!(app.user(&new).await.status(), StatusCode::OK);
 
-    // Seven days on, the old key's JWTs have all expired and it is withdrawn.
-    app.clock.advance(7 * 24 * 3600);
+    // Seven days on (and the margin for instances still signing with the
+    // old key until they next look), its JWTs have all expired and it is
+    // withdrawn.
+    app.clock.advance(7 * 24 * 3600 + 601);
     let keys: Value = app
         .request(Method::GET, "/api/v2/auth/keys")
         .header("Accept", "application/json")
@@ -521,4 +541,73 @@ async fn signing_out_with_a_plex_jwt_ends_the_device_and_its_refreshes() {
     )
     .await;
     assert_json_error(refresh, 422, 1000).await;
+}
+
+#[tokio::test]
+async fn a_revoked_devices_jwt_stays_dead_when_its_key_is_bound_again() {
+    let app = TestApp::spawn().await;
+    let device = JwtDevice::new(50, CLIENT);
+    let account_token = registered(&app, &device).await;
+    let stolen = plex_jwt(&app, &device).await;
+    let devices: Value = app.get_json("/api/v2/devices.json", &account_token).await;
+    let id = devices
+        .as_array()
+        .expect("devices")
+        .iter()
+        .find(|d| d["clientIdentifier"] == CLIENT)
+        .and_then(|d| d["id"].as_i64())
+        .expect("listed");
+    let revoked = app
+        .request(Method::DELETE, &format!("/api/v2/devices/{id}"))
+        .header("X-Plex-Token", &account_token)
+        .go()
+        .await;
+    assert_eq!(revoked.status(), StatusCode::OK);
+    // The owner logs the same installation in again, with the same key.
+    registered(&app, &device).await;
+    assert_eq!(
+        app.user(&plex_jwt(&app, &device).await).await.status(),
+        StatusCode::OK
+    );
+    assert_json_error(app.user(&stolen).await, 401, 1001).await;
+}
+
+#[tokio::test]
+async fn keys_are_registered_with_an_account_token_and_a_bound_kid_cannot_be_linked_elsewhere() {
+    let app = TestApp::spawn().await;
+    let device = JwtDevice::new(51, CLIENT);
+    registered(&app, &device).await;
+    let jwt = plex_jwt(&app, &device).await;
+    // A Plex JWT (perhaps stolen) cannot add a key of its holder's choosing.
+    let other_key = JwtDevice::new(52, CLIENT);
+    assert_json_error(
+        register(&app, &jwt, CLIENT, other_key.jwk()).await,
+        422,
+        1000,
+    )
+    .await;
+    // A JWT pin of another client carrying the bound key cannot be linked.
+    let copycat = JwtDevice::new(51, "copycat").with_kid(device.kid());
+    let pin = create_jwt_pin(&app, &copycat, false).await;
+    let account_token = app.sign_in("browser").await;
+    let linked = app
+        .link(&account_token, pin["code"].as_str().expect("code"))
+        .await;
+    assert_json_error(linked, 422, 1000).await;
+}
+
+#[tokio::test]
+async fn signing_out_the_bootstrap_token_keeps_the_jwt_device() {
+    let app = TestApp::spawn().await;
+    let device = JwtDevice::new(53, CLIENT);
+    let bootstrap = registered(&app, &device).await;
+    let out = app
+        .request(Method::DELETE, "/api/v2/users/signout")
+        .header("X-Plex-Token", &bootstrap)
+        .go()
+        .await;
+    assert_eq!(out.status(), StatusCode::NO_CONTENT);
+    assert_json_error(app.user(&bootstrap).await, 401, 1001).await;
+    let jwt = plex_jwt(&app, &device).await;
+    assert_eq!(app.user(&jwt).await.status(), StatusCode::OK);
 }
