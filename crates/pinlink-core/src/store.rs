@@ -151,6 +151,9 @@ pub trait Store: Send + Sync + 'static {
         std::future::pending().await
     }
 
+    /// Whether the database answers (a trivial query), for readiness checks.
+    async fn ping(&self) -> Result<(), StoreError>;
+
     // --- pins ---
     /// Inserts a new pin unless it would pass one of `caps` (then
     /// [`StoreError::CapReached`]; checked and inserted in one atomic step,

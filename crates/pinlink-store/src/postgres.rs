@@ -405,6 +405,10 @@ impl Store for PostgresStore {
             .map_err(map_err))
     }
 
+    async fn ping(&self) -> Result<(), StoreError> {
+        on_pool!(self, |conn| queries::ping(conn))
+    }
+
     async fn delete_expired_nonces(&self, now: UnixTime) -> Result<u64, StoreError> {
         on_pool!(self, |conn| queries::delete_expired_nonces(conn, now))
     }

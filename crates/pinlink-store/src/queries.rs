@@ -455,6 +455,10 @@ pub async fn add_signing_key_generation<C: Db + ?Sized>(
     u32::try_from(row.int("generation")?).map_err(|e| sqlx::Error::Decode(Box::new(e)))
 }
 
+pub async fn ping<C: Db + ?Sized>(conn: &mut C) -> Result<(), sqlx::Error> {
+    Statement::new(sql::PING).fetch_one(conn).await.map(drop)
+}
+
 pub async fn delete_expired_nonces<C: Db + ?Sized>(
     conn: &mut C,
     now: UnixTime,

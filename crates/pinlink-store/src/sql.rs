@@ -119,6 +119,8 @@ pub const DEVICE_KEY: &str = concat!(
      WHERE k.kid = $1"
 );
 
+pub const PING: &str = "SELECT 1 AS one";
+
 pub const INSERT_NONCE: &str =
     "INSERT INTO jwt_nonces (nonce, client, expires_at, used) VALUES ($1, $2, $3, FALSE)";
 pub const USE_NONCE: &str = "UPDATE jwt_nonces SET used = TRUE \

@@ -316,6 +316,10 @@ impl Store for SqliteStore {
         })
     }
 
+    async fn ping(&self) -> Result<(), StoreError> {
+        read!(self, |conn| queries::ping(conn))
+    }
+
     async fn delete_expired_nonces(&self, now: UnixTime) -> Result<u64, StoreError> {
         write!(self, move |conn| async {
             queries::delete_expired_nonces(conn, now)

@@ -255,6 +255,19 @@ impl Pinlink {
         }
     }
 
+    /// Whether this instance can serve: the database answers and, with a
+    /// shared store, the other instances' changes are heard. The reason
+    /// when not.
+    pub async fn readiness(&self) -> Result<(), &'static str> {
+        if self.store.ping().await.is_err() {
+            return Err("the database does not answer");
+        }
+        if self.store.is_shared() && !self.live.is_trusted() {
+            return Err("changes made by other instances are not heard yet");
+        }
+        Ok(())
+    }
+
     /// Whether polls are answered from memory now: always with a store of
     /// its own; with a shared store only while other instances' changes are
     /// heard.

@@ -368,6 +368,10 @@ impl Store for MemoryStore {
         Ok(next)
     }
 
+    async fn ping(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+
     async fn delete_expired_nonces(&self, now: UnixTime) -> Result<u64, StoreError> {
         let mut s = self.state.lock();
         let before = s.nonces.len();

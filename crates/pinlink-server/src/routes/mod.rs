@@ -2,6 +2,7 @@
 //! web pages (`pages`) are separate adapters over the same core.
 
 pub mod api;
+pub mod health;
 pub mod pages;
 
 use axum::extract::{MatchedPath, Request, State};
@@ -20,6 +21,8 @@ use crate::state::AppState;
 /// by `/devices`, `/api/v2/pins/link.json` by `/api/v2/pins/link`).
 pub fn router(state: AppState) -> Router {
     let router = Router::new()
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
         .route("/api/v2/pins", post(api::pins::create))
         .route("/api/v2/pins/link", put(api::pins::link))
         .route("/api/v2/pins/qr/{code}", get(api::pins::qr))

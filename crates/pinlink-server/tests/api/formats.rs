@@ -145,3 +145,14 @@ async fn unknown_routes_and_methods_answer_in_the_error_shape() {
     assert_eq!(wrong_method.status(), StatusCode::METHOD_NOT_ALLOWED);
     assert_xml_error(wrong_method, 405, 1000).await;
 }
+
+#[tokio::test]
+async fn health_and_readiness_answer_for_load_balancers() {
+    let app = TestApp::spawn().await;
+    for (path, status) in [("/healthz", "ok"), ("/readyz", "ready")] {
+        let answer = app.request(reqwest::Method::GET, path).go().await;
+        assert_eq!(answer.status(), 200, "{path}");
+        let body: serde_json::Value = answer.json().await.expect("json");
+        assert_eq!(body["status"], status);
+    }
+}

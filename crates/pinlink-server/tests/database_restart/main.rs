@@ -106,6 +106,23 @@ async fn instances_answer_503_while_postgres_is_down_and_recover_by_themselves()
             "a token is not called invalid while the database is away"
         );
         assert_eq!(app.poll(&pins[1].0["id"], &pins[1].1).await.status(), 503);
+        // A load balancer sees the instance alive but not ready.
+        let health = |path: &'static str| {
+            app.http
+                .get(app.url(path))
+                .timeout(Duration::from_secs(15))
+                .send()
+        };
+        assert_eq!(health("/healthz").await.expect("answer").status(), 200);
+        let ready = health("/readyz").await.expect("answer");
+        assert_eq!(ready.status(), 503);
+        let why: Value = ready.json().await.expect("json");
+        assert!(
+            why["reason"]
+                .as_str()
+                .is_some_and(|r| r.contains("database")),
+            "{why}"
+        );
     }
     eprintln!("outage checks took {:?}", outage.elapsed());
 
@@ -129,6 +146,26 @@ async fn instances_answer_503_while_postgres_is_down_and_recover_by_themselves()
         "both instances served again {:?} after the restart",
         back.elapsed()
     );
+
+    // Ready again once the database answers and changes are heard again.
+    for app in [a, b] {
+        loop {
+            let ready = app
+                .http
+                .get(app.url("/readyz"))
+                .send()
+                .await
+                .expect("answer");
+            if ready.status() == 200 {
+                break;
+            }
+            assert!(
+                back.elapsed() < Duration::from_secs(30),
+                "never ready again"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
 
     // Nothing acknowledged was lost, and the instances agree again.
     for (pin, client) in &pins {

@@ -1,0 +1,30 @@
+//! For load balancers and orchestrators: `GET /healthz` (the process
+//! serves) and `GET /readyz` (the database answers and, on PostgreSQL, the
+//! other instances' changes are heard; 503 otherwise). Plain JSON, not
+//! plex.tv's shapes; logged at DEBUG like every request.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::json;
+
+use crate::state::AppState;
+
+/// `GET /healthz`: 200 while the process serves requests.
+pub async fn healthz() -> Response {
+    Json(json!({ "status": "ok" })).into_response()
+}
+
+/// `GET /readyz`: 200 when this instance can do its work, 503 with the
+/// reason when not.
+pub async fn readyz(State(state): State<AppState>) -> Response {
+    match state.core.readiness().await {
+        Ok(()) => Json(json!({ "status": "ready" })).into_response(),
+        Err(reason) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({ "status": "not ready", "reason": reason })),
+        )
+            .into_response(),
+    }
+}
