@@ -8,6 +8,7 @@
 
 pub mod clock;
 pub mod error;
+pub mod events;
 mod hashing;
 pub mod limits;
 pub mod live_pins;

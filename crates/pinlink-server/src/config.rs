@@ -43,6 +43,9 @@ pub struct Config {
     pub trusted_proxies: TrustedProxies,
     /// Timeouts and caps on connections.
     pub connections: ConnectionLimits,
+    /// Where Prometheus scrapes `/metrics`; `None` (the default) records
+    /// nothing.
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 impl Config {
@@ -64,6 +67,7 @@ impl Config {
             open_signup: false,
             trusted_proxies: TrustedProxies::default(),
             connections: ConnectionLimits::default(),
+            metrics_listen: None,
         }
     }
 

@@ -100,14 +100,22 @@ impl ApiError {
                 retry_after_secs: Some(*retry_after_secs),
                 ..mapped(S::UNAUTHORIZED, ErrorCode::SignInLockedOut, message)
             },
-            CoreError::TooManyAttempts { retry_after_secs } => Mapped {
-                retry_after_secs: Some(*retry_after_secs),
-                ..mapped(S::TOO_MANY_REQUESTS, ErrorCode::TooManyAttempts, message)
-            },
-            CoreError::RateLimited { retry_after_secs } => Mapped {
-                retry_after_secs: Some(*retry_after_secs),
-                ..mapped(S::TOO_MANY_REQUESTS, ErrorCode::RateLimited, message)
-            },
+            CoreError::TooManyAttempts { retry_after_secs } => {
+                metrics::counter!("pinlink_rate_limited_total", "budget" => "wrong_codes")
+                    .increment(1);
+                Mapped {
+                    retry_after_secs: Some(*retry_after_secs),
+                    ..mapped(S::TOO_MANY_REQUESTS, ErrorCode::TooManyAttempts, message)
+                }
+            }
+            CoreError::RateLimited { retry_after_secs } => {
+                metrics::counter!("pinlink_rate_limited_total", "budget" => "requests")
+                    .increment(1);
+                Mapped {
+                    retry_after_secs: Some(*retry_after_secs),
+                    ..mapped(S::TOO_MANY_REQUESTS, ErrorCode::RateLimited, message)
+                }
+            }
             CoreError::AtCapacity { retry_after_secs } | CoreError::Busy { retry_after_secs } => {
                 Mapped {
                     retry_after_secs: Some(*retry_after_secs),
@@ -126,6 +134,7 @@ impl ApiError {
                 mapped(S::UNPROCESSABLE_ENTITY, ErrorCode::BadRequest, message)
             }
             CoreError::Unavailable(cause) => {
+                metrics::counter!("pinlink_database_errors_total").increment(1);
                 tracing::warn!(error = %cause, "storage unavailable");
                 Mapped {
                     retry_after_secs: Some(5),
@@ -137,6 +146,7 @@ impl ApiError {
                 }
             }
             CoreError::Internal(cause) => {
+                metrics::counter!("pinlink_internal_errors_total").increment(1);
                 tracing::error!(error = %cause, "internal error");
                 mapped(
                     S::INTERNAL_SERVER_ERROR,

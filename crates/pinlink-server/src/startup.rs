@@ -53,6 +53,20 @@ pub struct App {
 
 impl App {
     pub async fn build(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<App> {
+        if let Some(address) = config.metrics_listen {
+            metrics_exporter_prometheus::PrometheusBuilder::new()
+                .with_http_listener(address)
+                .set_buckets_for_metric(
+                    metrics_exporter_prometheus::Matcher::Suffix("_seconds".into()),
+                    &[
+                        0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+                    ],
+                )
+                .and_then(|builder| builder.install())
+                .with_context(|| format!("cannot serve metrics on {address}"))?;
+            crate::routes::observe::METRICS_ON.store(true, std::sync::atomic::Ordering::Relaxed);
+            tracing::info!(address = %address, "Prometheus metrics at /metrics");
+        }
         let store = open_store(&config.database_url, &config.database).await?;
         let listener = TcpListener::bind(config.listen)
             .await

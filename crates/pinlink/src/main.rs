@@ -132,6 +132,11 @@ struct ServeArgs {
     /// Address to listen on [default: 127.0.0.1:8080].
     #[arg(long, env = "PINLINK_LISTEN", value_name = "ADDR")]
     listen: Option<SocketAddr>,
+    /// Serve Prometheus metrics at http://ADDR/metrics, on a listener of
+    /// their own (off by default): the login funnel, failures, live pins,
+    /// request latency by route.
+    #[arg(long, env = "PINLINK_METRICS_LISTEN", value_name = "ADDR")]
+    metrics_listen: Option<SocketAddr>,
     /// The URL clients and browsers reach this server at, used in `qr` links
     /// and page URLs [default: http://LISTEN-ADDRESS].
     #[arg(long, env = "PINLINK_PUBLIC_URL", value_name = "URL")]
@@ -464,6 +469,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             config.settings.link_pin_lifetime_secs = args.link_pin_lifetime;
             config.settings.strong_pin_lifetime_secs = args.strong_pin_lifetime;
             config.open_signup |= args.open_signup;
+            config.metrics_listen = args.metrics_listen;
             if !args.trusted_proxies.is_empty() {
                 config.trusted_proxies = config.trusted_proxies.with_networks(args.trusted_proxies);
             }

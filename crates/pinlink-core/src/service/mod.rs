@@ -224,6 +224,7 @@ impl Pinlink {
     pub async fn sweep(&self) -> Result<u64, CoreError> {
         let now = self.now();
         let removed = self.store.delete_expired_pins(now).await?;
+        crate::events::pins_expired(removed);
         self.live.evict_expired(now);
         let longest = self.settings.budgets.longest_window_secs();
         let forget_clients = now.plus_secs(-self.settings.known_client_days * 24 * 3600);
@@ -233,6 +234,7 @@ impl Pinlink {
         self.store.delete_expired_nonces(now).await?;
         let live = self.store.count_live_pins(now).await?;
         self.live_estimate.store(live, Ordering::Relaxed);
+        crate::events::live_pins(live);
         // A key another instance (or `pinlink keys rotate`) added signs here
         // from now on.
         self.load_signing_keys().await?;

@@ -112,6 +112,7 @@ impl Pinlink {
             let record = self.secrets.pin_record(&pin, requester_net.clone());
             outcome = match self.store.insert_pin(&record, &caps).await {
                 Ok(()) => {
+                    crate::events::pin_created(request.strong);
                     let pin = Arc::new(pin);
                     self.live.put(pin.clone());
                     self.live_estimate.fetch_add(1, Ordering::Relaxed);
@@ -183,6 +184,9 @@ impl Pinlink {
                 None => None,
             },
         };
+        if auth_token.is_some() {
+            crate::events::token_delivered();
+        }
         Ok(Polled { pin, auth_token })
     }
 
@@ -266,6 +270,7 @@ impl Pinlink {
             let pin = self.approvable(typed, expect, now).await?;
             self.store.delete_pin(pin.id).await?;
             self.live.forget(pin.id);
+            crate::events::pin_denied();
             tracing::info!(pin = %pin.id, account = account.id.0, "pin denied");
             Ok(())
         })
@@ -298,7 +303,10 @@ impl Pinlink {
         let result = op(now).await;
         match &result {
             // A wrong code: the reservation stays, as the failure's record.
-            Err(CoreError::PinNotFound | CoreError::PinNotApprovable(_)) => drop(ticket),
+            Err(CoreError::PinNotFound | CoreError::PinNotApprovable(_)) => {
+                crate::events::wrong_code();
+                drop(ticket)
+            }
             _ => self.refund(ticket).await,
         }
         result
@@ -340,6 +348,7 @@ impl Pinlink {
                 ));
             }
         }
+        crate::events::code_entered();
         Ok(pin)
     }
 
@@ -370,6 +379,7 @@ impl Pinlink {
             // Linked, denied or expired by someone else in the meantime.
             return Err(CoreError::PinNotFound);
         }
+        crate::events::pin_linked();
         let linked = Arc::new(Pin {
             auth_token: Some(token),
             ..pin

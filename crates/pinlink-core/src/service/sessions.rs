@@ -69,8 +69,11 @@ impl Pinlink {
         let ticket = self
             .spend_sign_in(&subject, &request.from, familiar, now)
             .await?
-            .map_err(|refused| CoreError::SignInLockedOut {
-                retry_after_secs: refused.retry_after_secs,
+            .map_err(|refused| {
+                crate::events::sign_in_locked_out();
+                CoreError::SignInLockedOut {
+                    retry_after_secs: refused.retry_after_secs,
+                }
             })?;
 
         // Budget reserved: now the expensive part.
@@ -109,6 +112,7 @@ impl Pinlink {
             _ => {
                 // The reservation stays: it is the failure's record.
                 drop(ticket);
+                crate::events::sign_in_failed();
                 tracing::info!(from = %request.from, "sign-in failed");
                 Err(CoreError::Unauthenticated)
             }

@@ -3,15 +3,14 @@
 
 pub mod api;
 pub mod health;
+pub(crate) mod observe;
 pub mod pages;
 
-use axum::extract::{MatchedPath, Request, State};
+use axum::extract::{Request, State};
 use axum::handler::Handler;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post, put};
 use axum::Router;
-use tower_http::trace::{DefaultOnResponse, TraceLayer};
-use tracing::Level;
 
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -54,27 +53,11 @@ pub fn router(state: AppState) -> Router {
         .merge(pages::routes())
         .fallback(not_found);
     // The only layer applied route by route (each wraps every route on its
-    // own, at a cost per request): the log needs the matched route, which
-    // exists only inside the router. Everything else wraps the router once
-    // (startup.rs).
+    // own, at a cost per request): the log and the latency histogram need
+    // the matched route, which exists only inside the router. Everything
+    // else wraps the router once (startup.rs).
     router
-        .layer(
-            // Logged by route template, never by raw path or query: those can
-            // carry pin codes and tokens.
-            TraceLayer::new_for_http()
-                .make_span_with(|request: &Request| {
-                    let route = request
-                        .extensions()
-                        .get::<MatchedPath>()
-                        .map(MatchedPath::as_str)
-                        .unwrap_or("(no route)");
-                    tracing::debug_span!("request", method = %request.method(), route)
-                })
-                .on_request(())
-                // DEBUG, not INFO: a device polls every second, and a log line per
-                // poll would drown everything else (PINLINK_LOG=debug shows them).
-                .on_response(DefaultOnResponse::new().level(Level::DEBUG)),
-        )
+        .route_layer(axum::middleware::from_fn(observe::observe))
         .with_state(state)
 }
 

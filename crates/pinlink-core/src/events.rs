@@ -1,0 +1,56 @@
+//! The counters of what happens in the domain, for Prometheus: the device
+//! login funnel (pins created, codes entered, linked, denied, tokens handed
+//! to devices, pins expired) and the failures (wrong codes, wrong passwords,
+//! lock-outs). Recorded through the `metrics` facade, which costs nothing
+//! until the server installs an exporter (`--metrics-listen`). Every name
+//! is here, so the list of metrics is one place (README, "Metrics").
+
+use metrics::{counter, gauge};
+
+/// A new pin: `kind` is `short` or `strong`.
+pub fn pin_created(strong: bool) {
+    counter!("pinlink_pins_created_total", "kind" => if strong { "strong" } else { "short" })
+        .increment(1);
+}
+
+/// A signed-in person entered a code that names a live, unlinked pin.
+pub fn code_entered() {
+    counter!("pinlink_codes_entered_total").increment(1);
+}
+
+/// A code that names no pin one may approve.
+pub fn wrong_code() {
+    counter!("pinlink_wrong_codes_total").increment(1);
+}
+
+pub fn pin_linked() {
+    counter!("pinlink_pins_linked_total").increment(1);
+}
+
+pub fn pin_denied() {
+    counter!("pinlink_pins_denied_total").increment(1);
+}
+
+/// A device's poll carried its token (or Plex JWT).
+pub fn token_delivered() {
+    counter!("pinlink_tokens_delivered_total").increment(1);
+}
+
+/// Pins the sweep removed after they expired.
+pub fn pins_expired(n: u64) {
+    counter!("pinlink_pins_expired_total").increment(n);
+}
+
+/// Live pins as the last sweep counted them.
+pub fn live_pins(n: u64) {
+    gauge!("pinlink_live_pins").set(n as f64);
+}
+
+pub fn sign_in_failed() {
+    counter!("pinlink_sign_in_failures_total").increment(1);
+}
+
+/// A sign-in refused because its budget is spent.
+pub fn sign_in_locked_out() {
+    counter!("pinlink_sign_in_lockouts_total").increment(1);
+}

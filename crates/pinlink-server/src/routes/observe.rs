@@ -1,0 +1,53 @@
+//! Every request, by route template (never the raw path or query, which can
+//! carry pin codes and tokens): a DEBUG log line (a device polls every
+//! second, so INFO would drown everything else; PINLINK_LOG=debug shows
+//! them), an ERROR line for a 5xx, and the `pinlink_request_duration_seconds`
+//! histogram for Prometheus. Applied route by route: the matched route
+//! exists only inside the router. With neither metrics nor DEBUG on, a
+//! request costs one clock read here.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use axum::extract::{MatchedPath, Request};
+use axum::middleware::Next;
+use axum::response::Response;
+
+/// Set once a metrics exporter is installed (`--metrics-listen`).
+pub static METRICS_ON: AtomicBool = AtomicBool::new(false);
+
+pub async fn observe(request: Request, next: Next) -> Response {
+    let metrics_on = METRICS_ON.load(Ordering::Relaxed);
+    if !metrics_on && !tracing::enabled!(tracing::Level::DEBUG) {
+        let started = Instant::now();
+        let response = next.run(request).await;
+        if response.status().is_server_error() {
+            tracing::error!(status = response.status().as_u16(), elapsed = ?started.elapsed(), "request failed");
+        }
+        return response;
+    }
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|m| m.as_str().to_owned())
+        .unwrap_or_else(|| "(no route)".to_owned());
+    let method = request.method().clone();
+    let started = Instant::now();
+    let response = next.run(request).await;
+    let elapsed = started.elapsed();
+    let status = response.status().as_u16();
+    if metrics_on {
+        metrics::histogram!(
+            "pinlink_request_duration_seconds",
+            "route" => route.clone(),
+            "method" => method.to_string(),
+        )
+        .record(elapsed.as_secs_f64());
+    }
+    if response.status().is_server_error() {
+        tracing::error!(%method, route, status, ?elapsed, "request failed");
+    } else {
+        tracing::debug!(%method, route, status, ?elapsed, "request");
+    }
+    response
+}
