@@ -25,5 +25,5 @@ pub use error::CoreError;
 pub use limits::{Budgets, Limit, PinCaps};
 pub use model::*;
 pub use secrets::{AuthToken, LookupHash, Password, ServerKey};
-pub use service::{Expect, NewPin, Pinlink, PinlinkSettings, Polled, SignIn};
+pub use service::{AutoApprove, Expect, NewPin, Pinlink, PinlinkSettings, Polled, SignIn};
 pub use store::{CapKind, Change, Reservation, Spend, Store, StoreError};

@@ -1,6 +1,19 @@
 //! What every handler can reach.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+
+/// Whether this process serves in test mode (`pinlink serve --test-mode`):
+/// every page says so.
+static TEST_MODE: AtomicBool = AtomicBool::new(false);
+
+pub fn set_test_mode() {
+    TEST_MODE.store(true, Ordering::Relaxed);
+}
+
+pub fn test_mode() -> bool {
+    TEST_MODE.load(Ordering::Relaxed)
+}
 
 use pinlink_core::Pinlink;
 

@@ -6,6 +6,7 @@
 mod big_code;
 mod credentials;
 mod device_commands;
+mod test_mode;
 
 use std::io::{BufRead, IsTerminal};
 use std::net::SocketAddr;
@@ -137,6 +138,16 @@ struct ServeArgs {
     /// request latency by route.
     #[arg(long, env = "PINLINK_METRICS_LISTEN", value_name = "ADDR")]
     metrics_listen: Option<SocketAddr>,
+    /// For an app's CI: seed accounts and approve pins automatically, as
+    /// described by a TOML file (`[[account]]` name/email/password, and
+    /// `[auto_approve]` account, after_seconds, products, client_identifiers).
+    /// Every page and the log say so; only on a loopback address unless
+    /// --test-mode-public.
+    #[arg(long, value_name = "FILE")]
+    test_mode: Option<PathBuf>,
+    /// Allow --test-mode on an address other than loopback.
+    #[arg(long, requires = "test_mode")]
+    test_mode_public: bool,
     /// The URL clients and browsers reach this server at, used in `qr` links
     /// and page URLs [default: http://LISTEN-ADDRESS].
     #[arg(long, env = "PINLINK_PUBLIC_URL", value_name = "URL")]
@@ -477,8 +488,26 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 config.trusted_proxies = config.trusted_proxies.reading(header);
             }
             args.limits.apply(&mut config.settings);
+            let test_mode = match &args.test_mode {
+                Some(path) => {
+                    if !config.listen.ip().is_loopback() && !args.test_mode_public {
+                        anyhow::bail!(
+                            "test mode approves pins for anyone: it listens on loopback only \
+                             (add --test-mode-public to listen on {})",
+                            config.listen
+                        );
+                    }
+                    Some(test_mode::TestMode::load(path)?)
+                }
+                None => None,
+            };
             tracing::info!(database = %pinlink_store::redact_url(&config.database_url), "starting pinlink");
             let app = App::build(config, Arc::new(SystemClock)).await?;
+            if let Some(test_mode) = test_mode {
+                pinlink_server::state::set_test_mode();
+                tracing::warn!("TEST MODE: not for real accounts");
+                test_mode.apply(&app.core()).await?;
+            }
             app.run(shutdown_signal()).await
         }
         Command::Login(args) => device_commands::login(args).await,

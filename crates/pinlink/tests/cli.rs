@@ -5,7 +5,7 @@ use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::sync::mpsc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 const BIN: &str = env!("CARGO_BIN_EXE_pinlink");
 
@@ -730,4 +730,147 @@ async fn login_with_jwt_stores_a_key_and_a_plex_jwt_and_refreshes_it_when_due() 
         .await
         .expect("send");
     assert_eq!(me.status(), 401);
+}
+
+#[tokio::test]
+async fn test_mode_seeds_accounts_and_approves_matching_pins_by_itself() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("test-mode.toml");
+    std::fs::write(
+        &file,
+        "[[account]]\nname = \"alice\"\nemail = \"alice@example.org\"\npassword = \"correct horse\"\n\n\
+         [auto_approve]\naccount = \"alice\"\nafter_seconds = 2\nproducts = [\"My App\"]\n",
+    )
+    .expect("write");
+    let file_arg = file.to_str().expect("utf-8 path");
+    let (_server, address, log, _) = start_server(dir.path(), &["--test-mode", file_arg]);
+    assert!(
+        log.iter().any(|l| l.contains("TEST MODE")),
+        "the log says so: {log:?}"
+    );
+    let http = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .expect("client");
+    let create = |product: &'static str, client: &'static str| {
+        http.post(format!("http://{address}/api/v2/pins"))
+            .header("Accept", "application/json")
+            .header("X-Plex-Product", product)
+            .header("X-Plex-Client-Identifier", client)
+            .send()
+    };
+    let mine: serde_json::Value = create("My App", "ci-app")
+        .await
+        .expect("send")
+        .json()
+        .await
+        .expect("json");
+    let other: serde_json::Value = create("Other App", "other")
+        .await
+        .expect("send")
+        .json()
+        .await
+        .expect("json");
+    let poll = |pin: &serde_json::Value, client: &'static str| {
+        http.get(format!("http://{address}/api/v2/pins/{}", pin["id"]))
+            .header("Accept", "application/json")
+            .header("X-Plex-Client-Identifier", client)
+            .send()
+    };
+    // Polled at once: too young (whole seconds: at most one has passed).
+    // Two seconds on: linked, for alice.
+    let first: serde_json::Value = poll(&mine, "ci-app")
+        .await
+        .expect("send")
+        .json()
+        .await
+        .expect("json");
+    assert!(first["authToken"].is_null());
+    let started = Instant::now();
+    let token = loop {
+        let polled: serde_json::Value = poll(&mine, "ci-app")
+            .await
+            .expect("send")
+            .json()
+            .await
+            .expect("json");
+        if let Some(token) = polled["authToken"].as_str() {
+            break token.to_owned();
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "never approved"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let me: serde_json::Value = http
+        .get(format!("http://{address}/api/v2/user"))
+        .header("Accept", "application/json")
+        .header("X-Plex-Token", &token)
+        .send()
+        .await
+        .expect("send")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(me["username"], "alice");
+    // Another product's pin is left alone.
+    let polled: serde_json::Value = poll(&other, "other")
+        .await
+        .expect("send")
+        .json()
+        .await
+        .expect("json");
+    assert!(polled["authToken"].is_null());
+    // Every page says so.
+    let page = http
+        .get(format!("http://{address}/login"))
+        .header("Accept", "text/html")
+        .send()
+        .await
+        .expect("send")
+        .text()
+        .await
+        .expect("html");
+    assert!(page.contains("TEST MODE"), "{page}");
+}
+
+#[test]
+fn test_mode_refuses_unknown_keys_and_public_addresses() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("test-mode.toml");
+    std::fs::write(
+        &file,
+        "[auto_approve]\naccount = \"alice\"\nafter_secs = 2\n",
+    )
+    .expect("write");
+    let file_arg = file.to_str().expect("utf-8 path");
+    let out = pinlink(
+        dir.path(),
+        &["serve", "--listen", "127.0.0.1:0", "--test-mode", file_arg],
+        "",
+    );
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("after_secs"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    std::fs::write(
+        &file,
+        "[[account]]\nname = \"a\"\nemail = \"a@example.org\"\npassword = \"long password\"\n",
+    )
+    .expect("write");
+    let out = pinlink(
+        dir.path(),
+        &["serve", "--listen", "0.0.0.0:0", "--test-mode", file_arg],
+        "",
+    );
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("--test-mode-public"),
+        "{}",
+        text(&out.stderr)
+    );
 }

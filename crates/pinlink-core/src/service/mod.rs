@@ -12,6 +12,7 @@
 //! other instances' changes).
 
 mod accounts;
+mod auto_approve;
 mod devices;
 mod jwt;
 mod pins;
@@ -31,6 +32,7 @@ use crate::live_sessions::LiveSessions;
 use crate::secrets::{Secrets, ServerKey};
 use crate::store::{Change, Reservation, Spend, Store};
 
+pub use auto_approve::AutoApprove;
 pub use pins::{Expect, NewPin, Polled};
 pub use sessions::SignIn;
 
@@ -88,6 +90,8 @@ pub struct Pinlink {
     /// When a JWT with an unknown key id last made us read the key
     /// generations ([`Pinlink::load_signing_keys`]).
     keys_reloaded_at: AtomicI64,
+    /// Test mode's automatic approval, if on.
+    auto_approve: parking_lot::RwLock<Option<AutoApprove>>,
     settings: PinlinkSettings,
     setup_token: parking_lot::Mutex<Option<Box<str>>>,
     /// Bounds the password hashes in flight ([`PinlinkSettings::password_checks_at_once`]).
@@ -132,6 +136,7 @@ impl Pinlink {
             ))),
             server_key: key.clone(),
             keys_reloaded_at: AtomicI64::new(i64::MIN / 2),
+            auto_approve: parking_lot::RwLock::new(None),
             password_gate: Arc::new(tokio::sync::Semaphore::new(
                 settings.password_checks_at_once.max(1),
             )),

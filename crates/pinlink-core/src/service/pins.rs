@@ -176,6 +176,7 @@ impl Pinlink {
         device_jwt: Option<&str>,
     ) -> Result<Polled, CoreError> {
         let pin = self.poll_pin(id, client).await?;
+        let pin = self.auto_approved(pin).await?;
         let auth_token = match (&pin.auth_token, &pin.jwk) {
             (None, _) => None,
             (Some(token), None) => Some(token.expose().to_owned()),
@@ -352,7 +353,7 @@ impl Pinlink {
         Ok(pin)
     }
 
-    async fn link(
+    pub(super) async fn link(
         &self,
         account: &Account,
         pin: Pin,

@@ -90,6 +90,7 @@ fn error_page(status: StatusCode, heading: &str, text: String) -> Response {
         nav: Nav {
             username: None,
             csrf: String::new(),
+            test_mode: crate::state::test_mode(),
         },
         heading,
         text,

@@ -11,6 +11,8 @@ use time::OffsetDateTime;
 pub struct Nav {
     pub username: Option<String>,
     pub csrf: String,
+    /// The server runs in test mode (every page says so).
+    pub test_mode: bool,
 }
 
 #[derive(Template)]

@@ -118,6 +118,7 @@ impl Visitor {
         Nav {
             username: self.account().map(|a| a.username.as_str().to_owned()),
             csrf: state.form_tokens.token(&self.form_binding),
+            test_mode: crate::state::test_mode(),
         }
     }
 
