@@ -214,8 +214,42 @@ where
         let mut request = request.map(Body::new);
         let address = trusted_proxies.client_address(peer.ip(), request.headers());
         request.extensions_mut().insert(address);
-        app.clone().oneshot(request)
+        let id = RequestId::next();
+        request.extensions_mut().insert(id);
+        let answer = app.clone().oneshot(request);
+        async move {
+            let mut response = answer.await?;
+            if let Ok(value) = axum::http::HeaderValue::from_str(&id.to_string()) {
+                response.headers_mut().insert("x-request-id", value);
+            }
+            Ok(response)
+        }
     })
+}
+
+/// Names one request in the log and in its answer (`X-Request-Id`): this
+/// process's random prefix and a counter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RequestId(u64);
+
+impl RequestId {
+    fn next() -> RequestId {
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        RequestId(NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed))
+    }
+}
+
+impl std::fmt::Display for RequestId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        static PREFIX: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+        // Random per process (std's hasher keys are), so two instances'
+        // ids do not collide in one log store.
+        let prefix = PREFIX.get_or_init(|| {
+            use std::hash::BuildHasher;
+            std::hash::RandomState::new().hash_one(std::process::id()) as u32
+        });
+        write!(f, "{prefix:08x}-{}", self.0)
+    }
 }
 
 /// A deadline on the whole request for requests that send a body: a client

@@ -874,3 +874,85 @@ fn test_mode_refuses_unknown_keys_and_public_addresses() {
         text(&out.stderr)
     );
 }
+
+#[tokio::test]
+async fn json_logs_name_route_status_latency_and_request_id_but_no_secret() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut child = KillOnDrop(
+        Command::new(BIN)
+            .args(["--log-format", "json", "serve", "--listen", "127.0.0.1:0"])
+            .env(
+                "PINLINK_DATABASE",
+                format!("sqlite://{}", dir.path().join("test.db").display()),
+            )
+            .env("PINLINK_KEY_FILE", dir.path().join("test.key"))
+            .env("PINLINK_LOG", "debug,sqlx=warn,hyper=warn")
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("serve starts"),
+    );
+    let lines = log_lines(child.0.stderr.take().expect("stderr"));
+    let address = loop {
+        let line = lines
+            .recv_timeout(Duration::from_secs(30))
+            .expect("a log line");
+        let entry: serde_json::Value = serde_json::from_str(&line).expect("every line is JSON");
+        if let Some(address) = entry["address"].as_str() {
+            break address.to_owned();
+        }
+    };
+    let http = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .expect("client");
+    let pin: serde_json::Value = http
+        .post(format!("http://{address}/api/v2/pins"))
+        .header("Accept", "application/json")
+        .header("X-Plex-Product", "Log Test")
+        .header("X-Plex-Client-Identifier", "log-test")
+        .send()
+        .await
+        .expect("send")
+        .json()
+        .await
+        .expect("json");
+    let code = pin["code"].as_str().expect("code").to_owned();
+    let answer = http
+        .get(format!(
+            "http://{address}/api/v2/pins/{}?X-Plex-Token=secret-token-123",
+            pin["id"]
+        ))
+        .header("X-Plex-Client-Identifier", "log-test")
+        .send()
+        .await
+        .expect("send");
+    let id = answer
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .expect("id")
+        .to_owned();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut seen = Vec::new();
+    let entry = loop {
+        let line = lines
+            .recv_timeout(Duration::from_secs(10))
+            .expect("the request's line");
+        assert!(
+            !line.contains(&code) && !line.contains("secret-token-123"),
+            "a secret in the log: {line}"
+        );
+        seen.push(line.clone());
+        let entry: serde_json::Value = serde_json::from_str(&line).expect("JSON");
+        if entry["request_id"] == id.as_str() {
+            break entry;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no line for request {id}: {seen:?}"
+        );
+    };
+    assert_eq!(entry["route"], "/api/v2/pins/{id}");
+    assert_eq!(entry["status"], 200);
+    assert!(entry["latency_ms"].as_f64().is_some());
+}

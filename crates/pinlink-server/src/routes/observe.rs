@@ -31,6 +31,11 @@ pub async fn observe(request: Request, next: Next) -> Response {
         .get::<MatchedPath>()
         .map(|m| m.as_str().to_owned())
         .unwrap_or_else(|| "(no route)".to_owned());
+    let request_id = request
+        .extensions()
+        .get::<crate::connections::RequestId>()
+        .map(ToString::to_string)
+        .unwrap_or_default();
     let method = request.method().clone();
     let started = Instant::now();
     let response = next.run(request).await;
@@ -44,10 +49,11 @@ pub async fn observe(request: Request, next: Next) -> Response {
         )
         .record(elapsed.as_secs_f64());
     }
+    let latency_ms = elapsed.as_secs_f64() * 1000.0;
     if response.status().is_server_error() {
-        tracing::error!(%method, route, status, ?elapsed, "request failed");
+        tracing::error!(%method, route, status, latency_ms, request_id, "request failed");
     } else {
-        tracing::debug!(%method, route, status, ?elapsed, "request");
+        tracing::debug!(%method, route, status, latency_ms, request_id, "request");
     }
     response
 }

@@ -156,3 +156,19 @@ async fn health_and_readiness_answer_for_load_balancers() {
         assert_eq!(body["status"], status);
     }
 }
+
+#[tokio::test]
+async fn every_answer_names_its_request() {
+    let app = TestApp::spawn().await;
+    let mut ids = std::collections::HashSet::new();
+    for path in ["/healthz", "/api/v2/pins/1", "/no/such/route"] {
+        let answer = app.request(reqwest::Method::GET, path).go().await;
+        let id = answer
+            .headers()
+            .get("x-request-id")
+            .and_then(|v| v.to_str().ok())
+            .expect("an X-Request-Id")
+            .to_owned();
+        assert!(ids.insert(id), "each request has its own id");
+    }
+}
