@@ -177,6 +177,38 @@ impl TestApp {
         polled.auth_token.expect("token after linking")
     }
 
+    /// `POST /api/v2/auth/jwk`: registers `jwk` with `token`, as `client`.
+    pub async fn register_jwk(&self, token: &str, client: &str, jwk: Value) -> Response {
+        self.request(Method::POST, "/api/v2/auth/jwk")
+            .header("Accept", "application/json")
+            .header("X-Plex-Token", token)
+            .header("X-Plex-Client-Identifier", client)
+            .json(&serde_json::json!({ "jwk": jwk }))
+            .go()
+            .await
+    }
+
+    /// `GET /api/v2/auth/nonce` as `client`; the nonce.
+    pub async fn jwt_nonce(&self, client: &str) -> String {
+        let answer: Value = self
+            .request(Method::GET, "/api/v2/auth/nonce")
+            .header("Accept", "application/json")
+            .header("X-Plex-Client-Identifier", client)
+            .json_value()
+            .await;
+        answer["nonce"].as_str().expect("nonce").to_owned()
+    }
+
+    /// `POST /api/v2/auth/token` with a device JWT, as `client`.
+    pub async fn exchange_jwt(&self, client: &str, jwt: &str) -> Response {
+        self.request(Method::POST, "/api/v2/auth/token")
+            .header("Accept", "application/json")
+            .header("X-Plex-Client-Identifier", client)
+            .json(&serde_json::json!({ "jwt": jwt }))
+            .go()
+            .await
+    }
+
     pub async fn user(&self, token: &str) -> Response {
         self.request(Method::GET, "/api/v2/user")
             .header("Accept", "application/json")

@@ -423,6 +423,31 @@ async fn sign_in(http: &reqwest::Client, address: &str) -> String {
     user["authToken"].as_str().expect("token").to_owned()
 }
 
+/// The 4-character code `pinlink login` shows on its standard error.
+fn shown_code(stderr: &mpsc::Receiver<String>) -> String {
+    loop {
+        let line = stderr
+            .recv_timeout(Duration::from_secs(30))
+            .expect("login shows a code");
+        if let Some(code) = line.strip_prefix("Code: ") {
+            return code.trim().to_owned();
+        }
+    }
+}
+
+/// alice signs in and approves `code`, as a person would at /link.
+async fn approve(http: &reqwest::Client, address: &str, code: &str) {
+    let token = sign_in(http, address).await;
+    let linked = http
+        .put(format!("http://{address}/api/v2/pins/link"))
+        .header("X-Plex-Token", &token)
+        .form(&[("code", code)])
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(linked.status(), 204);
+}
+
 fn login_command(dir: &Path, address: &str) -> Command {
     let mut command = Command::new(BIN);
     command
@@ -452,29 +477,14 @@ async fn login_waits_for_approval_and_stores_the_token() {
             .expect("login starts"),
     );
     let stderr = log_lines(login.0.stderr.take().expect("stderr"));
-    let code = loop {
-        let line = stderr
-            .recv_timeout(Duration::from_secs(30))
-            .expect("login shows a code");
-        if let Some(code) = line.strip_prefix("Code: ") {
-            break code.trim().to_owned();
-        }
-    };
+    let code = shown_code(&stderr);
     assert_eq!(code.len(), 4);
 
     let http = reqwest::Client::builder()
         .no_proxy()
         .build()
         .expect("client");
-    let token = sign_in(&http, &address).await;
-    let linked = http
-        .put(format!("http://{address}/api/v2/pins/link"))
-        .header("X-Plex-Token", &token)
-        .form(&[("code", code.as_str())])
-        .send()
-        .await
-        .expect("send");
-    assert_eq!(linked.status(), 204);
+    approve(&http, &address, &code).await;
 
     let out = login.wait_with_output();
     assert!(
@@ -656,27 +666,12 @@ async fn login_with_jwt_stores_a_key_and_a_plex_jwt_and_refreshes_it_when_due() 
             .expect("login starts"),
     );
     let stderr = log_lines(login.0.stderr.take().expect("stderr"));
-    let code = loop {
-        let line = stderr
-            .recv_timeout(Duration::from_secs(30))
-            .expect("login shows a code");
-        if let Some(code) = line.strip_prefix("Code: ") {
-            break code.trim().to_owned();
-        }
-    };
+    let code = shown_code(&stderr);
     let http = reqwest::Client::builder()
         .no_proxy()
         .build()
         .expect("client");
-    let token = sign_in(&http, &address).await;
-    let linked = http
-        .put(format!("http://{address}/api/v2/pins/link"))
-        .header("X-Plex-Token", &token)
-        .form(&[("code", code.as_str())])
-        .send()
-        .await
-        .expect("send");
-    assert_eq!(linked.status(), 204);
+    approve(&http, &address, &code).await;
     let out = login.wait_with_output();
     assert!(
         out.status.success(),

@@ -12,52 +12,25 @@ use crate::harness::*;
 
 const CLIENT: &str = "jwt-device";
 
-async fn register(app: &TestApp, token: &str, client: &str, jwk: Value) -> reqwest::Response {
-    app.request(Method::POST, "/api/v2/auth/jwk")
-        .header("Accept", "application/json")
-        .header("X-Plex-Token", token)
-        .header("X-Plex-Client-Identifier", client)
-        .json(&json!({ "jwk": jwk }))
-        .go()
-        .await
-}
-
-async fn nonce(app: &TestApp, client: &str) -> String {
-    let answer: Value = app
-        .request(Method::GET, "/api/v2/auth/nonce")
-        .header("Accept", "application/json")
-        .header("X-Plex-Client-Identifier", client)
-        .json_value()
-        .await;
-    answer["nonce"].as_str().expect("nonce").to_owned()
-}
-
-async fn exchange(app: &TestApp, client: &str, jwt: &str) -> reqwest::Response {
-    app.request(Method::POST, "/api/v2/auth/token")
-        .header("Accept", "application/json")
-        .header("X-Plex-Client-Identifier", client)
-        .json(&json!({ "jwt": jwt }))
-        .go()
-        .await
-}
-
 /// alice's account token from the device's own client identifier, and the
 /// device's key registered with it.
 async fn registered(app: &TestApp, device: &JwtDevice) -> String {
     let token = app.sign_in(device.client()).await;
-    let answer = register(app, &token, device.client(), device.jwk()).await;
+    let answer = app
+        .register_jwk(&token, device.client(), device.jwk())
+        .await;
     assert_eq!(answer.status(), StatusCode::NO_CONTENT);
     token
 }
 
 async fn plex_jwt(app: &TestApp, device: &JwtDevice) -> String {
-    let nonce = nonce(app, device.client()).await;
-    let answer = exchange(
-        app,
-        device.client(),
-        &device.sign(device.claims(pinlink_core::Clock::now(&app.clock), &nonce)),
-    )
-    .await;
+    let nonce = app.jwt_nonce(device.client()).await;
+    let answer = app
+        .exchange_jwt(
+            device.client(),
+            &device.sign(device.claims(pinlink_core::Clock::now(&app.clock), &nonce)),
+        )
+        .await;
     assert_eq!(answer.status(), StatusCode::OK);
     let body: Value = answer.json().await.expect("json");
     assert_eq!(body["auth_token"], body["authToken"]);
@@ -126,31 +99,34 @@ async fn a_nonce_is_used_once_and_only_by_its_client() {
     let app = TestApp::spawn().await;
     let device = JwtDevice::new(2, CLIENT);
     registered(&app, &device).await;
-    let used = nonce(&app, CLIENT).await;
+    let used = app.jwt_nonce(CLIENT).await;
     let jwt = device.sign(device.claims(pinlink_core::Clock::now(&app.clock), &used));
-    assert_eq!(exchange(&app, CLIENT, &jwt).await.status(), StatusCode::OK);
-    assert_json_error(exchange(&app, CLIENT, &jwt).await, 422, 1000).await;
+    assert_eq!(
+        app.exchange_jwt(CLIENT, &jwt).await.status(),
+        StatusCode::OK
+    );
+    assert_json_error(app.exchange_jwt(CLIENT, &jwt).await, 422, 1000).await;
 
-    let someone_elses = nonce(&app, "another-client").await;
-    let answer = exchange(
-        &app,
-        CLIENT,
-        &device.sign(device.claims(pinlink_core::Clock::now(&app.clock), &someone_elses)),
-    )
-    .await;
+    let someone_elses = app.jwt_nonce("another-client").await;
+    let answer = app
+        .exchange_jwt(
+            CLIENT,
+            &device.sign(device.claims(pinlink_core::Clock::now(&app.clock), &someone_elses)),
+        )
+        .await;
     assert_json_error(answer, 422, 1000).await;
 
     let made_up = device.sign(device.claims(
         pinlink_core::Clock::now(&app.clock),
         "00000000-0000-4000-8000-000000000000",
     ));
-    assert_json_error(exchange(&app, CLIENT, &made_up).await, 422, 1000).await;
+    assert_json_error(app.exchange_jwt(CLIENT, &made_up).await, 422, 1000).await;
 
     // Nonces expire after 5 minutes.
-    let stale = nonce(&app, CLIENT).await;
+    let stale = app.jwt_nonce(CLIENT).await;
     app.clock.advance(301);
     let late = device.sign(device.claims(pinlink_core::Clock::now(&app.clock), &stale));
-    assert_json_error(exchange(&app, CLIENT, &late).await, 422, 1000).await;
+    assert_json_error(app.exchange_jwt(CLIENT, &late).await, 422, 1000).await;
 }
 
 #[tokio::test]
@@ -161,10 +137,9 @@ async fn device_jwts_with_a_wrong_key_issuer_audience_or_time_are_refused() {
 
     // Signed by another key under the registered kid.
     let impostor = JwtDevice::new(99, CLIENT).with_kid(device.kid());
-    let n = nonce(&app, CLIENT).await;
+    let n = app.jwt_nonce(CLIENT).await;
     assert_json_error(
-        exchange(
-            &app,
+        app.exchange_jwt(
             CLIENT,
             &impostor.sign(device.claims(pinlink_core::Clock::now(&app.clock), &n)),
         )
@@ -176,10 +151,9 @@ async fn device_jwts_with_a_wrong_key_issuer_audience_or_time_are_refused() {
 
     // A kid nobody registered.
     let stranger = JwtDevice::new(4, CLIENT);
-    let n = nonce(&app, CLIENT).await;
+    let n = app.jwt_nonce(CLIENT).await;
     assert_json_error(
-        exchange(
-            &app,
+        app.exchange_jwt(
             CLIENT,
             &stranger.sign(stranger.claims(pinlink_core::Clock::now(&app.clock), &n)),
         )
@@ -190,36 +164,36 @@ async fn device_jwts_with_a_wrong_key_issuer_audience_or_time_are_refused() {
     .await;
 
     // Another issuer than the client the key was registered for.
-    let n = nonce(&app, CLIENT).await;
+    let n = app.jwt_nonce(CLIENT).await;
     let mut claims = device.claims(pinlink_core::Clock::now(&app.clock), &n);
     claims["iss"] = "someone-else".into();
     assert_json_error(
-        exchange(&app, CLIENT, &device.sign(claims)).await,
+        app.exchange_jwt(CLIENT, &device.sign(claims)).await,
         422,
         1000,
     )
     .await;
 
     // Another audience.
-    let n = nonce(&app, CLIENT).await;
+    let n = app.jwt_nonce(CLIENT).await;
     let mut claims = device.claims(pinlink_core::Clock::now(&app.clock), &n);
     claims["aud"] = "example.org".into();
     assert_json_error(
-        exchange(&app, CLIENT, &device.sign(claims)).await,
+        app.exchange_jwt(CLIENT, &device.sign(claims)).await,
         422,
         1000,
     )
     .await;
 
     // Expired: 498, so that the client refreshes.
-    let n = nonce(&app, CLIENT).await;
+    let n = app.jwt_nonce(CLIENT).await;
     let mut claims = device.claims(pinlink_core::Clock::now(&app.clock), &n);
     claims["exp"] = (pinlink_core::Clock::now(&app.clock).0 - 120).into();
-    let expired = exchange(&app, CLIENT, &device.sign(claims)).await;
+    let expired = app.exchange_jwt(CLIENT, &device.sign(claims)).await;
     assert_eq!(expired.status().as_u16(), 498);
 
     // Garbage.
-    assert_json_error(exchange(&app, CLIENT, "not.a.jwt").await, 422, 1000).await;
+    assert_json_error(app.exchange_jwt(CLIENT, "not.a.jwt").await, 422, 1000).await;
     let missing = app
         .request(Method::POST, "/api/v2/auth/token")
         .header("Accept", "application/json")
@@ -234,7 +208,8 @@ async fn registering_a_key_needs_that_clients_token_and_a_free_kid() {
     let app = TestApp::spawn().await;
     let device = JwtDevice::new(5, CLIENT);
     assert_json_error(
-        register(&app, "no-such-token", CLIENT, device.jwk()).await,
+        app.register_jwk("no-such-token", CLIENT, device.jwk())
+            .await,
         401,
         1001,
     )
@@ -242,7 +217,7 @@ async fn registering_a_key_needs_that_clients_token_and_a_free_kid() {
     let token = app.sign_in(CLIENT).await;
     // The token of another client identifier.
     assert_json_error(
-        register(&app, &token, "other-client", device.jwk()).await,
+        app.register_jwk(&token, "other-client", device.jwk()).await,
         422,
         1000,
     )
@@ -250,14 +225,18 @@ async fn registering_a_key_needs_that_clients_token_and_a_free_kid() {
     // A private key is refused, not stored.
     let mut with_d = device.jwk();
     with_d["d"] = "c2VjcmV0".into();
-    assert_json_error(register(&app, &token, CLIENT, with_d).await, 400, 1000).await;
+    assert_json_error(app.register_jwk(&token, CLIENT, with_d).await, 400, 1000).await;
     assert_eq!(
-        register(&app, &token, CLIENT, device.jwk()).await.status(),
+        app.register_jwk(&token, CLIENT, device.jwk())
+            .await
+            .status(),
         StatusCode::NO_CONTENT
     );
     // Registering the same key again from the same device is fine...
     assert_eq!(
-        register(&app, &token, CLIENT, device.jwk()).await.status(),
+        app.register_jwk(&token, CLIENT, device.jwk())
+            .await
+            .status(),
         StatusCode::NO_CONTENT
     );
     // ...but another device cannot take its kid.
@@ -266,7 +245,8 @@ async fn registering_a_key_needs_that_clients_token_and_a_free_kid() {
     let mut stolen = thief.jwk();
     stolen["kid"] = device.kid().to_owned().into();
     assert_json_error(
-        register(&app, &other_token, "second-device", stolen).await,
+        app.register_jwk(&other_token, "second-device", stolen)
+            .await,
         422,
         1000,
     )
@@ -303,10 +283,9 @@ async fn revoking_the_device_kills_its_jwts_and_refreshes_and_expired_jwts_get_4
         .await;
     assert_eq!(revoked.status(), StatusCode::OK);
     assert_json_error(app.user(&fresh).await, 401, 1001).await;
-    let n = nonce(&app, CLIENT).await;
+    let n = app.jwt_nonce(CLIENT).await;
     assert_json_error(
-        exchange(
-            &app,
+        app.exchange_jwt(
             CLIENT,
             &device.sign(device.claims(pinlink_core::Clock::now(&app.clock), &n)),
         )
@@ -327,7 +306,7 @@ async fn nonces_are_budgeted_per_client_and_address() {
     let app = TestApp::spawn().await;
     let budget = pinlink_core::Budgets::default().jwt_nonces_per_client.max;
     for _ in 0..budget {
-        nonce(&app, CLIENT).await;
+        app.jwt_nonce(CLIENT).await;
     }
     let refused = app
         .request(Method::GET, "/api/v2/auth/nonce")
@@ -338,7 +317,7 @@ async fn nonces_are_budgeted_per_client_and_address() {
     assert!(refused.headers().contains_key("retry-after"));
     assert_json_error(refused, 429, 1003).await;
     // Another client is not held up...
-    nonce(&app, "another-client").await;
+    app.jwt_nonce("another-client").await;
     // ...but one address cannot mint nonces without end by varying the
     // client identifier: each is a stored row.
     let per_address = pinlink_core::Budgets::default().jwt_nonces_per_address.max;
@@ -401,7 +380,7 @@ async fn a_jwt_pin_hands_its_plex_jwt_only_to_a_poll_signed_with_its_key() {
     let app = TestApp::spawn().await;
     let device = JwtDevice::new(20, "jwt-pin-device");
     let pin = create_jwt_pin(&app, &device, false).await;
-    let n = nonce(&app, device.client()).await;
+    let n = app.jwt_nonce(device.client()).await;
     let device_jwt = device.sign(device.claims(pinlink_core::Clock::now(&app.clock), &n));
     assert!(poll_with(&app, &pin, &device, Some(&device_jwt)).await["authToken"].is_null());
 
@@ -533,13 +512,13 @@ async fn signing_out_with_a_plex_jwt_ends_the_device_and_its_refreshes() {
         .await;
     assert_eq!(out.status(), StatusCode::NO_CONTENT);
     assert_json_error(app.user(&jwt).await, 401, 1001).await;
-    let n = nonce(&app, CLIENT).await;
-    let refresh = exchange(
-        &app,
-        CLIENT,
-        &device.sign(device.claims(pinlink_core::Clock::now(&app.clock), &n)),
-    )
-    .await;
+    let n = app.jwt_nonce(CLIENT).await;
+    let refresh = app
+        .exchange_jwt(
+            CLIENT,
+            &device.sign(device.claims(pinlink_core::Clock::now(&app.clock), &n)),
+        )
+        .await;
     assert_json_error(refresh, 422, 1000).await;
 }
 
@@ -581,7 +560,7 @@ async fn keys_are_registered_with_an_account_token_and_a_bound_kid_cannot_be_lin
     // A Plex JWT (perhaps stolen) cannot add a key of its holder's choosing.
     let other_key = JwtDevice::new(52, CLIENT);
     assert_json_error(
-        register(&app, &jwt, CLIENT, other_key.jwk()).await,
+        app.register_jwk(&jwt, CLIENT, other_key.jwk()).await,
         422,
         1000,
     )
@@ -610,4 +589,45 @@ async fn signing_out_the_bootstrap_token_keeps_the_jwt_device() {
     assert_json_error(app.user(&bootstrap).await, 401, 1001).await;
     let jwt = plex_jwt(&app, &device).await;
     assert_eq!(app.user(&jwt).await.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_hundred_exchanges_of_one_device_jwt_at_once_give_one_plex_jwt_and_nonces_stop_at_the_budget(
+) {
+    let app = TestApp::spawn().await;
+    let device = JwtDevice::new(60, CLIENT);
+    registered(&app, &device).await;
+    let n = app.jwt_nonce(CLIENT).await;
+    let jwt = device.sign(device.claims(pinlink_core::Clock::now(&app.clock), &n));
+    let answers =
+        futures_util::future::join_all((0..100).map(|_| app.exchange_jwt(CLIENT, &jwt))).await;
+    let issued = answers
+        .iter()
+        .filter(|a| a.status() == StatusCode::OK)
+        .count();
+    let refused = answers
+        .iter()
+        .filter(|a| a.status().as_u16() == 422)
+        .count();
+    assert_eq!(
+        (issued, refused),
+        (1, 99),
+        "the nonce is used once, even at once"
+    );
+
+    // A hundred nonce requests at once: exactly the budget is granted (one
+    // was spent above).
+    let budget = pinlink_core::Budgets::default().jwt_nonces_per_client.max as usize;
+    let answers = futures_util::future::join_all((0..100).map(|_| {
+        app.request(Method::GET, "/api/v2/auth/nonce")
+            .header("Accept", "application/json")
+            .header("X-Plex-Client-Identifier", CLIENT)
+            .go()
+    }))
+    .await;
+    let granted = answers
+        .iter()
+        .filter(|a| a.status() == StatusCode::OK)
+        .count();
+    assert_eq!(granted, budget - 1);
 }

@@ -451,36 +451,13 @@ async fn a_jwt_device_registers_on_a_gets_its_nonce_on_b_its_jwt_on_c_and_revoca
     let (a, b, c) = (&apps[0], &apps[1], &apps[2]);
     let device = JwtDevice::new(11, "jwt-tv");
     let account_token = a.sign_in("jwt-tv").await;
-    let registered = a
-        .request(reqwest::Method::POST, "/api/v2/auth/jwk")
-        .header("X-Plex-Token", &account_token)
-        .header("X-Plex-Client-Identifier", "jwt-tv")
-        .json(&serde_json::json!({ "jwk": device.jwk() }))
-        .send()
-        .await
-        .expect("register");
+    let registered = a.register_jwk(&account_token, "jwt-tv", device.jwk()).await;
     assert_eq!(registered.status(), 204);
-    let nonce: Value = b
-        .request(reqwest::Method::GET, "/api/v2/auth/nonce")
-        .header("Accept", "application/json")
-        .header("X-Plex-Client-Identifier", "jwt-tv")
-        .send()
+    let nonce = b.jwt_nonce("jwt-tv").await;
+    let device_jwt = device.sign(device.claims(pinlink_core::Clock::now(&c.clock), &nonce));
+    let issued: Value = c
+        .exchange_jwt("jwt-tv", &device_jwt)
         .await
-        .expect("nonce")
-        .json()
-        .await
-        .expect("json");
-    let nonce = nonce["nonce"].as_str().expect("nonce");
-    let device_jwt = device.sign(device.claims(pinlink_core::Clock::now(&c.clock), nonce));
-    let exchange = |app: &TestApp| {
-        app.request(reqwest::Method::POST, "/api/v2/auth/token")
-            .header("Accept", "application/json")
-            .json(&serde_json::json!({ "jwt": device_jwt }))
-            .send()
-    };
-    let issued: Value = exchange(c)
-        .await
-        .expect("token")
         .json()
         .await
         .expect("json");
@@ -489,7 +466,7 @@ async fn a_jwt_device_registers_on_a_gets_its_nonce_on_b_its_jwt_on_c_and_revoca
         .expect("auth_token")
         .to_owned();
     // The nonce was used up on C: not again on A.
-    assert_eq!(exchange(a).await.expect("token").status(), 422);
+    assert_eq!(a.exchange_jwt("jwt-tv", &device_jwt).await.status(), 422);
     // Signed on C with the key every instance derives: valid on all three.
     for app in [a, b, c] {
         assert_eq!(app.user(&jwt).await.status(), 200);
@@ -497,27 +474,11 @@ async fn a_jwt_device_registers_on_a_gets_its_nonce_on_b_its_jwt_on_c_and_revoca
     // A key rotated on C signs there at once, and A and B, which have not
     // looked at the keys since, accept what it signs at once too.
     let (_, newest) = c.core.rotate_signing_key().await.expect("rotated");
-    let nonce: Value = c
-        .request(reqwest::Method::GET, "/api/v2/auth/nonce")
-        .header("Accept", "application/json")
-        .header("X-Plex-Client-Identifier", "jwt-tv")
-        .send()
-        .await
-        .expect("nonce")
-        .json()
-        .await
-        .expect("json");
-    let rotated_jwt = device.sign(device.claims(
-        pinlink_core::Clock::now(&c.clock),
-        nonce["nonce"].as_str().expect("nonce"),
-    ));
+    let nonce = c.jwt_nonce("jwt-tv").await;
+    let rotated_jwt = device.sign(device.claims(pinlink_core::Clock::now(&c.clock), &nonce));
     let issued: Value = c
-        .request(reqwest::Method::POST, "/api/v2/auth/token")
-        .header("Accept", "application/json")
-        .json(&serde_json::json!({ "jwt": rotated_jwt }))
-        .send()
+        .exchange_jwt("jwt-tv", &rotated_jwt)
         .await
-        .expect("token")
         .json()
         .await
         .expect("json");
