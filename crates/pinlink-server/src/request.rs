@@ -151,8 +151,12 @@ fn json_fields(bytes: &[u8]) -> Result<Vec<(String, String)>, CoreError> {
                 serde_json::Value::Bool(b) => b.to_string(),
                 serde_json::Value::Number(n) => n.to_string(),
                 // A nested object (a JWK) is kept as its JSON text, for the
-                // handler that reads it ([`PlexRequest::json_object`]).
-                object @ serde_json::Value::Object(_) => object.to_string(),
+                // handler that reads it ([`PlexRequest::json_object`]); so is
+                // an array, so that a malformed one is refused there rather
+                // than silently dropped.
+                nested @ (serde_json::Value::Object(_) | serde_json::Value::Array(_)) => {
+                    nested.to_string()
+                }
                 _ => return None,
             };
             Some((name, text))

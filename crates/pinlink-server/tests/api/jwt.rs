@@ -436,7 +436,12 @@ async fn a_pin_with_a_malformed_jwk_is_refused() {
     let device = JwtDevice::new(22, "bad-jwk");
     let mut with_d = device.jwk();
     with_d["d"] = "c2VjcmV0".into();
-    for jwk in [with_d, json!({"kty": "RSA"}), json!("a string")] {
+    for jwk in [
+        with_d,
+        json!({"kty": "RSA"}),
+        json!("a string"),
+        json!([1, 2]),
+    ] {
         let answer = app
             .request(Method::POST, "/api/v2/pins")
             .header("Accept", "application/json")
