@@ -20,6 +20,11 @@ impl UnixTime {
 
 pub trait Clock: Send + Sync + 'static {
     fn now(&self) -> UnixTime;
+    /// Milliseconds since the Unix epoch, for what must tell a poll 4.9 s
+    /// after the last from one 5.1 s after (RFC 8628's `slow_down`).
+    fn now_millis(&self) -> i64 {
+        self.now().0.saturating_mul(1000)
+    }
 }
 
 #[derive(Debug, Default, Clone, Copy)]
@@ -33,23 +38,36 @@ impl Clock for SystemClock {
             .unwrap_or(0);
         UnixTime(secs)
     }
+    fn now_millis(&self) -> i64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or(0)
+    }
 }
 
 /// A clock that only moves when told to. Clones share the same time.
+/// Keeps milliseconds.
 #[derive(Debug, Clone)]
 pub struct FakeClock(Arc<AtomicI64>);
 
 impl FakeClock {
     pub fn new(start: UnixTime) -> Self {
-        FakeClock(Arc::new(AtomicI64::new(start.0)))
+        FakeClock(Arc::new(AtomicI64::new(start.0.saturating_mul(1000))))
     }
     pub fn advance(&self, secs: i64) {
-        self.0.fetch_add(secs, Ordering::SeqCst);
+        self.advance_millis(secs.saturating_mul(1000));
+    }
+    pub fn advance_millis(&self, millis: i64) {
+        self.0.fetch_add(millis, Ordering::SeqCst);
     }
 }
 
 impl Clock for FakeClock {
     fn now(&self) -> UnixTime {
-        UnixTime(self.0.load(Ordering::SeqCst))
+        UnixTime(self.0.load(Ordering::SeqCst).div_euclid(1000))
+    }
+    fn now_millis(&self) -> i64 {
+        self.0.load(Ordering::SeqCst)
     }
 }

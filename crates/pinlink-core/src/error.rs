@@ -57,6 +57,14 @@ pub enum CoreError {
     /// A device JWT or key that cannot be accepted (reference §A.2: 422).
     #[error("{0}")]
     JwtRejected(&'static str),
+    /// An RFC 8628 token request that gets no token (yet): the device
+    /// grant's own answers (RFC 8628 §3.5).
+    #[error("{0}")]
+    Grant(GrantRefusal),
+    /// An application's `client_id` is unknown or its secret is wrong
+    /// (RFC 6749 §5.2 `invalid_client`).
+    #[error("Client authentication failed")]
+    InvalidClient,
     /// The database cannot be reached right now; retrying later may work.
     #[error("the service is temporarily unavailable")]
     Unavailable(#[source] StoreError),
@@ -71,6 +79,47 @@ impl From<StoreError> for CoreError {
             StoreError::Unavailable(_) => CoreError::Unavailable(e),
             other => CoreError::Internal(other.to_string()),
         }
+    }
+}
+
+/// Why a device's token request (`POST /oauth/token`) got no token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GrantRefusal {
+    /// No one approved the code yet: ask again after the interval.
+    Pending,
+    /// Asked sooner than the interval allows; the interval is now longer
+    /// by 5 seconds for this code.
+    SlowDown,
+    /// The person chose Deny.
+    Denied,
+    /// The code expired before anyone approved it.
+    Expired,
+    /// Unknown, someone else's or already redeemed.
+    InvalidGrant,
+}
+
+impl GrantRefusal {
+    /// The `error` of RFC 6749 §5.2 / RFC 8628 §3.5.
+    pub fn code(self) -> &'static str {
+        match self {
+            GrantRefusal::Pending => "authorization_pending",
+            GrantRefusal::SlowDown => "slow_down",
+            GrantRefusal::Denied => "access_denied",
+            GrantRefusal::Expired => "expired_token",
+            GrantRefusal::InvalidGrant => "invalid_grant",
+        }
+    }
+}
+
+impl std::fmt::Display for GrantRefusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            GrantRefusal::Pending => "The code has not been approved yet",
+            GrantRefusal::SlowDown => "Polling too fast: wait 5 seconds longer between requests",
+            GrantRefusal::Denied => "The request was denied",
+            GrantRefusal::Expired => "The device code has expired",
+            GrantRefusal::InvalidGrant => "The device code is unknown or was already used",
+        })
     }
 }
 

@@ -7,10 +7,21 @@
 
 use metrics::{counter, gauge};
 
-/// A new pin: `kind` is `short` or `strong`.
-pub fn pin_created(strong: bool) {
-    counter!("pinlink_pins_created_total", "kind" => if strong { "strong" } else { "short" })
-        .increment(1);
+/// A new pin: `kind` is `short` or `strong` (plex.tv pins) or
+/// `device_grant` (RFC 8628).
+pub fn pin_created(code: &crate::model::PinCode) {
+    let kind = match code {
+        crate::model::PinCode::Link(_) => "short",
+        crate::model::PinCode::Strong(_) => "strong",
+        crate::model::PinCode::User(_) => "device_grant",
+    };
+    counter!("pinlink_pins_created_total", "kind" => kind).increment(1);
+}
+
+/// A device grant's token request that got no token: `error` is RFC
+/// 8628's (`authorization_pending`, `slow_down`, …).
+pub fn grant_refused(refusal: crate::error::GrantRefusal) {
+    counter!("pinlink_device_grant_refusals_total", "error" => refusal.code()).increment(1);
 }
 
 /// A signed-in person entered a code that names a live, unlinked pin.

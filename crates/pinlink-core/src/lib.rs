@@ -9,6 +9,7 @@
 pub mod clock;
 pub mod error;
 pub mod events;
+pub mod grant_pacing;
 mod hashing;
 pub mod limits;
 pub mod live_pins;
@@ -19,11 +20,15 @@ mod records;
 pub mod secrets;
 pub mod service;
 pub mod store;
+pub mod waiters;
 
 pub use clock::{Clock, FakeClock, SystemClock, UnixTime};
-pub use error::CoreError;
+pub use error::{CoreError, GrantRefusal};
 pub use limits::{Budgets, Limit, PinCaps};
 pub use model::*;
 pub use secrets::{AuthToken, LookupHash, Password, ServerKey};
-pub use service::{AutoApprove, Expect, NewPin, Pinlink, PinlinkSettings, Polled, SignIn};
+pub use service::{
+    AutoApprove, Expect, IssuedToken, NewDeviceGrant, NewPin, Pinlink, PinlinkSettings, Polled,
+    SignIn, StartedGrant,
+};
 pub use store::{CapKind, Change, Reservation, Spend, Store, StoreError};

@@ -238,6 +238,7 @@ mod tests {
             expires_at: UnixTime(900),
             auth_token: None,
             jwk: None,
+            grant: None,
         }
     }
 

@@ -256,11 +256,22 @@ pub struct StrongCode(Box<str>);
 pub const STRONG_CODE_ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
 pub const STRONG_CODE_LEN: usize = 25;
 
-/// Either kind of pin code.
+/// The 8-character `user_code` of an RFC 8628 device grant, typed at
+/// `/link` like a short code and shown as `XXXX-XXXX`. The alphabet is the
+/// RFC's §6.1 suggestion: 20 consonants, so no word can form and nothing
+/// looks alike; 20^8 is about 2^34.6 codes.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct UserCode(Box<str>);
+
+pub const USER_CODE_ALPHABET: &[u8] = b"BCDFGHJKLMNPQRSTVWXZ";
+pub const USER_CODE_LEN: usize = 8;
+
+/// Any kind of pin code.
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub enum PinCode {
     Link(LinkCode),
     Strong(StrongCode),
+    User(UserCode),
 }
 
 fn random_string(alphabet: &[u8], len: usize) -> Box<str> {
@@ -283,6 +294,11 @@ impl PinCode {
         }
     }
 
+    /// A device grant's `user_code`.
+    pub fn generate_user_code() -> PinCode {
+        PinCode::User(UserCode(random_string(USER_CODE_ALPHABET, USER_CODE_LEN)))
+    }
+
     /// Reads a code as a person or client typed it: any case, with spaces
     /// and dashes ignored. Returns `None` for anything that cannot be a code
     /// of either kind (the caller answers "not found", never "malformed", so
@@ -299,6 +315,13 @@ impl PinCode {
                     .bytes()
                     .all(|b| LINK_CODE_ALPHABET.contains(&b))
                     .then_some(PinCode::Link(LinkCode(upper.into_boxed_str())))
+            }
+            USER_CODE_LEN => {
+                let upper = cleaned.to_ascii_uppercase();
+                upper
+                    .bytes()
+                    .all(|b| USER_CODE_ALPHABET.contains(&b))
+                    .then_some(PinCode::User(UserCode(upper.into_boxed_str())))
             }
             STRONG_CODE_LEN => {
                 let lower = cleaned.to_ascii_lowercase();
@@ -320,11 +343,27 @@ impl PinCode {
         match self {
             PinCode::Link(c) => &c.0,
             PinCode::Strong(c) => &c.0,
+            PinCode::User(c) => &c.0,
+        }
+    }
+
+    /// As shown to a person: a `user_code` with a dash in the middle
+    /// (`WDJB-MJHT`, RFC 8628 §6.1), any other code as it is.
+    pub fn display(&self) -> String {
+        match self {
+            PinCode::User(c) => format!("{}-{}", &c.0[..4], &c.0[4..]),
+            other => other.as_str().to_owned(),
         }
     }
 
     pub fn is_strong(&self) -> bool {
         matches!(self, PinCode::Strong(_))
+    }
+
+    /// Whether this is a 4-character code, of the small code space that
+    /// [`crate::PinCaps::link_codes`] guards.
+    pub fn is_short(&self) -> bool {
+        matches!(self, PinCode::Link(_))
     }
 }
 
@@ -334,6 +373,7 @@ impl fmt::Debug for PinCode {
         match self {
             PinCode::Link(_) => f.write_str("PinCode::Link(<redacted>)"),
             PinCode::Strong(_) => f.write_str("PinCode::Strong(<redacted>)"),
+            PinCode::User(_) => f.write_str("PinCode::User(<redacted>)"),
         }
     }
 }
@@ -356,6 +396,100 @@ pub struct Pin {
     /// A JWT pin's device key (plex.tv's JWT login): once linked, a poll
     /// with a device JWT signed by it gets a Plex JWT instead of the token.
     pub jwk: Option<Box<crate::plex_jwt::Jwk>>,
+    /// An RFC 8628 device grant's own state; `None` for plex.tv pins.
+    pub grant: Option<Box<DeviceGrant>>,
+}
+
+/// What a pin started through RFC 8628 (`POST /oauth/device_authorization`)
+/// carries beyond a plex.tv pin. Its device redeems the token once, with
+/// the device code, at `POST /oauth/token`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceGrant {
+    pub application: ApplicationRef,
+    /// The keyed hash of the device code's secret part.
+    pub device_code_hash: crate::secrets::LookupHash,
+    /// The scope the device asked for, as sent (space-separated).
+    pub scope: Box<str>,
+    /// The person chose Deny: the device is told `access_denied`.
+    pub denied: bool,
+}
+
+/// A registered application's `client_id` (RFC 6749 §2.2).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ApplicationId(Box<str>);
+
+/// Prefix of every `client_id`, so one is recognised in a config file.
+const APPLICATION_ID_PREFIX: &str = "pl-";
+const APPLICATION_ID_LEN: usize = 20;
+
+impl ApplicationId {
+    pub fn generate() -> ApplicationId {
+        let tail = random_string(b"abcdefghijklmnopqrstuvwxyz0123456789", APPLICATION_ID_LEN);
+        ApplicationId(format!("{APPLICATION_ID_PREFIX}{tail}").into_boxed_str())
+    }
+    /// A `client_id` as a client sent it: anything that cannot be one of
+    /// ours is `None` (the caller answers `invalid_client`).
+    pub fn parse(raw: &str) -> Option<ApplicationId> {
+        let tail = raw.strip_prefix(APPLICATION_ID_PREFIX)?;
+        (tail.len() == APPLICATION_ID_LEN
+            && tail
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()))
+        .then(|| ApplicationId(raw.into()))
+    }
+    pub fn from_stored(value: String) -> Self {
+        ApplicationId(value.into_boxed_str())
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for ApplicationId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// An application and the name people see for it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApplicationRef {
+    pub id: ApplicationId,
+    pub name: Box<str>,
+}
+
+/// An application registered with `pinlink client add`: an OAuth client
+/// that starts device grants (RFC 8628).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Application {
+    pub id: ApplicationId,
+    pub name: String,
+    /// Confidential clients authenticate with a secret (kept only as a
+    /// keyed hash); public ones only name their `client_id`.
+    pub confidential: bool,
+    pub created_at: UnixTime,
+}
+
+impl Application {
+    pub fn as_ref(&self) -> ApplicationRef {
+        ApplicationRef {
+            id: self.id.clone(),
+            name: self.name.as_str().into(),
+        }
+    }
+}
+
+/// An application's name: what the confirmation screen and the device list
+/// show. Checked like device metadata.
+pub fn parse_application_name(raw: &str) -> Result<String, CoreError> {
+    let name = raw.trim();
+    if name.is_empty() {
+        return Err(CoreError::InvalidInput(
+            "an application needs a name".into(),
+        ));
+    }
+    check_field("the application's name", name)?;
+    Ok(name.to_owned())
 }
 
 impl Pin {
@@ -472,6 +606,8 @@ pub struct Session {
     /// The client identifier of the device holding the token.
     pub client_identifier: ClientIdentifier,
     pub token: AuthToken,
+    /// The application whose device grant linked the device, if one did.
+    pub application: Option<ApplicationId>,
 }
 
 #[cfg(test)]
@@ -490,6 +626,27 @@ mod tests {
     }
 
     #[test]
+    fn user_codes_are_read_in_any_case_and_shown_with_a_dash() {
+        let code = PinCode::parse_user_input("wdjb mjht").expect("8 consonants");
+        assert_eq!(code.as_str(), "WDJBMJHT");
+        assert_eq!(code.display(), "WDJB-MJHT");
+        assert_eq!(PinCode::parse_user_input("WDJB-MJHT"), Some(code));
+        assert!(
+            PinCode::parse_user_input("WDJB-MJHA").is_none(),
+            "vowels are not in the alphabet"
+        );
+        assert!(!PinCode::generate_user_code().is_short());
+    }
+
+    #[test]
+    fn application_ids_round_trip_and_nothing_else_parses() {
+        let id = ApplicationId::generate();
+        assert_eq!(ApplicationId::parse(id.as_str()), Some(id));
+        assert!(ApplicationId::parse("pl-short").is_none());
+        assert!(ApplicationId::parse("1406020730").is_none());
+    }
+
+    #[test]
     fn strong_codes_are_lower_case() {
         let raw = "K2M9X0ABCDEFGHIJKLMNOPQRS";
         let code = PinCode::parse_user_input(raw).expect("25 alphanumerics is a strong code");
@@ -504,6 +661,8 @@ mod tests {
             assert_eq!(PinCode::parse_user_input(code.as_str()), Some(code.clone()));
             assert_eq!(code.is_strong(), strong);
         }
+        let code = PinCode::generate_user_code();
+        assert_eq!(PinCode::parse_user_input(&code.display()), Some(code));
     }
 
     #[test]
@@ -618,13 +777,13 @@ mod properties {
         fn codes_parse_to_well_formed_codes_or_nothing(raw in hostile_text()) {
             if let Some(code) = PinCode::parse_user_input(&raw) {
                 let text = code.as_str();
-                if code.is_strong() {
-                    prop_assert_eq!(text.len(), STRONG_CODE_LEN);
-                    prop_assert!(text.bytes().all(|b| STRONG_CODE_ALPHABET.contains(&b)));
-                } else {
-                    prop_assert_eq!(text.len(), LINK_CODE_LEN);
-                    prop_assert!(text.bytes().all(|b| LINK_CODE_ALPHABET.contains(&b)));
-                }
+                let (len, alphabet) = match &code {
+                    PinCode::Strong(_) => (STRONG_CODE_LEN, STRONG_CODE_ALPHABET),
+                    PinCode::Link(_) => (LINK_CODE_LEN, LINK_CODE_ALPHABET),
+                    PinCode::User(_) => (USER_CODE_LEN, USER_CODE_ALPHABET),
+                };
+                prop_assert_eq!(text.len(), len);
+                prop_assert!(text.bytes().all(|b| alphabet.contains(&b)));
                 prop_assert_eq!(PinCode::parse_user_input(text), Some(code.clone()));
             }
         }

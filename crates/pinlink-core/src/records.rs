@@ -34,7 +34,8 @@ impl Secrets {
             id: pin.id,
             code_hash: self.lookup_hash(Purpose::PinCode, pin.code.as_str()),
             code_sealed: self.seal(Purpose::PinCode, pin.code.as_str()),
-            strong: pin.code.is_strong(),
+            // The column tells the short 4-character codes from the rest.
+            strong: !pin.code.is_short(),
             client_identifier: pin.client_identifier.clone(),
             device: pin.device.clone(),
             requester_ip: pin.requester_ip.to_string(),
@@ -46,6 +47,7 @@ impl Secrets {
                 .as_ref()
                 .map(|t| self.seal(Purpose::Token, t.expose())),
             jwk: pin.jwk.as_deref().cloned(),
+            grant: pin.grant.as_deref().cloned(),
         }
     }
 
@@ -65,6 +67,7 @@ impl Secrets {
             expires_at: record.expires_at,
             auth_token,
             jwk: record.jwk.map(Box::new),
+            grant: record.grant.map(Box::new),
         })
     }
 }

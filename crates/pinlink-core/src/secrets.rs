@@ -64,6 +64,10 @@ pub enum Purpose {
     Budget,
     /// A client identifier an account signed in or linked from before.
     KnownClient,
+    /// The secret part of an RFC 8628 device code.
+    DeviceCode,
+    /// A confidential application's `client_secret`.
+    ClientSecret,
 }
 
 impl Purpose {
@@ -74,6 +78,8 @@ impl Purpose {
             Purpose::Csrf => b"csrf",
             Purpose::Budget => b"budget",
             Purpose::KnownClient => b"known-client",
+            Purpose::DeviceCode => b"device-code",
+            Purpose::ClientSecret => b"client-secret",
         }
     }
 }
@@ -342,7 +348,11 @@ fn hash_into(
 /// Constant-time string equality, for comparing anything a caller could
 /// probe byte by byte.
 pub fn constant_time_eq(a: &str, b: &str) -> bool {
-    a.as_bytes().ct_eq(b.as_bytes()).into()
+    constant_time_eq_bytes(a.as_bytes(), b.as_bytes())
+}
+
+pub fn constant_time_eq_bytes(a: &[u8], b: &[u8]) -> bool {
+    a.ct_eq(b).into()
 }
 
 #[cfg(test)]

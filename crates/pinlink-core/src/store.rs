@@ -11,7 +11,10 @@ use crate::clock::UnixTime;
 pub use crate::error::{CapKind, StoreError};
 use crate::limits::PinCaps;
 pub use crate::limits::Spend;
-use crate::model::{Account, AccountId, ClientIdentifier, DeviceId, DeviceInfo, PinId};
+use crate::model::{
+    Account, AccountId, Application, ApplicationId, ClientIdentifier, DeviceGrant, DeviceId,
+    DeviceInfo, PinId,
+};
 use crate::secrets::LookupHash;
 
 /// A pin as stored.
@@ -33,7 +36,21 @@ pub struct PinRecord {
     pub token_sealed: Option<Vec<u8>>,
     /// A JWT pin's device key.
     pub jwk: Option<crate::plex_jwt::Jwk>,
+    /// An RFC 8628 device grant's state.
+    pub grant: Option<DeviceGrant>,
 }
+
+/// A registered application as stored.
+#[derive(Debug, Clone)]
+pub struct ApplicationRecord {
+    pub application: Application,
+    /// A confidential application's secret, as a keyed hash.
+    pub secret_hash: Option<LookupHash>,
+}
+
+/// How long past its expiry a device grant's pin is kept (see
+/// [`Store::delete_expired_pins`]).
+pub const GRANT_EXPIRY_MEMORY_SECS: i64 = 600;
 
 /// A new token, as stored: found by its hash, listed from its sealed copy.
 #[derive(Debug, Clone)]
@@ -104,6 +121,9 @@ pub struct SessionRecord {
     pub device: DeviceId,
     pub client_identifier: ClientIdentifier,
     pub last_seen_at: UnixTime,
+    /// The application whose device grant linked the device, if one did
+    /// (removing the application removes the device).
+    pub application: Option<ApplicationId>,
 }
 
 /// A device's registered public key, with the session it stands for.
@@ -166,10 +186,30 @@ pub trait Store: Send + Sync + 'static {
     /// already linked; nothing is written then.
     async fn link_pin(&self, link: &PinLink) -> Result<Option<DeviceId>, StoreError>;
     async fn delete_pin(&self, id: PinId) -> Result<bool, StoreError>;
-    /// Deletes pins that expired before `now`; returns how many.
+    /// Marks a live, unlinked device-grant pin denied; `false` when there
+    /// is no such pin.
+    async fn deny_pin(&self, id: PinId) -> Result<bool, StoreError>;
+    /// Deletes a linked pin and returns it: a device grant's token is
+    /// redeemed once, so of two redemptions at once only one gets it.
+    async fn take_linked_pin(&self, id: PinId) -> Result<Option<PinRecord>, StoreError>;
+    /// Deletes pins that expired before `now`; returns how many. A device
+    /// grant's pin is kept [`GRANT_EXPIRY_MEMORY_SECS`] longer, so its
+    /// device is told `expired_token` rather than `invalid_grant`.
     async fn delete_expired_pins(&self, now: UnixTime) -> Result<u64, StoreError>;
     /// How many pins are live at `now`.
     async fn count_live_pins(&self, now: UnixTime) -> Result<u64, StoreError>;
+
+    // --- applications (RFC 8628 clients) ---
+    /// Registers an application; its id is new ([`StoreError::Conflict`] otherwise).
+    async fn insert_application(&self, application: &ApplicationRecord) -> Result<(), StoreError>;
+    async fn application(
+        &self,
+        id: &ApplicationId,
+    ) -> Result<Option<ApplicationRecord>, StoreError>;
+    async fn list_applications(&self) -> Result<Vec<ApplicationRecord>, StoreError>;
+    /// Removes an application with its pending grants and the devices
+    /// (and their tokens) linked through it; `false` when there is none.
+    async fn delete_application(&self, id: &ApplicationId) -> Result<bool, StoreError>;
 
     // --- accounts ---
     async fn insert_account(&self, account: &NewAccount) -> Result<Account, StoreError>;

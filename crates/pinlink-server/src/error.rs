@@ -1,6 +1,7 @@
 //! The one place that decides a status code: every domain error and every
 //! HTTP-level refusal becomes plex.tv's `errors[]` body here (rendered as JSON
-//! or XML by [`crate::negotiate`]). 5xx bodies say nothing about the cause;
+//! or XML by [`crate::negotiate`]), or, on the OAuth endpoints, RFC 6749's
+//! `{"error": …}` ([`OAuthError`]). 5xx bodies say nothing about the cause;
 //! the cause goes to the log.
 
 use std::sync::Arc;
@@ -133,6 +134,11 @@ impl ApiError {
             CoreError::JwtRejected(_) => {
                 mapped(S::UNPROCESSABLE_ENTITY, ErrorCode::BadRequest, message)
             }
+            // Only the OAuth endpoints report these, through `OAuthError`.
+            CoreError::Grant(_) => mapped(S::BAD_REQUEST, ErrorCode::BadRequest, message),
+            CoreError::InvalidClient => {
+                mapped(S::UNAUTHORIZED, ErrorCode::Unauthenticated, message)
+            }
             CoreError::Unavailable(cause) => {
                 metrics::counter!("pinlink_database_errors_total").increment(1);
                 tracing::warn!(error = %cause, "storage unavailable");
@@ -210,4 +216,104 @@ pub fn error_body_for_status(status: StatusCode) -> ErrorBody {
     };
     let message = status.canonical_reason().unwrap_or("Error");
     ErrorBody::single(code, message, status.as_u16())
+}
+
+/// An error on the OAuth endpoints (`/oauth/*`), as RFC 6749 §5.2 and RFC
+/// 8628 §3.5 shape it and as the client libraries need it (protocol
+/// reference §D.2): a JSON body `{"error", "error_description"}`, status 400
+/// for everything the client can act on, 401 with `WWW-Authenticate` only
+/// for a failed client authentication, never a bare 429 on the token
+/// endpoint, 503 with `Retry-After` when busy, and `Cache-Control:
+/// no-store`.
+#[derive(Debug)]
+pub enum OAuthError {
+    Core(CoreError),
+    /// A required parameter is missing or malformed.
+    InvalidRequest(String),
+    UnsupportedGrantType,
+}
+
+impl From<CoreError> for OAuthError {
+    fn from(e: CoreError) -> Self {
+        OAuthError::Core(e)
+    }
+}
+
+impl From<ApiError> for OAuthError {
+    fn from(e: ApiError) -> Self {
+        match e {
+            ApiError::Core(core) => OAuthError::Core(core),
+            other => OAuthError::InvalidRequest(other.public().message),
+        }
+    }
+}
+
+impl IntoResponse for OAuthError {
+    fn into_response(self) -> Response {
+        use StatusCode as S;
+        let (status, error, description, retry_after) = match self {
+            OAuthError::InvalidRequest(why) => (S::BAD_REQUEST, "invalid_request", why, None),
+            OAuthError::UnsupportedGrantType => (
+                S::BAD_REQUEST,
+                "unsupported_grant_type",
+                "Only urn:ietf:params:oauth:grant-type:device_code is supported".to_owned(),
+                None,
+            ),
+            OAuthError::Core(core) => match core {
+                CoreError::Grant(refusal) => {
+                    (S::BAD_REQUEST, refusal.code(), refusal.to_string(), None)
+                }
+                CoreError::InvalidClient => {
+                    (S::UNAUTHORIZED, "invalid_client", core.to_string(), None)
+                }
+                CoreError::InvalidInput(why) => (S::BAD_REQUEST, "invalid_request", why, None),
+                // A grant's budget of new codes: RFC 8628 has no word for
+                // it; `slow_down` is what every client understands.
+                CoreError::RateLimited { retry_after_secs } => (
+                    S::BAD_REQUEST,
+                    "slow_down",
+                    core.to_string(),
+                    Some(retry_after_secs),
+                ),
+                other => {
+                    // Everything else as the API maps it (and logs it).
+                    let public = ApiError::Core(other).public();
+                    let error = if public.status.is_server_error() {
+                        "temporarily_unavailable"
+                    } else {
+                        "invalid_request"
+                    };
+                    let status = if public.status == S::INTERNAL_SERVER_ERROR {
+                        S::INTERNAL_SERVER_ERROR
+                    } else if public.status.is_server_error() {
+                        S::SERVICE_UNAVAILABLE
+                    } else {
+                        S::BAD_REQUEST
+                    };
+                    let error = if status == S::INTERNAL_SERVER_ERROR {
+                        "server_error"
+                    } else {
+                        error
+                    };
+                    (status, error, public.message, public.retry_after_secs)
+                }
+            },
+        };
+        let body = serde_json::json!({ "error": error, "error_description": description });
+        let mut response = (status, axum::Json(body)).into_response();
+        let headers = response.headers_mut();
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        if status == S::UNAUTHORIZED {
+            headers.insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Basic realm=\"pinlink\""),
+            );
+        }
+        if let Some(secs) = retry_after {
+            if let Ok(value) = HeaderValue::from_str(&secs.max(1).to_string()) {
+                headers.insert(header::RETRY_AFTER, value);
+            }
+        }
+        response
+    }
 }

@@ -25,6 +25,9 @@ pub struct PlexRequest {
     /// Where the request comes from ([`crate::client_address`]); shown on
     /// confirmation pages and used for budgets.
     from: ClientAddress,
+    /// The `Authorization` header, if any: `Bearer` carries a token like
+    /// `X-Plex-Token`; `Basic` an OAuth client's credentials.
+    authorization: Option<String>,
 }
 
 impl PlexRequest {
@@ -68,8 +71,24 @@ impl PlexRequest {
         }
     }
 
+    /// The caller's token: `X-Plex-Token` (header, query or body), or else
+    /// `Authorization: Bearer` (RFC 6750), so that OAuth libraries need
+    /// nothing Plex-specific.
     pub fn token(&self) -> Option<&str> {
-        self.get("X-Plex-Token")
+        self.get("X-Plex-Token").or_else(|| {
+            let (scheme, value) = self.authorization.as_deref()?.split_once(' ')?;
+            scheme.eq_ignore_ascii_case("bearer").then(|| value.trim())
+        })
+    }
+
+    /// HTTP Basic credentials (RFC 6749 §2.3.1): the id and secret, each
+    /// form-url-decoded after the base64. `Some(Err)` for a malformed header.
+    pub fn basic_credentials(&self) -> Option<Result<(String, String), CoreError>> {
+        let (scheme, value) = self.authorization.as_deref()?.split_once(' ')?;
+        if !scheme.eq_ignore_ascii_case("basic") {
+            return None;
+        }
+        Some(decode_basic(value.trim()))
     }
 
     /// The device metadata; `X-Plex-Product` is required.
@@ -115,6 +134,24 @@ impl PlexRequest {
             },
         }
     }
+}
+
+fn decode_basic(value: &str) -> Result<(String, String), CoreError> {
+    use base64::Engine;
+    let malformed = || CoreError::InvalidInput("the Basic credentials are malformed".into());
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(value)
+        .map_err(|_| malformed())?;
+    let text = String::from_utf8(bytes).map_err(|_| malformed())?;
+    let (id, secret) = text.split_once(':').ok_or_else(malformed)?;
+    let decode = |part: &str| {
+        serde_urlencoded::from_str::<Vec<(String, String)>>(&format!("x={part}"))
+            .ok()
+            .and_then(|pairs| pairs.into_iter().next())
+            .map(|(_, value)| value)
+            .ok_or_else(malformed)
+    };
+    Ok((decode(id)?, decode(secret)?))
 }
 
 /// Parameters that may come several times, each value kept.
@@ -208,10 +245,22 @@ impl FromRequest<AppState> for PlexRequest {
         }
 
         let from = crate::client_address::of(&parts.extensions);
+        let authorization = match parts.headers.get(header::AUTHORIZATION) {
+            Some(value) => Some(
+                value
+                    .to_str()
+                    .map_err(|_| {
+                        CoreError::InvalidInput("the Authorization header is not valid text".into())
+                    })?
+                    .to_owned(),
+            ),
+            None => None,
+        };
         Ok(PlexRequest {
             params,
             repeated,
             from,
+            authorization,
         })
     }
 }
@@ -231,5 +280,16 @@ mod tests {
         assert_eq!(jwk.1, r#"{"kty":"OKP"}"#);
         assert!(json_fields(b"[1]").is_err());
         assert!(json_fields(b"{").is_err());
+    }
+
+    #[test]
+    fn basic_credentials_are_form_decoded_after_base64() {
+        use base64::Engine;
+        let encoded = base64::engine::general_purpose::STANDARD.encode("my%20app:s%3Acret+x");
+        let (id, secret) = decode_basic(&encoded).expect("well formed");
+        assert_eq!((id.as_str(), secret.as_str()), ("my app", "s:cret x"));
+        assert!(decode_basic("not base64!").is_err());
+        let no_colon = base64::engine::general_purpose::STANDARD.encode("justone");
+        assert!(decode_basic(&no_colon).is_err());
     }
 }

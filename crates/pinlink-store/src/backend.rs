@@ -32,6 +32,7 @@ pub enum Param<'q> {
     Text(&'q str),
     Bytes(&'q [u8]),
     NullBytes,
+    NullText,
 }
 
 /// A statement and its parameters, in the order its `$N` appear.
@@ -61,6 +62,10 @@ impl<'q> Statement<'q> {
     }
     pub fn bytes(mut self, value: &'q [u8]) -> Self {
         self.params.push(Param::Bytes(value));
+        self
+    }
+    pub fn opt_text(mut self, value: Option<&'q str>) -> Self {
+        self.params.push(value.map_or(Param::NullText, Param::Text));
         self
     }
     pub fn opt_bytes(mut self, value: Option<&'q [u8]>) -> Self {
@@ -138,6 +143,7 @@ macro_rules! sqlx_db {
                         Param::Text(v) => query.bind(v),
                         Param::Bytes(v) => query.bind(v),
                         Param::NullBytes => query.bind(None::<&[u8]>),
+                        Param::NullText => query.bind(None::<&str>),
                     };
                 }
                 query
@@ -192,7 +198,9 @@ fn prepared<'c>(
             Param::Flag(v) => prepared.raw_bind_parameter(index, v),
             Param::Text(v) => prepared.raw_bind_parameter(index, v),
             Param::Bytes(v) => prepared.raw_bind_parameter(index, v),
-            Param::NullBytes => prepared.raw_bind_parameter(index, rusqlite::types::Null),
+            Param::NullBytes | Param::NullText => {
+                prepared.raw_bind_parameter(index, rusqlite::types::Null)
+            }
         }
         .map_err(sqlite_error)?;
     }

@@ -15,11 +15,12 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use pinlink_core::store::{
-    AccountRecord, Change, DeviceKeyRecord, DeviceRecord, NewAccount, PinLink, PinRecord,
-    Reservation, SessionRecord, Spend, TokenGrant,
+    AccountRecord, ApplicationRecord, Change, DeviceKeyRecord, DeviceRecord, NewAccount, PinLink,
+    PinRecord, Reservation, SessionRecord, Spend, TokenGrant,
 };
 use pinlink_core::{
-    Account, AccountId, DeviceId, LookupHash, PinCaps, PinId, Store, StoreError, UnixTime,
+    Account, AccountId, ApplicationId, DeviceId, LookupHash, PinCaps, PinId, Store, StoreError,
+    UnixTime,
 };
 use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions};
 use sqlx::{Connection, PgConnection};
@@ -302,6 +303,41 @@ impl Store for PostgresStore {
 
     async fn count_live_pins(&self, now: UnixTime) -> Result<u64, StoreError> {
         on_pool!(self, |conn| queries::count_live_pins(conn, now))
+    }
+
+    async fn deny_pin(&self, id: PinId) -> Result<bool, StoreError> {
+        in_transaction!(self, |conn| {
+            let denied = queries::deny_pin(conn, id).await.map_err(map_err)?;
+            announce_pin(conn, id).await.map_err(map_err)?;
+            Ok(denied)
+        })
+    }
+
+    async fn take_linked_pin(&self, id: PinId) -> Result<Option<PinRecord>, StoreError> {
+        in_transaction!(self, |conn| {
+            let taken = queries::take_linked_pin(conn, id).await.map_err(map_err)?;
+            announce_pin(conn, id).await.map_err(map_err)?;
+            Ok(taken)
+        })
+    }
+
+    async fn insert_application(&self, application: &ApplicationRecord) -> Result<(), StoreError> {
+        on_pool!(self, |conn| queries::insert_application(conn, application))
+    }
+
+    async fn application(
+        &self,
+        id: &ApplicationId,
+    ) -> Result<Option<ApplicationRecord>, StoreError> {
+        on_pool!(self, |conn| queries::application(conn, id))
+    }
+
+    async fn list_applications(&self) -> Result<Vec<ApplicationRecord>, StoreError> {
+        on_pool!(self, |conn| queries::list_applications(conn))
+    }
+
+    async fn delete_application(&self, id: &ApplicationId) -> Result<bool, StoreError> {
+        on_pool!(self, |conn| queries::delete_application(conn, id))
     }
 
     async fn insert_account(&self, account: &NewAccount) -> Result<Account, StoreError> {

@@ -6,17 +6,17 @@
 //! does.
 
 use pinlink_core::store::{
-    AccountRecord, CapKind, DeviceKeyRecord, DeviceRecord, NewAccount, NewToken, PinLink,
-    PinRecord, Reservation, SessionRecord, Spend, TokenGrant,
+    AccountRecord, ApplicationRecord, CapKind, DeviceKeyRecord, DeviceRecord, NewAccount, NewToken,
+    PinLink, PinRecord, Reservation, SessionRecord, Spend, TokenGrant, GRANT_EXPIRY_MEMORY_SECS,
 };
 use pinlink_core::{
-    Account, AccountId, ClientIdentifier, DeviceId, DeviceInfo, Email, LookupHash, PinCaps, PinId,
-    UnixTime, Username,
+    Account, AccountId, ApplicationId, ClientIdentifier, DeviceId, DeviceInfo, Email, LookupHash,
+    PinCaps, PinId, UnixTime, Username,
 };
 
 use crate::backend::{Db, Statement};
 use crate::rows::Columns;
-use crate::rows::{account_from_row, device_record_from_row, pin_from_row};
+use crate::rows::{account_from_row, application_from_row, device_record_from_row, pin_from_row};
 use crate::sql;
 
 /// What a store operation fails with before it is mapped to a
@@ -117,13 +117,18 @@ pub async fn insert_pin<C: Db + ?Sized>(
         .bytes(&pin.code_sealed)
         .flag(pin.strong)
         .text(pin.client_identifier.as_str());
-    bind_device(q, &pin.device)
+    let q = bind_device(q, &pin.device)
         .text(&pin.requester_ip)
         .text(&pin.requester_net)
         .int(pin.created_at.0)
         .int(pin.expires_at.0)
         .opt_bytes(pin.token_sealed.as_deref())
-        .text(&jwk)
+        .text(&jwk);
+    let grant = pin.grant.as_ref();
+    q.opt_text(grant.map(|g| g.application.id.as_str()))
+        .text(grant.map_or("", |g| &g.application.name))
+        .opt_bytes(grant.map(|g| g.device_code_hash.as_bytes()))
+        .text(grant.map_or("", |g| &g.scope))
         .execute(conn)
         .await?;
     Ok(())
@@ -181,12 +186,14 @@ pub async fn link_pin<C: Db + ?Sized>(
         return Ok(None);
     };
     let pin = pin_from_row(&row)?;
+    let application = pin.grant.as_ref().map(|g| g.application.id.as_str());
     let device = upsert_device_with_token(
         conn,
         link.account,
         &pin.client_identifier,
         &pin.device,
         &link.token,
+        application,
         link.now,
     )
     .await?;
@@ -216,8 +223,78 @@ pub async fn delete_expired_pins<C: Db + ?Sized>(
 ) -> Result<u64, sqlx::Error> {
     Statement::new(sql::DELETE_EXPIRED_PINS)
         .int(now.0)
+        .int(now.plus_secs(-GRANT_EXPIRY_MEMORY_SECS).0)
         .execute(conn)
         .await
+}
+
+pub async fn deny_pin<C: Db + ?Sized>(conn: &mut C, id: PinId) -> Result<bool, sqlx::Error> {
+    let n = Statement::new(sql::DENY_PIN)
+        .int(i64::from(id.0))
+        .execute(conn)
+        .await?;
+    Ok(n > 0)
+}
+
+pub async fn take_linked_pin<C: Db + ?Sized>(
+    conn: &mut C,
+    id: PinId,
+) -> Result<Option<PinRecord>, sqlx::Error> {
+    Statement::new(sql::TAKE_LINKED_PIN)
+        .int(i64::from(id.0))
+        .fetch_optional(conn)
+        .await?
+        .map(|row| pin_from_row(&row))
+        .transpose()
+}
+
+// ----------------------------------------------------------- applications
+
+pub async fn insert_application<C: Db + ?Sized>(
+    conn: &mut C,
+    record: &ApplicationRecord,
+) -> Result<(), sqlx::Error> {
+    let app = &record.application;
+    Statement::new(sql::INSERT_APPLICATION)
+        .text(app.id.as_str())
+        .text(&app.name)
+        .opt_bytes(record.secret_hash.as_ref().map(LookupHash::as_bytes))
+        .int(app.created_at.0)
+        .execute(conn)
+        .await
+        .map(drop)
+}
+
+pub async fn application<C: Db + ?Sized>(
+    conn: &mut C,
+    id: &ApplicationId,
+) -> Result<Option<ApplicationRecord>, sqlx::Error> {
+    Statement::new(sql::APPLICATION)
+        .text(id.as_str())
+        .fetch_optional(conn)
+        .await?
+        .map(|row| application_from_row(&row))
+        .transpose()
+}
+
+pub async fn list_applications<C: Db + ?Sized>(
+    conn: &mut C,
+) -> Result<Vec<ApplicationRecord>, sqlx::Error> {
+    let rows = Statement::new(sql::LIST_APPLICATIONS)
+        .fetch_all(conn)
+        .await?;
+    rows.iter().map(|row| application_from_row(row)).collect()
+}
+
+pub async fn delete_application<C: Db + ?Sized>(
+    conn: &mut C,
+    id: &ApplicationId,
+) -> Result<bool, sqlx::Error> {
+    let n = Statement::new(sql::DELETE_APPLICATION)
+        .text(id.as_str())
+        .execute(conn)
+        .await?;
+    Ok(n > 0)
 }
 
 pub async fn count_live_pins<C: Db + ?Sized>(
@@ -287,6 +364,7 @@ async fn upsert_device_with_token<C: Db + ?Sized>(
     client_identifier: &ClientIdentifier,
     device: &DeviceInfo,
     token: &NewToken,
+    application: Option<&str>,
     now: UnixTime,
 ) -> Result<DeviceId, sqlx::Error> {
     let q = Statement::new(sql::UPSERT_DEVICE)
@@ -295,6 +373,7 @@ async fn upsert_device_with_token<C: Db + ?Sized>(
     let row = bind_device(q, device)
         .int(now.0)
         .int(now.0)
+        .opt_text(application)
         .fetch_one(conn)
         .await?;
     let device_id = DeviceId(row.int("id")?);
@@ -333,6 +412,7 @@ pub async fn grant_token<C: Db + ?Sized>(
         &grant.client_identifier,
         &grant.device,
         &grant.token,
+        None,
         grant.now,
     )
     .await?;
@@ -361,6 +441,9 @@ fn session_from_row(row: &dyn Columns) -> Result<SessionRecord, sqlx::Error> {
         device: DeviceId(row.int("device_id")?),
         client_identifier: ClientIdentifier::from_stored(row.text("client_identifier")?),
         last_seen_at: UnixTime(row.int("last_seen_at")?),
+        application: row
+            .opt_text("device_application")?
+            .map(ApplicationId::from_stored),
     })
 }
 

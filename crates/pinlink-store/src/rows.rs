@@ -2,15 +2,16 @@
 //! each backend's row type only has to say how to read a column of each of
 //! the few types pinlink stores ([`Columns`]).
 
-use pinlink_core::store::{DeviceRecord, PinRecord};
+use pinlink_core::store::{ApplicationRecord, DeviceRecord, PinRecord};
 use pinlink_core::{
-    Account, AccountId, ClientIdentifier, DeviceId, DeviceInfo, Email, LookupHash, PinId, Product,
-    UnixTime, Username,
+    Account, AccountId, Application, ApplicationId, ApplicationRef, ClientIdentifier, DeviceGrant,
+    DeviceId, DeviceInfo, Email, LookupHash, PinId, Product, UnixTime, Username,
 };
 use sqlx::Row;
 
 pub trait Columns {
     fn text(&self, column: &str) -> Result<String, sqlx::Error>;
+    fn opt_text(&self, column: &str) -> Result<Option<String>, sqlx::Error>;
     fn int(&self, column: &str) -> Result<i64, sqlx::Error>;
     fn opt_int(&self, column: &str) -> Result<Option<i64>, sqlx::Error>;
     fn flag(&self, column: &str) -> Result<bool, sqlx::Error>;
@@ -26,6 +27,9 @@ macro_rules! columns_for {
     ($row:ty) => {
         impl Columns for $row {
             fn text(&self, column: &str) -> Result<String, sqlx::Error> {
+                self.try_get(column)
+            }
+            fn opt_text(&self, column: &str) -> Result<Option<String>, sqlx::Error> {
                 self.try_get(column)
             }
             fn int(&self, column: &str) -> Result<i64, sqlx::Error> {
@@ -77,8 +81,13 @@ impl OwnedRow {
 
 impl Columns for OwnedRow {
     fn text(&self, column: &str) -> Result<String, sqlx::Error> {
+        self.opt_text(column)?
+            .ok_or_else(|| Self::wrong_type(column))
+    }
+    fn opt_text(&self, column: &str) -> Result<Option<String>, sqlx::Error> {
         match self.value(column)? {
-            rusqlite::types::Value::Text(text) => Ok(text.clone()),
+            rusqlite::types::Value::Text(text) => Ok(Some(text.clone())),
+            rusqlite::types::Value::Null => Ok(None),
             _ => Err(Self::wrong_type(column)),
         }
     }
@@ -139,6 +148,42 @@ pub fn pin_from_row(row: &dyn Columns) -> Result<PinRecord, sqlx::Error> {
         expires_at: UnixTime(row.int("expires_at")?),
         token_sealed: row.bytes("token_sealed")?,
         jwk: pinlink_core::plex_jwt::Jwk::from_stored(&row.text("jwk")?),
+        grant: grant_from_row(row)?,
+    })
+}
+
+/// A device grant's columns of a pin row (all `NULL` for plex.tv pins).
+fn grant_from_row(row: &dyn Columns) -> Result<Option<DeviceGrant>, sqlx::Error> {
+    let Some(application) = row.opt_text("oauth_client")? else {
+        return Ok(None);
+    };
+    Ok(Some(DeviceGrant {
+        application: ApplicationRef {
+            id: ApplicationId::from_stored(application),
+            name: row.text("application_name")?.into(),
+        },
+        device_code_hash: hash_from_row(row, "device_code_hash")?,
+        scope: row.text("scope")?.into(),
+        denied: row.flag("denied")?,
+    }))
+}
+
+pub fn application_from_row(row: &dyn Columns) -> Result<ApplicationRecord, sqlx::Error> {
+    let secret_hash = match row.bytes("secret_hash")? {
+        Some(bytes) => Some(
+            LookupHash::from_slice(&bytes)
+                .ok_or_else(|| sqlx::Error::Decode("secret_hash is not 32 bytes".into()))?,
+        ),
+        None => None,
+    };
+    Ok(ApplicationRecord {
+        application: Application {
+            id: ApplicationId::from_stored(row.text("client_id")?),
+            name: row.text("name")?,
+            confidential: secret_hash.is_some(),
+            created_at: UnixTime(row.int("created_at")?),
+        },
+        secret_hash,
     })
 }
 

@@ -25,8 +25,10 @@ pub const DELETE_EXPIRED_PIN_WITH_CODE: &str =
 pub const INSERT_PIN: &str = concat!(
     "INSERT INTO pins (id, code_hash, code_sealed, strong, client_identifier, ",
     device_columns!(),
-    ", requester_ip, requester_net, created_at, expires_at, token_sealed, jwk) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)"
+    ", requester_ip, requester_net, created_at, expires_at, token_sealed, jwk, \
+     oauth_client, application_name, device_code_hash, scope) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, \
+     $21, $22, $23, $24)"
 );
 
 /// A network's live pins, and when the first of them expires.
@@ -52,10 +54,28 @@ pub const PIN_BY_CODE: &str = "SELECT * FROM pins WHERE code_hash = $1";
 /// Claims a live, unlinked pin for an account; no row when it is gone,
 /// expired or linked already.
 pub const CLAIM_PIN: &str = "UPDATE pins SET token_sealed = $1, linked_account = $2 \
-     WHERE id = $3 AND token_sealed IS NULL AND expires_at > $4 RETURNING *";
+     WHERE id = $3 AND token_sealed IS NULL AND NOT denied AND expires_at > $4 RETURNING *";
+
+/// A device grant the person denied stays, marked, until it expires.
+pub const DENY_PIN: &str = "UPDATE pins SET denied = TRUE \
+     WHERE id = $1 AND oauth_client IS NOT NULL AND token_sealed IS NULL AND NOT denied";
+
+/// A device grant's token is redeemed once: the redemption deletes the pin.
+pub const TAKE_LINKED_PIN: &str =
+    "DELETE FROM pins WHERE id = $1 AND token_sealed IS NOT NULL RETURNING *";
+
+pub const INSERT_APPLICATION: &str =
+    "INSERT INTO oauth_clients (client_id, name, secret_hash, created_at) VALUES ($1, $2, $3, $4)";
+pub const APPLICATION: &str = "SELECT * FROM oauth_clients WHERE client_id = $1";
+pub const LIST_APPLICATIONS: &str = "SELECT * FROM oauth_clients ORDER BY created_at, client_id";
+/// Its pins and devices (with their tokens) go too (ON DELETE CASCADE).
+pub const DELETE_APPLICATION: &str = "DELETE FROM oauth_clients WHERE client_id = $1";
 
 pub const DELETE_PIN: &str = "DELETE FROM pins WHERE id = $1";
-pub const DELETE_EXPIRED_PINS: &str = "DELETE FROM pins WHERE expires_at <= $1";
+/// A device grant is kept a while past its expiry (`$2` is that much
+/// earlier), so that its device is told `expired_token`.
+pub const DELETE_EXPIRED_PINS: &str = "DELETE FROM pins WHERE expires_at <= $1 \
+     AND (oauth_client IS NULL OR expires_at <= $2)";
 
 pub const INSERT_ACCOUNT: &str =
     "INSERT INTO accounts (uuid, username, email, password_hash, created_at) \
@@ -81,14 +101,14 @@ pub const LIST_ACCOUNTS: &str = concat!(
 pub const UPSERT_DEVICE: &str = concat!(
     "INSERT INTO devices (account_id, client_identifier, ",
     device_columns!(),
-    ", created_at, last_seen_at) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) \
+    ", created_at, last_seen_at, oauth_client) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) \
      ON CONFLICT (account_id, client_identifier) DO UPDATE SET \
        product = excluded.product, version = excluded.version, platform = excluded.platform, \
        provides = excluded.provides, \
        platform_version = excluded.platform_version, device = excluded.device, \
        device_name = excluded.device_name, model = excluded.model, vendor = excluded.vendor, \
-       last_seen_at = excluded.last_seen_at \
+       last_seen_at = excluded.last_seen_at, oauth_client = excluded.oauth_client \
      RETURNING id"
 );
 
@@ -98,7 +118,8 @@ pub const INSERT_TOKEN: &str =
 pub const SESSION_BY_TOKEN: &str = concat!(
     "SELECT ",
     account_columns!(),
-    ", d.id AS device_id, d.last_seen_at, d.client_identifier FROM tokens t \
+    ", d.id AS device_id, d.last_seen_at, d.client_identifier, \
+       d.oauth_client AS device_application FROM tokens t \
      JOIN devices d ON d.id = t.device_id JOIN accounts a ON a.id = d.account_id \
      WHERE t.hash = $1"
 );
@@ -114,7 +135,8 @@ pub const UPSERT_DEVICE_KEY: &str = "INSERT INTO device_keys (kid, device_id, x,
 pub const DEVICE_KEY: &str = concat!(
     "SELECT ",
     account_columns!(),
-    ", d.id AS device_id, d.last_seen_at, d.client_identifier, k.x FROM device_keys k \
+    ", d.id AS device_id, d.last_seen_at, d.client_identifier, \
+       d.oauth_client AS device_application, k.x FROM device_keys k \
      JOIN devices d ON d.id = k.device_id JOIN accounts a ON a.id = d.account_id \
      WHERE k.kid = $1"
 );

@@ -15,11 +15,12 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use pinlink_core::store::{
-    AccountRecord, DeviceKeyRecord, DeviceRecord, NewAccount, PinLink, PinRecord, Reservation,
-    SessionRecord, Spend, TokenGrant,
+    AccountRecord, ApplicationRecord, DeviceKeyRecord, DeviceRecord, NewAccount, PinLink,
+    PinRecord, Reservation, SessionRecord, Spend, TokenGrant,
 };
 use pinlink_core::{
-    Account, AccountId, DeviceId, LookupHash, PinCaps, PinId, Store, StoreError, UnixTime,
+    Account, AccountId, ApplicationId, DeviceId, LookupHash, PinCaps, PinId, Store, StoreError,
+    UnixTime,
 };
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
@@ -197,6 +198,47 @@ impl Store for SqliteStore {
 
     async fn count_live_pins(&self, now: UnixTime) -> Result<u64, StoreError> {
         read!(self, |conn| queries::count_live_pins(conn, now))
+    }
+
+    async fn deny_pin(&self, id: PinId) -> Result<bool, StoreError> {
+        write!(self, move |conn| async {
+            queries::deny_pin(conn, id).await.map_err(map_err)
+        })
+    }
+
+    async fn take_linked_pin(&self, id: PinId) -> Result<Option<PinRecord>, StoreError> {
+        write!(self, move |conn| async {
+            queries::take_linked_pin(conn, id).await.map_err(map_err)
+        })
+    }
+
+    async fn insert_application(&self, application: &ApplicationRecord) -> Result<(), StoreError> {
+        let record = application.clone();
+        write!(self, move |conn| async {
+            queries::insert_application(conn, &record)
+                .await
+                .map_err(map_err)
+        })
+    }
+
+    async fn application(
+        &self,
+        id: &ApplicationId,
+    ) -> Result<Option<ApplicationRecord>, StoreError> {
+        read!(self, |conn| queries::application(conn, id))
+    }
+
+    async fn list_applications(&self) -> Result<Vec<ApplicationRecord>, StoreError> {
+        read!(self, |conn| queries::list_applications(conn))
+    }
+
+    async fn delete_application(&self, id: &ApplicationId) -> Result<bool, StoreError> {
+        let id = id.clone();
+        write!(self, move |conn| async {
+            queries::delete_application(conn, &id)
+                .await
+                .map_err(map_err)
+        })
     }
 
     async fn insert_account(&self, account: &NewAccount) -> Result<Account, StoreError> {

@@ -6,11 +6,12 @@
 use std::sync::Arc;
 
 use pinlink_core::store::{
-    CapKind, NewAccount, NewToken, PinLink, PinRecord, Reservation, Spend, TokenGrant,
+    ApplicationRecord, CapKind, NewAccount, NewToken, PinLink, PinRecord, Reservation, Spend,
+    TokenGrant,
 };
 use pinlink_core::{
-    ClientIdentifier, DeviceInfo, Limit, LookupHash, PinCaps, PinId, Product, Store, StoreError,
-    UnixTime,
+    Application, ApplicationId, ApplicationRef, ClientIdentifier, DeviceGrant, DeviceInfo, Limit,
+    LookupHash, PinCaps, PinId, Product, Store, StoreError, UnixTime,
 };
 
 async fn backends() -> Vec<(&'static str, Arc<dyn Store>)> {
@@ -69,6 +70,7 @@ fn pin(id: u32, code: u8, expires_at: UnixTime) -> PinRecord {
         expires_at,
         token_sealed: None,
         jwk: None,
+        grant: None,
     }
 }
 
@@ -235,6 +237,154 @@ async fn a_pin_links_once_and_its_device_gets_the_token() {
             now: NOW.plus_secs(5),
         };
         assert!(store.link_pin(&late).await.expect(name).is_none(), "{name}");
+    }
+}
+
+/// A device grant's pin for application `app`.
+fn grant_pin(id: u32, code: u8, app: &Application) -> PinRecord {
+    PinRecord {
+        grant: Some(DeviceGrant {
+            application: ApplicationRef {
+                id: app.id.clone(),
+                name: app.name.as_str().into(),
+            },
+            device_code_hash: hash(code + 100),
+            scope: "read write".into(),
+            denied: false,
+        }),
+        strong: true,
+        ..pin(id, code, NOW.plus_secs(900))
+    }
+}
+
+#[tokio::test]
+async fn device_grants_are_denied_redeemed_once_and_go_with_their_application() {
+    for (name, store) in backends().await {
+        let alice = account(store.as_ref(), "alice").await;
+        let app = Application {
+            id: ApplicationId::generate(),
+            name: "Kitchen TV app".into(),
+            confidential: true,
+            created_at: NOW,
+        };
+        let record = ApplicationRecord {
+            application: app.clone(),
+            secret_hash: Some(hash(200)),
+        };
+        store.insert_application(&record).await.expect(name);
+        let again = store.insert_application(&record).await;
+        assert!(
+            matches!(again, Err(StoreError::Conflict(_))),
+            "{name}: {again:?}"
+        );
+        let found = store.application(&app.id).await.expect(name).expect("app");
+        assert_eq!(found.application, app, "{name}");
+        assert_eq!(found.secret_hash, Some(hash(200)), "{name}");
+        assert_eq!(store.list_applications().await.expect(name).len(), 1);
+
+        // Denied: marked, kept, and no longer linkable.
+        store
+            .insert_pin(&grant_pin(1, 1, &app), &OPEN)
+            .await
+            .expect(name);
+        let stored = store.pin_by_id(PinId(1)).await.expect(name).expect("pin");
+        assert_eq!(stored.grant, grant_pin(1, 1, &app).grant, "{name}");
+        assert!(store.deny_pin(PinId(1)).await.expect(name), "{name}");
+        assert!(
+            !store.deny_pin(PinId(1)).await.expect(name),
+            "{name}: twice"
+        );
+        let denied = store.pin_by_id(PinId(1)).await.expect(name).expect("kept");
+        assert!(denied.grant.expect("grant").denied, "{name}");
+        let link = |pin: u32, n: u8| PinLink {
+            pin: PinId(pin),
+            account: alice.id,
+            token: token(n),
+            known_client: hash(70),
+            device_key: None,
+            now: NOW,
+        };
+        assert!(
+            store.link_pin(&link(1, 5)).await.expect(name).is_none(),
+            "{name}"
+        );
+        // A plex.tv pin is not a grant to deny.
+        store
+            .insert_pin(&pin(3, 3, NOW.plus_secs(900)), &OPEN)
+            .await
+            .expect(name);
+        assert!(!store.deny_pin(PinId(3)).await.expect(name), "{name}");
+
+        // Linked, then redeemed exactly once.
+        store
+            .insert_pin(&grant_pin(2, 2, &app), &OPEN)
+            .await
+            .expect(name);
+        assert!(
+            store.take_linked_pin(PinId(2)).await.expect(name).is_none(),
+            "{name}: unlinked"
+        );
+        store
+            .link_pin(&link(2, 6))
+            .await
+            .expect(name)
+            .expect("linked");
+        let session = store
+            .session_by_token(&hash(6))
+            .await
+            .expect(name)
+            .expect("session");
+        assert_eq!(session.application.as_ref(), Some(&app.id), "{name}");
+        let taken = store
+            .take_linked_pin(PinId(2))
+            .await
+            .expect(name)
+            .expect("taken");
+        assert_eq!(taken.token_sealed, Some(vec![6; 44]), "{name}");
+        assert!(
+            store.take_linked_pin(PinId(2)).await.expect(name).is_none(),
+            "{name}: twice"
+        );
+
+        // Expired grants are kept a while for `expired_token`, then swept.
+        let swept = store
+            .delete_expired_pins(NOW.plus_secs(901))
+            .await
+            .expect(name);
+        assert_eq!(swept, 1, "{name}: only the plex.tv pin");
+        assert!(
+            store.pin_by_id(PinId(1)).await.expect(name).is_some(),
+            "{name}"
+        );
+        let later = NOW.plus_secs(901 + pinlink_core::store::GRANT_EXPIRY_MEMORY_SECS);
+        store.delete_expired_pins(later).await.expect(name);
+        assert!(
+            store.pin_by_id(PinId(1)).await.expect(name).is_none(),
+            "{name}"
+        );
+
+        // Removing the application removes its devices and their tokens.
+        store
+            .insert_pin(&grant_pin(4, 4, &app), &OPEN)
+            .await
+            .expect(name);
+        assert!(
+            store.delete_application(&app.id).await.expect(name),
+            "{name}"
+        );
+        assert!(!has_session(store.as_ref(), 6).await, "{name}");
+        assert!(
+            store.list_devices(alice.id).await.expect(name).is_empty(),
+            "{name}"
+        );
+        assert!(
+            store.pin_by_id(PinId(4)).await.expect(name).is_none(),
+            "{name}"
+        );
+        assert!(
+            !store.delete_application(&app.id).await.expect(name),
+            "{name}"
+        );
     }
 }
 

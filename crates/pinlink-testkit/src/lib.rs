@@ -209,6 +209,55 @@ impl TestApp {
             .await
     }
 
+    /// Registers an application for the device grant (RFC 8628); its
+    /// `client_id` and, if confidential, its secret.
+    pub async fn register_application(
+        &self,
+        name: &str,
+        confidential: bool,
+    ) -> (String, Option<String>) {
+        let (application, secret) = self
+            .core
+            .add_application(name, confidential)
+            .await
+            .expect("application registered");
+        (application.id.as_str().to_owned(), secret)
+    }
+
+    /// `POST /oauth/device_authorization` as the public client `client_id`
+    /// (with `extra` form fields); the 200 answer's JSON.
+    pub async fn device_authorization(&self, client_id: &str, extra: &[(&str, &str)]) -> Value {
+        let mut form = vec![("client_id", client_id)];
+        form.extend_from_slice(extra);
+        let response = self
+            .request(Method::POST, "/oauth/device_authorization")
+            .form(&form)
+            .go()
+            .await;
+        assert_eq!(response.status(), StatusCode::OK);
+        response.json().await.expect("json")
+    }
+
+    /// `POST /oauth/token` with the device code grant as the public client
+    /// `client_id`, plus `extra` form fields.
+    pub async fn token_request(
+        &self,
+        client_id: &str,
+        device_code: &str,
+        extra: &[(&str, &str)],
+    ) -> Response {
+        let mut form = vec![
+            ("grant_type", "urn:ietf:params:oauth:grant-type:device_code"),
+            ("client_id", client_id),
+            ("device_code", device_code),
+        ];
+        form.extend_from_slice(extra);
+        self.request(Method::POST, "/oauth/token")
+            .form(&form)
+            .go()
+            .await
+    }
+
     pub async fn user(&self, token: &str) -> Response {
         self.request(Method::GET, "/api/v2/user")
             .header("Accept", "application/json")

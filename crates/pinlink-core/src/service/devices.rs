@@ -68,6 +68,7 @@ mod tests {
                 .expect("device"),
                 requester: here,
                 jwk: None,
+                grant: None,
             })
             .await
             .expect("pin");

@@ -274,6 +274,7 @@ impl Pinlink {
             device_id: device.device,
             client_identifier: device.client_identifier,
             token: AuthToken::from_presented(presented.to_owned()),
+            application: device.application,
         })
     }
 }

@@ -13,6 +13,7 @@
 
 mod accounts;
 mod auto_approve;
+mod device_grant;
 mod devices;
 mod jwt;
 mod pins;
@@ -33,6 +34,7 @@ use crate::secrets::{Secrets, ServerKey};
 use crate::store::{Change, Reservation, Spend, Store};
 
 pub use auto_approve::AutoApprove;
+pub use device_grant::{IssuedToken, NewDeviceGrant, StartedGrant};
 pub use pins::{Expect, NewPin, Polled};
 pub use sessions::SignIn;
 
@@ -43,6 +45,11 @@ pub use sessions::SignIn;
 pub struct PinlinkSettings {
     pub link_pin_lifetime_secs: i64,
     pub strong_pin_lifetime_secs: i64,
+    /// How long an RFC 8628 device grant's codes live.
+    pub grant_lifetime_secs: i64,
+    /// RFC 8628's `interval`: how many seconds a device waits between
+    /// token requests (5 unless it was told `slow_down`).
+    pub grant_interval_secs: i64,
     pub budgets: Budgets,
     pub caps: PinCaps,
     /// A device's `lastSeenAt` is refreshed at most this often, so that an
@@ -63,6 +70,8 @@ impl Default for PinlinkSettings {
         PinlinkSettings {
             link_pin_lifetime_secs: 900,
             strong_pin_lifetime_secs: 1800,
+            grant_lifetime_secs: 900,
+            grant_interval_secs: 5,
             budgets: Budgets::default(),
             caps: PinCaps::default(),
             last_seen_resolution_secs: 60,
@@ -80,6 +89,10 @@ pub struct Pinlink {
     clock: Arc<dyn Clock>,
     secrets: Secrets,
     live: LivePins,
+    /// Requests held until their pin changes (long polls).
+    waiters: crate::waiters::PinWaiters,
+    /// RFC 8628 `slow_down`, per device code.
+    pacing: crate::grant_pacing::GrantPacing,
     /// Resolved tokens ([`crate::live_sessions`]); kept only with a store
     /// of our own.
     sessions: LiveSessions,
@@ -129,6 +142,8 @@ impl Pinlink {
             // A store other instances write to must first report that it
             // hears their changes before anything is answered from memory.
             live: LivePins::new(!shared),
+            waiters: crate::waiters::PinWaiters::default(),
+            pacing: crate::grant_pacing::GrantPacing::default(),
             sessions: LiveSessions::new(!shared),
             jwt_signing: parking_lot::RwLock::new(Arc::new(crate::plex_jwt::SigningKeys::derive(
                 key,
@@ -231,6 +246,10 @@ impl Pinlink {
         let removed = self.store.delete_expired_pins(now).await?;
         crate::events::pins_expired(removed);
         self.live.evict_expired(now);
+        self.waiters.prune();
+        let forgotten_ms = self.clock.now_millis()
+            - (self.settings.grant_lifetime_secs + crate::store::GRANT_EXPIRY_MEMORY_SECS) * 1000;
+        self.pacing.prune(forgotten_ms);
         let longest = self.settings.budgets.longest_window_secs();
         let forget_clients = now.plus_secs(-self.settings.known_client_days * 24 * 3600);
         self.store
@@ -250,7 +269,10 @@ impl Pinlink {
     /// so that nothing stale is answered from memory.
     pub fn apply_change(&self, change: Change) {
         match change {
-            Change::Pin(id) => self.live.forget(id),
+            Change::Pin(id) => {
+                self.live.forget(id);
+                self.waiters.wake(id);
+            }
             Change::Missed => {
                 tracing::warn!("lost the database's change notifications; polls read the database until they are back");
                 self.live.pause();

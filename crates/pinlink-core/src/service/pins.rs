@@ -12,7 +12,9 @@ use std::sync::Arc;
 
 use crate::clock::UnixTime;
 use crate::error::CoreError;
-use crate::model::{Account, ClientAddress, ClientIdentifier, DeviceInfo, Pin, PinCode, PinId};
+use crate::model::{
+    Account, ClientAddress, ClientIdentifier, DeviceGrant, DeviceInfo, Pin, PinCode, PinId,
+};
 use crate::plex_jwt::Jwk;
 use crate::secrets::{constant_time_eq, AuthToken, Purpose};
 use crate::store::{CapKind, PinLink, StoreError};
@@ -28,6 +30,9 @@ pub struct NewPin {
     pub requester: ClientAddress,
     /// plex.tv's JWT login: the device's public key.
     pub jwk: Option<Jwk>,
+    /// RFC 8628: the application and device code (the pin gets a
+    /// `user_code` rather than a plex.tv code).
+    pub grant: Option<DeviceGrant>,
 }
 
 /// What a poll shows: the pin, and the token to hand out with it.
@@ -88,7 +93,9 @@ impl Pinlink {
                 })
             }
         };
-        let lifetime = if request.strong {
+        let lifetime = if request.grant.is_some() {
+            self.settings.grant_lifetime_secs
+        } else if request.strong {
             self.settings.strong_pin_lifetime_secs
         } else {
             self.settings.link_pin_lifetime_secs
@@ -100,7 +107,11 @@ impl Pinlink {
         for _ in 0..MAX_CREATE_ATTEMPTS {
             let pin = Pin {
                 id: PinId::random(),
-                code: PinCode::generate(request.strong),
+                code: if request.grant.is_some() {
+                    PinCode::generate_user_code()
+                } else {
+                    PinCode::generate(request.strong)
+                },
                 client_identifier: request.client_identifier.clone(),
                 device: request.device.clone(),
                 requester_ip: request.requester.to_string().into(),
@@ -108,11 +119,12 @@ impl Pinlink {
                 expires_at: now.plus_secs(lifetime),
                 auth_token: None,
                 jwk: request.jwk.clone().map(Box::new),
+                grant: request.grant.clone().map(Box::new),
             };
             let record = self.secrets.pin_record(&pin, requester_net.clone());
             outcome = match self.store.insert_pin(&record, &caps).await {
                 Ok(()) => {
-                    crate::events::pin_created(request.strong);
+                    crate::events::pin_created(&pin.code);
                     let pin = Arc::new(pin);
                     self.live.put(pin.clone());
                     self.live_estimate.fetch_add(1, Ordering::Relaxed);
@@ -161,10 +173,49 @@ impl Pinlink {
         };
         // Another client identifier's pin is "not found": the identifier is
         // what stops a stranger who guessed an id from collecting the token.
-        if !pin.is_live(now) || !constant_time_eq(pin.client_identifier.as_str(), client.as_str()) {
+        // A device grant's token is redeemed only with its device code.
+        if !pin.is_live(now)
+            || pin.grant.is_some()
+            || !constant_time_eq(pin.client_identifier.as_str(), client.as_str())
+        {
             return Err(CoreError::PinNotFound);
         }
         Ok(pin)
+    }
+
+    /// A device's poll held until its pin is approved or `wait` (capped at
+    /// [`crate::waiters::MAX_WAIT_SECS`]) passes: `GET /api/v2/pins/{id}?wait=N`.
+    /// Answered at once when there is a token already, or when too many
+    /// requests wait.
+    pub async fn poll_waiting(
+        &self,
+        id: PinId,
+        client: &ClientIdentifier,
+        device_jwt: Option<&str>,
+        wait: std::time::Duration,
+    ) -> Result<Polled, CoreError> {
+        let wait = wait.min(std::time::Duration::from_secs(
+            crate::waiters::MAX_WAIT_SECS,
+        ));
+        let first = self.poll(id, client, device_jwt).await?;
+        if wait.is_zero() || first.pin.auth_token.is_some() {
+            return Ok(first);
+        }
+        let Some(waiting) = self.waiters.watch(id) else {
+            return Ok(first);
+        };
+        let changed = waiting.notify.notified();
+        tokio::pin!(changed);
+        changed.as_mut().enable();
+        // Looked at again after listening: a change in between is not missed.
+        let again = self.poll(id, client, device_jwt).await?;
+        if again.pin.auth_token.is_some() {
+            return Ok(again);
+        }
+        if tokio::time::timeout(wait, changed).await.is_err() {
+            return Ok(again);
+        }
+        self.poll(id, client, device_jwt).await
     }
 
     /// A device's poll: the pin and what token it may have
@@ -269,8 +320,16 @@ impl Pinlink {
     ) -> Result<(), CoreError> {
         self.within_code_budget(account, from, |now| async move {
             let pin = self.approvable(typed, expect, now).await?;
-            self.store.delete_pin(pin.id).await?;
+            if pin.grant.is_some() {
+                // Kept, marked, so that its device is told `access_denied`.
+                if !self.store.deny_pin(pin.id).await? {
+                    return Err(CoreError::PinNotFound);
+                }
+            } else {
+                self.store.delete_pin(pin.id).await?;
+            }
             self.live.forget(pin.id);
+            self.waiters.wake(pin.id);
             crate::events::pin_denied();
             tracing::info!(pin = %pin.id, account = account.id.0, "pin denied");
             Ok(())
@@ -336,7 +395,8 @@ impl Pinlink {
                 self.secrets.pin_from_record(record)?
             }
         };
-        if pin.expires_at <= now || pin.auth_token.is_some() {
+        let denied = pin.grant.as_ref().is_some_and(|g| g.denied);
+        if pin.expires_at <= now || pin.auth_token.is_some() || denied {
             return Err(CoreError::PinNotFound);
         }
         if expect.strong_only && !pin.code.is_strong() {
@@ -386,6 +446,7 @@ impl Pinlink {
             ..pin
         });
         self.live.put(linked.clone());
+        self.waiters.wake(linked.id);
         tracing::info!(pin = %linked.id, account = account.id.0, "pin linked");
         Ok(linked)
     }
@@ -413,6 +474,7 @@ mod tests {
             .expect("device"),
             requester: address(from),
             jwk: None,
+            grant: None,
         }
     }
 

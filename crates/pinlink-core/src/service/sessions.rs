@@ -155,8 +155,8 @@ impl Pinlink {
             return Err(CoreError::Unauthenticated);
         }
         let hash = self.secrets.lookup_hash(Purpose::Token, presented);
-        let found = match self.sessions.get(&hash) {
-            Some(kept) => kept,
+        let (found, application) = match self.sessions.get(&hash) {
+            Some(kept) => (kept, None),
             None => {
                 let epoch = self.sessions.epoch();
                 let record = self
@@ -164,15 +164,21 @@ impl Pinlink {
                     .session_by_token(&hash)
                     .await?
                     .ok_or(CoreError::Unauthenticated)?;
+                let application = record.application;
                 let found = CachedSession {
                     account: record.account,
                     device: record.device,
                     client_identifier: record.client_identifier,
                     last_seen_at: record.last_seen_at,
                 };
-                self.sessions
-                    .put_if_unchanged(hash.clone(), found.clone(), epoch);
-                found
+                // `pinlink client remove` (another process) removes an
+                // application's devices: their tokens are always read from
+                // the store, so that they stop working at once.
+                if application.is_none() {
+                    self.sessions
+                        .put_if_unchanged(hash.clone(), found.clone(), epoch);
+                }
+                (found, application)
             }
         };
         let now = self.now();
@@ -185,6 +191,7 @@ impl Pinlink {
             device_id: found.device,
             client_identifier: found.client_identifier,
             token: AuthToken::from_presented(presented.to_owned()),
+            application,
         })
     }
 

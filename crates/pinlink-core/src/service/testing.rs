@@ -11,11 +11,11 @@ use parking_lot::Mutex;
 
 use crate::clock::{FakeClock, UnixTime};
 use crate::limits::PinCaps;
-use crate::model::{Account, AccountId, DeviceId, PinId};
+use crate::model::{Account, AccountId, ApplicationId, DeviceId, PinId};
 use crate::secrets::{LookupHash, ServerKey};
 use crate::store::{
-    AccountRecord, CapKind, DeviceKeyRecord, DeviceRecord, NewAccount, NewToken, PinLink,
-    PinRecord, Reservation, SessionRecord, Spend, Store, StoreError, TokenGrant,
+    AccountRecord, ApplicationRecord, CapKind, DeviceKeyRecord, DeviceRecord, NewAccount, NewToken,
+    PinLink, PinRecord, Reservation, SessionRecord, Spend, Store, StoreError, TokenGrant,
 };
 use crate::{ClientIdentifier, DeviceInfo, Email, Pinlink, PinlinkSettings, Username};
 
@@ -54,10 +54,12 @@ struct State {
     /// nonce → (client, expires_at, used)
     nonces: HashMap<String, (LookupHash, UnixTime, bool)>,
     key_generations: Vec<(u32, UnixTime)>,
+    applications: Vec<ApplicationRecord>,
 }
 
 struct DeviceRow {
     account: AccountId,
+    application: Option<ApplicationId>,
     record: DeviceRecord,
 }
 
@@ -68,6 +70,7 @@ impl State {
             device: row.record.id,
             client_identifier: row.record.client_identifier.clone(),
             last_seen_at: row.record.last_seen_at,
+            application: row.application.clone(),
         })
     }
 
@@ -76,6 +79,9 @@ impl State {
         self.next_id
     }
 
+    // One argument per column the real stores bind; a struct would only
+    // rename them.
+    #[allow(clippy::too_many_arguments)]
     fn upsert_device(
         &mut self,
         account: AccountId,
@@ -83,6 +89,7 @@ impl State {
         device: &DeviceInfo,
         token: &NewToken,
         known_client: &LookupHash,
+        application: Option<ApplicationId>,
         now: UnixTime,
     ) -> DeviceId {
         let existing = self
@@ -93,12 +100,14 @@ impl State {
             Some(row) => {
                 row.record.info = device.clone();
                 row.record.last_seen_at = now;
+                row.application = application;
                 row.record.id
             }
             None => {
                 let id = DeviceId(self.next());
                 self.devices.push(DeviceRow {
                     account,
+                    application,
                     record: DeviceRecord {
                         id,
                         client_identifier: client_identifier.clone(),
@@ -201,12 +210,14 @@ impl Store for MemoryStore {
         pin.token_sealed = Some(link.token.sealed.clone());
         *linked = Some(link.account);
         let (client, device) = (pin.client_identifier.clone(), pin.device.clone());
+        let application = pin.grant.as_ref().map(|g| g.application.id.clone());
         let device = s.upsert_device(
             link.account,
             &client,
             &device,
             &link.token,
             &link.known_client,
+            application,
             link.now,
         );
         if let Some(key) = &link.device_key {
@@ -220,10 +231,86 @@ impl Store for MemoryStore {
         Ok(self.state.lock().pins.remove(&id).is_some())
     }
 
+    async fn deny_pin(&self, id: PinId) -> Result<bool, StoreError> {
+        let mut s = self.state.lock();
+        match s.pins.get_mut(&id) {
+            Some((pin, None)) if pin.token_sealed.is_none() => match pin.grant.as_mut() {
+                Some(grant) => {
+                    grant.denied = true;
+                    Ok(true)
+                }
+                None => Ok(false),
+            },
+            _ => Ok(false),
+        }
+    }
+
+    async fn take_linked_pin(&self, id: PinId) -> Result<Option<PinRecord>, StoreError> {
+        let mut s = self.state.lock();
+        match s.pins.get(&id) {
+            Some((pin, _)) if pin.token_sealed.is_some() => {
+                Ok(s.pins.remove(&id).map(|(pin, _)| pin))
+            }
+            _ => Ok(None),
+        }
+    }
+
+    async fn insert_application(&self, application: &ApplicationRecord) -> Result<(), StoreError> {
+        let mut s = self.state.lock();
+        if s.applications
+            .iter()
+            .any(|a| a.application.id == application.application.id)
+        {
+            return Err(StoreError::Conflict("client_id"));
+        }
+        s.applications.push(application.clone());
+        Ok(())
+    }
+
+    async fn application(
+        &self,
+        id: &ApplicationId,
+    ) -> Result<Option<ApplicationRecord>, StoreError> {
+        let s = self.state.lock();
+        Ok(s.applications
+            .iter()
+            .find(|a| &a.application.id == id)
+            .cloned())
+    }
+
+    async fn list_applications(&self) -> Result<Vec<ApplicationRecord>, StoreError> {
+        Ok(self.state.lock().applications.clone())
+    }
+
+    async fn delete_application(&self, id: &ApplicationId) -> Result<bool, StoreError> {
+        let mut s = self.state.lock();
+        let before = s.applications.len();
+        s.applications.retain(|a| &a.application.id != id);
+        if s.applications.len() == before {
+            return Ok(false);
+        }
+        s.pins
+            .retain(|_, (p, _)| p.grant.as_ref().map(|g| &g.application.id) != Some(id));
+        let gone: Vec<DeviceId> = s
+            .devices
+            .iter()
+            .filter(|d| d.application.as_ref() == Some(id))
+            .map(|d| d.record.id)
+            .collect();
+        s.devices.retain(|d| !gone.contains(&d.record.id));
+        s.tokens.retain(|t| !gone.contains(&t.1));
+        s.device_keys
+            .retain(|_, (device, _)| !gone.contains(device));
+        Ok(true)
+    }
+
     async fn delete_expired_pins(&self, now: UnixTime) -> Result<u64, StoreError> {
         let mut s = self.state.lock();
         let before = s.pins.len();
-        s.pins.retain(|_, (p, _)| p.expires_at > now);
+        let grace = crate::store::GRANT_EXPIRY_MEMORY_SECS;
+        s.pins.retain(|_, (p, _)| {
+            p.expires_at > now || (p.grant.is_some() && p.expires_at.plus_secs(grace) > now)
+        });
         Ok((before - s.pins.len()) as u64)
     }
 
@@ -287,6 +374,7 @@ impl Store for MemoryStore {
             &grant.device,
             &grant.token,
             &grant.known_client,
+            None,
             grant.now,
         ))
     }

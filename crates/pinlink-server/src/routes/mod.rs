@@ -3,6 +3,7 @@
 
 pub mod api;
 pub mod health;
+pub mod oauth;
 pub(crate) mod observe;
 pub mod pages;
 
@@ -43,6 +44,16 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v2/auth/nonce", get(api::auth::nonce))
         .route("/api/v2/auth/token", post(api::auth::token))
         .route("/api/v2/auth/keys", get(api::auth::keys))
+        .route(
+            "/.well-known/oauth-authorization-server",
+            get(oauth::metadata),
+        )
+        .route(
+            "/oauth/device_authorization",
+            post(oauth::device_authorization),
+        )
+        .route("/oauth/token", post(oauth::token))
+        .route("/oauth/revoke", post(oauth::revoke))
         .route("/api/v2/devices", get(api::devices::list))
         .route("/api/v2/devices/{id}", delete(api::devices::revoke))
         .route("/devices", get(devices))

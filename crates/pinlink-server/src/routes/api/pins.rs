@@ -47,6 +47,7 @@ pub async fn create(
         strong: request.flag("strong")?,
         requester: request.client_address(),
         jwk,
+        grant: None,
     };
     let pin = state.core.create_pin(new_pin).await?;
     Ok(Reply::new(
@@ -55,7 +56,9 @@ pub async fn create(
     ))
 }
 
-/// `GET /api/v2/pins/{id}`: the pin, with its token once linked.
+/// `GET /api/v2/pins/{id}`: the pin, with its token once linked. With
+/// `wait=N` (pinlink's own, seconds, at most 30) a pin not linked yet is
+/// held until it is, or N seconds pass: a long poll.
 pub async fn poll(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -63,9 +66,15 @@ pub async fn poll(
 ) -> Result<Reply, ApiError> {
     let id = PinId::parse(&id)?;
     let client = request.client_identifier()?;
+    let wait = match request.get("wait") {
+        None => std::time::Duration::ZERO,
+        Some(raw) => std::time::Duration::from_secs(raw.trim().parse::<u64>().map_err(|_| {
+            CoreError::InvalidInput("wait must be a whole number of seconds".into())
+        })?),
+    };
     let polled = state
         .core
-        .poll(id, &client, request.get("deviceJWT"))
+        .poll_waiting(id, &client, request.get("deviceJWT"), wait)
         .await?;
     Ok(Reply::ok(pin_body(
         &state,

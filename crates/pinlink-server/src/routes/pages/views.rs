@@ -100,6 +100,8 @@ pub struct AuthFragmentPage {
 
 /// What the confirmation screen tells about the pin's device.
 pub struct PinFacts {
+    /// The registered application of an RFC 8628 device grant.
+    pub application: Option<String>,
     pub product: String,
     pub device_name: String,
     pub platform: String,
@@ -112,6 +114,7 @@ impl PinFacts {
     pub fn of(pin: &Pin, now: UnixTime) -> PinFacts {
         let device = &pin.device;
         PinFacts {
+            application: pin.grant.as_ref().map(|g| g.application.name.to_string()),
             product: device.product.as_str().to_owned(),
             device_name: first_non_empty(&[&device.device_name, &device.device, &device.model]),
             platform: join_non_empty(&device.platform, &device.platform_version),

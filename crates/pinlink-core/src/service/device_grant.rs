@@ -1,0 +1,342 @@
+//! RFC 8628, the OAuth 2.0 Device Authorization Grant, on the same engine
+//! as plex.tv's pins: a device grant *is* a pin, with a `user_code` in place
+//! of a plex.tv code and a device code in place of the client identifier.
+//! The person approves it on the same `/link` page, through the same
+//! [`Pinlink::approve_code`] with the same budgets; the device gets an
+//! ordinary device token, listed and revoked like any other.
+//!
+//! What differs from a plex.tv pin, all here: applications (`pinlink client
+//! add`) and their authentication; the device code, redeemed once; the
+//! answers of §3.5 (`authorization_pending`, `slow_down`, `access_denied`,
+//! `expired_token`, `invalid_grant`); Deny keeps the pin (marked denied) so
+//! the device can be told.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::Engine;
+use rand::RngCore;
+
+use crate::error::{CoreError, GrantRefusal};
+use crate::model::{
+    Application, ApplicationId, ClientAddress, ClientIdentifier, DeviceGrant, DeviceInfo, Pin,
+    PinId,
+};
+use crate::secrets::{AuthToken, Purpose};
+use crate::store::ApplicationRecord;
+
+use super::{NewPin, Pinlink};
+
+/// A device's request for a grant, already parsed.
+#[derive(Debug, Clone)]
+pub struct NewDeviceGrant {
+    pub application: Application,
+    /// As the device sent it (space-separated); kept and handed back.
+    pub scope: String,
+    /// `X-Plex-Client-Identifier` if the device sent one; otherwise each
+    /// grant is a device of its own.
+    pub client_identifier: Option<ClientIdentifier>,
+    pub device: DeviceInfo,
+    pub requester: ClientAddress,
+}
+
+/// A grant just started: what the device is told (RFC 8628 §3.2).
+#[derive(Debug, Clone)]
+pub struct StartedGrant {
+    pub pin: Arc<Pin>,
+    /// Shown once, never stored: `{pin id}.{secret}`.
+    pub device_code: String,
+    pub interval_secs: i64,
+}
+
+/// A redeemed device code's token.
+#[derive(Debug, Clone)]
+pub struct IssuedToken {
+    pub token: AuthToken,
+    pub scope: Box<str>,
+}
+
+/// Bytes of randomness in a device code's secret and a client secret
+/// (RFC 8628 §5.2: the device code must not be guessable).
+const SECRET_BYTES: usize = 32;
+
+fn random_secret() -> String {
+    let mut bytes = [0u8; SECRET_BYTES];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+impl Pinlink {
+    // ---------------------------------------------------------- applications
+
+    /// Registers an application; a confidential one gets a secret, returned
+    /// here once and kept only as a keyed hash.
+    pub async fn add_application(
+        &self,
+        name: &str,
+        confidential: bool,
+    ) -> Result<(Application, Option<String>), CoreError> {
+        let application = Application {
+            id: ApplicationId::generate(),
+            name: crate::model::parse_application_name(name)?,
+            confidential,
+            created_at: self.now(),
+        };
+        let secret = confidential.then(random_secret);
+        let record = ApplicationRecord {
+            application: application.clone(),
+            secret_hash: secret
+                .as_deref()
+                .map(|s| self.secrets.lookup_hash(Purpose::ClientSecret, s)),
+        };
+        self.store.insert_application(&record).await?;
+        tracing::info!(client_id = %application.id, confidential, "application registered");
+        Ok((application, secret))
+    }
+
+    pub async fn applications(&self) -> Result<Vec<Application>, CoreError> {
+        Ok(self
+            .store
+            .list_applications()
+            .await?
+            .into_iter()
+            .map(|r| r.application)
+            .collect())
+    }
+
+    /// Removes an application: its pending grants end, and the devices
+    /// linked through it lose their tokens. `false` when there is none.
+    pub async fn remove_application(&self, client_id: &str) -> Result<bool, CoreError> {
+        let Some(id) = ApplicationId::parse(client_id) else {
+            return Ok(false);
+        };
+        let removed = self.store.delete_application(&id).await?;
+        if removed {
+            tracing::info!(client_id = %id, "application removed");
+        }
+        Ok(removed)
+    }
+
+    /// Authenticates an application (RFC 6749 §2.3): a public one by its
+    /// `client_id` alone, a confidential one only with its secret. Anything
+    /// else is [`CoreError::InvalidClient`].
+    pub async fn authenticate_application(
+        &self,
+        client_id: &str,
+        secret: Option<&str>,
+    ) -> Result<Application, CoreError> {
+        let id = ApplicationId::parse(client_id).ok_or(CoreError::InvalidClient)?;
+        let record = self
+            .store
+            .application(&id)
+            .await?
+            .ok_or(CoreError::InvalidClient)?;
+        match (&record.secret_hash, secret) {
+            (None, None) => Ok(record.application),
+            (None, Some(_)) => Err(CoreError::InvalidClient),
+            (Some(_), None) => Err(CoreError::InvalidClient),
+            (Some(expected), Some(given)) => {
+                let given = self.secrets.lookup_hash(Purpose::ClientSecret, given);
+                if crate::secrets::constant_time_eq_bytes(expected.as_bytes(), given.as_bytes()) {
+                    Ok(record.application)
+                } else {
+                    Err(CoreError::InvalidClient)
+                }
+            }
+        }
+    }
+
+    /// RFC 7009: an application revokes a token it was given. The device
+    /// holding it is removed (with every token it holds), like Revoke on
+    /// `/devices`. An unknown token is not an error (§2.2); a token the
+    /// application was not given is [`CoreError::InvalidClient`]'s cousin,
+    /// refused without effect.
+    pub async fn revoke_for_application(
+        &self,
+        application: &Application,
+        token: &str,
+    ) -> Result<(), CoreError> {
+        let session = match self.authenticate(token).await {
+            Ok(session) => session,
+            Err(CoreError::Unauthenticated | CoreError::TokenExpired) => return Ok(()),
+            Err(e) => return Err(e),
+        };
+        if session.application.as_ref() != Some(&application.id) {
+            return Err(CoreError::InvalidInput(
+                "the token was not issued to this client".into(),
+            ));
+        }
+        match self
+            .revoke_device(&session.account, session.device_id)
+            .await
+        {
+            Ok(()) | Err(CoreError::DeviceNotFound) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    // ----------------------------------------------------------------- grant
+
+    /// `POST /oauth/device_authorization`: a new grant, with the same
+    /// budgets and caps as a new pin.
+    pub async fn start_device_grant(
+        &self,
+        request: NewDeviceGrant,
+    ) -> Result<StartedGrant, CoreError> {
+        let secret = random_secret();
+        let client_identifier = match request.client_identifier {
+            Some(id) => id,
+            None => ClientIdentifier::parse(Some(&format!("grant-{}", super::random_hex(32))))?,
+        };
+        let pin = self
+            .create_pin(NewPin {
+                strong: false,
+                client_identifier,
+                device: request.device,
+                requester: request.requester,
+                jwk: None,
+                grant: Some(DeviceGrant {
+                    application: request.application.as_ref(),
+                    device_code_hash: self.secrets.lookup_hash(Purpose::DeviceCode, &secret),
+                    scope: request.scope.into(),
+                    denied: false,
+                }),
+            })
+            .await?;
+        Ok(StartedGrant {
+            device_code: format!("{}.{secret}", pin.id),
+            pin,
+            interval_secs: self.settings.grant_interval_secs,
+        })
+    }
+
+    /// `POST /oauth/token` with a device code: the token once the code was
+    /// approved (and only once), or why not ([`CoreError::Grant`]). With
+    /// `wait`, a pending answer is held until the code is approved or
+    /// denied, or `wait` (capped at [`crate::waiters::MAX_WAIT_SECS`]) runs
+    /// out.
+    pub async fn redeem_device_code(
+        &self,
+        application: &Application,
+        device_code: &str,
+        wait: Duration,
+    ) -> Result<IssuedToken, CoreError> {
+        let (id, secret) = parse_device_code(device_code).ok_or(GrantRefusal::InvalidGrant)?;
+        let arrived_ms = self.clock.now_millis();
+        let pin = self.granted_pin(application, id, secret).await?;
+        if let Some(done) = self.grant_outcome(&pin).await? {
+            return Ok(done);
+        }
+        if let Err(grown) = self
+            .pacing
+            .arrive(id, arrived_ms, self.settings.grant_interval_secs)
+        {
+            tracing::debug!(pin = %id, interval = grown, "device grant polled too fast");
+            return Err(refused(GrantRefusal::SlowDown));
+        }
+        let wait = wait.min(Duration::from_secs(crate::waiters::MAX_WAIT_SECS));
+        if wait.is_zero() {
+            return Err(refused(GrantRefusal::Pending));
+        }
+        let Some(waiting) = self.waiters.watch(id) else {
+            return Err(refused(GrantRefusal::Pending));
+        };
+        let changed = waiting.notify.notified();
+        tokio::pin!(changed);
+        changed.as_mut().enable();
+        // Looked at again after listening: a change in between is not missed.
+        let pin = self.granted_pin(application, id, secret).await?;
+        if let Some(done) = self.grant_outcome(&pin).await? {
+            return Ok(done);
+        }
+        if tokio::time::timeout(wait, changed).await.is_err() {
+            return Err(refused(GrantRefusal::Pending));
+        }
+        let pin = self.granted_pin(application, id, secret).await?;
+        match self.grant_outcome(&pin).await? {
+            Some(done) => Ok(done),
+            None => Err(refused(GrantRefusal::Pending)),
+        }
+    }
+
+    /// The grant pin `id`, if `secret` is its device code's and it was
+    /// started by `application`; expired ones too (they are answered
+    /// `expired_token`).
+    async fn granted_pin(
+        &self,
+        application: &Application,
+        id: PinId,
+        secret: &str,
+    ) -> Result<Arc<Pin>, CoreError> {
+        let pin = match self.live.get(id) {
+            Some(pin) => pin,
+            None => {
+                let record = self
+                    .store
+                    .pin_by_id(id)
+                    .await?
+                    .ok_or(GrantRefusal::InvalidGrant)?;
+                Arc::new(self.secrets.pin_from_record(record)?)
+            }
+        };
+        let grant = pin.grant.as_deref().ok_or(GrantRefusal::InvalidGrant)?;
+        let presented = self.secrets.lookup_hash(Purpose::DeviceCode, secret);
+        let ours = crate::secrets::constant_time_eq_bytes(
+            grant.device_code_hash.as_bytes(),
+            presented.as_bytes(),
+        );
+        if !ours || grant.application.id != application.id {
+            return Err(refused(GrantRefusal::InvalidGrant));
+        }
+        Ok(pin)
+    }
+
+    /// What a token request for `pin` gets when it need not wait: the
+    /// token (once), or a final refusal. `None` while pending.
+    async fn grant_outcome(&self, pin: &Pin) -> Result<Option<IssuedToken>, CoreError> {
+        let now = self.now();
+        let grant = pin.grant.as_deref().ok_or(GrantRefusal::InvalidGrant)?;
+        if grant.denied {
+            return Err(refused(GrantRefusal::Denied));
+        }
+        if pin.auth_token.is_none() && !pin.is_live(now) {
+            return Err(refused(GrantRefusal::Expired));
+        }
+        if pin.auth_token.is_none() {
+            return Ok(None);
+        }
+        // Approved: the one redemption that deletes the pin gets the token.
+        let taken = self.store.take_linked_pin(pin.id).await;
+        self.live.forget(pin.id);
+        self.pacing.forget(pin.id);
+        let record = taken?.ok_or(GrantRefusal::InvalidGrant)?;
+        let token = self
+            .secrets
+            .open_token(record.token_sealed.as_deref())?
+            .ok_or(GrantRefusal::InvalidGrant)?;
+        crate::events::token_delivered();
+        tracing::info!(pin = %pin.id, client_id = %grant.application.id, "device grant redeemed");
+        Ok(Some(IssuedToken {
+            token,
+            scope: grant.scope.clone(),
+        }))
+    }
+}
+
+fn refused(refusal: GrantRefusal) -> CoreError {
+    crate::events::grant_refused(refusal);
+    CoreError::Grant(refusal)
+}
+
+impl From<GrantRefusal> for CoreError {
+    fn from(refusal: GrantRefusal) -> Self {
+        refused(refusal)
+    }
+}
+
+/// `{pin id}.{secret}`; anything else names no grant.
+fn parse_device_code(raw: &str) -> Option<(PinId, &str)> {
+    let (id, secret) = raw.split_once('.')?;
+    let id = PinId::parse(id).ok()?;
+    (!secret.is_empty() && secret.len() <= 64).then_some((id, secret))
+}

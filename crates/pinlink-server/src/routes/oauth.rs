@@ -1,0 +1,208 @@
+//! RFC 8628, the OAuth 2.0 Device Authorization Grant, with RFC 8414
+//! discovery and RFC 7009 revocation: a thin adapter over the same core as
+//! the plex.tv pins (`pinlink_core::service::device_grant`). Every answer
+//! is JSON; errors are [`OAuthError`]s.
+//!
+//! What the client libraries need of these endpoints is in the protocol
+//! reference, §D.2: exactly 200 on success, integer `expires_in` and
+//! `interval`, 400 with a JSON `error` for every refusal a device acts on,
+//! `token_type` `Bearer`, `scope` as a string. Beyond the RFC: `wait=N`
+//! holds a pending token request until the code is approved (a long poll);
+//! `code` is read as `device_code` and Google's grant type name is
+//! accepted, for `yup-oauth2`'s defaults.
+
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use pinlink_core::{Application, ClientIdentifier, CoreError, NewDeviceGrant, RawDeviceInfo};
+use serde_json::json;
+
+use crate::error::{ApiError, OAuthError};
+use crate::request::PlexRequest;
+use crate::state::AppState;
+
+pub const DEVICE_CODE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
+/// The grant type `yup-oauth2` sends unless told otherwise (Google's).
+const GOOGLE_DEVICE_GRANT: &str = "http://oauth.net/grant_type/device/1.0";
+
+/// `GET /.well-known/oauth-authorization-server` (RFC 8414): where the
+/// endpoints are. `issuer` is the public URL exactly.
+pub async fn metadata(State(state): State<AppState>) -> Response {
+    let base = &state.public_url;
+    let auth_methods = ["none", "client_secret_basic", "client_secret_post"];
+    no_store(Json(json!({
+        "issuer": base.as_ref(),
+        "device_authorization_endpoint": format!("{base}/oauth/device_authorization"),
+        "token_endpoint": format!("{base}/oauth/token"),
+        "revocation_endpoint": format!("{base}/oauth/revoke"),
+        "grant_types_supported": [DEVICE_CODE_GRANT],
+        "response_types_supported": [],
+        "token_endpoint_auth_methods_supported": auth_methods,
+        "revocation_endpoint_auth_methods_supported": auth_methods,
+        "service_documentation": format!("{base}/link"),
+    })))
+}
+
+/// `POST /oauth/device_authorization` (RFC 8628 §3.1–3.2).
+pub async fn device_authorization(
+    State(state): State<AppState>,
+    request: Result<PlexRequest, ApiError>,
+) -> Result<Response, OAuthError> {
+    let request = request?;
+    let application = authenticate_client(&state, &request).await?;
+    let scope = request.get("scope").unwrap_or_default().trim().to_owned();
+    if scope.len() > 1024 || scope.chars().any(char::is_control) {
+        return Err(OAuthError::InvalidRequest("scope is malformed".into()));
+    }
+    let client_identifier = match request.get("X-Plex-Client-Identifier") {
+        Some(raw) => Some(ClientIdentifier::parse(Some(raw))?),
+        None => None,
+    };
+    let started = state
+        .core
+        .start_device_grant(NewDeviceGrant {
+            device: device_info(&request, &application)?,
+            application,
+            scope,
+            client_identifier,
+            requester: request.client_address(),
+        })
+        .await?;
+    let now = state.core.now();
+    let user_code = started.pin.code.display();
+    let base = &state.public_url;
+    Ok(no_store(Json(json!({
+        "device_code": started.device_code,
+        "user_code": user_code,
+        "verification_uri": format!("{base}/link"),
+        "verification_uri_complete": format!("{base}/link?pin={user_code}"),
+        "expires_in": started.pin.expires_in(now),
+        "interval": started.interval_secs,
+    }))))
+}
+
+/// `POST /oauth/token` with the device code grant (RFC 8628 §3.4–3.5).
+pub async fn token(
+    State(state): State<AppState>,
+    request: Result<PlexRequest, ApiError>,
+) -> Result<Response, OAuthError> {
+    let request = request?;
+    match request.get("grant_type") {
+        None => return Err(OAuthError::InvalidRequest("grant_type is missing".into())),
+        Some(DEVICE_CODE_GRANT | GOOGLE_DEVICE_GRANT) => {}
+        Some(_) => return Err(OAuthError::UnsupportedGrantType),
+    }
+    let application = authenticate_client(&state, &request).await?;
+    let device_code = request
+        .get("device_code")
+        .or_else(|| request.get("code"))
+        .ok_or_else(|| OAuthError::InvalidRequest("device_code is missing".into()))?;
+    let wait = match request.get("wait") {
+        None => Duration::ZERO,
+        Some(raw) => Duration::from_secs(raw.trim().parse::<u64>().map_err(|_| {
+            OAuthError::InvalidRequest("wait must be a whole number of seconds".into())
+        })?),
+    };
+    let issued = state
+        .core
+        .redeem_device_code(&application, device_code, wait)
+        .await?;
+    Ok(no_store(Json(json!({
+        "access_token": issued.token.expose(),
+        "token_type": "Bearer",
+        "scope": issued.scope.as_ref(),
+    }))))
+}
+
+/// `POST /oauth/revoke` (RFC 7009): the device holding the token is
+/// removed; 200 for an unknown token too (§2.2).
+pub async fn revoke(
+    State(state): State<AppState>,
+    request: Result<PlexRequest, ApiError>,
+) -> Result<Response, OAuthError> {
+    let request = request?;
+    let application = authenticate_client(&state, &request).await?;
+    let token = request
+        .get("token")
+        .ok_or_else(|| OAuthError::InvalidRequest("token is missing".into()))?;
+    state
+        .core
+        .revoke_for_application(&application, token)
+        .await?;
+    Ok(no_store(StatusCode::OK))
+}
+
+/// The application making the request (RFC 6749 §2.3): HTTP Basic, or
+/// `client_id` (and `client_secret`) in the body; not both.
+async fn authenticate_client(
+    state: &AppState,
+    request: &PlexRequest,
+) -> Result<Application, OAuthError> {
+    let (id, secret) = match request.basic_credentials() {
+        Some(credentials) => {
+            let (id, secret) = credentials.map_err(|_| CoreError::InvalidClient)?;
+            if request
+                .get("client_id")
+                .is_some_and(|body_id| body_id != id)
+            {
+                return Err(OAuthError::InvalidRequest(
+                    "client_id differs from the Basic credentials".into(),
+                ));
+            }
+            (id, Some(secret))
+        }
+        None => {
+            let id = request
+                .get("client_id")
+                .ok_or_else(|| OAuthError::InvalidRequest("client_id is missing".into()))?;
+            // Some libraries always send `client_secret`, empty for a
+            // public client (yup-oauth2).
+            let secret = request
+                .get("client_secret")
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned);
+            (id.to_owned(), secret)
+        }
+    };
+    Ok(state
+        .core
+        .authenticate_application(&id, secret.as_deref())
+        .await?)
+}
+
+/// The device's metadata: `X-Plex-*` parameters if it sent them, else the
+/// plain form fields a device-grant client may send (`device_name`,
+/// `platform`, …); the product is the application's name unless it says
+/// otherwise.
+fn device_info(
+    request: &PlexRequest,
+    application: &Application,
+) -> Result<pinlink_core::DeviceInfo, CoreError> {
+    let either = |plex: &str, plain: &str| request.get(plex).or_else(|| request.get(plain));
+    let product = either("X-Plex-Product", "product")
+        .filter(|p| !p.trim().is_empty())
+        .unwrap_or(&application.name);
+    pinlink_core::DeviceInfo::parse(RawDeviceInfo {
+        product: Some(product),
+        version: either("X-Plex-Version", "version"),
+        platform: either("X-Plex-Platform", "platform"),
+        platform_version: either("X-Plex-Platform-Version", "platform_version"),
+        device: either("X-Plex-Device", "device"),
+        device_name: either("X-Plex-Device-Name", "device_name"),
+        model: either("X-Plex-Model", "model"),
+        vendor: either("X-Plex-Device-Vendor", "vendor"),
+        provides: request.get("X-Plex-Provides"),
+    })
+}
+
+/// Tokens and codes must not be cached (RFC 6749 §5.1).
+fn no_store(response: impl IntoResponse) -> Response {
+    let mut response = response.into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    response
+}
