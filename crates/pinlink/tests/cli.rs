@@ -951,3 +951,144 @@ async fn json_logs_name_route_status_latency_and_request_id_but_no_secret() {
     assert_eq!(entry["status"], 200);
     assert!(entry["latency_ms"].as_f64().is_some());
 }
+
+#[test]
+fn client_commands_register_list_and_remove_applications() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let added = pinlink(
+        dir.path(),
+        &["client", "add", "Kitchen TV", "--confidential", "--json"],
+        "",
+    );
+    assert!(added.status.success(), "{}", text(&added.stderr));
+    let credentials: serde_json::Value =
+        serde_json::from_slice(&added.stdout).expect("--json prints JSON");
+    let id = credentials["client_id"].as_str().expect("client_id");
+    assert!(credentials["client_secret"]
+        .as_str()
+        .is_some_and(|s| s.len() >= 40));
+    let public = pinlink(dir.path(), &["client", "add", "Radio", "--json"], "");
+    let public: serde_json::Value = serde_json::from_slice(&public.stdout).expect("JSON");
+    assert!(
+        public["client_secret"].is_null(),
+        "a public client has no secret"
+    );
+
+    let listed = pinlink(dir.path(), &["client", "list", "--json"], "");
+    let listed: serde_json::Value = serde_json::from_slice(&listed.stdout).expect("JSON");
+    let names: Vec<&str> = listed
+        .as_array()
+        .expect("list")
+        .iter()
+        .filter_map(|c| c["name"].as_str())
+        .collect();
+    assert_eq!(names.len(), 2);
+    assert!(names.contains(&"Kitchen TV") && names.contains(&"Radio"));
+    // The secret is shown once, never listed.
+    let table = pinlink(dir.path(), &["client", "list"], "");
+    let secret = credentials["client_secret"].as_str().expect("secret");
+    assert!(!text(&table.stdout).contains(secret));
+    assert!(text(&table.stdout).contains(id));
+
+    let removed = pinlink(dir.path(), &["client", "remove", id], "");
+    assert!(removed.status.success(), "{}", text(&removed.stderr));
+    let again = pinlink(dir.path(), &["client", "remove", id], "");
+    assert!(!again.status.success());
+    assert!(
+        text(&again.stderr).contains("no client"),
+        "{}",
+        text(&again.stderr)
+    );
+    let empty_name = pinlink(dir.path(), &["client", "add", "  "], "");
+    assert!(!empty_name.status.success());
+}
+
+/// The Rust `oauth2` crate (5.x), unchanged, runs the whole device flow
+/// against `pinlink serve`: discovery read by hand (the crate has none),
+/// the device authorization, polling while pending, approval over HTTP by
+/// a signed-in account, and the token then works on `/api/v2/user`.
+#[tokio::test]
+async fn the_oauth2_crate_runs_the_device_flow_against_pinlink_serve() {
+    use oauth2::basic::BasicClient;
+    use oauth2::{
+        ClientId, DeviceAuthorizationUrl, Scope, StandardDeviceAuthorizationResponse,
+        TokenResponse, TokenUrl,
+    };
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    add_alice(dir.path());
+    let added = pinlink(dir.path(), &["client", "add", "Kitchen TV", "--json"], "");
+    let credentials: serde_json::Value = serde_json::from_slice(&added.stdout).expect("JSON");
+    let client_id = credentials["client_id"].as_str().expect("id").to_owned();
+    let (_server, address, _log, _lines) = start_server(dir.path(), &[]);
+    let http = reqwest::Client::builder()
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+
+    let meta: serde_json::Value = http
+        .get(format!(
+            "http://{address}/.well-known/oauth-authorization-server"
+        ))
+        .send()
+        .await
+        .expect("discovery")
+        .json()
+        .await
+        .expect("json");
+    let endpoint = |name: &str| meta[name].as_str().expect(name).to_owned();
+    let client = BasicClient::new(ClientId::new(client_id))
+        .set_device_authorization_url(
+            DeviceAuthorizationUrl::new(endpoint("device_authorization_endpoint")).expect("url"),
+        )
+        .set_token_uri(TokenUrl::new(endpoint("token_endpoint")).expect("url"));
+    let details: StandardDeviceAuthorizationResponse = client
+        .exchange_device_code()
+        .add_scope(Scope::new("read".into()))
+        .request_async(&http)
+        .await
+        .expect("device authorization");
+    assert_eq!(details.interval(), Duration::from_secs(5));
+
+    // The person approves a moment later, while the crate polls.
+    let user_code = details.user_code().secret().to_owned();
+    let approver = {
+        let http = http.clone();
+        let address = address.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            approve(&http, &address, &user_code).await;
+        })
+    };
+    let polled = tokio::time::timeout(
+        Duration::from_secs(60),
+        client.exchange_device_access_token(&details).request_async(
+            &http,
+            tokio::time::sleep,
+            Some(Duration::from_secs(60)),
+        ),
+    )
+    .await
+    .expect("the flow ends within a minute")
+    .expect("a token");
+    approver.await.expect("approved");
+    assert_eq!(polled.token_type().as_ref(), "bearer");
+    assert_eq!(
+        polled
+            .scopes()
+            .map(|s| s.iter().map(|s| s.to_string()).collect::<Vec<_>>()),
+        Some(vec!["read".to_owned()])
+    );
+
+    let me = http
+        .get(format!("http://{address}/api/v2/user"))
+        .header("Accept", "application/json")
+        .bearer_auth(polled.access_token().secret())
+        .send()
+        .await
+        .expect("user");
+    assert_eq!(me.status().as_u16(), 200);
+    let me: serde_json::Value = me.json().await.expect("json");
+    assert_eq!(me["username"], "alice");
+}
