@@ -8,7 +8,11 @@
 # env:
 #   COMPAT_VENV=DIR        the virtualenv compat/install.sh made
 #                          (default: target/compat-venv in the repository root)
-#   CLIENTS=a,b            run only these of: plexapi, plex-api-client
+#   CLIENTS=a,b            run only these of: plexapi, plex-api-client,
+#                          openid-client (needs COMPAT_OAUTH_CLIENT_ID)
+#   COMPAT_OAUTH_CLIENT_ID a public client (`pinlink client add`) for the
+#                          RFC 8628 device grant checks; without it they
+#                          are skipped
 #   CLIENT_TIMEOUT=SECS    time allowed per client script (default 180)
 #
 # Every check prints "PASS client/name" or "FAIL client/name: reason"; the
@@ -25,7 +29,11 @@ if [ $# -ne 3 ]; then
 fi
 BASE_URL="${1%/}" USERNAME="$2" PASSWORD="$3"
 VENV="${COMPAT_VENV:-$ROOT/target/compat-venv}"
-CLIENTS="${CLIENTS:-plexapi,plex-api-client}"
+CLIENTS="${CLIENTS:-plexapi,plex-api-client,openid-client}"
+if [ -z "${COMPAT_OAUTH_CLIENT_ID:-}" ] && [[ ",$CLIENTS," == *",openid-client,"* ]]; then
+  echo "# openid-client: skipped (set COMPAT_OAUTH_CLIENT_ID to a public client's id)"
+  CLIENTS="${CLIENTS//openid-client/}"
+fi
 CLIENT_TIMEOUT="${CLIENT_TIMEOUT:-180}"
 
 # The checks sign in with a real password: never send it off this machine.
@@ -40,8 +48,8 @@ if ! [ -x "$VENV/bin/python" ]; then
 fi
 for client in ${CLIENTS//,/ }; do
   case "$client" in
-    plexapi | plex-api-client) ;;
-    *) echo "unknown client '$client' in CLIENTS (known: plexapi, plex-api-client)" >&2; exit 2 ;;
+    plexapi | plex-api-client | openid-client) ;;
+    *) echo "unknown client '$client' in CLIENTS (known: plexapi, plex-api-client, openid-client)" >&2; exit 2 ;;
   esac
 done
 
@@ -55,13 +63,14 @@ LOG="$(mktemp)"
 trap 'rm -f "$LOG"' EXIT
 passed=0 failed=0
 
-# run_client NAME SCRIPT: runs one client's checks and adds up its results.
+# run_client NAME PROGRAM SCRIPT: runs one client's checks and adds up its
+# results.
 run_client() {
-  local name="$1" script="$2" status ran_pass ran_fail
+  local name="$1" program="$2" script="$3" status ran_pass ran_fail
   case ",$CLIENTS," in *",$name,"*) ;; *) return 0 ;; esac
   echo "--- $name"
   timeout --kill-after=10 "$CLIENT_TIMEOUT" \
-    "$VENV/bin/python" "$HERE/checks/$script" "$BASE_URL" "$USERNAME" "$PASSWORD" \
+    "$program" "$script" "$BASE_URL" "$USERNAME" "$PASSWORD" \
     </dev/null 2>&1 | tee "$LOG" | sed -u -e '/^PASS /b' -e '/^FAIL /b' -e "s/^/# $name: /"
   status="${PIPESTATUS[0]}"
   ran_pass="$(grep -c '^PASS ' "$LOG")"
@@ -80,8 +89,13 @@ run_client() {
   fi
 }
 
-run_client plexapi plexapi_checks.py
-run_client plex-api-client pac_checks.py
+run_client plexapi "$VENV/bin/python" "$HERE/checks/plexapi_checks.py"
+run_client plex-api-client "$VENV/bin/python" "$HERE/checks/pac_checks.py"
+if [[ ",$CLIENTS," == *",openid-client,"* ]] && ! [ -d "$HERE/node/node_modules/openid-client" ]; then
+  echo "no openid-client in $HERE/node/node_modules: run compat/install.sh first" >&2
+  exit 2
+fi
+run_client openid-client node "$HERE/node/device_grant_checks.mjs"
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
