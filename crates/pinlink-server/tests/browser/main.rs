@@ -361,3 +361,77 @@ async fn a_cross_site_post_cannot_link_a_code() {
     );
     browser.close().await;
 }
+
+/// RFC 8628: a device that signs in through an OAuth library shows a
+/// `user_code`; the person types it at /link, sees the registered
+/// application's name beside the device's, approves, and the device's next
+/// token request gets its token. Deny, on another code, is `access_denied`.
+#[tokio::test]
+async fn a_device_grant_user_code_is_approved_and_denied_at_link() {
+    let app = TestApp::spawn().await;
+    let (client, _) = app.register_application("Weather Station", false).await;
+    let approved = app
+        .device_authorization(
+            &client,
+            &[("device_name", "Garden sensor"), ("platform", "ESP32")],
+        )
+        .await;
+    let denied = app.device_authorization(&client, &[]).await;
+    let browser = Browser::start().await;
+    browser.sign_in(&app.base, USERNAME, PASSWORD).await;
+    let token_request = |started: &Value| {
+        let device_code = started["device_code"]
+            .as_str()
+            .expect("device_code")
+            .to_owned();
+        let app = &app;
+        let client = client.clone();
+        async move { app.token_request(&client, &device_code, &[]).await }
+    };
+    let pending: Value = token_request(&approved).await.json().await.expect("json");
+    assert_eq!(pending["error"], "authorization_pending");
+
+    browser.goto(&app.url("/link")).await;
+    browser
+        .wait_for_text("Enter the code your device shows")
+        .await;
+    // Typed as people do: lower case, no dash.
+    let typed = approved["user_code"]
+        .as_str()
+        .expect("user_code")
+        .replace('-', "")
+        .to_lowercase();
+    browser.fill("input[name=code]", &typed).await;
+    browser.click_to_load("main button[type=submit]").await;
+    let confirmation = browser.wait_for_text("to your account?").await;
+    for fact in ["Application", "Weather Station", "Garden sensor", "ESP32"] {
+        assert!(
+            confirmation.contains(fact),
+            "confirmation shows {fact}:\n{confirmation}"
+        );
+    }
+    browser.screenshot("device-grant-confirm").await;
+    browser.click_to_load("#approve").await;
+    browser.wait_for_text("Device linked").await;
+
+    app.clock.advance(5);
+    let response = token_request(&approved).await;
+    assert_eq!(response.status(), 200);
+    let issued: Value = response.json().await.expect("json");
+    assert_eq!(issued["token_type"], "Bearer");
+    let token = issued["access_token"].as_str().expect("token");
+    assert_eq!(app.user(token).await.status(), 200);
+
+    // The complete URI prefills the form; Deny is access_denied.
+    let complete = denied["verification_uri_complete"]
+        .as_str()
+        .expect("complete URI");
+    browser.goto(complete).await;
+    browser.click_to_load("main button[type=submit]").await;
+    browser.wait_for_text("Weather Station").await;
+    browser.click_to_load("#deny").await;
+    browser.wait_for_text("Nothing was linked").await;
+    let refused: Value = token_request(&denied).await.json().await.expect("json");
+    assert_eq!(refused["error"], "access_denied");
+    browser.close().await;
+}

@@ -103,6 +103,9 @@ pub struct PinFacts {
     /// The registered application of an RFC 8628 device grant.
     pub application: Option<String>,
     pub product: String,
+    /// Whether the product is worth a line of its own (a device grant's
+    /// product is its application's name unless the device said otherwise).
+    pub show_product: bool,
     pub device_name: String,
     pub platform: String,
     pub version: String,
@@ -113,8 +116,10 @@ pub struct PinFacts {
 impl PinFacts {
     pub fn of(pin: &Pin, now: UnixTime) -> PinFacts {
         let device = &pin.device;
+        let application = pin.grant.as_ref().map(|g| g.application.name.to_string());
         PinFacts {
-            application: pin.grant.as_ref().map(|g| g.application.name.to_string()),
+            show_product: application.as_deref() != Some(device.product.as_str()),
+            application,
             product: device.product.as_str().to_owned(),
             device_name: first_non_empty(&[&device.device_name, &device.device, &device.model]),
             platform: join_non_empty(&device.platform, &device.platform_version),
