@@ -525,3 +525,48 @@ async fn a_jwt_device_registers_on_a_gets_its_nonce_on_b_its_jwt_on_c_and_revoca
     assert_eq!(a.user(&jwt).await.status(), 401);
     assert_eq!(c.user(&jwt).await.status(), 401);
 }
+
+/// RFC 8628 across instances: the grant started on A, held as a long poll
+/// on B, approved on C; B's held request learns of it from C's change
+/// notification and answers with the token, which A accepts. The code is
+/// redeemed once over all three.
+#[tokio::test]
+async fn a_long_poll_on_b_wakes_when_c_approves_and_the_code_is_redeemed_once() {
+    let Some(apps) = three_instances().await else {
+        return;
+    };
+    let (a, b, c) = (&apps[0], &apps[1], &apps[2]);
+    let (client, _) = a.register_application("TV", false).await;
+    let started = a.device_authorization(&client, &[]).await;
+    let device_code = started["device_code"].as_str().expect("device_code");
+    let user_code = started["user_code"].as_str().expect("user_code");
+
+    let approve = async {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let token = c.sign_in("browser").await;
+        assert_eq!(c.link(&token, user_code).await.status(), 204);
+        Instant::now()
+    };
+    let held = async {
+        let response = b
+            .token_request(&client, device_code, &[("wait", "20")])
+            .await;
+        (response, Instant::now())
+    };
+    let ((response, answered), approved) = tokio::join!(held, approve);
+    assert_eq!(response.status(), 200);
+    let lag = answered.saturating_duration_since(approved);
+    assert!(
+        lag < Duration::from_secs(3),
+        "B answered {lag:?} after C's approval"
+    );
+    let issued: Value = response.json().await.expect("json");
+    let token = issued["access_token"].as_str().expect("token");
+    assert_eq!(a.user(token).await.status(), 200);
+
+    for app in [a, c] {
+        let again = app.token_request(&client, device_code, &[]).await;
+        let body: Value = again.json().await.expect("json");
+        assert_eq!(body["error"], "invalid_grant");
+    }
+}
