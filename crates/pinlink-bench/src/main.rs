@@ -11,6 +11,7 @@
 //! and count and stays on 127.0.0.1.
 
 mod baseline;
+mod grant;
 mod load;
 mod peer;
 mod server;
@@ -470,7 +471,7 @@ async fn bench(cli: Cli) -> anyhow::Result<()> {
         &addresses,
         wrk::script("link"),
         Duration::from_secs_f64(link_seconds),
-        &[("BENCH_TOKEN", user_token)],
+        &[("BENCH_TOKEN", user_token.clone())],
         |i| vec![("BENCH_CODES", code_files[i].display().to_string())],
         &work.path,
     )
@@ -499,6 +500,10 @@ async fn bench(cli: Cli) -> anyhow::Result<()> {
         name: format!("user (token check, {} device tokens)", tokens.len()),
         figures: user,
     });
+    let client_id = data.add_client(&server_bin).await?;
+    let (grant_rows, wake_up) =
+        grant::measure_grant(&cli, &addresses, &client_id, &user_token, &work.path).await?;
+    rows.extend(grant_rows);
     let peak_rss = target.first().peak_rss_kib()?;
     for instance in target.instances {
         instance.stop().await?;
@@ -530,6 +535,7 @@ async fn bench(cli: Cli) -> anyhow::Result<()> {
         bytes_per_pin,
         pins.len(),
         peak_rss,
+        &[wake_up],
     );
     println!("\n{report}");
     if let Some(dir) = cli.markdown.parent().filter(|d| !d.as_os_str().is_empty()) {
@@ -635,6 +641,7 @@ fn render(
     bytes_per_pin: f64,
     pins: usize,
     peak_rss_kib: u64,
+    notes: &[String],
 ) -> String {
     let mut out = String::new();
     let _ = writeln!(
@@ -681,6 +688,9 @@ fn render(
         peak_rss_kib as f64 / 1024.0
     );
     let _ = writeln!(out, "- RSS per live pin: {bytes_per_pin:.0} bytes (growth from an empty server to {pins} preloaded pins)");
+    for note in notes {
+        let _ = writeln!(out, "{note}");
+    }
     let _ = writeln!(
         out,
         "- settings: wrk, {} threads, {} connections, {} s per scenario, on the same machine ({} cores)",

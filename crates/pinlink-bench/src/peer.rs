@@ -147,7 +147,7 @@ pub async fn measure_peer(peer: Peer, cli: &Cli, work: &Path) -> anyhow::Result<
     let polled = measure(
         cli,
         &address,
-        crate::wrk::script("peer_token_poll"),
+        crate::wrk::script("token_poll"),
         seconds,
         &[
             ("BENCH_PATH", TOKEN_PATH.into()),

@@ -92,6 +92,39 @@ pub struct Data<'a> {
 }
 
 impl Data<'_> {
+    /// What every `pinlink` command of the run is given.
+    fn env(&self) -> [(&'static str, String); 3] {
+        [
+            ("PINLINK_DATABASE", self.url()),
+            (
+                "PINLINK_KEY_FILE",
+                self.dir.join("bench.key").display().to_string(),
+            ),
+            ("PINLINK_LOG", "info".to_owned()),
+        ]
+    }
+
+    /// Registers a public client of the device grant (`pinlink client
+    /// add`); its `client_id`.
+    pub async fn add_client(&self, bin: &Path) -> anyhow::Result<String> {
+        let env = self.env();
+        let out = Command::new(bin)
+            .args(["client", "add", "bench device app", "--json"])
+            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+            .stderr(Stdio::null())
+            .output()
+            .await
+            .with_context(|| format!("cannot run {}", bin.display()))?;
+        if !out.status.success() {
+            bail!("pinlink client add failed");
+        }
+        let added: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+        added["client_id"]
+            .as_str()
+            .map(str::to_owned)
+            .context("no client_id from pinlink client add")
+    }
+
     fn url(&self) -> String {
         match self.database {
             Some(url) => url.to_owned(),
@@ -108,15 +141,7 @@ impl Pinlink {
         instance: usize,
         extra_args: &[&str],
     ) -> anyhow::Result<Pinlink> {
-        let dir = data.dir;
-        let env = [
-            ("PINLINK_DATABASE", data.url()),
-            (
-                "PINLINK_KEY_FILE",
-                dir.join("bench.key").display().to_string(),
-            ),
-            ("PINLINK_LOG", "info".to_owned()),
-        ];
+        let env = data.env();
         if instance == 0 {
             add_bench_account(bin, &env).await?;
         }

@@ -27,7 +27,7 @@ pub fn script(name: &str) -> &'static str {
         "link" => include_str!("../lua/link.lua"),
         "user" => include_str!("../lua/user.lua"),
         "peer_device_authorization" => include_str!("../lua/peer_device_authorization.lua"),
-        "peer_token_poll" => include_str!("../lua/peer_token_poll.lua"),
+        "token_poll" => include_str!("../lua/token_poll.lua"),
         _ => unreachable!("no such scenario script: {name}"),
     }
 }
