@@ -88,6 +88,13 @@ enum Internal {
     },
 }
 
+/// What the server's memory came to.
+struct Memory {
+    bytes_per_pin: f64,
+    pins: usize,
+    peak_rss_kib: u64,
+}
+
 struct Row {
     name: String,
     figures: Figures,
@@ -532,9 +539,11 @@ async fn bench(cli: Cli) -> anyhow::Result<()> {
         backend,
         [&baseline, &baseline_last],
         &rows,
-        bytes_per_pin,
-        pins.len(),
-        peak_rss,
+        Memory {
+            bytes_per_pin,
+            pins: pins.len(),
+            peak_rss_kib: peak_rss,
+        },
         &[wake_up],
     );
     println!("\n{report}");
@@ -638,11 +647,14 @@ fn render(
     backend: &str,
     baselines: [&Figures; 2],
     rows: &[Row],
-    bytes_per_pin: f64,
-    pins: usize,
-    peak_rss_kib: u64,
+    memory: Memory,
     notes: &[String],
 ) -> String {
+    let Memory {
+        bytes_per_pin,
+        pins,
+        peak_rss_kib,
+    } = memory;
     let mut out = String::new();
     let _ = writeln!(
         out,
