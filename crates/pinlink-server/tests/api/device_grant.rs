@@ -330,6 +330,27 @@ async fn malformed_foreign_and_unsupported_requests() {
         .go()
         .await;
     assert_oauth_error(no_code, 400, "invalid_request").await;
+    // Hostile device metadata and scopes: a clear 400, never a 5xx.
+    for (field, value) in [
+        ("device_name", "Evil\u{202e}VT"),
+        ("platform", "a\u{0}b"),
+        ("scope", "read\nwrite"),
+        ("device_name", &"x".repeat(300)),
+        ("X-Plex-Client-Identifier", "\u{ffff}"),
+    ] {
+        let response = app
+            .request(Method::POST, "/oauth/device_authorization")
+            .form(&[("client_id", client.as_str()), (field, value)])
+            .go()
+            .await;
+        assert_oauth_error(response, 400, "invalid_request").await;
+    }
+    for wait in ["-1", "1.5", "99999999999999999999999", "soon"] {
+        let answer = app
+            .token_request(&client, device_code(&started), &[("wait", wait)])
+            .await;
+        assert_oauth_error(answer, 400, "invalid_request").await;
+    }
     // A device grant's pin is not a plex.tv pin: polling its id finds nothing.
     let id = device_code(&started).split('.').next().expect("id");
     let poll = app
