@@ -6,10 +6,12 @@
 //! instance ([`crate::store::Change::Pin`]), wakes whoever waits on that pin
 //! here ([`PinWaiters::wake`]). A waiter starts listening *before* it looks
 //! at the pin, so a change between the look and the wait is not missed.
-//! How many requests may wait at once is capped; past the cap a request is
-//! answered at once, as a plain poll.
+//! How many requests may be held at once is capped ([`MAX_WAITING`]); past
+//! the cap, and once the server is stopping, a request is answered at once,
+//! as a plain poll.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Weak};
 
 use parking_lot::Mutex;
@@ -20,36 +22,50 @@ use crate::model::PinId;
 /// Requests held at once on this instance, at most.
 pub const MAX_WAITING: usize = 10_000;
 
-/// The longest a request may be held, in seconds (`wait=N` is capped to it).
-pub const MAX_WAIT_SECS: u64 = 30;
+/// The longest a request may be held, in seconds (`wait=N` is capped to
+/// it): under the server's 30-second deadline for requests that send a
+/// body, so a held token request is answered, never cut off.
+pub const MAX_WAIT_SECS: u64 = 25;
 
 #[derive(Debug, Default)]
 pub struct PinWaiters {
     by_pin: Mutex<HashMap<PinId, Weak<Notify>>>,
+    held: Arc<AtomicUsize>,
+    closed: AtomicBool,
 }
 
 /// One held request's place in line; dropping it leaves.
 #[derive(Debug)]
 pub struct Waiting {
     pub notify: Arc<Notify>,
+    held: Arc<AtomicUsize>,
+}
+
+impl Drop for Waiting {
+    fn drop(&mut self) {
+        self.held.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 impl PinWaiters {
-    /// A place to wait for changes to `id`; `None` when too many wait.
+    /// A place to wait for changes to `id`; `None` when too many requests
+    /// are held already or the server is stopping.
     pub fn watch(&self, id: PinId) -> Option<Waiting> {
+        if self.closed.load(Ordering::Acquire) {
+            return None;
+        }
+        if self.held.fetch_add(1, Ordering::AcqRel) >= MAX_WAITING {
+            self.held.fetch_sub(1, Ordering::AcqRel);
+            return None;
+        }
+        let held = self.held.clone();
         let mut by_pin = self.by_pin.lock();
         if let Some(notify) = by_pin.get(&id).and_then(Weak::upgrade) {
-            return Some(Waiting { notify });
-        }
-        if by_pin.len() >= MAX_WAITING {
-            by_pin.retain(|_, waiting| waiting.strong_count() > 0);
-            if by_pin.len() >= MAX_WAITING {
-                return None;
-            }
+            return Some(Waiting { notify, held });
         }
         let notify = Arc::new(Notify::new());
         by_pin.insert(id, Arc::downgrade(&notify));
-        Some(Waiting { notify })
+        Some(Waiting { notify, held })
     }
 
     /// The pin changed: everyone waiting on it looks again.
@@ -68,6 +84,26 @@ impl PinWaiters {
         notify.notify_waiters();
     }
 
+    /// Everyone looks again (changes may have been missed).
+    pub fn wake_all(&self) {
+        let all: Vec<Arc<Notify>> = self
+            .by_pin
+            .lock()
+            .values()
+            .filter_map(Weak::upgrade)
+            .collect();
+        for notify in all {
+            notify.notify_waiters();
+        }
+    }
+
+    /// The server is stopping: held requests are answered now, and no new
+    /// one is held.
+    pub fn close(&self) {
+        self.closed.store(true, Ordering::Release);
+        self.wake_all();
+    }
+
     /// Forgets the places no one waits in any more (from the sweep).
     pub fn prune(&self) {
         self.by_pin
@@ -75,13 +111,9 @@ impl PinWaiters {
             .retain(|_, waiting| waiting.strong_count() > 0);
     }
 
-    /// How many pins someone waits on (for tests).
-    pub fn len(&self) -> usize {
-        self.by_pin.lock().len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
+    /// How many requests are held now.
+    pub fn held(&self) -> usize {
+        self.held.load(Ordering::Acquire)
     }
 }
 
@@ -104,8 +136,27 @@ mod tests {
                 .await
                 .expect("woken");
         }
+        assert_eq!(waiters.held(), 1);
         drop(waiting);
+        assert_eq!(waiters.held(), 0);
         waiters.prune();
-        assert!(waiters.is_empty());
+        assert!(waiters.by_pin.lock().is_empty());
+    }
+
+    #[test]
+    fn requests_are_capped_even_on_one_pin_and_none_after_close() {
+        let waiters = PinWaiters::default();
+        let held: Vec<Waiting> = (0..MAX_WAITING)
+            .map(|_| waiters.watch(PinId(1)).expect("room"))
+            .collect();
+        assert!(
+            waiters.watch(PinId(1)).is_none(),
+            "one pin cannot hold more"
+        );
+        assert!(waiters.watch(PinId(2)).is_none());
+        drop(held);
+        assert!(waiters.watch(PinId(2)).is_some());
+        waiters.close();
+        assert!(waiters.watch(PinId(3)).is_none());
     }
 }

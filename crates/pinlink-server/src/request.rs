@@ -144,14 +144,29 @@ fn decode_basic(value: &str) -> Result<(String, String), CoreError> {
         .map_err(|_| malformed())?;
     let text = String::from_utf8(bytes).map_err(|_| malformed())?;
     let (id, secret) = text.split_once(':').ok_or_else(malformed)?;
-    let decode = |part: &str| {
-        serde_urlencoded::from_str::<Vec<(String, String)>>(&format!("x={part}"))
-            .ok()
-            .and_then(|pairs| pairs.into_iter().next())
-            .map(|(_, value)| value)
-            .ok_or_else(malformed)
-    };
+    let decode = |part: &str| form_decode(part).ok_or_else(malformed);
     Ok((decode(id)?, decode(secret)?))
+}
+
+/// `application/x-www-form-urlencoded` decoding of one value: `+` is a
+/// space, `%XX` a byte; a stray `%` or `&`, or bytes that are not UTF-8,
+/// are malformed.
+fn form_decode(text: &str) -> Option<String> {
+    let mut bytes = Vec::with_capacity(text.len());
+    let mut rest = text.bytes();
+    while let Some(b) = rest.next() {
+        match b {
+            b'+' => bytes.push(b' '),
+            b'%' => {
+                let hex = [rest.next()?, rest.next()?];
+                let hex = std::str::from_utf8(&hex).ok()?;
+                bytes.push(u8::from_str_radix(hex, 16).ok()?);
+            }
+            b'&' | b'=' => return None,
+            other => bytes.push(other),
+        }
+    }
+    String::from_utf8(bytes).ok()
 }
 
 /// Parameters that may come several times, each value kept.
@@ -245,17 +260,12 @@ impl FromRequest<AppState> for PlexRequest {
         }
 
         let from = crate::client_address::of(&parts.extensions);
-        let authorization = match parts.headers.get(header::AUTHORIZATION) {
-            Some(value) => Some(
-                value
-                    .to_str()
-                    .map_err(|_| {
-                        CoreError::InvalidInput("the Authorization header is not valid text".into())
-                    })?
-                    .to_owned(),
-            ),
-            None => None,
-        };
+        // Not text: as if absent (plex.tv's endpoints never read it).
+        let authorization = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|value| value.to_str().ok())
+            .map(str::to_owned);
         Ok(PlexRequest {
             params,
             repeated,
@@ -289,6 +299,10 @@ mod tests {
         let (id, secret) = decode_basic(&encoded).expect("well formed");
         assert_eq!((id.as_str(), secret.as_str()), ("my app", "s:cret x"));
         assert!(decode_basic("not base64!").is_err());
+        let ampersand = base64::engine::general_purpose::STANDARD.encode("id:s&junk");
+        assert!(decode_basic(&ampersand).is_err(), "& must be %26");
+        let bad_escape = base64::engine::general_purpose::STANDARD.encode("id:s%2");
+        assert!(decode_basic(&bad_escape).is_err());
         let no_colon = base64::engine::general_purpose::STANDARD.encode("justone");
         assert!(decode_basic(&no_colon).is_err());
     }

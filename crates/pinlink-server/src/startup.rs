@@ -170,6 +170,12 @@ impl App {
             stopped,
         ));
 
+        let core = self.state.core.clone();
+        let shutdown = async move {
+            shutdown.await;
+            // Long polls are answered before the connections drain.
+            core.stop_waiting();
+        };
         tracing::info!(address = %self.local_addr(), public_url = %self.state.public_url, "pinlink is listening");
         self.announce_first_start().await;
         connections::serve(

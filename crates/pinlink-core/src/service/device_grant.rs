@@ -41,12 +41,22 @@ pub struct NewDeviceGrant {
 }
 
 /// A grant just started: what the device is told (RFC 8628 §3.2).
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct StartedGrant {
     pub pin: Arc<Pin>,
     /// Shown once, never stored: `{pin id}.{secret}`.
     pub device_code: String,
     pub interval_secs: i64,
+}
+
+impl std::fmt::Debug for StartedGrant {
+    // The device code is a credential-in-waiting: keep it out of logs.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StartedGrant")
+            .field("pin", &self.pin.id)
+            .field("device_code", &"<redacted>")
+            .finish()
+    }
 }
 
 /// A redeemed device code's token.
@@ -148,9 +158,9 @@ impl Pinlink {
 
     /// RFC 7009: an application revokes a token it was given. The device
     /// holding it is removed (with every token it holds), like Revoke on
-    /// `/devices`. An unknown token is not an error (§2.2); a token the
-    /// application was not given is [`CoreError::InvalidClient`]'s cousin,
-    /// refused without effect.
+    /// `/devices`. An unknown token is not an error (§2.2), and neither is
+    /// a token the application was not given: that is left alone, with the
+    /// same answer, so the endpoint tells no one whether a token is valid.
     pub async fn revoke_for_application(
         &self,
         application: &Application,
@@ -158,13 +168,11 @@ impl Pinlink {
     ) -> Result<(), CoreError> {
         let session = match self.authenticate(token).await {
             Ok(session) => session,
-            Err(CoreError::Unauthenticated | CoreError::TokenExpired) => return Ok(()),
-            Err(e) => return Err(e),
+            Err(CoreError::Unavailable(e)) => return Err(CoreError::Unavailable(e)),
+            Err(_) => return Ok(()),
         };
         if session.application.as_ref() != Some(&application.id) {
-            return Err(CoreError::InvalidInput(
-                "the token was not issued to this client".into(),
-            ));
+            return Ok(());
         }
         match self
             .revoke_device(&session.account, session.device_id)
@@ -184,10 +192,15 @@ impl Pinlink {
         request: NewDeviceGrant,
     ) -> Result<StartedGrant, CoreError> {
         let secret = random_secret();
-        let client_identifier = match request.client_identifier {
-            Some(id) => id,
-            None => ClientIdentifier::parse(Some(&format!("grant-{}", super::random_hex(32))))?,
+        // In the application's own namespace: a grant never becomes (or
+        // takes over) a plex.tv device or another application's device of
+        // the same account.
+        let own = match &request.client_identifier {
+            Some(id) => id.as_str().to_owned(),
+            None => super::random_hex(32),
         };
+        let client_identifier =
+            ClientIdentifier::parse(Some(&format!("{}/{own}", request.application.id)))?;
         let pin = self
             .create_pin(NewPin {
                 strong: false,

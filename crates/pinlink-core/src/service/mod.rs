@@ -276,12 +276,20 @@ impl Pinlink {
             Change::Missed => {
                 tracing::warn!("lost the database's change notifications; polls read the database until they are back");
                 self.live.pause();
+                // Held requests look again: their pin may have changed unheard.
+                self.waiters.wake_all();
             }
             Change::Listening => {
                 tracing::info!("listening for changes made by other instances");
                 self.live.resume();
             }
         }
+    }
+
+    /// The server is stopping: requests held by long polls are answered
+    /// now (as pending), and no new one is held.
+    pub fn stop_waiting(&self) {
+        self.waiters.close();
     }
 
     /// Whether this instance can serve: the database answers and, with a

@@ -110,11 +110,16 @@ pub async fn token(
         .core
         .redeem_device_code(&application, device_code, wait)
         .await?;
-    Ok(no_store(Json(json!({
+    let mut answer = json!({
         "access_token": issued.token.expose(),
         "token_type": "Bearer",
-        "scope": issued.scope.as_ref(),
-    }))))
+    });
+    // A string, as clients need (octokit splits it); left out when none
+    // was asked for.
+    if !issued.scope.is_empty() {
+        answer["scope"] = json!(issued.scope.as_ref());
+    }
+    Ok(no_store(Json(answer)))
 }
 
 /// `POST /oauth/revoke` (RFC 7009): the device holding the token is
@@ -144,6 +149,8 @@ async fn authenticate_client(
     let (id, secret) = match request.basic_credentials() {
         Some(credentials) => {
             let (id, secret) = credentials.map_err(|_| CoreError::InvalidClient)?;
+            // A public client may send an empty password.
+            let secret = Some(secret).filter(|s| !s.is_empty());
             if request
                 .get("client_id")
                 .is_some_and(|body_id| body_id != id)
@@ -152,7 +159,7 @@ async fn authenticate_client(
                     "client_id differs from the Basic credentials".into(),
                 ));
             }
-            (id, Some(secret))
+            (id, secret)
         }
         None => {
             let id = request

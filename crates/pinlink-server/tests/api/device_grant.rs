@@ -384,9 +384,10 @@ async fn revocation_through_rfc_7009_the_device_list_and_client_removal() {
             .form(&[("client_id", client), ("token", token)])
     };
     // RFC 7009: the token dies at once; an unknown token is not an error;
-    // another application may not revoke it.
+    // another application's request leaves it alone, with the same answer
+    // (so the endpoint tells no one which tokens are valid).
     let foreign = revoke(other.clone(), tokens[0].clone()).go().await;
-    assert_oauth_error(foreign, 400, "invalid_request").await;
+    assert_eq!(foreign.status(), StatusCode::OK);
     assert_eq!(app.user(&tokens[0]).await.status(), StatusCode::OK);
     let revoked = revoke(client.clone(), tokens[0].clone()).go().await;
     assert_eq!(revoked.status(), StatusCode::OK);
@@ -425,6 +426,51 @@ async fn revocation_through_rfc_7009_the_device_list_and_client_removal() {
     assert!(app.core.remove_application(&client).await.expect("removed"));
     assert_eq!(
         app.user(&tokens[2]).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+#[tokio::test]
+async fn a_grant_never_takes_over_a_plex_device_or_another_applications() {
+    let app = TestApp::spawn().await;
+    let (tv_app, _) = app.register_application("TV", false).await;
+    let (radio_app, _) = app.register_application("Radio", false).await;
+    // A plex.tv device with the identifier the grants will send.
+    let pin = app.create_pin("shared-id", false).await;
+    approve(&app, pin["code"].as_str().expect("code")).await;
+    let plex_token = app.device_token(&pin["id"], "shared-id").await;
+    let mut grant_tokens = Vec::new();
+    for client in [&tv_app, &radio_app] {
+        let started = app
+            .device_authorization(client, &[("X-Plex-Client-Identifier", "shared-id")])
+            .await;
+        approve(&app, user_code(&started)).await;
+        let issued: Value = app
+            .token_request(client, device_code(&started), &[])
+            .await
+            .json()
+            .await
+            .expect("json");
+        grant_tokens.push(issued["access_token"].as_str().expect("token").to_owned());
+    }
+    let devices = app.get_json("/api/v2/devices.json", &plex_token).await;
+    let shared: Vec<&Value> = devices
+        .as_array()
+        .expect("devices")
+        .iter()
+        .filter(|d| {
+            d["clientIdentifier"]
+                .as_str()
+                .is_some_and(|c| c.ends_with("shared-id"))
+        })
+        .collect();
+    assert_eq!(shared.len(), 3, "three devices, not one: {devices}");
+    // Removing one application leaves the plex.tv device and the other's.
+    assert!(app.core.remove_application(&tv_app).await.expect("removed"));
+    assert_eq!(app.user(&plex_token).await.status(), StatusCode::OK);
+    assert_eq!(app.user(&grant_tokens[1]).await.status(), StatusCode::OK);
+    assert_eq!(
+        app.user(&grant_tokens[0]).await.status(),
         StatusCode::UNAUTHORIZED
     );
 }
@@ -503,4 +549,28 @@ async fn a_long_poll_learns_of_the_approval_at_once() {
         }
     );
     assert!(polled["authToken"].is_string(), "{polled}");
+}
+
+#[tokio::test]
+async fn held_requests_are_answered_when_the_server_stops() {
+    let app = TestApp::spawn().await;
+    let (client, _) = app.register_application("TV", false).await;
+    let started = app.device_authorization(&client, &[]).await;
+    let held = app
+        .request(Method::POST, "/oauth/token")
+        .form(&[
+            ("grant_type", GRANT),
+            ("client_id", client.as_str()),
+            ("device_code", device_code(&started)),
+            ("wait", "20"),
+        ])
+        .send();
+    let t = Instant::now();
+    let (answer, ()) = tokio::join!(held, async {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        app.shutdown().await;
+    });
+    let answer = answer.expect("answered, not cut off");
+    assert_oauth_error(answer, 400, "authorization_pending").await;
+    assert!(t.elapsed() < Duration::from_secs(10), "{:?}", t.elapsed());
 }

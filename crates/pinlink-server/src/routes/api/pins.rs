@@ -57,7 +57,7 @@ pub async fn create(
 }
 
 /// `GET /api/v2/pins/{id}`: the pin, with its token once linked. With
-/// `wait=N` (pinlink's own, seconds, at most 30) a pin not linked yet is
+/// `wait=N` (pinlink's own, seconds, at most 25) a pin not linked yet is
 /// held until it is, or N seconds pass: a long poll.
 pub async fn poll(
     State(state): State<AppState>,
