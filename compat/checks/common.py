@@ -10,6 +10,8 @@ failure shows up as a clear "needs ..." failure further down rather than as
 a confusing crash.
 """
 import ipaddress
+import os
+import ssl
 import sys
 import traceback
 import urllib.error
@@ -19,6 +21,15 @@ import uuid
 from pathlib import Path
 
 PLEX_TV = "https://plex.tv"
+
+# A private CA to trust, for a pinlink serving https with a test certificate
+# (scripts/test's https run); the system's CAs otherwise. Each client is
+# given it explicitly: the scripts ignore the environment's own settings.
+CA_BUNDLE = os.environ.get("COMPAT_CA_BUNDLE") or None
+
+
+def ssl_context():
+    return ssl.create_default_context(cafile=CA_BUNDLE)
 
 
 class CheckFailed(Exception):
@@ -132,7 +143,9 @@ def http(method, url, headers=None, form=None, timeout=10):
     request = urllib.request.Request(url, data=body, method=method, headers=dict(headers or {}))
     if body is not None:
         request.add_header("Content-Type", "application/x-www-form-urlencoded")
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    opener = urllib.request.build_opener(
+        urllib.request.ProxyHandler({}), urllib.request.HTTPSHandler(context=ssl_context())
+    )
     try:
         with opener.open(request, timeout=timeout) as response:
             return response.status, response.read().decode("utf-8", "replace")

@@ -15,7 +15,7 @@ pass also means pinlink's JSON has every field the SDK insists on.
 """
 import httpx
 
-from common import Checks, approve_pin, arguments, client_id, expect_error, is_loopback, require
+from common import Checks, approve_pin, ssl_context, arguments, client_id, expect_error, is_loopback, require
 
 BASE, USERNAME, PASSWORD = arguments()
 API_V2 = BASE + "/api/v2"
@@ -33,7 +33,12 @@ def refuse_other_hosts(request):
 
 
 # One HTTP client for every call: no proxies, and never anything but loopback.
-HTTP = httpx.Client(trust_env=False, timeout=10, event_hooks={"request": [refuse_other_hosts]})
+HTTP = httpx.Client(
+    trust_env=False,
+    verify=ssl_context(),
+    timeout=10,
+    event_hooks={"request": [refuse_other_hosts]},
+)
 
 
 def sdk(token=None):

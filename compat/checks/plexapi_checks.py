@@ -20,7 +20,7 @@ from urllib.parse import parse_qs, urlsplit
 import requests
 from requests.adapters import BaseAdapter, HTTPAdapter
 
-from common import PLEX_TV, Checks, arguments, client_id, expect_error, require
+from common import CA_BUNDLE, PLEX_TV, Checks, arguments, client_id, expect_error, require
 
 BASE, USERNAME, PASSWORD = arguments()
 
@@ -62,6 +62,7 @@ class Refuse(BaseAdapter):
 def loopback_session():
     session = requests.Session()
     session.trust_env = False  # no proxies, no .netrc
+    session.verify = CA_BUNDLE or True
     # requests picks the adapter with the longest matching prefix.
     session.mount("http://", Refuse())
     session.mount("https://", Refuse())

@@ -23,7 +23,8 @@ pub struct Config {
     /// Pool size and timeouts for PostgreSQL.
     pub database: pinlink_store::StoreOptions,
     /// How clients reach this server, without a trailing slash: used in the
-    /// pin's `qr` link and in page URLs. Defaults to `http://{listen}`.
+    /// pin's `qr` link and in page URLs. Defaults to `http://{listen}`
+    /// (`https://` with TLS).
     pub public_url: Option<String>,
     /// The master key for token and code hashes and sealed copies.
     pub key: ServerKey,
@@ -46,6 +47,8 @@ pub struct Config {
     /// Where Prometheus scrapes `/metrics`; `None` (the default) records
     /// nothing.
     pub metrics_listen: Option<SocketAddr>,
+    /// Serve HTTPS with this certificate and key (PEM); reloaded on SIGHUP.
+    pub tls: Option<crate::tls::TlsFiles>,
 }
 
 impl Config {
@@ -68,6 +71,7 @@ impl Config {
             trusted_proxies: TrustedProxies::default(),
             connections: ConnectionLimits::default(),
             metrics_listen: None,
+            tls: None,
         }
     }
 

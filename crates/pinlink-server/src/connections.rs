@@ -15,7 +15,10 @@
 //!   is closed at once, so a flood from one place leaves room for everyone
 //!   else;
 //! - at shutdown no new connection is accepted, requests in flight finish
-//!   (idle connections are closed), within [`ConnectionLimits::shutdown_grace`].
+//!   (idle connections are closed), within [`ConnectionLimits::shutdown_grace`];
+//! - with TLS ([`crate::tls`]) the handshake, too, must be done within the
+//!   header timeout, HTTP/2 is spoken when the client asks for it (ALPN),
+//!   and plain HTTP gets a plain answer saying to use https.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -28,14 +31,16 @@ use axum::body::Body;
 use axum::extract::Request;
 use axum::response::Response;
 use hyper::body::Incoming;
-use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use parking_lot::Mutex;
 use pinlink_core::ClientAddress;
-use tokio::net::TcpListener;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
 use tower::{Service, ServiceExt};
 
 use crate::client_address::TrustedProxies;
+use crate::tls::{Tls, PLAIN_HTTP_ANSWER};
 
 #[derive(Debug, Clone)]
 pub struct ConnectionLimits {
@@ -124,13 +129,14 @@ impl Drop for Slot {
     }
 }
 
-/// Serves `app` on `listener` until `shutdown` resolves, then lets requests
-/// in flight finish.
+/// Serves `app` on `listener` (over TLS when `tls` is given) until
+/// `shutdown` resolves, then lets requests in flight finish.
 pub async fn serve<S>(
     listener: TcpListener,
     app: S,
     limits: ConnectionLimits,
     trusted_proxies: TrustedProxies,
+    tls: Option<Tls>,
     shutdown: impl Future<Output = ()>,
 ) where
     S: Service<Request, Response = Response, Error = Infallible> + Clone + Send + 'static,
@@ -166,19 +172,18 @@ pub async fn serve<S>(
             continue;
         };
         let _ = stream.set_nodelay(true);
-        let connection = hyper::server::conn::http1::Builder::new()
-            .timer(TokioTimer::new())
-            .header_read_timeout(limits.header_read_timeout)
-            .keep_alive(true)
-            .serve_connection(
-                TokioIo::new(stream),
-                service_for(app.clone(), peer, trusted_proxies.clone()),
-            );
-        let connection = graceful.watch(connection);
+        let service = service_for(app.clone(), peer, trusted_proxies.clone());
+        let watcher = graceful.watcher();
+        let timeout = limits.header_read_timeout;
+        let tls = tls.clone();
         tokio::spawn(async move {
+            let served = match tls {
+                None => serve_http1(TokioIo::new(stream), service, timeout, watcher).await,
+                Some(tls) => serve_tls(stream, &tls, service, timeout, watcher).await,
+            };
             // A client that hangs up or times out is not an error worth
             // logging above DEBUG.
-            if let Err(e) = connection.await {
+            if let Err(e) = served {
                 tracing::debug!(error = %e, "connection ended");
             }
             drop(slot);
@@ -191,6 +196,93 @@ pub async fn serve<S>(
     {
         tracing::warn!("requests still running after the shutdown grace period were cut off");
     }
+}
+
+/// HTTP/1.1 on one connection (plain, or inside TLS).
+async fn serve_http1<I, S>(
+    io: TokioIo<I>,
+    service: S,
+    header_read_timeout: Duration,
+    watcher: Watcher,
+) -> Result<(), hyper::Error>
+where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    S: hyper::service::Service<hyper::Request<Incoming>, Response = Response, Error = Infallible>
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+{
+    let connection = hyper::server::conn::http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(header_read_timeout)
+        .keep_alive(true)
+        .serve_connection(io, service);
+    watcher.watch(connection).await
+}
+
+/// One TLS connection: plain HTTP gets [`PLAIN_HTTP_ANSWER`]; otherwise
+/// the handshake (within the header timeout), then HTTP/2 or HTTP/1.1 as
+/// the client chose by ALPN.
+async fn serve_tls<S>(
+    stream: TcpStream,
+    tls: &Tls,
+    service: S,
+    header_read_timeout: Duration,
+    watcher: Watcher,
+) -> Result<(), hyper::Error>
+where
+    S: hyper::service::Service<hyper::Request<Incoming>, Response = Response, Error = Infallible>
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+{
+    /// Every TLS connection starts with a handshake record.
+    const TLS_HANDSHAKE: u8 = 0x16;
+    let mut first = [0u8; 1];
+    match tokio::time::timeout(header_read_timeout, stream.peek(&mut first)).await {
+        Ok(Ok(1)) if first[0] == TLS_HANDSHAKE => {}
+        Ok(Ok(1)) => {
+            answer_plain_http(stream, header_read_timeout).await;
+            return Ok(());
+        }
+        // Closed, broken or silent: nothing to answer.
+        _ => return Ok(()),
+    }
+    let stream = match tokio::time::timeout(header_read_timeout, tls.acceptor.accept(stream)).await
+    {
+        Ok(Ok(stream)) => stream,
+        Ok(Err(e)) => {
+            tracing::debug!(error = %e, "TLS handshake failed");
+            return Ok(());
+        }
+        Err(_) => return Ok(()),
+    };
+    if stream.get_ref().1.alpn_protocol() == Some(b"h2") {
+        let connection = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
+            .timer(TokioTimer::new())
+            .serve_connection(TokioIo::new(stream), service);
+        watcher.watch(connection).await
+    } else {
+        serve_http1(TokioIo::new(stream), service, header_read_timeout, watcher).await
+    }
+}
+
+/// Reads the plain-HTTP request's head (so that closing does not reset the
+/// connection before the client reads the answer), then says to use https.
+async fn answer_plain_http(mut stream: TcpStream, header_read_timeout: Duration) {
+    let mut head = Vec::new();
+    let mut buffer = [0u8; 2048];
+    let read_head = async {
+        while head.len() < 16 * 1024 && !head.windows(4).any(|w| w == b"\r\n\r\n") {
+            match stream.read(&mut buffer).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => head.extend_from_slice(&buffer[..n]),
+            }
+        }
+    };
+    let _ = tokio::time::timeout(header_read_timeout, read_head).await;
+    let _ = stream.write_all(PLAIN_HTTP_ANSWER).await;
+    let _ = stream.shutdown().await;
 }
 
 /// The app as a hyper service for one connection: each request learns the

@@ -20,6 +20,7 @@ pub mod request;
 pub mod routes;
 pub mod startup;
 pub mod state;
+pub mod tls;
 
 pub use config::Config;
 pub use startup::App;

@@ -49,6 +49,7 @@ pub struct App {
     max_header_bytes: usize,
     trusted_proxies: TrustedProxies,
     connections: ConnectionLimits,
+    tls: Option<crate::tls::Tls>,
 }
 
 impl App {
@@ -67,6 +68,12 @@ impl App {
             crate::routes::observe::METRICS_ON.store(true, std::sync::atomic::Ordering::Relaxed);
             tracing::info!(address = %address, "Prometheus metrics at /metrics");
         }
+        let tls = config
+            .tls
+            .clone()
+            .map(crate::tls::Tls::load)
+            .transpose()
+            .map_err(anyhow::Error::msg)?;
         let store = open_store(&config.database_url, &config.database).await?;
         let listener = TcpListener::bind(config.listen)
             .await
@@ -75,7 +82,10 @@ impl App {
         let public_url = config
             .public_url
             .clone()
-            .unwrap_or_else(|| format!("http://{local}"))
+            .unwrap_or_else(|| {
+                let scheme = if tls.is_some() { "https" } else { "http" };
+                format!("{scheme}://{local}")
+            })
             .trim_end_matches('/')
             .to_owned();
         let core = Arc::new(Pinlink::new(
@@ -97,6 +107,7 @@ impl App {
         });
         Ok(App {
             listener,
+            tls,
             store,
             state,
             sweep_interval: config.sweep_interval,
@@ -170,6 +181,10 @@ impl App {
             stopped,
         ));
 
+        let reloader = self
+            .tls
+            .clone()
+            .map(|tls| tokio::spawn(reload_on_sighup(tls)));
         let core = self.state.core.clone();
         let shutdown = async move {
             shutdown.await;
@@ -183,9 +198,13 @@ impl App {
             app,
             self.connections,
             self.trusted_proxies,
+            self.tls,
             shutdown,
         )
         .await;
+        if let Some(reloader) = reloader {
+            reloader.abort();
+        }
 
         // Every acknowledged request has committed by now; stop the
         // background tasks and close the database so its files are left
@@ -248,6 +267,30 @@ async fn sweep_until_stopped(
                 Err(e) => tracing::warn!(error = %e, "sweeping expired pins failed; will retry"),
             },
             _ = stopped.changed() => return,
+        }
+    }
+}
+
+/// Reads the TLS certificate and key again at every SIGHUP (a renewed
+/// certificate, say): new connections get it, open ones keep theirs. A bad
+/// file is logged and the certificate in use stays.
+async fn reload_on_sighup(tls: crate::tls::Tls) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut hangups = match signal(SignalKind::hangup()) {
+        Ok(hangups) => hangups,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot listen for SIGHUP: the TLS certificate will not be reloaded");
+            return;
+        }
+    };
+    while hangups.recv().await.is_some() {
+        match tls.reload() {
+            Ok(()) => {
+                tracing::info!(cert = %tls.files().cert.display(), "reloaded the TLS certificate")
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "kept the TLS certificate in use: reloading failed")
+            }
         }
     }
 }

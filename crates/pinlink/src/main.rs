@@ -159,6 +159,26 @@ struct ServeArgs {
     /// request latency by route.
     #[arg(long, env = "PINLINK_METRICS_LISTEN", value_name = "ADDR")]
     metrics_listen: Option<SocketAddr>,
+    /// Serve HTTPS (HTTP/1.1 and HTTP/2) with this certificate chain (PEM,
+    /// the server's certificate first). Needs --tls-key. Send SIGHUP to
+    /// reload both files (a renewed certificate) without dropping
+    /// connections. Plain http:// requests to the port get a 400 saying to
+    /// use https.
+    #[arg(
+        long,
+        env = "PINLINK_TLS_CERT",
+        value_name = "FILE",
+        requires = "tls_key"
+    )]
+    tls_cert: Option<PathBuf>,
+    /// The certificate's private key (PEM: PKCS#8, PKCS#1 or SEC1).
+    #[arg(
+        long,
+        env = "PINLINK_TLS_KEY",
+        value_name = "FILE",
+        requires = "tls_cert"
+    )]
+    tls_key: Option<PathBuf>,
     /// For an app's CI: seed accounts and approve pins automatically, as
     /// described by a TOML file (`[[account]]` name/email/password, and
     /// `[auto_approve]` account, after_seconds, products, client_identifiers).
@@ -540,6 +560,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             config.settings.strong_pin_lifetime_secs = args.strong_pin_lifetime;
             config.open_signup |= args.open_signup;
             config.metrics_listen = args.metrics_listen;
+            if let (Some(cert), Some(key)) = (args.tls_cert.clone(), args.tls_key.clone()) {
+                config.tls = Some(pinlink_server::tls::TlsFiles { cert, key });
+            }
             if !args.trusted_proxies.is_empty() {
                 config.trusted_proxies = config.trusted_proxies.with_networks(args.trusted_proxies);
             }

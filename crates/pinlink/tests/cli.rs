@@ -1092,3 +1092,248 @@ async fn the_oauth2_crate_runs_the_device_flow_against_pinlink_serve() {
     let me: serde_json::Value = me.json().await.expect("json");
     assert_eq!(me["username"], "alice");
 }
+
+/// A test CA and a certificate it signed for 127.0.0.1 and localhost (PEM):
+/// (CA certificate, server certificate, server key).
+fn test_certificates(ca_name: &str) -> (String, String, String) {
+    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair};
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("CA params");
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca_params
+        .distinguished_name
+        .push(DnType::CommonName, ca_name);
+    let ca_key = KeyPair::generate().expect("CA key");
+    let ca = ca_params.self_signed(&ca_key).expect("CA certificate");
+    let leaf_params = CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])
+        .expect("server params");
+    let leaf_key = KeyPair::generate().expect("server key");
+    let leaf = leaf_params
+        .signed_by(&leaf_key, &ca, &ca_key)
+        .expect("server certificate");
+    (ca.pem(), leaf.pem(), leaf_key.serialize_pem())
+}
+
+/// An HTTPS client that trusts only `ca_pem` (keep-alive, HTTP/1.1).
+fn trusting(ca_pem: &str) -> reqwest::Client {
+    reqwest::Client::builder()
+        .no_proxy()
+        .tls_built_in_root_certs(false)
+        .add_root_certificate(reqwest::Certificate::from_pem(ca_pem.as_bytes()).expect("CA"))
+        .build()
+        .expect("client")
+}
+
+fn curl(args: &[&str]) -> String {
+    let out = Command::new("curl")
+        .args([
+            "--silent",
+            "--show-error",
+            "--noproxy",
+            "*",
+            "--max-time",
+            "20",
+        ])
+        .args(args)
+        .output()
+        .expect("curl runs (Debian's curl package)");
+    assert!(out.status.success(), "curl {args:?}: {}", text(&out.stderr));
+    text(&out.stdout)
+}
+
+/// HTTPS: curl runs the PIN flow over HTTP/2 against a test CA; plain HTTP
+/// on the port gets a clear 400; SIGHUP reloads the certificate without
+/// dropping an open connection, and a broken file on reload keeps the
+/// certificate in use.
+#[tokio::test]
+async fn tls_serves_the_pin_flow_reloads_on_sighup_and_refuses_plain_http() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    add_alice(dir.path());
+    let (ca1, cert1, key1) = test_certificates("pinlink test CA one");
+    let (ca2, cert2, key2) = test_certificates("pinlink test CA two");
+    let path = |name: &str| dir.path().join(name);
+    for (name, pem) in [
+        ("ca1.pem", &ca1),
+        ("ca2.pem", &ca2),
+        ("tls.pem", &cert1),
+        ("tls.key", &key1),
+    ] {
+        std::fs::write(path(name), pem).expect("write PEM");
+    }
+    let (server, address, _log, lines) = start_server(
+        dir.path(),
+        &[
+            "--tls-cert",
+            path("tls.pem").to_str().expect("path"),
+            "--tls-key",
+            path("tls.key").to_str().expect("path"),
+        ],
+    );
+    let base = format!("https://{address}");
+    let ca1_path = path("ca1.pem");
+    let cacert = ca1_path.to_str().expect("path");
+
+    // curl, over HTTP/2: a pin, alice signs in and links it, the poll
+    // carries the token.
+    let version = curl(&[
+        "--http2",
+        "--cacert",
+        cacert,
+        "-o",
+        "/dev/null",
+        "-w",
+        "%{http_version}",
+        &format!("{base}/healthz"),
+    ]);
+    assert_eq!(version, "2", "HTTP/2 over TLS");
+    let pin: serde_json::Value = serde_json::from_str(&curl(&[
+        "--cacert",
+        cacert,
+        "-X",
+        "POST",
+        "-H",
+        "Accept: application/json",
+        "-H",
+        "X-Plex-Product: curl",
+        "-H",
+        "X-Plex-Client-Identifier: curl-device",
+        &format!("{base}/api/v2/pins"),
+    ]))
+    .expect("pin JSON");
+    let signed_in: serde_json::Value = serde_json::from_str(&curl(&[
+        "--cacert",
+        cacert,
+        "-H",
+        "Accept: application/json",
+        "-H",
+        "X-Plex-Client-Identifier: curl-browser",
+        "--data-urlencode",
+        "login=alice",
+        "--data-urlencode",
+        "password=a long password",
+        &format!("{base}/api/v2/users/signin"),
+    ]))
+    .expect("user JSON");
+    let token = signed_in["authToken"].as_str().expect("token");
+    let linked = curl(&[
+        "--cacert",
+        cacert,
+        "-X",
+        "PUT",
+        "-o",
+        "/dev/null",
+        "-w",
+        "%{http_code}",
+        "-H",
+        &format!("X-Plex-Token: {token}"),
+        "-H",
+        "X-Plex-Client-Identifier: curl-browser",
+        "--data-urlencode",
+        &format!("code={}", pin["code"].as_str().expect("code")),
+        &format!("{base}/api/v2/pins/link"),
+    ]);
+    assert_eq!(linked, "204");
+    let polled: serde_json::Value = serde_json::from_str(&curl(&[
+        "--cacert",
+        cacert,
+        "-H",
+        "Accept: application/json",
+        "-H",
+        "X-Plex-Client-Identifier: curl-device",
+        &format!("{base}/api/v2/pins/{}", pin["id"]),
+    ]))
+    .expect("poll JSON");
+    assert!(polled["authToken"].is_string(), "{polled}");
+
+    // Plain HTTP to the TLS port: an answer that says what is wrong.
+    let plain = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .expect("client")
+        .get(format!("http://{address}/healthz"))
+        .send()
+        .await
+        .expect("plain HTTP gets an answer, not a hang");
+    assert_eq!(plain.status().as_u16(), 400);
+    assert!(plain.text().await.expect("body").contains("https://"));
+
+    // A connection made with the first certificate...
+    let old = trusting(&ca1);
+    let health = format!("{base}/healthz");
+    assert!(old
+        .get(&health)
+        .send()
+        .await
+        .expect("https")
+        .status()
+        .is_success());
+    // ...outlives a reload to the second.
+    std::fs::write(path("tls.pem"), &cert2).expect("write");
+    std::fs::write(path("tls.key"), &key2).expect("write");
+    let hangup = |expect: &str| {
+        let sent = Command::new("kill")
+            .args(["-HUP", &server.0.id().to_string()])
+            .status()
+            .expect("kill");
+        assert!(sent.success());
+        loop {
+            let line = lines
+                .recv_timeout(Duration::from_secs(10))
+                .unwrap_or_else(|_| panic!("the server logs {expect:?}"));
+            if line.contains(expect) {
+                break;
+            }
+        }
+    };
+    hangup("reloaded the TLS certificate");
+    let kept = old
+        .get(&health)
+        .send()
+        .await
+        .expect("the open connection still works");
+    assert!(kept.status().is_success());
+    assert!(
+        trusting(&ca1).get(&health).send().await.is_err(),
+        "a new connection gets the new certificate"
+    );
+    let new = trusting(&ca2);
+    assert!(new
+        .get(&health)
+        .send()
+        .await
+        .expect("https")
+        .status()
+        .is_success());
+
+    // A broken file: logged, and the certificate in use stays.
+    std::fs::write(path("tls.pem"), "not a certificate").expect("write");
+    hangup("kept the TLS certificate in use");
+    assert!(trusting(&ca2)
+        .get(&health)
+        .send()
+        .await
+        .expect("still served")
+        .status()
+        .is_success());
+    drop(server);
+
+    // A key that does not match the certificate: a clear error at start.
+    std::fs::write(path("tls.pem"), &cert1).expect("write");
+    let refused = Command::new(BIN)
+        .args(["serve", "--listen", "127.0.0.1:0", "--tls-cert"])
+        .arg(path("tls.pem"))
+        .arg("--tls-key")
+        .arg(path("tls.key"))
+        .env(
+            "PINLINK_DATABASE",
+            format!("sqlite://{}", path("test.db").display()),
+        )
+        .env("PINLINK_KEY_FILE", path("test.key"))
+        .output()
+        .expect("runs");
+    assert!(!refused.status.success());
+    assert!(
+        text(&refused.stderr).contains("does not belong to the certificate"),
+        "{}",
+        text(&refused.stderr)
+    );
+}
