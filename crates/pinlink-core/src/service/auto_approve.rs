@@ -16,9 +16,12 @@ pub struct AutoApprove {
     pub account: Account,
     /// A pin is approved once it is this old.
     pub after_secs: i64,
-    /// Only pins of these products (`X-Plex-Product`); empty: any.
+    /// Only pins of these products (`X-Plex-Product`; for an RFC 8628
+    /// device grant, the application's name unless the device named
+    /// another); empty: any.
     pub products: Vec<String>,
-    /// Only pins of these client identifiers; empty: any.
+    /// Only pins of these client identifiers (for a device grant, the
+    /// identifier the device sent); empty: any.
     pub client_identifiers: Vec<String>,
 }
 
@@ -30,10 +33,15 @@ impl AutoApprove {
                 .iter()
                 .any(|p| p == pin.device.product.as_str()))
             && (self.client_identifiers.is_empty()
-                || self
-                    .client_identifiers
-                    .iter()
-                    .any(|c| c == pin.client_identifier.as_str()))
+                || self.client_identifiers.iter().any(|c| {
+                    let full = pin.client_identifier.as_str();
+                    // A grant's identifier is kept as "{client_id}/{sent}".
+                    let sent = match &pin.grant {
+                        Some(_) => full.split_once('/').map_or(full, |(_, own)| own),
+                        None => full,
+                    };
+                    c == full || c == sent
+                }))
     }
 }
 

@@ -237,6 +237,12 @@ impl Pinlink {
         let (id, secret) = parse_device_code(device_code).ok_or(GrantRefusal::InvalidGrant)?;
         let arrived_ms = self.clock.now_millis();
         let pin = self.granted_pin(application, id, secret).await?;
+        // Test mode approves it now if its rule covers it.
+        let pin = if pin.is_live(self.now()) && !pin.grant.as_ref().is_some_and(|g| g.denied) {
+            self.auto_approved(pin).await?
+        } else {
+            pin
+        };
         if let Some(done) = self.grant_outcome(&pin).await? {
             return Ok(done);
         }
@@ -352,4 +358,96 @@ fn parse_device_code(raw: &str) -> Option<(PinId, &str)> {
     let (id, secret) = raw.split_once('.')?;
     let id = PinId::parse(id).ok()?;
     (!secret.is_empty() && secret.len() <= 64).then_some((id, secret))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::service::testing::core;
+    use crate::{AutoApprove, RawDeviceInfo};
+
+    async fn grant(core: &Pinlink, application: &Application, sent: Option<&str>) -> StartedGrant {
+        core.start_device_grant(NewDeviceGrant {
+            application: application.clone(),
+            scope: "read".into(),
+            client_identifier: sent.map(|s| ClientIdentifier::parse(Some(s)).expect("id")),
+            device: DeviceInfo::parse(RawDeviceInfo {
+                product: Some(&application.name),
+                ..RawDeviceInfo::default()
+            })
+            .expect("device"),
+            requester: ClientAddress::UNKNOWN,
+        })
+        .await
+        .expect("grant")
+    }
+
+    fn refusal(result: Result<IssuedToken, CoreError>) -> GrantRefusal {
+        match result {
+            Err(CoreError::Grant(refusal)) => refusal,
+            other => panic!("expected a refusal, got {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn slow_down_follows_the_clock_and_a_confidential_secret_is_checked() {
+        let (core, clock) = core();
+        let (app, secret) = core.add_application("TV", true).await.expect("app");
+        let secret = secret.expect("secret");
+        assert!(core
+            .authenticate_application(app.id.as_str(), Some(&secret))
+            .await
+            .is_ok());
+        for wrong in [None, Some("nope"), Some("")] {
+            assert!(matches!(
+                core.authenticate_application(app.id.as_str(), wrong).await,
+                Err(CoreError::InvalidClient)
+            ));
+        }
+        let started = grant(&core, &app, None).await;
+        let ask = || core.redeem_device_code(&app, &started.device_code, Duration::ZERO);
+        assert_eq!(refusal(ask().await), GrantRefusal::Pending);
+        clock.advance_millis(4_100);
+        assert_eq!(
+            refusal(ask().await),
+            GrantRefusal::Pending,
+            "within the jitter allowance"
+        );
+        clock.advance_millis(1_000);
+        assert_eq!(refusal(ask().await), GrantRefusal::SlowDown);
+        clock.advance(10);
+        assert_eq!(refusal(ask().await), GrantRefusal::Pending);
+        clock.advance(core.settings().grant_lifetime_secs);
+        assert_eq!(refusal(ask().await), GrantRefusal::Expired);
+    }
+
+    #[tokio::test]
+    async fn test_mode_approves_matching_grants_by_the_identifier_the_device_sent() {
+        let (core, _clock) = core();
+        let alice = core
+            .add_account("alice", "alice@example.org", "correct horse".into())
+            .await
+            .expect("account");
+        core.set_auto_approve(AutoApprove {
+            account: alice,
+            after_secs: 0,
+            products: Vec::new(),
+            client_identifiers: vec!["ci-device".into()],
+        });
+        let (app, _) = core.add_application("CI app", false).await.expect("app");
+        let covered = grant(&core, &app, Some("ci-device")).await;
+        let issued = core
+            .redeem_device_code(&app, &covered.device_code, Duration::ZERO)
+            .await
+            .expect("approved by test mode");
+        assert_eq!(issued.scope.as_ref(), "read");
+        let other = grant(&core, &app, Some("someone-else")).await;
+        assert_eq!(
+            refusal(
+                core.redeem_device_code(&app, &other.device_code, Duration::ZERO)
+                    .await
+            ),
+            GrantRefusal::Pending
+        );
+    }
 }
