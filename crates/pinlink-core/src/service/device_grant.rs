@@ -66,6 +66,23 @@ pub struct IssuedToken {
     pub scope: Box<str>,
 }
 
+/// How long an application read from the store answers token requests
+/// before it is read again, in milliseconds. Removing an application
+/// (`pinlink client remove`) ends its grants and devices in the store at
+/// once; for this long after, its token requests may still be told
+/// `authorization_pending` or `invalid_grant` rather than `invalid_client`.
+const APPLICATION_FRESH_MS: i64 = 5_000;
+/// Applications kept at most; past this the memory starts over.
+const MAX_RECENT_APPLICATIONS: usize = 10_000;
+
+/// Applications as last read from the store, so that a token request (a
+/// device asks every few seconds for minutes) costs no database read for
+/// its client.
+#[derive(Debug, Default)]
+pub(crate) struct RecentApplications(
+    parking_lot::RwLock<std::collections::HashMap<ApplicationId, (ApplicationRecord, i64)>>,
+);
+
 /// Bytes of randomness in a device code's secret and a client secret
 /// (RFC 8628 §5.2: the device code must not be guessable).
 const SECRET_BYTES: usize = 32;
@@ -141,6 +158,49 @@ impl Pinlink {
             .application(&id)
             .await?
             .ok_or(CoreError::InvalidClient)?;
+        self.check_client_secret(record, secret)
+    }
+
+    /// [`Pinlink::authenticate_application`] for token requests, from
+    /// memory when the application was read in the last few seconds.
+    pub async fn authenticate_application_for_token(
+        &self,
+        client_id: &str,
+        secret: Option<&str>,
+    ) -> Result<Application, CoreError> {
+        let id = ApplicationId::parse(client_id).ok_or(CoreError::InvalidClient)?;
+        let now_ms = self.clock.now_millis();
+        let kept = self
+            .applications
+            .0
+            .read()
+            .get(&id)
+            .filter(|(_, read_at)| now_ms - read_at < APPLICATION_FRESH_MS)
+            .map(|(record, _)| record.clone());
+        let record = match kept {
+            Some(record) => record,
+            None => {
+                let record = self
+                    .store
+                    .application(&id)
+                    .await?
+                    .ok_or(CoreError::InvalidClient)?;
+                let mut recent = self.applications.0.write();
+                if recent.len() >= MAX_RECENT_APPLICATIONS {
+                    recent.clear();
+                }
+                recent.insert(id, (record.clone(), now_ms));
+                record
+            }
+        };
+        self.check_client_secret(record, secret)
+    }
+
+    fn check_client_secret(
+        &self,
+        record: ApplicationRecord,
+        secret: Option<&str>,
+    ) -> Result<Application, CoreError> {
         match (&record.secret_hash, secret) {
             (None, None) => Ok(record.application),
             (None, Some(_)) => Err(CoreError::InvalidClient),

@@ -93,6 +93,8 @@ pub struct Pinlink {
     waiters: crate::waiters::PinWaiters,
     /// RFC 8628 `slow_down`, per device code.
     pacing: crate::grant_pacing::GrantPacing,
+    /// Applications as last read, for token requests (`device_grant.rs`).
+    applications: device_grant::RecentApplications,
     /// Resolved tokens ([`crate::live_sessions`]); kept only with a store
     /// of our own.
     sessions: LiveSessions,
@@ -144,6 +146,7 @@ impl Pinlink {
             live: LivePins::new(!shared),
             waiters: crate::waiters::PinWaiters::default(),
             pacing: crate::grant_pacing::GrantPacing::default(),
+            applications: device_grant::RecentApplications::default(),
             sessions: LiveSessions::new(!shared),
             jwt_signing: parking_lot::RwLock::new(Arc::new(crate::plex_jwt::SigningKeys::derive(
                 key,

@@ -52,7 +52,7 @@ pub async fn device_authorization(
     request: Result<PlexRequest, ApiError>,
 ) -> Result<Response, OAuthError> {
     let request = request?;
-    let application = authenticate_client(&state, &request).await?;
+    let application = authenticate_client(&state, &request, Hot::No).await?;
     let scope = request.get("scope").unwrap_or_default().trim().to_owned();
     if scope.len() > 1024 || scope.chars().any(char::is_control) {
         return Err(OAuthError::InvalidRequest("scope is malformed".into()));
@@ -95,7 +95,7 @@ pub async fn token(
         Some(DEVICE_CODE_GRANT | GOOGLE_DEVICE_GRANT) => {}
         Some(_) => return Err(OAuthError::UnsupportedGrantType),
     }
-    let application = authenticate_client(&state, &request).await?;
+    let application = authenticate_client(&state, &request, Hot::Yes).await?;
     let device_code = request
         .get("device_code")
         .or_else(|| request.get("code"))
@@ -129,7 +129,7 @@ pub async fn revoke(
     request: Result<PlexRequest, ApiError>,
 ) -> Result<Response, OAuthError> {
     let request = request?;
-    let application = authenticate_client(&state, &request).await?;
+    let application = authenticate_client(&state, &request, Hot::No).await?;
     let token = request
         .get("token")
         .ok_or_else(|| OAuthError::InvalidRequest("token is missing".into()))?;
@@ -140,11 +140,20 @@ pub async fn revoke(
     Ok(no_store(StatusCode::OK))
 }
 
+/// Whether a request is on the hot path (token requests, every few
+/// seconds per device), where the application may come from memory.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Hot {
+    Yes,
+    No,
+}
+
 /// The application making the request (RFC 6749 §2.3): HTTP Basic, or
 /// `client_id` (and `client_secret`) in the body; not both.
 async fn authenticate_client(
     state: &AppState,
     request: &PlexRequest,
+    hot: Hot,
 ) -> Result<Application, OAuthError> {
     let (id, secret) = match request.basic_credentials() {
         Some(credentials) => {
@@ -174,10 +183,17 @@ async fn authenticate_client(
             (id.to_owned(), secret)
         }
     };
-    Ok(state
-        .core
-        .authenticate_application(&id, secret.as_deref())
-        .await?)
+    let core = &state.core;
+    Ok(match hot {
+        Hot::Yes => {
+            core.authenticate_application_for_token(&id, secret.as_deref())
+                .await?
+        }
+        Hot::No => {
+            core.authenticate_application(&id, secret.as_deref())
+                .await?
+        }
+    })
 }
 
 /// The device's metadata: `X-Plex-*` parameters if it sent them, else the
