@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use crate::xml::Element;
 use crate::WireBody;
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct DeviceBody {
     pub id: i64,

@@ -38,14 +38,15 @@ pub enum ErrorCode {
     Unavailable = 1953,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ErrorItem {
     pub code: i64,
     pub message: String,
     pub status: u16,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// plex.tv's error shape, for every error of its API.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ErrorBody {
     pub errors: Vec<ErrorItem>,
 }

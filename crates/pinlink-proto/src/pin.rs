@@ -13,7 +13,7 @@ use crate::WireBody;
 /// plex.tv's geo-IP guess of where the requester is. pinlink does no geo-IP
 /// lookup; the operator may configure fixed values, and by default every
 /// string is empty and every flag false (clients only need the fields present).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct Location {
     pub code: String,
@@ -52,7 +52,7 @@ impl Location {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PinBody {
     pub id: u32,
@@ -62,11 +62,15 @@ pub struct PinBody {
     pub qr: String,
     pub client_identifier: String,
     /// Shared: every pin of a server answers the same one.
+    #[schema(value_type = Location)]
     pub location: Arc<Location>,
     pub expires_in: i64,
+    /// ISO 8601, as plex.tv writes it.
     #[serde(with = "json_time")]
+    #[schema(value_type = String)]
     pub created_at: i64,
     #[serde(with = "json_time")]
+    #[schema(value_type = String)]
     pub expires_at: i64,
     pub auth_token: Option<String>,
     pub new_registration: Option<bool>,

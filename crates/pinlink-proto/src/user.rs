@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::xml::Element;
 use crate::WireBody;
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Subscription {
     pub active: bool,
@@ -19,7 +19,7 @@ pub struct Subscription {
     pub features: Vec<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Profile {
     pub auto_select_audio: bool,
@@ -34,7 +34,7 @@ pub struct Profile {
     pub media_reviews_visibility: i64,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct UserBody {
     pub id: i64,
@@ -68,9 +68,13 @@ pub struct UserBody {
     pub profile: Profile,
     pub entitlements: Vec<String>,
     pub roles: Vec<String>,
+    #[schema(value_type = Vec<Object>)]
     pub services: Vec<serde_json::Value>,
+    #[schema(value_type = Vec<Object>)]
     pub subscriptions: Vec<serde_json::Value>,
+    #[schema(value_type = Vec<Object>)]
     pub past_subscriptions: Vec<serde_json::Value>,
+    #[schema(value_type = Vec<Object>)]
     pub trials: Vec<serde_json::Value>,
     pub ads_consent: Option<bool>,
     pub ads_consent_set_at: Option<i64>,

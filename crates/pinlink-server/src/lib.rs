@@ -14,6 +14,7 @@ pub mod config;
 pub mod connections;
 pub mod error;
 pub mod negotiate;
+pub mod openapi;
 pub mod qr;
 pub mod reply;
 pub mod request;

@@ -120,6 +120,23 @@ impl PlexRequest {
         }
     }
 
+    /// `wait=N`, pinlink's long poll: whole seconds, 0 to 2^32 - 1 (the
+    /// core holds a request at most 25 of them); absent is 0.
+    pub fn wait(&self) -> Result<std::time::Duration, CoreError> {
+        match self.get("wait") {
+            None => Ok(std::time::Duration::ZERO),
+            Some(raw) => raw
+                .trim()
+                .parse::<u32>()
+                .map(|secs| std::time::Duration::from_secs(u64::from(secs)))
+                .map_err(|_| {
+                    CoreError::InvalidInput(
+                        "wait must be a whole number of seconds, 0 to 4294967295".into(),
+                    )
+                }),
+        }
+    }
+
     /// A boolean in any spelling clients send: `true`, `True`, `1`, a JSON
     /// `true`; absent means false.
     pub fn flag(&self, name: &str) -> Result<bool, CoreError> {

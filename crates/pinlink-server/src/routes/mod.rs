@@ -10,7 +10,7 @@ pub mod pages;
 use axum::extract::{Request, State};
 use axum::handler::Handler;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post, put};
+use axum::routing::get;
 use axum::Router;
 
 use crate::error::ApiError;
@@ -20,47 +20,15 @@ use crate::state::AppState;
 /// middleware strips the suffix before routing (so `/devices.xml` is served
 /// by `/devices`, `/api/v2/pins/link.json` by `/api/v2/pins/link`).
 pub fn router(state: AppState) -> Router {
-    let router = Router::new()
-        .route("/healthz", get(health::healthz))
-        .route("/readyz", get(health::readyz))
-        .route("/api/v2/pins", post(api::pins::create))
-        .route("/api/v2/pins/link", put(api::pins::link))
-        .route("/api/v2/pins/qr/{code}", get(api::pins::qr))
-        .route("/api/v2/pins/{id}", get(api::pins::poll))
-        .route("/api/v2/users/signin", post(api::users::sign_in))
-        .route("/api/v2/users/signout", delete(api::users::sign_out))
-        .route("/api/v2/user", get(api::users::me))
-        .route("/users/account", get(api::users::account_legacy))
-        .route("/users/sign_in", post(api::account::sign_in_legacy))
-        .route("/api/v2/ping", get(api::account::ping))
-        .route("/api/v2/resources", get(api::account::resources_v2))
-        .route("/api/resources", get(api::account::resources_v1))
-        .route("/api/users", get(api::account::friends))
+    // The API's routes come with their OpenAPI description
+    // (`crate::openapi`); only aliases and the web pages are added here.
+    let (documented, _document) = crate::openapi::api_router();
+    let router = documented
+        // The v1 friends list with a trailing slash, as some clients ask.
         .route("/api/users/", get(api::account::friends))
-        .route("/api/v2/home/users", get(api::account::home_users_v2))
-        .route("/api/home/users", get(api::account::home_users_v1))
-        .route("/api/v2/user/webhooks", get(api::account::webhooks))
-        .route("/api/v2/auth/jwk", post(api::auth::register_key))
-        .route("/api/v2/auth/nonce", get(api::auth::nonce))
-        .route("/api/v2/auth/token", post(api::auth::token))
-        .route("/api/v2/auth/keys", get(api::auth::keys))
-        .route(
-            "/.well-known/oauth-authorization-server",
-            get(oauth::metadata),
-        )
-        .route(
-            "/oauth/device_authorization",
-            post(oauth::device_authorization),
-        )
-        .route("/oauth/token", post(oauth::token))
-        .route("/oauth/revoke", post(oauth::revoke))
-        .route("/api/v2/devices", get(api::devices::list))
-        .route("/api/v2/devices/{id}", delete(api::devices::revoke))
-        .route("/devices", get(devices))
-        .route(
-            "/devices/{id}",
-            delete(api::devices::revoke).put(api::devices::publish),
-        )
+        // `/openapi.json`, documented with the rest (the suffix is stripped
+        // before routing).
+        .route("/openapi", get(crate::openapi::document))
         .merge(pages::routes())
         .fallback(not_found);
     // The only layer applied route by route (each wraps every route on its
@@ -74,7 +42,10 @@ pub fn router(state: AppState) -> Router {
 
 /// `/devices` is both plex.tv's device list (`/devices.xml`, with a token)
 /// and the page where a person manages their devices.
-async fn devices(State(state): State<AppState>, request: Request) -> Response {
+#[utoipa::path(get, path = "/devices", tag = "devices", security(("plex_token" = []), ("bearer" = [])),
+    responses((status = 200, description = "The legacy device list (`<MediaContainer><Device …/>` in XML, an array in JSON); a browser gets the devices page", content((Vec<pinlink_proto::DeviceBody> = "application/json"), (String = "application/xml"))),
+        (status = "default", description = "plex.tv's error", body = pinlink_proto::ErrorBody)))]
+pub async fn devices(State(state): State<AppState>, request: Request) -> Response {
     if pages::is_browser_navigation(&request) {
         pages::devices::list.call(request, state).await
     } else {

@@ -11,8 +11,6 @@
 //! `code` is read as `device_code` and Google's grant type name is
 //! accepted, for `yup-oauth2`'s defaults.
 
-use std::time::Duration;
-
 use axum::extract::State;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -30,6 +28,8 @@ const GOOGLE_DEVICE_GRANT: &str = "http://oauth.net/grant_type/device/1.0";
 
 /// `GET /.well-known/oauth-authorization-server` (RFC 8414): where the
 /// endpoints are. `issuer` is the public URL exactly.
+#[utoipa::path(get, path = "/.well-known/oauth-authorization-server", tag = "device-grant",
+    responses((status = 200, description = "RFC 8414 metadata", body = crate::openapi::MetadataBody)))]
 pub async fn metadata(State(state): State<AppState>) -> Response {
     let base = &state.public_url;
     let auth_methods = ["none", "client_secret_basic", "client_secret_post"];
@@ -47,6 +47,8 @@ pub async fn metadata(State(state): State<AppState>) -> Response {
 }
 
 /// `POST /oauth/device_authorization` (RFC 8628 §3.1–3.2).
+#[utoipa::path(post, path = "/oauth/device_authorization", tag = "device-grant", request_body(content = crate::openapi::DeviceAuthorizationForm, content_type = "application/x-www-form-urlencoded"),
+    responses((status = 200, description = "RFC 8628 §3.2", body = crate::openapi::DeviceAuthorizationBody), (status = "default", description = "RFC 6749 §5.2: 400 for what the client can act on, 401 (with WWW-Authenticate) only for a failed client authentication, 503 when busy", body = crate::openapi::OAuthErrorBody)))]
 pub async fn device_authorization(
     State(state): State<AppState>,
     request: Result<PlexRequest, ApiError>,
@@ -85,6 +87,8 @@ pub async fn device_authorization(
 }
 
 /// `POST /oauth/token` with the device code grant (RFC 8628 §3.4–3.5).
+#[utoipa::path(post, path = "/oauth/token", tag = "device-grant", request_body(content = crate::openapi::TokenForm, content_type = "application/x-www-form-urlencoded"),
+    responses((status = 200, description = "The device's token, once", body = crate::openapi::TokenBody), (status = "default", description = "RFC 6749 §5.2: 400 for what the client can act on, 401 (with WWW-Authenticate) only for a failed client authentication, 503 when busy", body = crate::openapi::OAuthErrorBody)))]
 pub async fn token(
     State(state): State<AppState>,
     request: Result<PlexRequest, ApiError>,
@@ -100,12 +104,7 @@ pub async fn token(
         .get("device_code")
         .or_else(|| request.get("code"))
         .ok_or_else(|| OAuthError::InvalidRequest("device_code is missing".into()))?;
-    let wait = match request.get("wait") {
-        None => Duration::ZERO,
-        Some(raw) => Duration::from_secs(raw.trim().parse::<u64>().map_err(|_| {
-            OAuthError::InvalidRequest("wait must be a whole number of seconds".into())
-        })?),
-    };
+    let wait = request.wait()?;
     let issued = state
         .core
         .redeem_device_code(&application, device_code, wait)
@@ -124,6 +123,8 @@ pub async fn token(
 
 /// `POST /oauth/revoke` (RFC 7009): the device holding the token is
 /// removed; 200 for an unknown token too (§2.2).
+#[utoipa::path(post, path = "/oauth/revoke", tag = "device-grant", request_body(content = crate::openapi::RevokeForm, content_type = "application/x-www-form-urlencoded"),
+    responses((status = 200, description = "Revoked (or unknown: RFC 7009 §2.2)"), (status = "default", description = "RFC 6749 §5.2: 400 for what the client can act on, 401 (with WWW-Authenticate) only for a failed client authentication, 503 when busy", body = crate::openapi::OAuthErrorBody)))]
 pub async fn revoke(
     State(state): State<AppState>,
     request: Result<PlexRequest, ApiError>,

@@ -10,6 +10,7 @@ mod devices;
 mod flow;
 mod formats;
 mod jwt;
+mod openapi;
 mod pages;
 mod pins;
 mod properties;

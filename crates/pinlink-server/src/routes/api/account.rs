@@ -23,12 +23,16 @@ use crate::state::AppState;
 
 /// `GET /api/v2/ping`: `pong` for a live token, 401 for a dead one, whatever
 /// client identifier comes with it (Overseerr pings with a random one).
+#[utoipa::path(get, path = "/api/v2/ping", tag = "account", security(("plex_token" = []), ("bearer" = [])),
+    responses((status = 200, description = "The token is live", body = crate::openapi::PongBody), (status = "default", description = "plex.tv's error: `{\"errors\": [{code, message, status}]}` (XML without `Accept: application/json`)", body = pinlink_proto::ErrorBody)))]
 pub async fn ping(State(state): State<AppState>, request: PlexRequest) -> Result<Reply, ApiError> {
     authenticate(&state, &request).await?;
     Ok(Reply::ok(Pong))
 }
 
 /// v1 `GET /api/users` (and `/api/users/`): the account's friends, none.
+#[utoipa::path(get, path = "/api/users", tag = "account", security(("plex_token" = []), ("bearer" = [])),
+    responses((status = 200, description = "The account's friends (none), v1: always XML", content_type = "application/xml", body = String), (status = "default", description = "plex.tv's error: `{\"errors\": [{code, message, status}]}` (XML without `Accept: application/json`)", body = pinlink_proto::ErrorBody)))]
 pub async fn friends(
     State(state): State<AppState>,
     request: PlexRequest,
@@ -65,6 +69,8 @@ fn home_users(state: &AppState, account: &Account) -> HomeUsers {
 }
 
 /// `GET /api/v2/home/users`: the account's home, with the owner as its one user.
+#[utoipa::path(get, path = "/api/v2/home/users", tag = "account", security(("plex_token" = []), ("bearer" = [])),
+    responses((status = 200, description = "The account's home: the owner", body = crate::openapi::HomeBody), (status = "default", description = "plex.tv's error: `{\"errors\": [{code, message, status}]}` (XML without `Accept: application/json`)", body = pinlink_proto::ErrorBody)))]
 pub async fn home_users_v2(
     State(state): State<AppState>,
     request: PlexRequest,
@@ -74,6 +80,8 @@ pub async fn home_users_v2(
 }
 
 /// v1 `GET /api/home/users`: the same, as plex.tv's v1 XML.
+#[utoipa::path(get, path = "/api/home/users", tag = "account", security(("plex_token" = []), ("bearer" = [])),
+    responses((status = 200, description = "The same, v1: always XML", content_type = "application/xml", body = String), (status = "default", description = "plex.tv's error: `{\"errors\": [{code, message, status}]}` (XML without `Accept: application/json`)", body = pinlink_proto::ErrorBody)))]
 pub async fn home_users_v1(
     State(state): State<AppState>,
     request: PlexRequest,
@@ -83,6 +91,8 @@ pub async fn home_users_v1(
 }
 
 /// `GET /api/v2/user/webhooks`: none.
+#[utoipa::path(get, path = "/api/v2/user/webhooks", tag = "account", security(("plex_token" = []), ("bearer" = [])),
+    responses((status = 200, description = "None", body = Vec<crate::openapi::Object>), (status = "default", description = "plex.tv's error: `{\"errors\": [{code, message, status}]}` (XML without `Accept: application/json`)", body = pinlink_proto::ErrorBody)))]
 pub async fn webhooks(
     State(state): State<AppState>,
     request: PlexRequest,
@@ -134,6 +144,8 @@ async fn resources(
 }
 
 /// `GET /api/v2/resources`: JSON or XML.
+#[utoipa::path(get, path = "/api/v2/resources", tag = "account", security(("plex_token" = []), ("bearer" = [])),
+    responses((status = 200, description = "The account's servers", body = Vec<crate::openapi::ResourceJson>), (status = "default", description = "plex.tv's error: `{\"errors\": [{code, message, status}]}` (XML without `Accept: application/json`)", body = pinlink_proto::ErrorBody)))]
 pub async fn resources_v2(
     State(state): State<AppState>,
     request: PlexRequest,
@@ -142,6 +154,8 @@ pub async fn resources_v2(
 }
 
 /// v1 `GET /api/resources`: always XML.
+#[utoipa::path(get, path = "/api/resources", tag = "account", security(("plex_token" = []), ("bearer" = [])),
+    responses((status = 200, description = "The account's servers, v1: always XML", content_type = "application/xml", body = String), (status = "default", description = "plex.tv's error: `{\"errors\": [{code, message, status}]}` (XML without `Accept: application/json`)", body = pinlink_proto::ErrorBody)))]
 pub async fn resources_v1(
     State(state): State<AppState>,
     request: PlexRequest,
@@ -167,6 +181,8 @@ fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
 /// Legacy `POST /users/sign_in.json` / `.xml`: the login and password in an
 /// HTTP Basic header (or the form fields of the v2 sign-in); 201 with
 /// `{"user": {…}}`. The same core sign-in, with the same budgets.
+#[utoipa::path(post, path = "/users/sign_in", tag = "users", params(crate::openapi::ClientHeader), request_body(content = crate::openapi::SignInForm, content_type = "application/x-www-form-urlencoded", description = "Or HTTP Basic"),
+    responses((status = 201, description = "The legacy wrapper, with a new token", body = crate::openapi::UserEnvelopeBody), (status = "default", description = "plex.tv's error: `{\"errors\": [{code, message, status}]}` (XML without `Accept: application/json`)", body = pinlink_proto::ErrorBody)))]
 pub async fn sign_in_legacy(
     State(state): State<AppState>,
     headers: HeaderMap,
