@@ -44,7 +44,7 @@ pub fn router(state: AppState) -> Router {
 /// and the page where a person manages their devices.
 #[utoipa::path(get, path = "/devices", tag = "devices", security(("plex_token" = []), ("bearer" = [])),
     responses((status = 200, description = "The legacy device list (`<MediaContainer><Device …/>` in XML, an array in JSON); a browser gets the devices page", content((Vec<pinlink_proto::DeviceBody> = "application/json"), (String = "application/xml"))),
-        (status = "default", description = "plex.tv's error", body = pinlink_proto::ErrorBody)))]
+        (status = "default", description = "plex.tv's error", content((pinlink_proto::ErrorBody = "application/json"), (String = "application/xml")))))]
 pub async fn devices(State(state): State<AppState>, request: Request) -> Response {
     if pages::is_browser_navigation(&request) {
         pages::devices::list.call(request, state).await

@@ -24,7 +24,7 @@ use crate::state::AppState;
 /// `GET /api/v2/ping`: `pong` for a live token, 401 for a dead one, whatever
 /// client identifier comes with it (Overseerr pings with a random one).
 #[utoipa::path(get, path = "/api/v2/ping", tag = "account", security(("plex_token" = []), ("bearer" = [])),
-    responses((status = 200, description = "The token is live", body = crate::openapi::PongBody), (status = "default", description = "plex.tv's error: `{\"errors\": [{code, message, status}]}` (XML without `Accept: application/json`)", body = pinlink_proto::ErrorBody)))]
+    responses((status = 200, description = "The token is live", content((crate::openapi::PongBody = "application/json"), (String = "application/xml"))), (status = "default", description = "plex.tv's error: `{\"errors\": [{code, message, status}]}` (XML without `Accept: application/json`)", content((pinlink_proto::ErrorBody = "application/json"), (String = "application/xml")))))]
 pub async fn ping(State(state): State<AppState>, request: PlexRequest) -> Result<Reply, ApiError> {
     authenticate(&state, &request).await?;
     Ok(Reply::ok(Pong))
@@ -32,7 +32,7 @@ pub async fn ping(State(state): State<AppState>, request: PlexRequest) -> Result
 
 /// v1 `GET /api/users` (and `/api/users/`): the account's friends, none.
 #[utoipa::path(get, path = "/api/users", tag = "account", security(("plex_token" = []), ("bearer" = [])),
-    responses((status = 200, description = "The account's friends (none), v1: always XML", content_type = "application/xml", body = String), (status = "default", description = "plex.tv's error: `{\"errors\": [{code, message, status}]}` (XML without `Accept: application/json`)", body = pinlink_proto::ErrorBody)))]
+    responses((status = 200, description = "The account's friends (none), v1: always XML", content_type = "application/xml", body = String), (status = "default", description = "plex.tv's error: `{\"errors\": [{code, message, status}]}` (XML without `Accept: application/json`)", content((pinlink_proto::ErrorBody = "application/json"), (String = "application/xml")))))]
 pub async fn friends(
     State(state): State<AppState>,
     request: PlexRequest,
@@ -70,7 +70,7 @@ fn home_users(state: &AppState, account: &Account) -> HomeUsers {
 
 /// `GET /api/v2/home/users`: the account's home, with the owner as its one user.
 #[utoipa::path(get, path = "/api/v2/home/users", tag = "account", security(("plex_token" = []), ("bearer" = [])),
-    responses((status = 200, description = "The account's home: the owner", body = crate::openapi::HomeBody), (status = "default", description = "plex.tv's error: `{\"errors\": [{code, message, status}]}` (XML without `Accept: application/json`)", body = pinlink_proto::ErrorBody)))]
+    responses((status = 200, description = "The account's home: the owner", content((crate::openapi::HomeBody = "application/json"), (String = "application/xml"))), (status = "default", description = "plex.tv's error: `{\"errors\": [{code, message, status}]}` (XML without `Accept: application/json`)", content((pinlink_proto::ErrorBody = "application/json"), (String = "application/xml")))))]
 pub async fn home_users_v2(
     State(state): State<AppState>,
     request: PlexRequest,
@@ -81,7 +81,7 @@ pub async fn home_users_v2(
 
 /// v1 `GET /api/home/users`: the same, as plex.tv's v1 XML.
 #[utoipa::path(get, path = "/api/home/users", tag = "account", security(("plex_token" = []), ("bearer" = [])),
-    responses((status = 200, description = "The same, v1: always XML", content_type = "application/xml", body = String), (status = "default", description = "plex.tv's error: `{\"errors\": [{code, message, status}]}` (XML without `Accept: application/json`)", body = pinlink_proto::ErrorBody)))]
+    responses((status = 200, description = "The same, v1: always XML", content_type = "application/xml", body = String), (status = "default", description = "plex.tv's error: `{\"errors\": [{code, message, status}]}` (XML without `Accept: application/json`)", content((pinlink_proto::ErrorBody = "application/json"), (String = "application/xml")))))]
 pub async fn home_users_v1(
     State(state): State<AppState>,
     request: PlexRequest,
@@ -92,7 +92,7 @@ pub async fn home_users_v1(
 
 /// `GET /api/v2/user/webhooks`: none.
 #[utoipa::path(get, path = "/api/v2/user/webhooks", tag = "account", security(("plex_token" = []), ("bearer" = [])),
-    responses((status = 200, description = "None", body = Vec<crate::openapi::Object>), (status = "default", description = "plex.tv's error: `{\"errors\": [{code, message, status}]}` (XML without `Accept: application/json`)", body = pinlink_proto::ErrorBody)))]
+    responses((status = 200, description = "None", content((Vec<crate::openapi::Object> = "application/json"), (String = "application/xml"))), (status = "default", description = "plex.tv's error: `{\"errors\": [{code, message, status}]}` (XML without `Accept: application/json`)", content((pinlink_proto::ErrorBody = "application/json"), (String = "application/xml")))))]
 pub async fn webhooks(
     State(state): State<AppState>,
     request: PlexRequest,
@@ -145,7 +145,7 @@ async fn resources(
 
 /// `GET /api/v2/resources`: JSON or XML.
 #[utoipa::path(get, path = "/api/v2/resources", tag = "account", security(("plex_token" = []), ("bearer" = [])),
-    responses((status = 200, description = "The account's servers", body = Vec<crate::openapi::ResourceJson>), (status = "default", description = "plex.tv's error: `{\"errors\": [{code, message, status}]}` (XML without `Accept: application/json`)", body = pinlink_proto::ErrorBody)))]
+    responses((status = 200, description = "The account's servers", content((Vec<crate::openapi::ResourceJson> = "application/json"), (String = "application/xml"))), (status = "default", description = "plex.tv's error: `{\"errors\": [{code, message, status}]}` (XML without `Accept: application/json`)", content((pinlink_proto::ErrorBody = "application/json"), (String = "application/xml")))))]
 pub async fn resources_v2(
     State(state): State<AppState>,
     request: PlexRequest,
@@ -155,7 +155,7 @@ pub async fn resources_v2(
 
 /// v1 `GET /api/resources`: always XML.
 #[utoipa::path(get, path = "/api/resources", tag = "account", security(("plex_token" = []), ("bearer" = [])),
-    responses((status = 200, description = "The account's servers, v1: always XML", content_type = "application/xml", body = String), (status = "default", description = "plex.tv's error: `{\"errors\": [{code, message, status}]}` (XML without `Accept: application/json`)", body = pinlink_proto::ErrorBody)))]
+    responses((status = 200, description = "The account's servers, v1: always XML", content_type = "application/xml", body = String), (status = "default", description = "plex.tv's error: `{\"errors\": [{code, message, status}]}` (XML without `Accept: application/json`)", content((pinlink_proto::ErrorBody = "application/json"), (String = "application/xml")))))]
 pub async fn resources_v1(
     State(state): State<AppState>,
     request: PlexRequest,
@@ -182,7 +182,7 @@ fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
 /// HTTP Basic header (or the form fields of the v2 sign-in); 201 with
 /// `{"user": {…}}`. The same core sign-in, with the same budgets.
 #[utoipa::path(post, path = "/users/sign_in", tag = "users", params(crate::openapi::ClientHeader), request_body(content = crate::openapi::SignInForm, content_type = "application/x-www-form-urlencoded", description = "Or HTTP Basic"),
-    responses((status = 201, description = "The legacy wrapper, with a new token", body = crate::openapi::UserEnvelopeBody), (status = "default", description = "plex.tv's error: `{\"errors\": [{code, message, status}]}` (XML without `Accept: application/json`)", body = pinlink_proto::ErrorBody)))]
+    responses((status = 201, description = "The legacy wrapper, with a new token", content((crate::openapi::UserEnvelopeBody = "application/json"), (String = "application/xml"))), (status = "default", description = "plex.tv's error: `{\"errors\": [{code, message, status}]}` (XML without `Accept: application/json`)", content((pinlink_proto::ErrorBody = "application/json"), (String = "application/xml")))))]
 pub async fn sign_in_legacy(
     State(state): State<AppState>,
     headers: HeaderMap,

@@ -18,7 +18,7 @@ use crate::state::AppState;
 /// `POST /api/v2/auth/jwk` with an account token of that client and
 /// `{"jwk": {…}}`: registers the device's public key; 204.
 #[utoipa::path(post, path = "/api/v2/auth/jwk", tag = "plex-jwt", security(("plex_token" = []), ("bearer" = [])), params(crate::openapi::ClientHeader), request_body(content = crate::openapi::JwkForm, content_type = "application/json"),
-    responses((status = 204, description = "Registered"), (status = "default", description = "plex.tv's error: `{\"errors\": [{code, message, status}]}` (XML without `Accept: application/json`)", body = pinlink_proto::ErrorBody)))]
+    responses((status = 204, description = "Registered"), (status = "default", description = "plex.tv's error: `{\"errors\": [{code, message, status}]}` (XML without `Accept: application/json`)", content((pinlink_proto::ErrorBody = "application/json"), (String = "application/xml")))))]
 pub async fn register_key(
     State(state): State<AppState>,
     request: PlexRequest,
@@ -38,7 +38,7 @@ pub async fn register_key(
 
 /// `GET /api/v2/auth/nonce`: no token; `{"nonce": uuid}`, 5 minutes.
 #[utoipa::path(get, path = "/api/v2/auth/nonce", tag = "plex-jwt", params(crate::openapi::ClientHeader),
-    responses((status = 200, description = "A nonce for the next device JWT", body = crate::openapi::NonceBody), (status = "default", description = "plex.tv's error: `{\"errors\": [{code, message, status}]}` (XML without `Accept: application/json`)", body = pinlink_proto::ErrorBody)))]
+    responses((status = 200, description = "A nonce for the next device JWT", content((crate::openapi::NonceBody = "application/json"), (String = "application/xml"))), (status = "default", description = "plex.tv's error: `{\"errors\": [{code, message, status}]}` (XML without `Accept: application/json`)", content((pinlink_proto::ErrorBody = "application/json"), (String = "application/xml")))))]
 pub async fn nonce(State(state): State<AppState>, request: PlexRequest) -> Result<Reply, ApiError> {
     let client = request.client_identifier()?;
     let nonce = state
@@ -50,7 +50,7 @@ pub async fn nonce(State(state): State<AppState>, request: PlexRequest) -> Resul
 
 /// `POST /api/v2/auth/token` with `{"jwt": device JWT}`: a new Plex JWT.
 #[utoipa::path(post, path = "/api/v2/auth/token", tag = "plex-jwt", params(crate::openapi::ClientHeader), request_body(content = crate::openapi::JwtForm, content_type = "application/json"),
-    responses((status = 200, description = "A Plex JWT", body = crate::openapi::PlexJwtBody), (status = "default", description = "plex.tv's error: `{\"errors\": [{code, message, status}]}` (XML without `Accept: application/json`)", body = pinlink_proto::ErrorBody)))]
+    responses((status = 200, description = "A Plex JWT", content((crate::openapi::PlexJwtBody = "application/json"), (String = "application/xml"))), (status = "default", description = "plex.tv's error: `{\"errors\": [{code, message, status}]}` (XML without `Accept: application/json`)", content((pinlink_proto::ErrorBody = "application/json"), (String = "application/xml")))))]
 pub async fn token(State(state): State<AppState>, request: PlexRequest) -> Result<Reply, ApiError> {
     let jwt = request
         .get("jwt")
@@ -61,7 +61,7 @@ pub async fn token(State(state): State<AppState>, request: PlexRequest) -> Resul
 
 /// `GET /api/v2/auth/keys`: every public key that may verify a live Plex JWT.
 #[utoipa::path(get, path = "/api/v2/auth/keys", tag = "plex-jwt",
-    responses((status = 200, description = "The keys that may verify a live Plex JWT", body = crate::openapi::JwtKeysBody), (status = "default", description = "plex.tv's error: `{\"errors\": [{code, message, status}]}` (XML without `Accept: application/json`)", body = pinlink_proto::ErrorBody)))]
+    responses((status = 200, description = "The keys that may verify a live Plex JWT", content((crate::openapi::JwtKeysBody = "application/json"), (String = "application/xml"))), (status = "default", description = "plex.tv's error: `{\"errors\": [{code, message, status}]}` (XML without `Accept: application/json`)", content((pinlink_proto::ErrorBody = "application/json"), (String = "application/xml")))))]
 pub async fn keys(State(state): State<AppState>) -> Reply {
     Reply::ok(JwtKeys {
         keys: state.core.jwt_keys().iter().map(Jwk::to_json).collect(),

@@ -44,7 +44,7 @@ fn device_body(device: &Device) -> DeviceBody {
 /// `Connection[][uri]=…` (repeated): what a Plex Media Server does to
 /// publish how to reach it. Replaces the device's connections; 200.
 #[utoipa::path(put, path = "/devices/{id}", tag = "devices", security(("plex_token" = []), ("bearer" = [])), params(("id" = String, Path, description = "The device's client identifier (or numeric id)")), request_body(content = crate::openapi::ConnectionsForm, content_type = "application/x-www-form-urlencoded"),
-    responses((status = 200, description = "The server's connections replaced"), (status = "default", description = "plex.tv's error: `{\"errors\": [{code, message, status}]}` (XML without `Accept: application/json`)", body = pinlink_proto::ErrorBody)))]
+    responses((status = 200, description = "The server's connections replaced"), (status = "default", description = "plex.tv's error: `{\"errors\": [{code, message, status}]}` (XML without `Accept: application/json`)", content((pinlink_proto::ErrorBody = "application/json"), (String = "application/xml")))))]
 pub async fn publish(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -77,7 +77,7 @@ async fn device_list(
 
 /// `GET /api/v2/devices`: a JSON array, or `<devices>` in XML.
 #[utoipa::path(get, path = "/api/v2/devices", tag = "devices", security(("plex_token" = []), ("bearer" = [])),
-    responses((status = 200, description = "The account's devices", body = Vec<pinlink_proto::DeviceBody>), (status = "default", description = "plex.tv's error: `{\"errors\": [{code, message, status}]}` (XML without `Accept: application/json`)", body = pinlink_proto::ErrorBody)))]
+    responses((status = 200, description = "The account's devices", content((Vec<pinlink_proto::DeviceBody> = "application/json"), (String = "application/xml"))), (status = "default", description = "plex.tv's error: `{\"errors\": [{code, message, status}]}` (XML without `Accept: application/json`)", content((pinlink_proto::ErrorBody = "application/json"), (String = "application/xml")))))]
 pub async fn list(State(state): State<AppState>, request: PlexRequest) -> Result<Reply, ApiError> {
     device_list(&state, &request, false).await
 }
@@ -93,7 +93,7 @@ pub async fn list_legacy(
 /// `DELETE /devices/{id}.xml` (and `/api/v2/devices/{id}`): the device's
 /// tokens stop working at once.
 #[utoipa::path(delete, path = "/api/v2/devices/{id}", tag = "devices", security(("plex_token" = []), ("bearer" = [])), params(("id" = i64, Path, description = "The device's id")),
-    responses((status = 200, description = "Revoked: its tokens no longer work"), (status = "default", description = "plex.tv's error: `{\"errors\": [{code, message, status}]}` (XML without `Accept: application/json`)", body = pinlink_proto::ErrorBody)))]
+    responses((status = 200, description = "Revoked: its tokens no longer work"), (status = "default", description = "plex.tv's error: `{\"errors\": [{code, message, status}]}` (XML without `Accept: application/json`)", content((pinlink_proto::ErrorBody = "application/json"), (String = "application/xml")))))]
 pub async fn revoke(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -112,7 +112,7 @@ pub async fn revoke(
 
 /// `DELETE /devices/{id}` (`.xml`): [`revoke`] under plex.tv's legacy path.
 #[utoipa::path(delete, path = "/devices/{id}", tag = "devices", security(("plex_token" = []), ("bearer" = [])), params(("id" = i64, Path, description = "The device's id")),
-    responses((status = 200, description = "Revoked: its tokens no longer work"), (status = "default", description = "plex.tv's error", body = pinlink_proto::ErrorBody)))]
+    responses((status = 200, description = "Revoked: its tokens no longer work"), (status = "default", description = "plex.tv's error", content((pinlink_proto::ErrorBody = "application/json"), (String = "application/xml")))))]
 pub async fn revoke_legacy(
     state: State<AppState>,
     id: Path<String>,

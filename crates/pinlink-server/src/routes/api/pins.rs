@@ -34,7 +34,7 @@ fn pin_body(state: &AppState, pin: &Pin, auth_token: Option<String>, now: UnixTi
 
 /// `POST /api/v2/pins`: 201 with the new pin.
 #[utoipa::path(post, path = "/api/v2/pins", tag = "pins", params(crate::openapi::DeviceHeaders, ("strong" = Option<bool>, Query, description = "A 25-character code for approval links and QR codes rather than 4 characters to type")),
-    responses((status = 201, description = "The new pin", body = pinlink_proto::PinBody), (status = "default", description = "plex.tv's error: `{\"errors\": [{code, message, status}]}` (XML without `Accept: application/json`)", body = pinlink_proto::ErrorBody)))]
+    responses((status = 201, description = "The new pin", content((pinlink_proto::PinBody = "application/json"), (String = "application/xml"))), (status = "default", description = "plex.tv's error: `{\"errors\": [{code, message, status}]}` (XML without `Accept: application/json`)", content((pinlink_proto::ErrorBody = "application/json"), (String = "application/xml")))))]
 pub async fn create(
     State(state): State<AppState>,
     request: PlexRequest,
@@ -62,7 +62,7 @@ pub async fn create(
 /// `wait=N` (pinlink's own, seconds, at most 25) a pin not linked yet is
 /// held until it is, or N seconds pass: a long poll.
 #[utoipa::path(get, path = "/api/v2/pins/{id}", tag = "pins", params(("id" = u32, Path, description = "The pin's id"), crate::openapi::ClientHeader, ("wait" = Option<u32>, Query, minimum = 0, maximum = 4294967295_u64, description = "Hold the answer until the pin is linked, up to this many seconds (at most 25 are held): pinlink's long poll")),
-    responses((status = 200, description = "The pin; `authToken` once linked", body = pinlink_proto::PinBody), (status = "default", description = "plex.tv's error: `{\"errors\": [{code, message, status}]}` (XML without `Accept: application/json`)", body = pinlink_proto::ErrorBody)))]
+    responses((status = 200, description = "The pin; `authToken` once linked", content((pinlink_proto::PinBody = "application/json"), (String = "application/xml"))), (status = "default", description = "plex.tv's error: `{\"errors\": [{code, message, status}]}` (XML without `Accept: application/json`)", content((pinlink_proto::ErrorBody = "application/json"), (String = "application/xml")))))]
 pub async fn poll(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -85,7 +85,7 @@ pub async fn poll(
 
 /// `PUT /api/v2/pins/link`: the signed-in account claims a code; 204.
 #[utoipa::path(put, path = "/api/v2/pins/link", tag = "pins", security(("plex_token" = []), ("bearer" = [])), request_body(content = crate::openapi::CodeForm, content_type = "application/x-www-form-urlencoded"),
-    responses((status = 204, description = "Linked to the token's account"), (status = "default", description = "plex.tv's error: `{\"errors\": [{code, message, status}]}` (XML without `Accept: application/json`)", body = pinlink_proto::ErrorBody)))]
+    responses((status = 204, description = "Linked to the token's account"), (status = "default", description = "plex.tv's error: `{\"errors\": [{code, message, status}]}` (XML without `Accept: application/json`)", content((pinlink_proto::ErrorBody = "application/json"), (String = "application/xml")))))]
 pub async fn link(State(state): State<AppState>, request: PlexRequest) -> Result<Reply, ApiError> {
     let session = authenticate(&state, &request).await?;
     let code = request.get("code").unwrap_or_default();
@@ -105,7 +105,7 @@ pub async fn link(State(state): State<AppState>, request: PlexRequest) -> Result
 /// Any well-formed code gets its image; the page it leads to asks for a
 /// sign-in and spends the budget of wrong codes like every other.
 #[utoipa::path(get, path = "/api/v2/pins/qr/{code}", tag = "pins", params(("code" = String, Path, description = "A pin code")),
-    responses((status = 200, description = "A PNG QR code of `/link?pin=CODE`, drawn from the code alone", content_type = "image/png", body = Vec<u8>), (status = "default", description = "plex.tv's error: `{\"errors\": [{code, message, status}]}` (XML without `Accept: application/json`)", body = pinlink_proto::ErrorBody)))]
+    responses((status = 200, description = "A PNG QR code of `/link?pin=CODE`, drawn from the code alone", content_type = "image/png", body = Vec<u8>), (status = "default", description = "plex.tv's error: `{\"errors\": [{code, message, status}]}` (XML without `Accept: application/json`)", content((pinlink_proto::ErrorBody = "application/json"), (String = "application/xml")))))]
 pub async fn qr(
     State(state): State<AppState>,
     Path(code): Path<String>,

@@ -43,7 +43,7 @@ pub(super) fn user_body(
 /// `POST /api/v2/users/signin` with form `login` and `password`: 201 with the
 /// user and a new token for the signing-in device.
 #[utoipa::path(post, path = "/api/v2/users/signin", tag = "users", params(crate::openapi::ClientHeader), request_body(content = crate::openapi::SignInForm, content_type = "application/x-www-form-urlencoded"),
-    responses((status = 201, description = "The user, with a new token for this client", body = pinlink_proto::UserBody), (status = "default", description = "plex.tv's error: `{\"errors\": [{code, message, status}]}` (XML without `Accept: application/json`)", body = pinlink_proto::ErrorBody)))]
+    responses((status = 201, description = "The user, with a new token for this client", content((pinlink_proto::UserBody = "application/json"), (String = "application/xml"))), (status = "default", description = "plex.tv's error: `{\"errors\": [{code, message, status}]}` (XML without `Accept: application/json`)", content((pinlink_proto::ErrorBody = "application/json"), (String = "application/xml")))))]
 pub async fn sign_in(
     State(state): State<AppState>,
     request: PlexRequest,
@@ -72,7 +72,7 @@ pub async fn sign_in(
 
 /// `GET /api/v2/user`: the token's account; 401 if the token is not valid.
 #[utoipa::path(get, path = "/api/v2/user", tag = "users", security(("plex_token" = []), ("bearer" = [])),
-    responses((status = 200, description = "The token's account", body = pinlink_proto::UserBody), (status = "default", description = "plex.tv's error: `{\"errors\": [{code, message, status}]}` (XML without `Accept: application/json`)", body = pinlink_proto::ErrorBody)))]
+    responses((status = 200, description = "The token's account", content((pinlink_proto::UserBody = "application/json"), (String = "application/xml"))), (status = "default", description = "plex.tv's error: `{\"errors\": [{code, message, status}]}` (XML without `Accept: application/json`)", content((pinlink_proto::ErrorBody = "application/json"), (String = "application/xml")))))]
 pub async fn me(State(state): State<AppState>, request: PlexRequest) -> Result<Reply, ApiError> {
     let session = authenticate(&state, &request).await?;
     Ok(Reply::ok(user_body(
@@ -85,7 +85,7 @@ pub async fn me(State(state): State<AppState>, request: PlexRequest) -> Result<R
 
 /// `GET /users/account(.json)`: the legacy `{"user": {…}}` wrapper.
 #[utoipa::path(get, path = "/users/account", tag = "users", security(("plex_token" = []), ("bearer" = [])),
-    responses((status = 200, description = "The legacy wrapper", body = crate::openapi::UserEnvelopeBody), (status = "default", description = "plex.tv's error: `{\"errors\": [{code, message, status}]}` (XML without `Accept: application/json`)", body = pinlink_proto::ErrorBody)))]
+    responses((status = 200, description = "The legacy wrapper", content((crate::openapi::UserEnvelopeBody = "application/json"), (String = "application/xml"))), (status = "default", description = "plex.tv's error: `{\"errors\": [{code, message, status}]}` (XML without `Accept: application/json`)", content((pinlink_proto::ErrorBody = "application/json"), (String = "application/xml")))))]
 pub async fn account_legacy(
     State(state): State<AppState>,
     request: PlexRequest,
@@ -97,7 +97,7 @@ pub async fn account_legacy(
 
 /// `DELETE /api/v2/users/signout`: the token stops working; 204.
 #[utoipa::path(delete, path = "/api/v2/users/signout", tag = "users", security(("plex_token" = []), ("bearer" = [])),
-    responses((status = 204, description = "The token no longer works"), (status = "default", description = "plex.tv's error: `{\"errors\": [{code, message, status}]}` (XML without `Accept: application/json`)", body = pinlink_proto::ErrorBody)))]
+    responses((status = 204, description = "The token no longer works"), (status = "default", description = "plex.tv's error: `{\"errors\": [{code, message, status}]}` (XML without `Accept: application/json`)", content((pinlink_proto::ErrorBody = "application/json"), (String = "application/xml")))))]
 pub async fn sign_out(
     State(state): State<AppState>,
     request: PlexRequest,
