@@ -76,7 +76,7 @@ impl WireBody for Friends {
 }
 
 /// One user of a Plex Home; pinlink's homes have one, the owner.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct HomeUser {
     pub id: i64,

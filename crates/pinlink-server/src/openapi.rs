@@ -1,8 +1,8 @@
-//! The OpenAPI 3.1 document of pinlink's HTTP API, generated from the code:
-//! every API route is registered through [`api_router`] from a handler that
-//! carries its own `#[utoipa::path]` description, so a route cannot exist
-//! without its documentation or the other way round. `GET /openapi.json`
-//! serves it; `docs/openapi.json` is a copy a test keeps equal.
+//! The parts of the OpenAPI 3.1 document that no handler carries: the
+//! document's head ([`ApiDoc`]), the security schemes, the `X-Plex-*`
+//! headers, and the schemas of bodies written by hand for plex.tv's shapes.
+//! The operations come from the handlers' own `#[utoipa::path]`s, gathered
+//! where the routes are registered (`routes/documented.rs`).
 //!
 //! What the wire types cannot say about themselves is here: the schemas of
 //! bodies written by hand for plex.tv's shapes, the `X-Plex-*` headers, and
@@ -11,18 +11,9 @@
 //! query string or the body alike; the document describes the JSON answers
 //! and the headers, and says so.
 
-use std::sync::OnceLock;
-
-use axum::extract::State;
-use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{IntoParams, Modify, OpenApi, ToSchema};
-use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
-
-use crate::routes::{api, health, oauth};
-use crate::state::AppState;
 
 /// Printable text with at least one character that is not a space: what
 /// pinlink accepts in an `X-Plex-*` field (no control characters).
@@ -38,12 +29,9 @@ pub const OPTIONAL_FIELD_PATTERN: &str = r"^[^\x00-\x1f\x7f]*$";
         license(name = "see the repository")
     ),
     modifiers(&Security),
-    // Routed by hand in `routes/mod.rs` as `/openapi`: the format layer
-    // strips the `.json` suffix before routing.
-    paths(document),
     components(schemas(pinlink_proto::ErrorBody, OAuthErrorBody))
 )]
-struct ApiDoc;
+pub struct ApiDoc;
 
 struct Security;
 
@@ -62,62 +50,6 @@ impl Modify for Security {
             SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
         );
     }
-}
-
-/// Every documented route, and the document.
-pub fn api_router() -> (axum::Router<AppState>, utoipa::openapi::OpenApi) {
-    OpenApiRouter::with_openapi(ApiDoc::openapi())
-        .routes(routes!(health::healthz))
-        .routes(routes!(health::readyz))
-        .routes(routes!(api::pins::create))
-        .routes(routes!(api::pins::link))
-        .routes(routes!(api::pins::qr))
-        .routes(routes!(api::pins::poll))
-        .routes(routes!(api::users::sign_in))
-        .routes(routes!(api::users::sign_out))
-        .routes(routes!(api::users::me))
-        .routes(routes!(api::users::account_legacy))
-        .routes(routes!(api::account::sign_in_legacy))
-        .routes(routes!(api::account::ping))
-        .routes(routes!(api::account::resources_v2))
-        .routes(routes!(api::account::resources_v1))
-        .routes(routes!(api::account::friends))
-        .routes(routes!(api::account::home_users_v2))
-        .routes(routes!(api::account::home_users_v1))
-        .routes(routes!(api::account::webhooks))
-        .routes(routes!(api::auth::register_key))
-        .routes(routes!(api::auth::nonce))
-        .routes(routes!(api::auth::token))
-        .routes(routes!(api::auth::keys))
-        .routes(routes!(api::devices::list))
-        .routes(routes!(api::devices::revoke))
-        .routes(routes!(crate::routes::devices))
-        .routes(routes!(api::devices::revoke_legacy, api::devices::publish))
-        .routes(routes!(oauth::metadata))
-        .routes(routes!(oauth::device_authorization))
-        .routes(routes!(oauth::token))
-        .routes(routes!(oauth::revoke))
-        .split_for_parts()
-}
-
-/// The document as JSON, made once.
-pub fn document_json() -> &'static str {
-    static JSON: OnceLock<String> = OnceLock::new();
-    JSON.get_or_init(|| {
-        let (_, openapi) = api_router();
-        openapi.to_pretty_json().unwrap_or_default() + "\n"
-    })
-}
-
-/// This document.
-#[utoipa::path(get, path = "/openapi.json", tag = "meta",
-    responses((status = 200, description = "The OpenAPI 3.1 document of this API", content_type = "application/json", body = Object)))]
-pub async fn document(State(_): State<AppState>) -> Response {
-    (
-        [(axum::http::header::CONTENT_TYPE, "application/json")],
-        document_json(),
-    )
-        .into_response()
 }
 
 // ------------------------------------------------------------ parameters
@@ -232,25 +164,6 @@ pub struct JwtKeysBody {
 
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct HomeUserBody {
-    pub id: i64,
-    pub uuid: String,
-    pub title: String,
-    pub username: String,
-    pub email: String,
-    pub friendly_name: String,
-    pub thumb: String,
-    pub has_password: bool,
-    pub restricted: bool,
-    pub updated_at: i64,
-    pub restriction_profile: Option<String>,
-    pub admin: bool,
-    pub guest: bool,
-    pub protected: bool,
-}
-
-#[derive(Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
 pub struct HomeBody {
     pub id: i64,
     pub name: String,
@@ -260,7 +173,7 @@ pub struct HomeBody {
     pub guest_user_uuid: String,
     pub guest_enabled: bool,
     pub subscription: bool,
-    pub users: Vec<HomeUserBody>,
+    pub users: Vec<pinlink_proto::HomeUser>,
 }
 
 #[derive(Serialize, ToSchema)]

@@ -120,3 +120,22 @@ pub async fn revoke_legacy(
 ) -> Result<Reply, ApiError> {
     revoke(state, id, request).await
 }
+
+/// `/devices` is both plex.tv's device list (`/devices.xml`, with a token)
+/// and the page where a person manages their devices.
+#[utoipa::path(get, path = "/devices", tag = "devices", security(("plex_token" = []), ("bearer" = [])),
+    responses((status = 200, description = "The legacy device list (`<MediaContainer><Device …/>` in XML, an array in JSON); a browser gets the devices page", content((Vec<pinlink_proto::DeviceBody> = "application/json"), (String = "application/xml"))),
+        (status = "default", description = "plex.tv's error", content((pinlink_proto::ErrorBody = "application/json"), (String = "application/xml")))))]
+pub async fn list_or_page(
+    State(state): State<AppState>,
+    request: axum::extract::Request,
+) -> axum::response::Response {
+    use axum::handler::Handler;
+    if crate::routes::pages::is_browser_navigation(&request) {
+        crate::routes::pages::devices::list
+            .call(request, state)
+            .await
+    } else {
+        list_legacy.call(request, state).await
+    }
+}
