@@ -34,33 +34,15 @@ pub async fn measure_grant(
 ) -> anyhow::Result<(Vec<Row>, String)> {
     let address = addresses[0];
     eprintln!("device grant: making {POLLED_CODES} device codes, then polling …");
-    let made = load::run(
-        &LoadPlan {
-            address,
-            connections: 16,
-            duration: Duration::from_secs(120),
-            max_requests: POLLED_CODES,
-            expected_status: 200,
-            keep_bodies: true,
-            pace: Duration::ZERO,
-        },
-        device_authorization(client_id),
+    let codes_file = work.join("grant-codes.txt");
+    make_device_codes(
+        "pinlink",
+        address,
+        device_authorization("/oauth/device_authorization", client_id),
+        POLLED_CODES,
+        &codes_file,
     )
     .await?;
-    let codes: Vec<String> = made
-        .bodies
-        .iter()
-        .filter_map(|b| serde_json::from_slice::<serde_json::Value>(b).ok())
-        .filter_map(|v| v.get("device_code")?.as_str().map(str::to_owned))
-        .collect();
-    if codes.is_empty() {
-        bail!(
-            "pinlink made no device codes: {}",
-            made.first_error.unwrap_or_default()
-        );
-    }
-    let codes_file = work.join("grant-codes.txt");
-    write_lines(&codes_file, codes.into_iter())?;
     let polled = measure(
         cli,
         addresses,
@@ -96,14 +78,50 @@ pub async fn measure_grant(
     Ok((rows, line))
 }
 
-fn device_authorization(client_id: &str) -> MakeRequest {
+/// RFC 8628 device authorization requests to `path` as the public client
+/// `client_id` (pinlink's, and the peer's).
+pub fn device_authorization(path: &'static str, client_id: &str) -> MakeRequest {
     let body = format!("client_id={client_id}");
     Arc::new(move |_, _| RequestSpec {
         method: Method::POST,
-        path: "/oauth/device_authorization".into(),
+        path: path.into(),
         headers: vec![("content-type", "application/x-www-form-urlencoded".into())],
         body: Some(body.clone()),
     })
+}
+
+/// Makes `count` device codes with `make` and writes them to `path`, one
+/// per line, for the token-request scenario (`lua/token_poll.lua`).
+pub async fn make_device_codes(
+    server: &str,
+    address: SocketAddr,
+    make: MakeRequest,
+    count: u64,
+    path: &Path,
+) -> anyhow::Result<()> {
+    let plan = LoadPlan {
+        address,
+        connections: 16,
+        duration: Duration::from_secs(120),
+        max_requests: count,
+        expected_status: 200,
+        keep_bodies: true,
+        pace: Duration::ZERO,
+    };
+    let made = load::run(&plan, make).await?;
+    let codes: Vec<String> = made
+        .bodies
+        .iter()
+        .filter_map(|b| serde_json::from_slice::<serde_json::Value>(b).ok())
+        .filter_map(|v| v.get("device_code")?.as_str().map(str::to_owned))
+        .collect();
+    if codes.is_empty() {
+        bail!(
+            "{server} made no device codes: {}",
+            made.first_error.unwrap_or_default()
+        );
+    }
+    write_lines(path, codes.into_iter())
 }
 
 /// One request, its answer's body.

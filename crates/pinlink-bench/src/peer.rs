@@ -11,16 +11,13 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
-use hyper::Method;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
-use crate::load::{self, LoadPlan, MakeRequest, RequestSpec};
-use crate::{measure, write_lines, Cli, Row};
+use crate::{measure, Cli, Row};
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
 pub enum Peer {
@@ -91,15 +88,6 @@ async fn start() -> anyhow::Result<Running> {
     })
 }
 
-fn device_authorization() -> MakeRequest {
-    Arc::new(|_, _| RequestSpec {
-        method: Method::POST,
-        path: DEVICE_AUTHORIZATION_PATH.into(),
-        headers: vec![("content-type", "application/x-www-form-urlencoded".into())],
-        body: Some("client_id=bench".into()),
-    })
-}
-
 /// Measures the peer's two requests; returns their rows.
 pub async fn measure_peer(peer: Peer, cli: &Cli, work: &Path) -> anyhow::Result<Vec<Row>> {
     let Peer::OidcProvider = peer;
@@ -120,30 +108,15 @@ pub async fn measure_peer(peer: Peer, cli: &Cli, work: &Path) -> anyhow::Result<
     .await?;
 
     eprintln!("peer oidc-provider: making {POLLED_CODES} device codes, then polling …");
-    let plan = LoadPlan {
-        address: running.address,
-        connections: 16,
-        duration: Duration::from_secs(120),
-        max_requests: POLLED_CODES,
-        expected_status: 200,
-        keep_bodies: true,
-        pace: Duration::ZERO,
-    };
-    let made = load::run(&plan, device_authorization()).await?;
-    let codes: Vec<String> = made
-        .bodies
-        .iter()
-        .filter_map(|b| serde_json::from_slice::<serde_json::Value>(b).ok())
-        .filter_map(|v| v.get("device_code")?.as_str().map(str::to_owned))
-        .collect();
-    if codes.is_empty() {
-        bail!(
-            "the peer made no device codes: {}",
-            made.first_error.unwrap_or_default()
-        );
-    }
     let codes_file = work.join("peer-codes.txt");
-    write_lines(&codes_file, codes.into_iter())?;
+    crate::grant::make_device_codes(
+        "the peer",
+        running.address,
+        crate::grant::device_authorization(DEVICE_AUTHORIZATION_PATH, "bench"),
+        POLLED_CODES,
+        &codes_file,
+    )
+    .await?;
     let polled = measure(
         cli,
         &address,
