@@ -15,12 +15,6 @@ use serde::Serialize;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{IntoParams, Modify, OpenApi, ToSchema};
 
-/// Printable text with at least one character that is not a space: what
-/// pinlink accepts in an `X-Plex-*` field (no control characters).
-pub const FIELD_PATTERN: &str = r"^[^\x00-\x1f\x7f]*[^\x00-\x20\x7f][^\x00-\x1f\x7f]*$";
-/// Printable text, possibly empty.
-pub const OPTIONAL_FIELD_PATTERN: &str = r"^[^\x00-\x1f\x7f]*$";
-
 #[derive(OpenApi)]
 #[openapi(
     info(
@@ -53,6 +47,10 @@ impl Modify for Security {
 }
 
 // ------------------------------------------------------------ parameters
+//
+// The `X-Plex-*` fields are printable text (no control characters), and a
+// required one needs a character that is not a space. utoipa takes only
+// string literals for patterns, so the two are written out where used.
 
 /// The client identifier every pin request carries.
 #[derive(IntoParams)]
@@ -70,7 +68,8 @@ pub struct ClientHeader {
     pub client_identifier: String,
 }
 
-/// What a device says about itself (kept for the device list).
+/// What a device says about itself (kept for the device list), beside its
+/// [`ClientHeader`].
 #[derive(IntoParams)]
 #[into_params(parameter_in = Header)]
 #[allow(dead_code)]
@@ -83,13 +82,6 @@ pub struct DeviceHeaders {
         pattern = r"^[^\x00-\x1f\x7f]*[^\x00-\x20\x7f][^\x00-\x1f\x7f]*$"
     )]
     pub product: String,
-    #[param(
-        rename = "X-Plex-Client-Identifier",
-        min_length = 1,
-        max_length = 255,
-        pattern = r"^[^\x00-\x1f\x7f]*[^\x00-\x20\x7f][^\x00-\x1f\x7f]*$"
-    )]
-    pub client_identifier: String,
     #[param(
         rename = "X-Plex-Version",
         max_length = 255,

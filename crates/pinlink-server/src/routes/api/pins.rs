@@ -33,7 +33,7 @@ fn pin_body(state: &AppState, pin: &Pin, auth_token: Option<String>, now: UnixTi
 }
 
 /// `POST /api/v2/pins`: 201 with the new pin.
-#[utoipa::path(post, path = "/api/v2/pins", tag = "pins", params(crate::openapi::DeviceHeaders, ("strong" = Option<bool>, Query, description = "A 25-character code for approval links and QR codes rather than 4 characters to type")),
+#[utoipa::path(post, path = "/api/v2/pins", tag = "pins", params(crate::openapi::DeviceHeaders, crate::openapi::ClientHeader, ("strong" = Option<bool>, Query, description = "A 25-character code for approval links and QR codes rather than 4 characters to type")),
     responses((status = 201, description = "The new pin", content((pinlink_proto::PinBody = "application/json"), (String = "application/xml"))), (status = "default", description = "plex.tv's error: `{\"errors\": [{code, message, status}]}` (XML without `Accept: application/json`)", content((pinlink_proto::ErrorBody = "application/json"), (String = "application/xml")))))]
 pub async fn create(
     State(state): State<AppState>,
