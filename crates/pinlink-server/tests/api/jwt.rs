@@ -163,27 +163,19 @@ async fn device_jwts_with_a_wrong_key_issuer_audience_or_time_are_refused() {
     )
     .await;
 
-    // Another issuer than the client the key was registered for.
-    let n = app.jwt_nonce(CLIENT).await;
-    let mut claims = device.claims(pinlink_core::Clock::now(&app.clock), &n);
-    claims["iss"] = "someone-else".into();
-    assert_json_error(
-        app.exchange_jwt(CLIENT, &device.sign(claims)).await,
-        422,
-        1000,
-    )
-    .await;
-
-    // Another audience.
-    let n = app.jwt_nonce(CLIENT).await;
-    let mut claims = device.claims(pinlink_core::Clock::now(&app.clock), &n);
-    claims["aud"] = "example.org".into();
-    assert_json_error(
-        app.exchange_jwt(CLIENT, &device.sign(claims)).await,
-        422,
-        1000,
-    )
-    .await;
+    // Another issuer than the client the key was registered for, and
+    // another audience.
+    for (claim, value) in [("iss", "someone-else"), ("aud", "example.org")] {
+        let n = app.jwt_nonce(CLIENT).await;
+        let mut claims = device.claims(pinlink_core::Clock::now(&app.clock), &n);
+        claims[claim] = value.into();
+        assert_json_error(
+            app.exchange_jwt(CLIENT, &device.sign(claims)).await,
+            422,
+            1000,
+        )
+        .await;
+    }
 
     // Expired: 498, so that the client refreshes.
     let n = app.jwt_nonce(CLIENT).await;
