@@ -58,6 +58,16 @@ impl Drop for KillOnDrop {
     }
 }
 
+/// The command failed, and its error output says `words`.
+fn fails_saying(out: &Output, words: &str) {
+    assert!(!out.status.success(), "succeeded: {}", text(&out.stdout));
+    assert!(
+        text(&out.stderr).contains(words),
+        "no {words:?} in: {}",
+        text(&out.stderr)
+    );
+}
+
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
@@ -232,12 +242,7 @@ async fn a_declared_server_is_listed_as_the_accounts_resource() {
         ],
         "",
     );
-    assert!(!unknown.status.success());
-    assert!(
-        text(&unknown.stderr).contains("nobody"),
-        "{}",
-        text(&unknown.stderr)
-    );
+    fails_saying(&unknown, "nobody");
 
     let (_server, address, _, _) = start_server(dir.path(), &[]);
     let http = reqwest::Client::builder()
@@ -311,12 +316,7 @@ fn accounts_are_added_and_listed() {
         ],
         "a long password\n",
     );
-    assert!(!again.status.success());
-    assert!(
-        text(&again.stderr).contains("already exists"),
-        "{}",
-        text(&again.stderr)
-    );
+    fails_saying(&again, "already exists");
 
     let short = pinlink(
         dir.path(),
@@ -330,24 +330,14 @@ fn accounts_are_added_and_listed() {
         ],
         "short\n",
     );
-    assert!(!short.status.success());
-    assert!(
-        text(&short.stderr).contains("8 to 1024 characters"),
-        "{}",
-        text(&short.stderr)
-    );
+    fails_saying(&short, "8 to 1024 characters");
 
     let bad_url = Command::new(BIN)
         .args(["user", "list", "--database", "mysql://nope", "--key-file"])
         .arg(dir.path().join("test.key"))
         .output()
         .expect("runs");
-    assert!(!bad_url.status.success());
-    assert!(
-        text(&bad_url.stderr).contains("unsupported database URL"),
-        "{}",
-        text(&bad_url.stderr)
-    );
+    fails_saying(&bad_url, "unsupported database URL");
 }
 
 /// Starts `pinlink serve` on a free port over the database in `dir`; returns
@@ -537,12 +527,7 @@ async fn login_waits_for_approval_and_stores_the_token() {
     assert!(logout.status.success(), "{}", text(&logout.stderr));
     assert!(!file.exists());
     let after = pinlink(dir.path(), &["whoami", "--token-file", token_file], "");
-    assert!(!after.status.success());
-    assert!(
-        text(&after.stderr).contains("pinlink login"),
-        "{}",
-        text(&after.stderr)
-    );
+    fails_saying(&after, "pinlink login");
 }
 
 #[tokio::test]
@@ -845,12 +830,7 @@ fn test_mode_refuses_unknown_keys_and_public_addresses() {
         &["serve", "--listen", "127.0.0.1:0", "--test-mode", file_arg],
         "",
     );
-    assert!(!out.status.success());
-    assert!(
-        text(&out.stderr).contains("after_secs"),
-        "{}",
-        text(&out.stderr)
-    );
+    fails_saying(&out, "after_secs");
 
     std::fs::write(
         &file,
@@ -862,12 +842,7 @@ fn test_mode_refuses_unknown_keys_and_public_addresses() {
         &["serve", "--listen", "0.0.0.0:0", "--test-mode", file_arg],
         "",
     );
-    assert!(!out.status.success());
-    assert!(
-        text(&out.stderr).contains("--test-mode-public"),
-        "{}",
-        text(&out.stderr)
-    );
+    fails_saying(&out, "--test-mode-public");
 }
 
 #[tokio::test]
@@ -993,12 +968,7 @@ fn client_commands_register_list_and_remove_applications() {
     let removed = pinlink(dir.path(), &["client", "remove", id], "");
     assert!(removed.status.success(), "{}", text(&removed.stderr));
     let again = pinlink(dir.path(), &["client", "remove", id], "");
-    assert!(!again.status.success());
-    assert!(
-        text(&again.stderr).contains("no client"),
-        "{}",
-        text(&again.stderr)
-    );
+    fails_saying(&again, "no client");
     let empty_name = pinlink(dir.path(), &["client", "add", "  "], "");
     assert!(!empty_name.status.success());
 }
@@ -1330,10 +1300,5 @@ async fn tls_serves_the_pin_flow_reloads_on_sighup_and_refuses_plain_http() {
         .env("PINLINK_KEY_FILE", path("test.key"))
         .output()
         .expect("runs");
-    assert!(!refused.status.success());
-    assert!(
-        text(&refused.stderr).contains("does not belong to the certificate"),
-        "{}",
-        text(&refused.stderr)
-    );
+    fails_saying(&refused, "does not belong to the certificate");
 }
