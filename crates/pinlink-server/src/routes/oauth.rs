@@ -56,7 +56,7 @@ pub async fn device_authorization(
     let request = request?;
     let application = authenticate_client(&state, &request, Hot::No).await?;
     let scope = request.get("scope").unwrap_or_default().trim().to_owned();
-    if scope.len() > 1024 || scope.chars().any(char::is_control) {
+    if scope.len() > 1024 || scope.chars().any(pinlink_core::is_forbidden_char) {
         return Err(OAuthError::InvalidRequest("scope is malformed".into()));
     }
     let client_identifier = match request.get("X-Plex-Client-Identifier") {

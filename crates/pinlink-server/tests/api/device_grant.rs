@@ -335,6 +335,7 @@ async fn malformed_foreign_and_unsupported_requests() {
         ("device_name", "Evil\u{202e}VT"),
         ("platform", "a\u{0}b"),
         ("scope", "read\nwrite"),
+        ("scope", "read\u{202e}etirw"),
         ("device_name", &"x".repeat(300)),
         ("X-Plex-Client-Identifier", "\u{ffff}"),
     ] {
