@@ -13,12 +13,24 @@
 //! after_seconds = 2
 //! products = ["My App"]            # optional: only pins of these products
 //! client_identifiers = ["ci-app"]  # optional: only pins of these clients
+//!
+//! [limits]                         # optional: any of `serve`'s limits
+//! pins_per_address = 60
 //! ```
+//!
+//! An app's CI creates pins and nonces from one loopback address all day,
+//! so in test mode the budgets and caps on what anonymous clients ask for
+//! (new pins, live pins and codes per address, JWT nonces, sign-ups, device
+//! keys) are off, and the server-wide cap on 4-character codes is at its
+//! highest — unless the `[limits]` table or a flag sets them. The budgets
+//! that guard accounts (wrong passwords, wrong codes) stay on.
 
 use std::path::Path;
 
+use std::collections::BTreeMap;
+
 use anyhow::Context;
-use pinlink_core::{AutoApprove, CoreError, Pinlink};
+use pinlink_core::{AutoApprove, CoreError, Limit, Pinlink, PinlinkSettings};
 use serde::Deserialize;
 
 #[derive(Debug, Deserialize)]
@@ -27,6 +39,9 @@ pub struct TestMode {
     #[serde(default)]
     account: Vec<TestAccount>,
     auto_approve: Option<TestAutoApprove>,
+    /// `serve`'s limits, by their flags' names (`pins_per_address = 60`).
+    #[serde(default)]
+    limits: BTreeMap<String, u64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -56,6 +71,27 @@ impl TestMode {
             .with_context(|| format!("cannot read the test mode file {}", path.display()))?;
         toml::from_str(&text)
             .with_context(|| format!("{} is not a valid test mode file", path.display()))
+    }
+
+    /// Test mode's limits: the anonymous budgets and caps off (the module's
+    /// documentation says which), then the file's `[limits]`.
+    pub fn limit(&self, settings: &mut PinlinkSettings) -> anyhow::Result<()> {
+        let b = &mut settings.budgets;
+        b.pins_per_address = Limit::OFF;
+        b.pins_per_client = Limit::OFF;
+        b.jwt_nonces_per_client = Limit::OFF;
+        b.jwt_nonces_per_address = Limit::OFF;
+        b.signups_per_address = Limit::OFF;
+        b.device_keys_per_device = Limit::OFF;
+        b.device_keys_per_address = Limit::OFF;
+        settings.caps.per_address = u32::MAX;
+        settings.caps.link_codes_per_address = u32::MAX;
+        settings.caps.link_codes = 65_536;
+        for (name, value) in &self.limits {
+            crate::serve::set_limit(settings, name, *value)
+                .with_context(|| format!("[limits] in the test mode file: {name}"))?;
+        }
+        Ok(())
     }
 
     /// Creates the accounts that do not exist yet, and turns automatic

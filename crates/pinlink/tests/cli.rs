@@ -1,76 +1,14 @@
 //! The `pinlink` binary as a user runs it: accounts from the command line,
 //! `serve` answering HTTP, and a clean stop on SIGTERM.
 
-use std::io::{BufRead, BufReader, Write};
+mod common;
+
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_pinlink");
-
-fn pinlink(dir: &Path, args: &[&str], stdin: &str) -> Output {
-    let mut child = Command::new(BIN)
-        .args(args)
-        .env(
-            "PINLINK_DATABASE",
-            format!("sqlite://{}", dir.join("test.db").display()),
-        )
-        .env("PINLINK_KEY_FILE", dir.join("test.key"))
-        .env_remove("PINLINK_CONFIG")
-        .current_dir(dir)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("pinlink runs");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(stdin.as_bytes())
-        .expect("write stdin");
-    child.wait_with_output().expect("pinlink finishes")
-}
-
-/// Kills the process if the test fails before it ends.
-struct KillOnDrop(std::process::Child);
-
-impl KillOnDrop {
-    /// Waits for the process to end by itself and collects its output.
-    fn wait_with_output(mut self) -> Output {
-        let mut output = Output {
-            status: self.0.wait().expect("process ends"),
-            stdout: Vec::new(),
-            stderr: Vec::new(),
-        };
-        if let Some(mut stdout) = self.0.stdout.take() {
-            let _ = std::io::Read::read_to_end(&mut stdout, &mut output.stdout);
-        }
-        output
-    }
-}
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// The command failed, and its error output says `words`.
-fn fails_saying(out: &Output, words: &str) {
-    assert!(!out.status.success(), "succeeded: {}", text(&out.stdout));
-    assert!(
-        text(&out.stderr).contains(words),
-        "no {words:?} in: {}",
-        text(&out.stderr)
-    );
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
+use common::*;
 
 #[test]
 fn help_explains_the_commands() {
@@ -340,79 +278,6 @@ fn accounts_are_added_and_listed() {
     fails_saying(&bad_url, "unsupported database URL");
 }
 
-/// Starts `pinlink serve` on a free port over the database in `dir`; returns
-/// the process, its address and its log lines so far, and the log's receiver.
-fn start_server(
-    dir: &Path,
-    extra: &[&str],
-) -> (KillOnDrop, String, Vec<String>, mpsc::Receiver<String>) {
-    let mut child = KillOnDrop(
-        Command::new(BIN)
-            .args(["serve", "--listen", "127.0.0.1:0"])
-            .args(extra)
-            .env(
-                "PINLINK_DATABASE",
-                format!("sqlite://{}", dir.join("test.db").display()),
-            )
-            .env("PINLINK_KEY_FILE", dir.join("test.key"))
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("serve starts"),
-    );
-    let lines = log_lines(child.0.stderr.take().expect("stderr"));
-    let mut log = Vec::new();
-    let address = loop {
-        let line = lines
-            .recv_timeout(Duration::from_secs(30))
-            .expect("serve logs its address");
-        log.push(line.clone());
-        if let Some(rest) = line.split("address=").nth(1) {
-            break rest.split_whitespace().next().expect("address").to_owned();
-        }
-    };
-    (child, address, log, lines)
-}
-
-fn log_lines(stream: impl std::io::Read + Send + 'static) -> mpsc::Receiver<String> {
-    let (lines_tx, lines) = mpsc::channel::<String>();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stream).lines().map_while(Result::ok) {
-            let _ = lines_tx.send(line);
-        }
-    });
-    lines
-}
-
-fn add_alice(dir: &Path) {
-    let added = pinlink(
-        dir,
-        &[
-            "user",
-            "add",
-            "alice",
-            "--email",
-            "a@example.org",
-            "--password-stdin",
-        ],
-        "a long password\n",
-    );
-    assert!(added.status.success(), "{}", text(&added.stderr));
-}
-
-async fn sign_in(http: &reqwest::Client, address: &str) -> String {
-    let signed_in = http
-        .post(format!("http://{address}/api/v2/users/signin"))
-        .header("Accept", "application/json")
-        .header("X-Plex-Client-Identifier", "cli-test")
-        .form(&[("login", "alice"), ("password", "a long password")])
-        .send()
-        .await
-        .expect("send");
-    assert_eq!(signed_in.status(), 201);
-    let user: serde_json::Value = signed_in.json().await.expect("json");
-    user["authToken"].as_str().expect("token").to_owned()
-}
-
 /// The 4-character code `pinlink login` shows on its standard error.
 fn shown_code(stderr: &mpsc::Receiver<String>) -> String {
     loop {
@@ -423,19 +288,6 @@ fn shown_code(stderr: &mpsc::Receiver<String>) -> String {
             return code.trim().to_owned();
         }
     }
-}
-
-/// alice signs in and approves `code`, as a person would at /link.
-async fn approve(http: &reqwest::Client, address: &str, code: &str) {
-    let token = sign_in(http, address).await;
-    let linked = http
-        .put(format!("http://{address}/api/v2/pins/link"))
-        .header("X-Plex-Token", &token)
-        .form(&[("code", code)])
-        .send()
-        .await
-        .expect("send");
-    assert_eq!(linked.status(), 204);
 }
 
 fn login_command(dir: &Path, address: &str) -> Command {
@@ -573,17 +425,6 @@ async fn serve_answers_and_stops_cleanly_on_sigterm() {
         !log.contains(&token) && !log.contains("a long password"),
         "a secret was logged: {log}"
     );
-}
-
-/// The most memory the process has held (VmHWM), in KiB.
-fn peak_rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmHWM:"))
-        .and_then(|rest| rest.split_whitespace().next())
-        .and_then(|kib| kib.parse().ok())
-        .expect("VmHWM")
 }
 
 /// Each password check takes about 19 MiB; 200 at once used to take the
@@ -813,6 +654,82 @@ async fn test_mode_seeds_accounts_and_approves_matching_pins_by_itself() {
         .await
         .expect("html");
     assert!(page.contains("TEST MODE"), "{page}");
+}
+
+/// An app's CI logs in over and over from loopback: in test mode the
+/// anonymous budgets and caps are off, unless the file's `[limits]` (or a
+/// flag, which wins) sets one.
+#[tokio::test]
+async fn test_mode_lifts_the_anonymous_budgets_unless_told_otherwise() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let http = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .expect("client");
+    /// Short-code pins created one after another from loopback: how many
+    /// got 201, and the first other status.
+    async fn create_pins(http: &reqwest::Client, address: &str, n: usize) -> (usize, Option<u16>) {
+        let mut created = 0;
+        for i in 0..n {
+            let answer = http
+                .post(format!("http://{address}/api/v2/pins"))
+                .header("X-Plex-Product", "My App")
+                .header("X-Plex-Client-Identifier", format!("ci-run-{}", i % 3))
+                .send()
+                .await
+                .expect("send");
+            match answer.status().as_u16() {
+                201 => created += 1,
+                other => return (created, Some(other)),
+            }
+        }
+        (created, None)
+    }
+    let write = |text: &str| {
+        let file = dir.path().join("test-mode.toml");
+        std::fs::write(&file, text).expect("write");
+        file.to_str().expect("utf-8 path").to_owned()
+    };
+
+    let plain = write(
+        "[[account]]\nname = \"alice\"\nemail = \"a@example.org\"\npassword = \"correct horse\"\n",
+    );
+    let (server, address, _, _) = start_server(dir.path(), &["--test-mode", &plain]);
+    assert_eq!(create_pins(&http, &address, 75).await, (75, None));
+    for _ in 0..40 {
+        let nonce = http
+            .get(format!("http://{address}/api/v2/auth/nonce"))
+            .header("X-Plex-Client-Identifier", "ci-run-0")
+            .send()
+            .await
+            .expect("send");
+        assert_eq!(nonce.status(), 200);
+    }
+    drop(server);
+
+    // The file sets a budget back.
+    let limited = write("[limits]\npins_per_address = 5\n");
+    let (server, address, _, _) = start_server(dir.path(), &["--test-mode", &limited]);
+    assert_eq!(create_pins(&http, &address, 10).await, (5, Some(429)));
+    drop(server);
+
+    // A flag wins over the file (a fresh database: budgets are kept in it).
+    let fresh = tempfile::tempdir().expect("tempdir");
+    let (server, address, _, _) = start_server(
+        fresh.path(),
+        &["--test-mode", &limited, "--pins-per-address", "2"],
+    );
+    assert_eq!(create_pins(&http, &address, 10).await, (2, Some(429)));
+    drop(server);
+
+    // A name that is no limit is an error that names it.
+    let wrong = write("[limits]\npins_per_adress = 5\n");
+    let out = pinlink(
+        dir.path(),
+        &["serve", "--listen", "127.0.0.1:0", "--test-mode", &wrong],
+        "",
+    );
+    fails_saying(&out, "pins_per_adress");
 }
 
 #[test]
@@ -1061,26 +978,6 @@ async fn the_oauth2_crate_runs_the_device_flow_against_pinlink_serve() {
     assert_eq!(me.status().as_u16(), 200);
     let me: serde_json::Value = me.json().await.expect("json");
     assert_eq!(me["username"], "alice");
-}
-
-/// A test CA and a certificate it signed for 127.0.0.1 and localhost (PEM):
-/// (CA certificate, server certificate, server key).
-fn test_certificates(ca_name: &str) -> (String, String, String) {
-    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair};
-    let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("CA params");
-    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca_params
-        .distinguished_name
-        .push(DnType::CommonName, ca_name);
-    let ca_key = KeyPair::generate().expect("CA key");
-    let ca = ca_params.self_signed(&ca_key).expect("CA certificate");
-    let leaf_params = CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])
-        .expect("server params");
-    let leaf_key = KeyPair::generate().expect("server key");
-    let leaf = leaf_params
-        .signed_by(&leaf_key, &ca, &ca_key)
-        .expect("server certificate");
-    (ca.pem(), leaf.pem(), leaf_key.serialize_pem())
 }
 
 /// An HTTPS client that trusts only `ca_pem` (keep-alive, HTTP/1.1).
