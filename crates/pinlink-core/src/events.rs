@@ -57,6 +57,12 @@ pub fn live_pins(n: u64) {
     gauge!("pinlink_live_pins").set(n as f64);
 }
 
+/// Requests held by long polls now (`wait=N`: a device's poll or token
+/// request waiting for its pin to change).
+pub fn long_polls_held(n: usize) {
+    gauge!("pinlink_long_polls_held").set(n as f64);
+}
+
 pub fn sign_in_failed() {
     counter!("pinlink_sign_in_failures_total").increment(1);
 }

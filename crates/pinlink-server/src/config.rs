@@ -12,7 +12,7 @@ use pinlink_core::{PinlinkSettings, ServerKey};
 use pinlink_proto::Location;
 
 use crate::client_address::TrustedProxies;
-use crate::connections::ConnectionLimits;
+use crate::http::ConnectionLimits;
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -48,7 +48,7 @@ pub struct Config {
     /// nothing.
     pub metrics_listen: Option<SocketAddr>,
     /// Serve HTTPS with this certificate and key (PEM); reloaded on SIGHUP.
-    pub tls: Option<crate::tls::TlsFiles>,
+    pub tls: Option<crate::http::tls::TlsFiles>,
 }
 
 impl Config {

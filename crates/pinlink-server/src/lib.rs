@@ -11,8 +11,9 @@
 
 pub mod client_address;
 pub mod config;
-pub mod connections;
 pub mod error;
+pub mod http;
+pub mod metrics;
 pub mod negotiate;
 pub mod openapi;
 pub mod qr;
@@ -21,7 +22,6 @@ pub mod request;
 pub mod routes;
 pub mod startup;
 pub mod state;
-pub mod tls;
 
 pub use config::Config;
 pub use startup::App;

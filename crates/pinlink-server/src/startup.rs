@@ -17,9 +17,11 @@ use tower_http::cors::{Any, CorsLayer};
 
 use crate::client_address::TrustedProxies;
 use crate::config::Config;
-use crate::connections::{
-    self, connections_the_file_limit_allows, ConnectionLimits, RequestDeadlineLayer,
-};
+use crate::http::connection::ConnectionRules;
+use crate::http::deadline::RequestDeadlineLayer;
+use crate::http::listener::FileBudget;
+use crate::http::ConnectionLimits;
+use crate::metrics::MetricsEndpoint;
 use crate::negotiate::{negotiate, HeaderLimit};
 use crate::routes;
 use crate::routes::pages::form_tokens::FormTokens;
@@ -49,29 +51,26 @@ pub struct App {
     max_header_bytes: usize,
     trusted_proxies: TrustedProxies,
     connections: ConnectionLimits,
-    tls: Option<crate::tls::Tls>,
+    tls: Option<crate::http::tls::Tls>,
+    /// `--metrics-listen`, and how many connections it may hold.
+    metrics: Option<(MetricsEndpoint, usize)>,
 }
 
 impl App {
     pub async fn build(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<App> {
-        if let Some(address) = config.metrics_listen {
-            metrics_exporter_prometheus::PrometheusBuilder::new()
-                .with_http_listener(address)
-                .set_buckets_for_metric(
-                    metrics_exporter_prometheus::Matcher::Suffix("_seconds".into()),
-                    &[
-                        0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
-                    ],
-                )
-                .and_then(|builder| builder.install())
-                .with_context(|| format!("cannot serve metrics on {address}"))?;
-            crate::routes::observe::METRICS_ON.store(true, std::sync::atomic::Ordering::Relaxed);
-            tracing::info!(address = %address, "Prometheus metrics at /metrics");
-        }
+        let mut files = FileBudget::of_this_process();
+        let metrics = match config.metrics_listen {
+            Some(address) => {
+                let endpoint = MetricsEndpoint::bind(address).await?;
+                tracing::info!(address = %address, "Prometheus metrics at /metrics");
+                Some((endpoint, files.take(ConnectionLimits::for_metrics().total)))
+            }
+            None => None,
+        };
         let tls = config
             .tls
             .clone()
-            .map(crate::tls::Tls::load)
+            .map(crate::http::tls::Tls::load)
             .transpose()
             .map_err(anyhow::Error::msg)?;
         let store = open_store(&config.database_url, &config.database).await?;
@@ -114,9 +113,10 @@ impl App {
             max_header_bytes: config.max_header_bytes,
             trusted_proxies: config.trusted_proxies.clone(),
             connections: ConnectionLimits {
-                total: connections_the_file_limit_allows(config.connections.total),
+                total: files.take(config.connections.total),
                 ..config.connections.clone()
             },
+            metrics,
         })
     }
 
@@ -124,6 +124,11 @@ impl App {
         self.listener
             .local_addr()
             .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)))
+    }
+
+    /// Where `--metrics-listen` listens, if it does.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics.as_ref().and_then(|(m, _)| m.local_addr())
     }
 
     pub fn public_url(&self) -> &str {
@@ -181,29 +186,44 @@ impl App {
             stopped,
         ));
 
-        let reloader = self
-            .tls
-            .clone()
-            .map(|tls| tokio::spawn(reload_on_sighup(tls)));
+        // SIGHUP is handled from before the server says it listens: its
+        // default action would end the process.
+        let hangups = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+            .map_err(|e| tracing::warn!(error = %e, "cannot listen for SIGHUP"))
+            .ok()
+            .map(|hangups| tokio::spawn(reload_on_sighup(hangups, self.tls.clone())));
+        tracing::info!(address = %self.local_addr(), public_url = %self.state.public_url, "pinlink is listening");
+        self.announce_first_start().await;
         let core = self.state.core.clone();
-        let shutdown = async move {
+        // One shutdown signal for every listener.
+        let (stop_listening, stopped_listening) = watch::channel(false);
+        let stop = move || {
+            let mut stopped = stopped_listening.clone();
+            async move {
+                let _ = stopped.wait_for(|stop| *stop).await;
+            }
+        };
+        let metrics = self
+            .metrics
+            .map(|(endpoint, connections)| tokio::spawn(endpoint.run(connections, stop())));
+        tokio::spawn(async move {
             shutdown.await;
             // Long polls are answered before the connections drain.
             core.stop_waiting();
+            let _ = stop_listening.send(true);
+        });
+        let rules = ConnectionRules {
+            limits: self.connections,
+            trusted_proxies: self.trusted_proxies,
+            tls: self.tls,
+            max_header_bytes: u32::try_from(self.max_header_bytes).unwrap_or(u32::MAX),
         };
-        tracing::info!(address = %self.local_addr(), public_url = %self.state.public_url, "pinlink is listening");
-        self.announce_first_start().await;
-        connections::serve(
-            self.listener,
-            app,
-            self.connections,
-            self.trusted_proxies,
-            self.tls,
-            shutdown,
-        )
-        .await;
-        if let Some(reloader) = reloader {
-            reloader.abort();
+        crate::http::serve("api", self.listener, app, rules, stop()).await;
+        if let Some(hangups) = hangups {
+            hangups.abort();
+        }
+        if let Some(metrics) = metrics {
+            let _ = metrics.await;
         }
 
         // Every acknowledged request has committed by now; stop the
@@ -271,19 +291,20 @@ async fn sweep_until_stopped(
     }
 }
 
-/// Reads the TLS certificate and key again at every SIGHUP (a renewed
-/// certificate, say): new connections get it, open ones keep theirs. A bad
-/// file is logged and the certificate in use stays.
-async fn reload_on_sighup(tls: crate::tls::Tls) {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut hangups = match signal(SignalKind::hangup()) {
-        Ok(hangups) => hangups,
-        Err(e) => {
-            tracing::warn!(error = %e, "cannot listen for SIGHUP: the TLS certificate will not be reloaded");
-            return;
-        }
-    };
+/// SIGHUP: with TLS, reads the certificate and key again (a renewed
+/// certificate, say): new connections get it, open ones keep theirs, and a
+/// bad file is logged while the certificate in use stays. Without TLS there
+/// is nothing to reload, and the signal is only logged: its default action
+/// would end the process.
+async fn reload_on_sighup(
+    mut hangups: tokio::signal::unix::Signal,
+    tls: Option<crate::http::tls::Tls>,
+) {
     while hangups.recv().await.is_some() {
+        let Some(tls) = &tls else {
+            tracing::info!("SIGHUP: nothing to reload (no TLS certificate in use)");
+            continue;
+        };
         match tls.reload() {
             Ok(()) => {
                 tracing::info!(cert = %tls.files().cert.display(), "reloaded the TLS certificate")

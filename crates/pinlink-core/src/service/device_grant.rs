@@ -293,6 +293,7 @@ impl Pinlink {
         application: &Application,
         device_code: &str,
         wait: Duration,
+        from: &ClientAddress,
     ) -> Result<IssuedToken, CoreError> {
         let (id, secret) = parse_device_code(device_code).ok_or(GrantRefusal::InvalidGrant)?;
         let arrived_ms = self.clock.now_millis();
@@ -317,7 +318,7 @@ impl Pinlink {
         if wait.is_zero() {
             return Err(refused(GrantRefusal::Pending));
         }
-        let Some(waiting) = self.waiters.watch(id) else {
+        let Some(waiting) = self.waiters.watch(id, from) else {
             return Err(refused(GrantRefusal::Pending));
         };
         let changed = waiting.notify.notified();
@@ -465,7 +466,14 @@ mod tests {
             ));
         }
         let started = grant(&core, &app, None).await;
-        let ask = || core.redeem_device_code(&app, &started.device_code, Duration::ZERO);
+        let ask = || {
+            core.redeem_device_code(
+                &app,
+                &started.device_code,
+                Duration::ZERO,
+                &ClientAddress::UNKNOWN,
+            )
+        };
         assert_eq!(refusal(ask().await), GrantRefusal::Pending);
         clock.advance_millis(4_100);
         assert_eq!(
@@ -497,15 +505,25 @@ mod tests {
         let (app, _) = core.add_application("CI app", false).await.expect("app");
         let covered = grant(&core, &app, Some("ci-device")).await;
         let issued = core
-            .redeem_device_code(&app, &covered.device_code, Duration::ZERO)
+            .redeem_device_code(
+                &app,
+                &covered.device_code,
+                Duration::ZERO,
+                &ClientAddress::UNKNOWN,
+            )
             .await
             .expect("approved by test mode");
         assert_eq!(issued.scope.as_ref(), "read");
         let other = grant(&core, &app, Some("someone-else")).await;
         assert_eq!(
             refusal(
-                core.redeem_device_code(&app, &other.device_code, Duration::ZERO)
-                    .await
+                core.redeem_device_code(
+                    &app,
+                    &other.device_code,
+                    Duration::ZERO,
+                    &ClientAddress::UNKNOWN
+                )
+                .await
             ),
             GrantRefusal::Pending
         );

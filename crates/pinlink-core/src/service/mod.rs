@@ -63,6 +63,8 @@ pub struct PinlinkSettings {
     pub password_wait: Duration,
     /// Clients an account has not used for this long are unfamiliar again.
     pub known_client_days: i64,
+    /// Long polls held at once (`wait=N`), in all and per address.
+    pub long_polls: crate::waiters::WaitCaps,
 }
 
 impl Default for PinlinkSettings {
@@ -80,6 +82,7 @@ impl Default for PinlinkSettings {
                 .unwrap_or(2),
             password_wait: Duration::from_secs(3),
             known_client_days: 180,
+            long_polls: crate::waiters::WaitCaps::default(),
         }
     }
 }
@@ -116,6 +119,10 @@ pub struct Pinlink {
     /// Live pins on the whole server as last counted by a sweep, plus the
     /// pins this instance created since ([`PinCaps::total`]).
     live_estimate: AtomicU64,
+    /// Held (shared) by every pin being created, and (alone) by the sweep
+    /// while it recounts: a recount never misses a pin in the making, so
+    /// one instance never passes [`PinCaps::total`].
+    pins_counting: tokio::sync::RwLock<()>,
 }
 
 /// Spends reserved before a piece of work; given back with
@@ -144,7 +151,7 @@ impl Pinlink {
             // A store other instances write to must first report that it
             // hears their changes before anything is answered from memory.
             live: LivePins::new(!shared),
-            waiters: crate::waiters::PinWaiters::default(),
+            waiters: crate::waiters::PinWaiters::new(settings.long_polls),
             pacing: crate::grant_pacing::GrantPacing::default(),
             applications: device_grant::RecentApplications::default(),
             sessions: LiveSessions::new(!shared),
@@ -162,6 +169,7 @@ impl Pinlink {
             settings,
             setup_token: parking_lot::Mutex::new(None),
             live_estimate: AtomicU64::new(0),
+            pins_counting: tokio::sync::RwLock::new(()),
         }
     }
 
@@ -259,8 +267,12 @@ impl Pinlink {
             .delete_spends_before(now.plus_secs(-longest), forget_clients)
             .await?;
         self.store.delete_expired_nonces(now).await?;
-        let live = self.store.count_live_pins(now).await?;
-        self.live_estimate.store(live, Ordering::Relaxed);
+        let live = {
+            let _counting = self.pins_counting.write().await;
+            let live = self.store.count_live_pins(now).await?;
+            self.live_estimate.store(live, Ordering::Release);
+            live
+        };
         crate::events::live_pins(live);
         // A key another instance (or `pinlink keys rotate`) added signs here
         // from now on.

@@ -77,20 +77,42 @@ impl Pinlink {
     pub async fn create_pin(&self, request: NewPin) -> Result<Arc<Pin>, CoreError> {
         let now = self.now();
         let caps = self.settings.caps;
-        if self.live_estimate.load(Ordering::Relaxed) >= caps.total {
+        // While this pin is being made, the sweep does not recount.
+        let _counting = self.pins_counting.read().await;
+        // A place under the server-wide total, taken before the work and
+        // given back if no pin comes of it: requests at once cannot all
+        // see the last place free.
+        let place = self
+            .live_estimate
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |live| {
+                (live < caps.total).then_some(live + 1)
+            });
+        if place.is_err() {
             return Err(CoreError::AtCapacity {
                 retry_after_secs: FULL_RETRY_SECS,
             });
         }
+        let give_back_place = || {
+            let _ = self
+                .live_estimate
+                .fetch_update(Ordering::AcqRel, Ordering::Acquire, |live| {
+                    Some(live.saturating_sub(1))
+                });
+        };
         let spends = self
             .budget_keys()
             .new_pin(request.client_identifier.as_str(), &request.requester);
-        let ticket = match self.spend(&spends, now).await? {
-            Ok(ticket) => ticket,
-            Err(refused) => {
+        let ticket = match self.spend(&spends, now).await {
+            Ok(Ok(ticket)) => ticket,
+            Ok(Err(refused)) => {
+                give_back_place();
                 return Err(CoreError::RateLimited {
                     retry_after_secs: refused.retry_after_secs,
-                })
+                });
+            }
+            Err(e) => {
+                give_back_place();
+                return Err(e);
             }
         };
         let lifetime = if request.grant.is_some() {
@@ -127,7 +149,6 @@ impl Pinlink {
                     crate::events::pin_created(&pin.code);
                     let pin = Arc::new(pin);
                     self.live.put(pin.clone());
-                    self.live_estimate.fetch_add(1, Ordering::Relaxed);
                     return Ok(pin);
                 }
                 Err(StoreError::Conflict(_)) => continue,
@@ -143,7 +164,9 @@ impl Pinlink {
             };
             break;
         }
-        // Nothing was created: the attempt does not count against the budget.
+        // Nothing was created: the attempt does not count against the
+        // budget, nor against the total.
+        give_back_place();
         self.refund(ticket).await;
         outcome
     }
@@ -193,6 +216,7 @@ impl Pinlink {
         client: &ClientIdentifier,
         device_jwt: Option<&str>,
         wait: std::time::Duration,
+        from: &ClientAddress,
     ) -> Result<Polled, CoreError> {
         let wait = wait.min(std::time::Duration::from_secs(
             crate::waiters::MAX_WAIT_SECS,
@@ -201,7 +225,7 @@ impl Pinlink {
         if wait.is_zero() || first.pin.auth_token.is_some() {
             return Ok(first);
         }
-        let Some(waiting) = self.waiters.watch(id) else {
+        let Some(waiting) = self.waiters.watch(id, from) else {
             return Ok(first);
         };
         let changed = waiting.notify.notified();
@@ -482,6 +506,45 @@ mod tests {
         core.add_account("alice", "alice@example.org", "correct horse".into())
             .await
             .expect("account")
+    }
+
+    /// The server-wide total holds when pins are asked for all at once and
+    /// while the sweep recounts: never one more.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn the_total_of_live_pins_holds_when_pins_are_asked_for_at_once() {
+        let mut settings = PinlinkSettings::default();
+        settings.caps.total = 25;
+        settings.caps.per_address = u32::MAX;
+        settings.budgets.pins_per_address = Limit::OFF;
+        settings.budgets.pins_per_client = Limit::OFF;
+        let (core, _clock) = core_with(settings);
+        let core = Arc::new(core);
+        let asks = (0..200).map(|i| {
+            let core = core.clone();
+            tokio::spawn(async move {
+                if i % 50 == 0 {
+                    core.sweep().await.expect("sweep");
+                }
+                core.create_pin(request(
+                    &format!("tv-{i}"),
+                    &format!("198.51.100.{}", i % 250),
+                    true,
+                ))
+                .await
+            })
+        });
+        let answers = futures_util::future::join_all(asks).await;
+        let created = answers.iter().filter(|a| matches!(a, Ok(Ok(_)))).count();
+        let full = answers
+            .iter()
+            .filter(|a| matches!(a, Ok(Err(CoreError::AtCapacity { .. }))))
+            .count();
+        assert_eq!((created, full), (25, 175));
+        core.sweep().await.expect("sweep");
+        assert!(matches!(
+            core.create_pin(request("late", "192.0.2.1", true)).await,
+            Err(CoreError::AtCapacity { .. })
+        ));
     }
 
     #[tokio::test]

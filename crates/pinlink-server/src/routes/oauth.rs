@@ -107,7 +107,7 @@ pub async fn token(
     let wait = request.wait()?;
     let issued = state
         .core
-        .redeem_device_code(&application, device_code, wait)
+        .redeem_device_code(&application, device_code, wait, &request.client_address())
         .await?;
     let mut answer = json!({
         "access_token": issued.token.expose(),

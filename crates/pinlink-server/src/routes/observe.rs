@@ -33,7 +33,7 @@ pub async fn observe(request: Request, next: Next) -> Response {
         .unwrap_or_else(|| "(no route)".to_owned());
     let request_id = request
         .extensions()
-        .get::<crate::connections::RequestId>()
+        .get::<crate::http::request_id::RequestId>()
         .map(ToString::to_string)
         .unwrap_or_default();
     let method = request.method().clone();

@@ -73,7 +73,13 @@ pub async fn poll(
     let wait = request.wait()?;
     let polled = state
         .core
-        .poll_waiting(id, &client, request.get("deviceJWT"), wait)
+        .poll_waiting(
+            id,
+            &client,
+            request.get("deviceJWT"),
+            wait,
+            &request.client_address(),
+        )
         .await?;
     Ok(Reply::ok(pin_body(
         &state,

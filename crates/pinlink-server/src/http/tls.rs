@@ -13,6 +13,7 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use parking_lot::RwLock;
 use rustls::crypto::ring as provider;
@@ -20,6 +21,9 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio_rustls::server::TlsStream;
 
 /// Where the certificate chain and its private key are (PEM files).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,7 +36,7 @@ pub struct TlsFiles {
 /// presents (replaced by [`Tls::reload`]).
 #[derive(Clone)]
 pub struct Tls {
-    pub acceptor: tokio_rustls::TlsAcceptor,
+    acceptor: tokio_rustls::TlsAcceptor,
     current: Arc<CurrentCertificate>,
     files: TlsFiles,
 }
@@ -85,6 +89,59 @@ impl Tls {
     pub fn files(&self) -> &TlsFiles {
         &self.files
     }
+
+    /// One connection's handshake, done within `timeout`. Plain HTTP gets
+    /// [`PLAIN_HTTP_ANSWER`]; `None` when there is nothing to serve (plain
+    /// HTTP, a failed or silent handshake).
+    pub(crate) async fn accept(
+        &self,
+        stream: TcpStream,
+        timeout: Duration,
+    ) -> Option<TlsStream<TcpStream>> {
+        /// Every TLS connection starts with a handshake record.
+        const TLS_HANDSHAKE: u8 = 0x16;
+        let mut first = [0u8; 1];
+        match tokio::time::timeout(timeout, stream.peek(&mut first)).await {
+            Ok(Ok(1)) if first[0] == TLS_HANDSHAKE => {}
+            Ok(Ok(1)) => {
+                answer_plain_http(stream, timeout).await;
+                return None;
+            }
+            // Closed, broken or silent: nothing to answer.
+            _ => return None,
+        }
+        match tokio::time::timeout(timeout, self.acceptor.accept(stream)).await {
+            Ok(Ok(stream)) => Some(stream),
+            Ok(Err(e)) => {
+                tracing::debug!(error = %e, "TLS handshake failed");
+                None
+            }
+            Err(_) => None,
+        }
+    }
+
+    /// Whether the client chose HTTP/2 (ALPN `h2`).
+    pub(crate) fn chose_http2(stream: &TlsStream<TcpStream>) -> bool {
+        stream.get_ref().1.alpn_protocol() == Some(b"h2")
+    }
+}
+
+/// Reads the plain-HTTP request's head (so that closing does not reset the
+/// connection before the client reads the answer), then says to use https.
+async fn answer_plain_http(mut stream: TcpStream, timeout: Duration) {
+    let mut head = Vec::new();
+    let mut buffer = [0u8; 2048];
+    let read_head = async {
+        while head.len() < 16 * 1024 && !head.windows(4).any(|w| w == b"\r\n\r\n") {
+            match stream.read(&mut buffer).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => head.extend_from_slice(&buffer[..n]),
+            }
+        }
+    };
+    let _ = tokio::time::timeout(timeout, read_head).await;
+    let _ = stream.write_all(PLAIN_HTTP_ANSWER).await;
+    let _ = stream.shutdown().await;
 }
 
 fn certified_key(files: &TlsFiles) -> Result<CertifiedKey, String> {

@@ -1,0 +1,440 @@
+//! One connection, from its first byte to its close.
+//!
+//! HTTP/1.1 is hyper's: a request's headers must arrive within
+//! [`ConnectionLimits::header_read_timeout`], and a kept-alive connection
+//! waiting for its next request is closed after as long (hyper's timer
+//! covers both).
+//!
+//! HTTP/2 (over TLS, when the client asks for it by ALPN) has no such timer
+//! in hyper, so `Activity` keeps one: a connection with no request in
+//! progress for [`ConnectionLimits::header_read_timeout`] is closed
+//! (GOAWAY, then the socket) — an idle connection, one that never sent a
+//! request, and one stuck in half a HEADERS frame alike (HTTP/2 delivers a
+//! request only once its headers are complete). Keep-alive pings close a
+//! connection whose peer is gone while a request is held. At most
+//! [`ConnectionLimits::streams_per_connection`] requests run at once on one
+//! connection, and the flow-control windows are sized to the largest body
+//! pinlink accepts, so a client cannot make the server buffer more.
+//!
+//! A request that ran out of time (408, [`super::deadline`]) closes its
+//! connection on either protocol: its client was trickling, and may not
+//! keep the connection for the next try.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::Request;
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::Response;
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulConnection;
+use parking_lot::Mutex;
+use tokio::net::TcpStream;
+use tokio::sync::{watch, Notify};
+use tokio::time::Instant;
+use tower::{Service, ServiceExt};
+
+use super::request_id::RequestId;
+use super::tls::Tls;
+use super::ConnectionLimits;
+use crate::client_address::TrustedProxies;
+
+/// Everything a connection needs to know, the same for every connection of
+/// a listener.
+#[derive(Clone)]
+pub struct ConnectionRules {
+    pub limits: ConnectionLimits,
+    pub trusted_proxies: TrustedProxies,
+    /// HTTPS on this listener; plain HTTP/1.1 without.
+    pub tls: Option<Tls>,
+    /// Largest request head accepted over HTTP/2 (HTTP/1.1's is checked by
+    /// the router's middleware, `negotiate.rs`).
+    pub max_header_bytes: u32,
+}
+
+/// HTTP/2 flow-control windows: a stream may send what the largest request
+/// body pinlink accepts needs, and a connection a few streams' worth, before
+/// the server reads it.
+const STREAM_WINDOW: u32 = 64 * 1024;
+const CONNECTION_WINDOW: u32 = 256 * 1024;
+
+/// Serves one accepted connection until it closes or the listener stops.
+pub(crate) async fn serve_connection<S>(
+    stream: TcpStream,
+    peer: SocketAddr,
+    app: S,
+    rules: &ConnectionRules,
+    stopping: watch::Receiver<bool>,
+) where
+    S: Service<Request, Response = Response, Error = Infallible> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+{
+    let limits = &rules.limits;
+    let served = match &rules.tls {
+        None => serve_http1(TokioIo::new(stream), app, peer, rules, stopping).await,
+        Some(tls) => match tls.accept(stream, limits.header_read_timeout).await {
+            None => Ok(()),
+            Some(stream) if Tls::chose_http2(&stream) => {
+                serve_http2(TokioIo::new(stream), app, peer, rules, stopping).await
+            }
+            Some(stream) => serve_http1(TokioIo::new(stream), app, peer, rules, stopping).await,
+        },
+    };
+    // A client that hangs up or times out is not an error worth logging
+    // above DEBUG.
+    if let Err(e) = served {
+        tracing::debug!(error = %e, "connection ended");
+    }
+}
+
+async fn serve_http1<I, S>(
+    io: TokioIo<I>,
+    app: S,
+    peer: SocketAddr,
+    rules: &ConnectionRules,
+    stopping: watch::Receiver<bool>,
+) -> Result<(), hyper::Error>
+where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    S: Service<Request, Response = Response, Error = Infallible> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+{
+    let service = service_for(app, peer, rules.trusted_proxies.clone(), Protocol::Http1);
+    let connection = hyper::server::conn::http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(rules.limits.header_read_timeout)
+        .keep_alive(true)
+        .serve_connection(io, service);
+    // Idle connections are hyper's to close (its header timer).
+    drive(connection, None, &rules.limits, stopping).await
+}
+
+async fn serve_http2<I, S>(
+    io: TokioIo<I>,
+    app: S,
+    peer: SocketAddr,
+    rules: &ConnectionRules,
+    stopping: watch::Receiver<bool>,
+) -> Result<(), hyper::Error>
+where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    S: Service<Request, Response = Response, Error = Infallible> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+{
+    let activity = Activity::new();
+    let service = service_for(
+        app,
+        peer,
+        rules.trusted_proxies.clone(),
+        Protocol::Http2(activity.clone()),
+    );
+    let limits = &rules.limits;
+    let connection = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
+        .timer(TokioTimer::new())
+        .max_concurrent_streams(limits.streams_per_connection)
+        .max_header_list_size(rules.max_header_bytes)
+        .initial_stream_window_size(STREAM_WINDOW)
+        .initial_connection_window_size(CONNECTION_WINDOW)
+        .max_send_buf_size(STREAM_WINDOW as usize)
+        .keep_alive_interval(limits.header_read_timeout)
+        .keep_alive_timeout(limits.header_read_timeout)
+        .serve_connection(io, service);
+    drive(connection, Some(&activity), limits, stopping).await
+}
+
+/// Why a connection is being closed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Close {
+    /// No request in progress for the idle timeout.
+    Idle,
+    /// A request ran out of time.
+    RequestTimedOut,
+    /// The server is stopping.
+    Shutdown,
+}
+
+/// Runs `connection` until it ends, or until there is a reason to close it
+/// ([`Close`]); then closes it gracefully (HTTP/2: GOAWAY; requests in
+/// flight may finish within their own deadlines) and gives up on it after
+/// the request timeout.
+async fn drive<C>(
+    connection: C,
+    activity: Option<&Activity>,
+    limits: &ConnectionLimits,
+    mut stopping: watch::Receiver<bool>,
+) -> Result<(), hyper::Error>
+where
+    C: GracefulConnection<Error = hyper::Error>,
+{
+    tokio::pin!(connection);
+    let idle_timeout = limits.header_read_timeout;
+    let reason = tokio::select! {
+        ended = connection.as_mut() => return ended,
+        reason = async {
+            match activity {
+                Some(activity) => activity.reason_to_close(idle_timeout).await,
+                None => std::future::pending().await,
+            }
+        } => reason,
+        _ = stopping.wait_for(|stop| *stop) => Close::Shutdown,
+    };
+    tracing::debug!(?reason, "closing a connection");
+    connection.as_mut().graceful_shutdown();
+    // HTTP/2's graceful close waits for the client to acknowledge a PING
+    // after the GOAWAY: one round trip for a live client. An idle one that
+    // cannot (a half-sent header block) is dropped after a moment; requests
+    // in flight get up to the request timeout.
+    let give_up = Instant::now() + limits.request_timeout;
+    let quick = Instant::now() + GOAWAY_GRACE;
+    tokio::select! {
+        ended = connection.as_mut() => return ended,
+        () = tokio::time::sleep_until(quick.min(give_up)) => {}
+    }
+    if activity.is_some_and(|activity| activity.in_progress() > 0) || reason == Close::Shutdown {
+        if let Ok(ended) = tokio::time::timeout_at(give_up, connection).await {
+            return ended;
+        }
+    }
+    // A client that will not take its GOAWAY: dropped.
+    Ok(())
+}
+
+/// How long an idle connection's client has to acknowledge its GOAWAY.
+const GOAWAY_GRACE: Duration = Duration::from_secs(1);
+
+/// What the connection's service must do beyond calling the app.
+#[derive(Clone)]
+enum Protocol {
+    Http1,
+    Http2(Arc<Activity>),
+}
+
+/// The app as a hyper service for one connection: each request learns the
+/// client's address ([`pinlink_core::ClientAddress`], from the peer and,
+/// behind a trusted proxy, its forwarding header) and its [`RequestId`];
+/// over HTTP/2 each is counted in progress until its answer is sent; a 408
+/// closes the connection.
+fn service_for<S>(
+    app: S,
+    peer: SocketAddr,
+    trusted_proxies: TrustedProxies,
+    protocol: Protocol,
+) -> impl hyper::service::Service<
+    hyper::Request<Incoming>,
+    Response = Response,
+    Error = Infallible,
+    Future = impl Future<Output = Result<Response, Infallible>> + Send,
+> + Clone
+where
+    S: Service<Request, Response = Response, Error = Infallible> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+{
+    hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
+        let in_progress = match &protocol {
+            Protocol::Http1 => None,
+            Protocol::Http2(activity) => Some(activity.begin()),
+        };
+        let mut request = request.map(Body::new);
+        let address = trusted_proxies.client_address(peer.ip(), request.headers());
+        request.extensions_mut().insert(address);
+        let id = RequestId::next();
+        request.extensions_mut().insert(id);
+        let answer = app.clone().oneshot(request);
+        async move {
+            let mut response = answer.await?;
+            if let Ok(value) = HeaderValue::from_str(&id.to_string()) {
+                response.headers_mut().insert("x-request-id", value);
+            }
+            let timed_out = response.status() == StatusCode::REQUEST_TIMEOUT;
+            Ok(match in_progress {
+                None => {
+                    if timed_out {
+                        response
+                            .headers_mut()
+                            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+                    }
+                    response
+                }
+                Some(in_progress) => {
+                    if timed_out {
+                        in_progress.activity.close_soon();
+                    }
+                    // In progress until the answer's body is sent (or
+                    // dropped with the stream).
+                    response.map(|body| Body::new(Tracked { body, in_progress }))
+                }
+            })
+        }
+    })
+}
+
+/// An HTTP/2 connection's requests in progress, for closing it when idle.
+#[derive(Debug)]
+pub(crate) struct Activity {
+    state: Mutex<ActivityState>,
+    changed: Notify,
+}
+
+#[derive(Debug)]
+struct ActivityState {
+    in_progress: usize,
+    /// When the last request in progress ended (or the connection began).
+    idle_since: Instant,
+    /// A request ran out of time: close the connection.
+    close: bool,
+}
+
+/// One request in progress; dropping it ends it.
+#[derive(Debug)]
+struct InProgress {
+    activity: Arc<Activity>,
+}
+
+impl Drop for InProgress {
+    fn drop(&mut self) {
+        self.activity.end();
+    }
+}
+
+impl Activity {
+    fn new() -> Arc<Activity> {
+        Arc::new(Activity {
+            state: Mutex::new(ActivityState {
+                in_progress: 0,
+                idle_since: Instant::now(),
+                close: false,
+            }),
+            changed: Notify::new(),
+        })
+    }
+
+    fn begin(self: &Arc<Self>) -> InProgress {
+        self.state.lock().in_progress += 1;
+        InProgress {
+            activity: self.clone(),
+        }
+    }
+
+    fn end(&self) {
+        {
+            let mut state = self.state.lock();
+            state.in_progress -= 1;
+            if state.in_progress == 0 {
+                state.idle_since = Instant::now();
+            }
+        }
+        self.changed.notify_waiters();
+    }
+
+    fn in_progress(&self) -> usize {
+        self.state.lock().in_progress
+    }
+
+    fn close_soon(&self) {
+        self.state.lock().close = true;
+        self.changed.notify_waiters();
+    }
+
+    /// Resolves when the connection should close: a request timed out, or
+    /// no request has been in progress for `idle_timeout`.
+    async fn reason_to_close(&self, idle_timeout: Duration) -> Close {
+        loop {
+            // Listening before looking, so no change in between is missed.
+            let changed = self.changed.notified();
+            tokio::pin!(changed);
+            changed.as_mut().enable();
+            let idle_until = {
+                let state = self.state.lock();
+                if state.close {
+                    return Close::RequestTimedOut;
+                }
+                (state.in_progress == 0).then(|| state.idle_since + idle_timeout)
+            };
+            match idle_until {
+                Some(deadline) => {
+                    tokio::select! {
+                        () = tokio::time::sleep_until(deadline) => {
+                            let state = self.state.lock();
+                            if state.in_progress == 0 && state.idle_since + idle_timeout <= Instant::now() {
+                                return Close::Idle;
+                            }
+                        }
+                        () = changed => {}
+                    }
+                }
+                None => changed.await,
+            }
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// An answer's body, holding its request [`InProgress`] until it is
+    /// sent.
+    struct Tracked {
+        #[pin]
+        body: Body,
+        in_progress: InProgress,
+    }
+}
+
+impl axum::body::HttpBody for Tracked {
+    type Data = axum::body::Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Self::Data>, Self::Error>>> {
+        self.project().body.poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        self.body.size_hint()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn a_connection_is_idle_only_with_no_request_in_progress() {
+        let activity = Activity::new();
+        let idle = Duration::from_secs(20);
+        let request = activity.begin();
+        let closing = tokio::spawn({
+            let activity = activity.clone();
+            async move { activity.reason_to_close(idle).await }
+        });
+        // A request held a minute keeps the connection.
+        tokio::time::sleep(Duration::from_secs(60)).await;
+        assert!(!closing.is_finished());
+        drop(request);
+        let ended = Instant::now();
+        assert_eq!(closing.await.expect("task"), Close::Idle);
+        assert!(Instant::now() - ended >= idle);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_request_that_timed_out_closes_its_connection_at_once() {
+        let activity = Activity::new();
+        let _request = activity.begin();
+        let closing = tokio::spawn({
+            let activity = activity.clone();
+            async move { activity.reason_to_close(Duration::from_secs(20)).await }
+        });
+        tokio::task::yield_now().await;
+        activity.close_soon();
+        assert_eq!(closing.await.expect("task"), Close::RequestTimedOut);
+    }
+}
