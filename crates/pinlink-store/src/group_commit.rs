@@ -19,8 +19,19 @@
 //! every write queued behind it; a file database gets a checkpointer thread
 //! of its own instead ([`Checkpointer`]), which runs passive checkpoints
 //! beside the writer.
+//!
+//! Passive checkpoints alone never let the WAL shrink under steady writes:
+//! SQLite starts the log over only when a write begins after *every* frame
+//! was copied back, and with writes arriving all the time the checkpointer
+//! never quite catches up (the log grew past 2 GB in 20 s of pin creation).
+//! So when a passive checkpoint finds the log longer than [`WAL_LIMIT`], it
+//! asks the writer for a `TRUNCATE` checkpoint: between two batches (or
+//! after a second with none), the writer copies the rest back, waits for
+//! readers to leave the log, and empties the file. Writes wait for that
+//! moment; the log stays within a few batches of the limit.
 
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
 use pinlink_core::StoreError;
@@ -54,13 +65,23 @@ fn copy(e: &StoreError) -> StoreError {
 /// Runs `PRAGMA wal_checkpoint(PASSIVE)` on a connection of its own: it
 /// copies what it can without waiting for, or blocking, the writer or any
 /// reader. It runs after the writer committed and at least [`PAUSE`] after
-/// the last checkpoint, and stops with the writer.
+/// the last checkpoint, and stops with the writer. When the log is longer
+/// than [`WAL_LIMIT`], it asks the writer to empty it.
 pub struct Checkpointer {
     connection: rusqlite::Connection,
 }
 
 /// Between two checkpoints.
 const PAUSE: Duration = Duration::from_millis(100);
+
+/// How long the write-ahead log may grow before the writer empties it
+/// (`journal_size_limit` is set to the same, for the file left behind when
+/// the log starts over by itself).
+pub const WAL_LIMIT: u64 = 16 * 1024 * 1024;
+
+/// How long the writer waits for work before it looks whether the log
+/// should be emptied.
+const IDLE_LOOK: Duration = Duration::from_secs(1);
 
 impl Checkpointer {
     /// `connection` must be to the writer's database file; the writer's
@@ -69,22 +90,34 @@ impl Checkpointer {
         Checkpointer { connection }
     }
 
-    fn run(self, commits: mpsc::Receiver<()>) {
+    fn run(self, commits: mpsc::Receiver<()>, wal_too_long: Arc<AtomicBool>) {
+        let page_size: u64 = self
+            .connection
+            .query_row("PRAGMA page_size", [], |row| row.get(0))
+            .unwrap_or(4096);
         // Wait for a commit, then let more pile up for a moment.
         while commits.recv().is_ok() {
             std::thread::sleep(PAUSE);
             while commits.try_recv().is_ok() {}
-            if let Err(e) = self
-                .connection
-                .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
-            {
-                tracing::warn!(error = %e, "WAL checkpoint failed");
+            match self.passive_checkpoint() {
+                Ok(frames) if frames.saturating_mul(page_size) > WAL_LIMIT => {
+                    wal_too_long.store(true, Ordering::Release);
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "WAL checkpoint failed"),
             }
         }
         // The writer has stopped: one last checkpoint of everything.
-        let _ = self
-            .connection
-            .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
+        let _ = self.passive_checkpoint();
+    }
+
+    /// Copies what it can; returns how many frames the log holds.
+    fn passive_checkpoint(&self) -> rusqlite::Result<u64> {
+        self.connection
+            .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |row| {
+                row.get::<_, i64>(1)
+            })
+            .map(|frames| u64::try_from(frames).unwrap_or(0))
     }
 }
 
@@ -97,15 +130,21 @@ impl Writer {
     ) -> Result<Writer, StoreError> {
         let failed =
             |e: std::io::Error| StoreError::Other(format!("cannot start the SQLite writer: {e}"));
+        let wal_too_long = Arc::new(AtomicBool::new(false));
         let commits = match checkpointer {
             Some(checkpointer) => {
+                let pragma_failed = |e| crate::map_err(crate::backend::sqlite_error(e));
                 connection
                     .pragma_update(None, "wal_autocheckpoint", 0)
-                    .map_err(|e| crate::map_err(crate::backend::sqlite_error(e)))?;
+                    .map_err(pragma_failed)?;
+                connection
+                    .pragma_update(None, "journal_size_limit", WAL_LIMIT as i64)
+                    .map_err(pragma_failed)?;
                 let (commits, heard) = mpsc::sync_channel::<()>(1);
+                let wal_too_long = wal_too_long.clone();
                 std::thread::Builder::new()
                     .name("pinlink-sqlite-checkpoint".into())
-                    .spawn(move || checkpointer.run(heard))
+                    .spawn(move || checkpointer.run(heard, wal_too_long))
                     .map_err(failed)?;
                 Some(commits)
             }
@@ -114,7 +153,7 @@ impl Writer {
         let (jobs, queue) = mpsc::sync_channel::<Job>(4096);
         std::thread::Builder::new()
             .name("pinlink-sqlite-writer".into())
-            .spawn(move || run(connection, queue, commits))
+            .spawn(move || run(connection, queue, commits, &wal_too_long))
             .map_err(failed)?;
         Ok(Writer { jobs })
     }
@@ -162,12 +201,38 @@ fn fixed(connection: &rusqlite::Connection, sql: &str) -> rusqlite::Result<()> {
     connection.prepare_cached(sql)?.execute([]).map(|_| ())
 }
 
+/// Empties the write-ahead log if the checkpointer asked for it: copies the
+/// rest back, waits for readers to leave the log, truncates the file.
+fn truncate_log_if_asked(connection: &rusqlite::Connection, wal_too_long: &AtomicBool) {
+    if !wal_too_long.swap(false, Ordering::AcqRel) {
+        return;
+    }
+    match connection.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |row| {
+        row.get::<_, i64>(0)
+    }) {
+        Ok(0) => tracing::debug!("emptied the write-ahead log"),
+        // Readers stayed past the busy timeout: the checkpointer asks again.
+        Ok(_) => tracing::debug!("the write-ahead log could not be emptied yet"),
+        Err(e) => tracing::warn!(error = %e, "emptying the write-ahead log failed"),
+    }
+}
+
 fn run(
     mut connection: rusqlite::Connection,
     queue: mpsc::Receiver<Job>,
     commits: Option<mpsc::SyncSender<()>>,
+    wal_too_long: &AtomicBool,
 ) {
-    while let Ok(first) = queue.recv() {
+    loop {
+        let first = match queue.recv_timeout(IDLE_LOOK) {
+            Ok(job) => job,
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                truncate_log_if_asked(&connection, wal_too_long);
+                continue;
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => break,
+        };
+        truncate_log_if_asked(&connection, wal_too_long);
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
             match queue.try_recv() {
