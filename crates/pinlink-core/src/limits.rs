@@ -103,6 +103,11 @@ pub struct Budgets {
     /// JWT nonces per address, whatever the client identifier (which a
     /// stranger can vary at will): each is a stored row.
     pub jwt_nonces_per_address: Limit,
+    /// Device keys registered (`POST /api/v2/auth/jwk`) per device: a
+    /// device registers one when it logs in, and again when it rotates it.
+    pub device_keys_per_device: Limit,
+    /// Device keys registered per address, whatever the device.
+    pub device_keys_per_address: Limit,
 }
 
 impl Default for Budgets {
@@ -124,6 +129,8 @@ impl Default for Budgets {
             pins_per_client: Limit::new(20, 10 * MINUTE),
             jwt_nonces_per_client: Limit::new(30, 10 * MINUTE),
             jwt_nonces_per_address: Limit::new(120, 10 * MINUTE),
+            device_keys_per_device: Limit::new(10, 10 * MINUTE),
+            device_keys_per_address: Limit::new(60, 10 * MINUTE),
         }
     }
 }
@@ -146,6 +153,8 @@ impl Budgets {
             self.pins_per_client,
             self.jwt_nonces_per_client,
             self.jwt_nonces_per_address,
+            self.device_keys_per_device,
+            self.device_keys_per_address,
         ]
         .iter()
         .map(|limit| limit.window_secs)
@@ -302,6 +311,20 @@ impl BudgetKeys<'_> {
             Spend::new(
                 self.key(&["jwt nonce address", &network]),
                 &[self.budgets.jwt_nonces_per_address],
+            ),
+        ]
+    }
+
+    /// Registering a device key: per device, and per address.
+    pub fn device_key(&self, device: i64, from: &ClientAddress) -> Vec<Spend> {
+        vec![
+            Spend::new(
+                self.key(&["device key", &device.to_string()]),
+                &[self.budgets.device_keys_per_device],
+            ),
+            Spend::new(
+                self.key(&["device key address", &from.network()]),
+                &[self.budgets.device_keys_per_address],
             ),
         ]
     }

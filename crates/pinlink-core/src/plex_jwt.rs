@@ -196,6 +196,9 @@ pub struct DeviceClaims {
     pub aud: Audience,
     #[serde(default)]
     pub iat: Option<i64>,
+    /// Not before: a JWT that says it is valid only later is refused now.
+    #[serde(default)]
+    pub nbf: Option<i64>,
     pub exp: i64,
     #[serde(default)]
     pub nonce: Option<String>,
@@ -204,9 +207,10 @@ pub struct DeviceClaims {
 }
 
 /// Checks a device JWT against the device's key: EdDSA, the key's `kid` in
-/// the header, `aud` `plex.tv`, not expired and not valid for longer than
-/// [`DEVICE_JWT_MAX_LIFETIME_SECS`]. The issuer and nonce are the caller's
-/// to check (they need the store).
+/// the header, `aud` `plex.tv`, not expired, not issued (`iat`) or valid
+/// from (`nbf`) in the future beyond a minute of clock skew, and not valid
+/// for longer than [`DEVICE_JWT_MAX_LIFETIME_SECS`]. The issuer and nonce
+/// are the caller's to check (they need the store).
 pub fn verify_device_jwt(
     token: &str,
     key: &Jwk,
@@ -221,6 +225,15 @@ pub fn verify_device_jwt(
         return Err(JwtProblem::Invalid);
     }
     if claims.exp > now.0 + DEVICE_JWT_MAX_LIFETIME_SECS + LEEWAY_SECS {
+        return Err(JwtProblem::Invalid);
+    }
+    // Issued or valid only in the future: not a JWT of now, whatever its
+    // `exp` (a day-ahead `iat` could otherwise pass as fresh).
+    if [claims.iat, claims.nbf]
+        .into_iter()
+        .flatten()
+        .any(|at| at > now.0 + LEEWAY_SECS)
+    {
         return Err(JwtProblem::Invalid);
     }
     if claims.exp + LEEWAY_SECS <= now.0 {
@@ -525,6 +538,19 @@ mod tests {
             verify_device_jwt(&sign("k1", wrong_aud), &jwk, UnixTime(1000)).err(),
             Some(JwtProblem::Invalid)
         );
+        // Issued, or valid from, a day ahead: refused; a minute of skew is
+        // not.
+        for claim in ["iat", "nbf"] {
+            for (ahead, ok) in [(86_400, false), (61, false), (60, true), (-30, true)] {
+                let mut claims = serde_json::json!({"iss": "tv", "aud": "plex.tv", "exp": 1300});
+                claims[claim] = (1000 + ahead).into();
+                assert_eq!(
+                    verify_device_jwt(&sign("k1", claims), &jwk, UnixTime(1000)).is_ok(),
+                    ok,
+                    "{claim} {ahead} s ahead"
+                );
+            }
+        }
         let too_long = serde_json::json!({"iss": "tv", "aud": "plex.tv", "exp": 1000 + 86400});
         assert_eq!(
             verify_device_jwt(&sign("k1", too_long), &jwk, UnixTime(1000)).err(),

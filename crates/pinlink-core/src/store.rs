@@ -52,6 +52,10 @@ pub struct ApplicationRecord {
 /// [`Store::delete_expired_pins`]).
 pub const GRANT_EXPIRY_MEMORY_SECS: i64 = 600;
 
+/// Keys one device may hold (`POST /api/v2/auth/jwk`, JWT pins): a device
+/// registering one more loses its oldest, and the Plex JWTs issued for it.
+pub const MAX_KEYS_PER_DEVICE: usize = 4;
+
 /// A new token, as stored: found by its hash, listed from its sealed copy.
 #[derive(Debug, Clone)]
 pub struct NewToken {
@@ -238,8 +242,10 @@ pub trait Store: Send + Sync + 'static {
         device: DeviceId,
         connections: &[String],
     ) -> Result<bool, StoreError>;
-    /// Binds a device's public key (`kid`, `x`) to it. `false` when the
-    /// `kid` already belongs to another device (nothing is written then).
+    /// Binds a device's public key (`kid`, `x`) to it, as its newest; a
+    /// device keeps at most [`MAX_KEYS_PER_DEVICE`], so its oldest goes.
+    /// `false` when the `kid` already belongs to another device (nothing is
+    /// written then).
     async fn register_device_key(
         &self,
         device: DeviceId,

@@ -474,9 +474,18 @@ pub async fn register_device_key<C: Db + ?Sized>(
         .int(device.0)
         .text(x)
         .int(now.0)
+        .execute(&mut *conn)
+        .await?;
+    if n == 0 {
+        return Ok(false);
+    }
+    Statement::new(sql::TRIM_DEVICE_KEYS)
+        .int(device.0)
+        .text(kid)
+        .int(pinlink_core::store::MAX_KEYS_PER_DEVICE as i64)
         .execute(conn)
         .await?;
-    Ok(n > 0)
+    Ok(true)
 }
 
 pub async fn device_key<C: Db + ?Sized>(

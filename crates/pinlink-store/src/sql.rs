@@ -128,9 +128,17 @@ pub const SESSION_BY_TOKEN: &str = concat!(
 pub const SET_DEVICE_CONNECTIONS: &str =
     "UPDATE devices SET connections = $1 WHERE account_id = $2 AND id = $3";
 
-pub const UPSERT_DEVICE_KEY: &str = "INSERT INTO device_keys (kid, device_id, x, created_at) \
-     VALUES ($1, $2, $3, $4) ON CONFLICT (kid) DO UPDATE SET x = excluded.x \
-     WHERE device_keys.device_id = excluded.device_id";
+/// Registers a key as its device's newest (again, if it is registered).
+pub const UPSERT_DEVICE_KEY: &str = "INSERT INTO device_keys (kid, device_id, x, created_at, seq) \
+     VALUES ($1, $2, $3, $4, \
+       (SELECT COALESCE(MAX(seq), 0) + 1 FROM device_keys WHERE device_id = $2)) \
+     ON CONFLICT (kid) DO UPDATE SET x = excluded.x, created_at = excluded.created_at, \
+     seq = excluded.seq WHERE device_keys.device_id = excluded.device_id";
+
+/// Keeps a device's `$3` newest keys, `$2` (just registered) among them.
+pub const TRIM_DEVICE_KEYS: &str = "DELETE FROM device_keys WHERE device_id = $1 AND kid NOT IN \
+     (SELECT kid FROM device_keys WHERE device_id = $1 \
+      ORDER BY (kid = $2) DESC, seq DESC LIMIT $3)";
 
 pub const DEVICE_KEY: &str = concat!(
     "SELECT ",

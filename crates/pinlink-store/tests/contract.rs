@@ -523,6 +523,70 @@ async fn tokens_and_devices_are_revoked_completely() {
     }
 }
 
+#[tokio::test]
+async fn a_device_keeps_its_newest_keys_and_no_one_elses() {
+    use pinlink_core::store::MAX_KEYS_PER_DEVICE;
+    for (name, store) in backends().await {
+        let alice = account(store.as_ref(), "alice").await;
+        let grant = |client: &str, n| TokenGrant {
+            account: alice.id,
+            client_identifier: ClientIdentifier::from_stored(client.into()),
+            device: device("Player"),
+            token: token(n),
+            known_client: hash(n + 100),
+            now: NOW,
+        };
+        let tv = store.grant_token(&grant("tv", 1)).await.expect(name);
+        let radio = store.grant_token(&grant("radio", 2)).await.expect(name);
+        let kid = |n: usize| format!("key-{n:0>3}");
+        // More keys than a device may hold, a second apart.
+        for n in 0..MAX_KEYS_PER_DEVICE + 3 {
+            assert!(
+                store
+                    .register_device_key(tv, &kid(n), "x", NOW.plus_secs(n as i64))
+                    .await
+                    .expect(name),
+                "{name}"
+            );
+        }
+        let held = |n: usize| {
+            let store = store.clone();
+            let kid = kid(n);
+            async move { store.device_key(&kid).await.expect("lookup").is_some() }
+        };
+        for n in 0..3 {
+            assert!(!held(n).await, "{name}: the oldest key {n} went");
+        }
+        for n in 3..MAX_KEYS_PER_DEVICE + 3 {
+            assert!(held(n).await, "{name}: key {n} stays");
+        }
+        // Registered again, an old key is the newest: the next one does not
+        // push it out. Within one second the key just registered stays.
+        let again = NOW.plus_secs(100);
+        store
+            .register_device_key(tv, &kid(3), "x", again)
+            .await
+            .expect(name);
+        store
+            .register_device_key(tv, &kid(50), "x", again)
+            .await
+            .expect(name);
+        assert!(held(3).await && held(50).await, "{name}");
+        assert!(!held(4).await, "{name}");
+        // Another device's key cannot be taken, and does not count here.
+        assert!(
+            !store
+                .register_device_key(radio, &kid(50), "y", again)
+                .await
+                .expect(name),
+            "{name}"
+        );
+        let owner = store.device_key(&kid(50)).await.expect(name).expect("key");
+        assert_eq!(owner.session.device, tv, "{name}");
+        assert_eq!(owner.x, "x", "{name}");
+    }
+}
+
 fn spend(key: u8, limits: &[Limit]) -> Spend {
     Spend::new(hash(key), limits)
 }

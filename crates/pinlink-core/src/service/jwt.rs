@@ -108,6 +108,7 @@ impl Pinlink {
         session: &Session,
         client: &ClientIdentifier,
         jwk: Jwk,
+        from: &ClientAddress,
     ) -> Result<(), CoreError> {
         if session.client_identifier.as_str() != client.as_str() {
             return Err(CoreError::JwtRejected(
@@ -121,9 +122,16 @@ impl Pinlink {
                 "register a key with an account token, not a Plex JWT",
             ));
         }
+        let now = self.now();
+        let spends = self.budget_keys().device_key(session.device_id.0, from);
+        if let Err(refused) = self.spend(&spends, now).await? {
+            return Err(CoreError::RateLimited {
+                retry_after_secs: refused.retry_after_secs,
+            });
+        }
         let registered = self
             .store
-            .register_device_key(session.device_id, &jwk.kid, &jwk.x, self.now())
+            .register_device_key(session.device_id, &jwk.kid, &jwk.x, now)
             .await?;
         if !registered {
             return Err(CoreError::JwtRejected("thumbprint already taken"));

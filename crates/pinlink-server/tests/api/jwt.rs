@@ -177,6 +177,20 @@ async fn device_jwts_with_a_wrong_key_issuer_audience_or_time_are_refused() {
         .await;
     }
 
+    // Issued, or valid from, a day ahead: refused (beyond a minute of skew).
+    for claim in ["iat", "nbf"] {
+        let n = app.jwt_nonce(CLIENT).await;
+        let now = pinlink_core::Clock::now(&app.clock).0;
+        let mut claims = device.claims(pinlink_core::Clock::now(&app.clock), &n);
+        claims[claim] = (now + 86_400).into();
+        assert_json_error(
+            app.exchange_jwt(CLIENT, &device.sign(claims)).await,
+            422,
+            1000,
+        )
+        .await;
+    }
+
     // Expired: 498, so that the client refreshes.
     let n = app.jwt_nonce(CLIENT).await;
     let mut claims = device.claims(pinlink_core::Clock::now(&app.clock), &n);
@@ -243,6 +257,77 @@ async fn registering_a_key_needs_that_clients_token_and_a_free_kid() {
         1000,
     )
     .await;
+}
+
+/// A device keeps its newest few keys (registering another drops the
+/// oldest, and the Plex JWTs issued for it), and registrations are
+/// budgeted per device: ten thousand keys from one token stop at the
+/// budget, and the database holds a handful.
+#[tokio::test]
+async fn a_device_holds_a_few_keys_and_registering_more_is_budgeted() {
+    let app = TestApp::spawn().await;
+    let token = app.sign_in(CLIENT).await;
+    let keys: Vec<JwtDevice> = (0..12u8)
+        .map(|n| JwtDevice::new(20 + n, CLIENT).with_kid(&format!("{n:x}{}", "k".repeat(127))))
+        .collect();
+    let first = &keys[0];
+    let _ = first.kid();
+    assert_eq!(
+        app.register_jwk(&token, CLIENT, first.jwk()).await.status(),
+        StatusCode::NO_CONTENT
+    );
+    let first_jwt = plex_jwt(&app, first).await;
+    let budget = pinlink_core::Budgets::default().device_keys_per_device.max as usize;
+    let mut refused = 0;
+    for device in &keys[1..] {
+        let answer = app.register_jwk(&token, CLIENT, device.jwk()).await;
+        match answer.status().as_u16() {
+            204 => {}
+            429 => {
+                refused += 1;
+                assert!(answer.headers().contains_key("retry-after"));
+                assert_json_error(answer, 429, 1003).await;
+            }
+            other => panic!("registering a key: {other}"),
+        }
+    }
+    assert_eq!(
+        refused,
+        keys.len() - budget,
+        "the budget is {budget} a device"
+    );
+    // Of the keys registered, only the newest few still trade a device JWT
+    // for a Plex JWT; the first was pushed out, and its JWT with it.
+    let mut working = Vec::new();
+    for (n, device) in keys[..budget].iter().enumerate() {
+        let nonce = app.jwt_nonce(CLIENT).await;
+        let answer = app
+            .exchange_jwt(
+                CLIENT,
+                &device.sign(device.claims(pinlink_core::Clock::now(&app.clock), &nonce)),
+            )
+            .await;
+        if answer.status() == StatusCode::OK {
+            working.push(n);
+        }
+    }
+    let kept = pinlink_core::store::MAX_KEYS_PER_DEVICE;
+    assert_eq!(working, (budget - kept..budget).collect::<Vec<_>>());
+    let dead = app
+        .request(Method::GET, "/api/v2/user")
+        .header("Accept", "application/json")
+        .header("X-Plex-Token", &first_jwt)
+        .header("X-Plex-Client-Identifier", CLIENT)
+        .go()
+        .await;
+    assert_eq!(dead.status(), StatusCode::UNAUTHORIZED);
+    // After the budget's window, the device may register again.
+    app.clock.advance(10 * 60);
+    let later = JwtDevice::new(90, CLIENT);
+    assert_eq!(
+        app.register_jwk(&token, CLIENT, later.jwk()).await.status(),
+        StatusCode::NO_CONTENT
+    );
 }
 
 #[tokio::test]

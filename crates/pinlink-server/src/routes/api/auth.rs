@@ -31,7 +31,7 @@ pub async fn register_key(
     let jwk = Jwk::parse(&jwk)?;
     state
         .core
-        .register_device_key(&session, &client, jwk)
+        .register_device_key(&session, &client, jwk, &request.client_address())
         .await?;
     Ok(Reply::status(StatusCode::NO_CONTENT))
 }
