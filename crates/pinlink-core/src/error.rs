@@ -31,6 +31,31 @@ pub enum CoreError {
     SetupRefused,
     #[error("User could not be authenticated")]
     Unauthenticated,
+    /// The password was right, and the account has two-step verification:
+    /// the sign-in needs its code (plex.tv's 401/1029; python-plexapi
+    /// raises `TwoFactorRequired` when the message says "verification
+    /// code").
+    #[error("Please enter the verification code")]
+    VerificationCodeRequired {
+        /// For `/login`'s second step; the API has no use for it.
+        ticket: crate::service::TwoStepTicket,
+    },
+    /// The verification code (or recovery code) is wrong, or was used
+    /// already.
+    #[error("The verification code is wrong or was used already")]
+    VerificationCodeWrong,
+    /// The account is disabled by the operator (said only after a right
+    /// password).
+    #[error("This account is disabled; ask the server's operator")]
+    AccountDisabled,
+    /// A passkey answer that cannot be accepted (a wrong signature, an
+    /// unknown passkey, a ceremony that ran out).
+    #[error("The passkey could not be used")]
+    PasskeyRefused,
+    /// This server has no passkeys: its public URL's host is not a domain
+    /// name (browsers allow WebAuthn only on one, `localhost` included).
+    #[error("Passkeys need the server's public URL to name a host, not an IP address")]
+    PasskeysUnavailable,
     /// Too many failed sign-ins for this account or address.
     #[error("User could not be authenticated. This IP appears to be having trouble signing in to an account (detected repeated failures)")]
     SignInLockedOut { retry_after_secs: i64 },
@@ -51,6 +76,9 @@ pub enum CoreError {
     AccountExists(&'static str),
     #[error("Device not found")]
     DeviceNotFound,
+    /// An operator named an account that does not exist.
+    #[error("no account {0:?} (see `pinlink user list`)")]
+    NoSuchAccount(String),
     /// A Plex JWT that was ours but has expired: the client should refresh.
     #[error("The token has expired")]
     TokenExpired,

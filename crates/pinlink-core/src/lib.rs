@@ -15,11 +15,14 @@ pub mod limits;
 pub mod live_pins;
 pub mod live_sessions;
 pub mod model;
+pub mod passkeys;
 pub mod plex_jwt;
 mod records;
 pub mod secrets;
+pub mod security_log;
 pub mod service;
 pub mod store;
+pub mod two_step;
 pub mod waiters;
 
 pub use clock::{Clock, FakeClock, SystemClock, UnixTime};
@@ -28,7 +31,8 @@ pub use limits::{Budgets, Limit, PinCaps};
 pub use model::*;
 pub use secrets::{AuthToken, LookupHash, Password, ServerKey};
 pub use service::{
-    AutoApprove, Expect, IssuedToken, NewDeviceGrant, NewPin, Pinlink, PinlinkSettings, Polled,
-    SignIn, StartedGrant,
+    AccountSecurity, AutoApprove, Expect, IssuedToken, NewDeviceGrant, NewPin, Origin,
+    PasskeyCeremony, Pinlink, PinlinkSettings, Polled, SignIn, StartedGrant, TwoStepEnrollment,
+    TwoStepTicket,
 };
 pub use store::{CapKind, Change, Reservation, Spend, Store, StoreError};

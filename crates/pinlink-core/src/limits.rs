@@ -108,6 +108,10 @@ pub struct Budgets {
     pub device_keys_per_device: Limit,
     /// Device keys registered per address, whatever the device.
     pub device_keys_per_address: Limit,
+    /// Passkey sign-ins started per address (each keeps a challenge for
+    /// five minutes); a failed one also spends the address's sign-in
+    /// budget.
+    pub passkey_sign_ins_per_address: Limit,
 }
 
 impl Default for Budgets {
@@ -131,6 +135,7 @@ impl Default for Budgets {
             jwt_nonces_per_address: Limit::new(120, 10 * MINUTE),
             device_keys_per_device: Limit::new(10, 10 * MINUTE),
             device_keys_per_address: Limit::new(60, 10 * MINUTE),
+            passkey_sign_ins_per_address: Limit::new(60, 10 * MINUTE),
         }
     }
 }
@@ -155,6 +160,7 @@ impl Budgets {
             self.jwt_nonces_per_address,
             self.device_keys_per_device,
             self.device_keys_per_address,
+            self.passkey_sign_ins_per_address,
         ]
         .iter()
         .map(|limit| limit.window_secs)
@@ -313,6 +319,23 @@ impl BudgetKeys<'_> {
                 &[self.budgets.jwt_nonces_per_address],
             ),
         ]
+    }
+
+    /// Starting a passkey sign-in.
+    pub fn passkey_sign_in(&self, from: &ClientAddress) -> Vec<Spend> {
+        vec![Spend::new(
+            self.key(&["passkey sign-in", &from.network()]),
+            &[self.budgets.passkey_sign_ins_per_address],
+        )]
+    }
+
+    /// A passkey sign-in's answer: the address's sign-in budget (a wrong
+    /// one is a failed sign-in).
+    pub fn passkey_answer(&self, from: &ClientAddress) -> Vec<Spend> {
+        vec![Spend::new(
+            self.key(&["sign-in address", &from.network()]),
+            &[self.budgets.sign_in_per_address],
+        )]
     }
 
     /// Registering a device key: per device, and per address.

@@ -160,6 +160,16 @@ impl LivePins {
         }
     }
 
+    /// Every linked pin goes (they hold tokens, and tokens were revoked
+    /// where this process cannot see it): read again from the store.
+    pub fn forget_linked(&self) {
+        for shard in &self.shards {
+            let mut shard = shard.write();
+            self.epoch.fetch_add(1, Ordering::SeqCst);
+            shard.pins.retain(|_, pin| pin.auth_token.is_none());
+        }
+    }
+
     /// Changes may have been missed: forget everything and keep nothing
     /// until [`LivePins::resume`].
     pub fn pause(&self) {

@@ -22,7 +22,7 @@ use std::collections::HashMap;
 use parking_lot::RwLock;
 
 use crate::clock::UnixTime;
-use crate::model::{Account, ClientIdentifier, DeviceId};
+use crate::model::{Account, AccountId, ClientIdentifier, DeviceId};
 use crate::secrets::LookupHash;
 
 /// Most tokens kept; past this, checks of other tokens read the store.
@@ -48,6 +48,8 @@ struct State {
     sessions: HashMap<LookupHash, CachedSession>,
     /// Counts every forgetting ([`LiveSessions::put_if_unchanged`]).
     epoch: u64,
+    /// The store's outside-changes value at the last look.
+    outside: u64,
 }
 
 impl LiveSessions {
@@ -58,6 +60,7 @@ impl LiveSessions {
                 enabled,
                 sessions: HashMap::new(),
                 epoch: 0,
+                outside: 0,
             }),
         }
     }
@@ -97,9 +100,43 @@ impl LiveSessions {
 
     /// The device was revoked: every token it held goes.
     pub fn forget_device(&self, device: DeviceId) {
+        self.forget_devices(&[device]);
+    }
+
+    /// The devices were revoked: every token they held goes.
+    pub fn forget_devices(&self, devices: &[DeviceId]) {
         let mut state = self.state.write();
         state.epoch += 1;
-        state.sessions.retain(|_, session| session.device != device);
+        state
+            .sessions
+            .retain(|_, session| !devices.contains(&session.device));
+    }
+
+    /// The account changed (e-mail, disabled, removed): every token of it
+    /// is read again.
+    pub fn forget_account(&self, account: AccountId) {
+        let mut state = self.state.write();
+        state.epoch += 1;
+        state
+            .sessions
+            .retain(|_, session| session.account.id != account);
+    }
+
+    /// Another process changed accounts or tokens (`outside` is the store's
+    /// [`crate::store::Store::outside_changes`]): when it moved since the
+    /// last look, everything kept is read again. Whether it moved.
+    pub fn sync_outside(&self, outside: u64) -> bool {
+        if self.state.read().outside == outside {
+            return false;
+        }
+        let mut state = self.state.write();
+        if state.outside == outside {
+            return false;
+        }
+        state.outside = outside;
+        state.epoch += 1;
+        state.sessions.clear();
+        true
     }
 
     pub fn len(&self) -> usize {
@@ -114,7 +151,6 @@ impl LiveSessions {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::AccountId;
 
     fn hash(n: u8) -> LookupHash {
         LookupHash([n; 32])
@@ -156,6 +192,24 @@ mod tests {
         assert!(cache.get(&hash(1)).is_none());
         assert!(cache.get(&hash(2)).is_none());
         assert!(cache.get(&hash(3)).is_some());
+    }
+
+    #[test]
+    fn another_process_changing_accounts_empties_the_cache_once() {
+        let cache = LiveSessions::new(true);
+        let before = cache.epoch();
+        cache.put_if_unchanged(hash(1), session(7), before);
+        assert!(!cache.sync_outside(0), "nothing changed");
+        assert!(cache.get(&hash(1)).is_some());
+        assert!(cache.sync_outside(42));
+        assert!(cache.get(&hash(1)).is_none());
+        // A read from before the change is not put back.
+        cache.put_if_unchanged(hash(1), session(7), before);
+        assert!(cache.get(&hash(1)).is_none());
+        assert!(!cache.sync_outside(42));
+        cache.put_if_unchanged(hash(2), session(8), cache.epoch());
+        cache.forget_account(AccountId(1));
+        assert!(cache.is_empty());
     }
 
     #[test]

@@ -68,6 +68,16 @@ pub enum Purpose {
     DeviceCode,
     /// A confidential application's `client_secret`.
     ClientSecret,
+    /// An account's two-step (TOTP) secret, sealed.
+    TwoStep,
+    /// A two-step recovery code.
+    RecoveryCode,
+    /// A password reset link's token.
+    PasswordReset,
+    /// A passkey ceremony in progress, as the browser names it.
+    PasskeyCeremony,
+    /// `/login`'s proof, between its two steps, that the password was right.
+    SignInTicket,
 }
 
 impl Purpose {
@@ -80,6 +90,11 @@ impl Purpose {
             Purpose::KnownClient => b"known-client",
             Purpose::DeviceCode => b"device-code",
             Purpose::ClientSecret => b"client-secret",
+            Purpose::TwoStep => b"two-step",
+            Purpose::RecoveryCode => b"recovery-code",
+            Purpose::PasswordReset => b"password-reset",
+            Purpose::PasskeyCeremony => b"passkey-ceremony",
+            Purpose::SignInTicket => b"sign-in-ticket",
         }
     }
 }

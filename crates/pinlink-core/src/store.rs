@@ -16,6 +16,7 @@ use crate::model::{
     DeviceInfo, PinId,
 };
 use crate::secrets::LookupHash;
+use crate::security_log::{LoggedEvent, SecurityEvent};
 
 /// A pin as stored.
 #[derive(Debug, Clone)]
@@ -99,10 +100,111 @@ pub struct NewAccount {
     pub created_at: UnixTime,
 }
 
+/// An account as stored, with what guards it.
 #[derive(Debug, Clone)]
 pub struct AccountRecord {
     pub account: Account,
     pub password_hash: String,
+    /// Disabled by the operator: no sign-in, no token works.
+    pub disabled: bool,
+    /// Two-step verification's secret, sealed ([`crate::two_step`]), when
+    /// it is on.
+    pub totp_sealed: Option<Vec<u8>>,
+    /// The last time step a code was accepted in (a code is good once).
+    pub totp_last_step: i64,
+    /// A secret being enrolled, sealed, until a code confirms it.
+    pub totp_pending_sealed: Option<Vec<u8>>,
+    /// The WebAuthn user handle its passkeys are registered under.
+    pub passkey_handle: Option<String>,
+}
+
+impl AccountRecord {
+    pub fn two_step(&self) -> bool {
+        self.totp_sealed.is_some()
+    }
+}
+
+/// An account as the operator's list shows it.
+#[derive(Debug, Clone)]
+pub struct AccountOverview {
+    pub account: Account,
+    pub disabled: bool,
+    pub two_step: bool,
+    pub passkeys: u32,
+}
+
+/// Who is signed out when an account changes ([`AccountChange`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SignOut {
+    Nobody,
+    /// Every device but this one (the browser that asked).
+    AllBut(DeviceId),
+    Everyone,
+}
+
+/// A change to what guards an account, made in one atomic step with its
+/// security log entry ([`Store::change_account`]).
+#[derive(Debug, Clone)]
+pub enum AccountChange {
+    /// A new password hash; the devices `sign_out` names lose their tokens.
+    Password { hash: String, sign_out: SignOut },
+    /// A new e-mail address ([`StoreError::Conflict`] if it is taken).
+    Email(String),
+    /// Disabled or enabled by the operator.
+    Disabled(bool),
+    /// The devices `sign_out` names lose their tokens.
+    SignOut(SignOut),
+    /// A two-step secret to enroll (sealed), not yet confirmed.
+    EnrollTwoStep { pending_sealed: Vec<u8> },
+    /// The enrolled secret confirmed by a code of `step`: two-step is on,
+    /// with these recovery codes (keyed hashes).
+    ConfirmTwoStep {
+        secret_sealed: Vec<u8>,
+        step: i64,
+        recovery_codes: Vec<LookupHash>,
+    },
+    /// Two-step off: secret and recovery codes gone.
+    StopTwoStep,
+    /// New recovery codes in place of the old ones.
+    RecoveryCodes(Vec<LookupHash>),
+    /// The account's WebAuthn user handle, set once.
+    PasskeyHandle(String),
+}
+
+/// A password reset link (`pinlink user reset`), as stored.
+#[derive(Debug, Clone)]
+pub struct PasswordReset {
+    /// The keyed hash of the token in the link.
+    pub hash: LookupHash,
+    pub account: AccountId,
+    /// Two-step verification goes too (a lost phone).
+    pub drop_two_step: bool,
+    pub expires_at: UnixTime,
+}
+
+/// A registered passkey, as stored.
+#[derive(Debug, Clone)]
+pub struct PasskeyRecord {
+    pub id: i64,
+    pub account: AccountId,
+    pub credential_id: Vec<u8>,
+    pub name: String,
+    /// webauthn-rs's own record of it ([`crate::passkeys::StoredPasskey`]).
+    pub passkey: String,
+    pub created_at: UnixTime,
+    pub last_used_at: Option<UnixTime>,
+}
+
+/// A WebAuthn ceremony between its two requests, as stored (any instance
+/// may finish what another started).
+#[derive(Debug, Clone)]
+pub struct CeremonyRecord {
+    /// The keyed hash of the ceremony id the browser holds.
+    pub hash: LookupHash,
+    /// A registration's account; `None` for a sign-in.
+    pub account: Option<AccountId>,
+    pub state: String,
+    pub expires_at: UnixTime,
 }
 
 #[derive(Debug, Clone)]
@@ -219,7 +321,111 @@ pub trait Store: Send + Sync + 'static {
     async fn insert_account(&self, account: &NewAccount) -> Result<Account, StoreError>;
     /// By username or e-mail, either without regard to case.
     async fn account_by_login(&self, login: &str) -> Result<Option<AccountRecord>, StoreError>;
+    async fn account_by_id(&self, id: AccountId) -> Result<Option<AccountRecord>, StoreError>;
     async fn list_accounts(&self) -> Result<Vec<Account>, StoreError>;
+    /// Every account with whether it is disabled, has two-step and how
+    /// many passkeys.
+    async fn account_overview(&self) -> Result<Vec<AccountOverview>, StoreError>;
+    /// Makes `change` and writes `event` (if any) in one step. `Ok(None)`
+    /// when there is no such account; otherwise the devices signed out.
+    async fn change_account(
+        &self,
+        account: AccountId,
+        change: &AccountChange,
+        event: Option<&SecurityEvent>,
+    ) -> Result<Option<Vec<DeviceId>>, StoreError>;
+    /// Accepts a two-step code of `step` unless one of this step or a
+    /// later one was accepted before (a code is good once).
+    async fn accept_totp_step(&self, account: AccountId, step: i64) -> Result<bool, StoreError>;
+    /// Uses a recovery code up: `true` once.
+    async fn use_recovery_code(
+        &self,
+        account: AccountId,
+        hash: &LookupHash,
+    ) -> Result<bool, StoreError>;
+    /// How many recovery codes are left.
+    async fn recovery_codes_left(&self, account: AccountId) -> Result<u32, StoreError>;
+    /// Removes the account and everything of it: devices, tokens, keys,
+    /// the pins it linked, passkeys, its log. The pins removed (for
+    /// what instances hold in memory); `None` when there is no account.
+    async fn delete_account(&self, account: AccountId) -> Result<Option<Vec<PinId>>, StoreError>;
+
+    // --- the security log ---
+    /// Writes an entry; an account keeps its newest
+    /// [`crate::security_log::MAX_ENTRIES_PER_ACCOUNT`].
+    async fn log_event(&self, event: &SecurityEvent) -> Result<(), StoreError>;
+    /// The account's entries older than `before` (all when `None`), newest
+    /// first, at most `limit`.
+    async fn security_log(
+        &self,
+        account: AccountId,
+        before: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<LoggedEvent>, StoreError>;
+
+    // --- password resets ---
+    async fn insert_password_reset(&self, reset: &PasswordReset) -> Result<(), StoreError>;
+    /// The live reset with this hash, if any (it stays).
+    async fn password_reset(
+        &self,
+        hash: &LookupHash,
+        now: UnixTime,
+    ) -> Result<Option<PasswordReset>, StoreError>;
+    /// Uses a live reset up: sets the password, drops two-step if the
+    /// reset says so, signs every device out and writes `event` (its
+    /// account is filled in), in one step. `None` when it is not live.
+    async fn complete_password_reset(
+        &self,
+        hash: &LookupHash,
+        password_hash: &str,
+        event: &SecurityEvent,
+    ) -> Result<Option<(AccountId, Vec<DeviceId>)>, StoreError>;
+
+    // --- passkeys ---
+    /// [`StoreError::Conflict`] when the credential is registered already.
+    async fn insert_passkey(&self, passkey: &PasskeyRecord) -> Result<i64, StoreError>;
+    async fn passkeys(&self, account: AccountId) -> Result<Vec<PasskeyRecord>, StoreError>;
+    /// The passkey with this credential id, of the account with this
+    /// WebAuthn user handle.
+    async fn passkey_for_sign_in(
+        &self,
+        handle: &str,
+        credential_id: &[u8],
+    ) -> Result<Option<(AccountRecord, PasskeyRecord)>, StoreError>;
+    /// Records a passkey's use (its new counter, when).
+    async fn passkey_used(&self, id: i64, passkey: &str, now: UnixTime) -> Result<(), StoreError>;
+    /// Removes one of the account's passkeys; its name, or `None`.
+    async fn delete_passkey(
+        &self,
+        account: AccountId,
+        id: i64,
+    ) -> Result<Option<String>, StoreError>;
+    async fn insert_ceremony(&self, ceremony: &CeremonyRecord) -> Result<(), StoreError>;
+    /// Takes a live ceremony out (once).
+    async fn take_ceremony(
+        &self,
+        hash: &LookupHash,
+        now: UnixTime,
+    ) -> Result<Option<CeremonyRecord>, StoreError>;
+    /// Deletes expired ceremonies and password resets, and log entries
+    /// from before `log_before`.
+    async fn delete_stale_account_data(
+        &self,
+        now: UnixTime,
+        log_before: UnixTime,
+    ) -> Result<(), StoreError>;
+
+    /// A number that changes whenever another process (an operator's
+    /// command) has changed accounts or tokens: what this process keeps of
+    /// them in memory must then be read again. Only a store other processes
+    /// write beside the server needs one (SQLite); a shared store's
+    /// instances read the database for every token anyway.
+    fn outside_changes(&self) -> u64 {
+        0
+    }
+    /// Tells the processes using this store that accounts or tokens
+    /// changed (an operator's command, after it committed).
+    fn announce_outside_change(&self) {}
 
     // --- devices and tokens ---
     async fn grant_token(&self, grant: &TokenGrant) -> Result<DeviceId, StoreError>;

@@ -97,6 +97,24 @@ impl ApiError {
             CoreError::Unauthenticated => {
                 mapped(S::UNAUTHORIZED, ErrorCode::Unauthenticated, message)
             }
+            // plex.tv's two-step answer: python-plexapi raises
+            // TwoFactorRequired on a 401 whose text says "verification
+            // code", the plex-api crate on 1029. A wrong code says so too,
+            // so a client asks for the code again.
+            CoreError::VerificationCodeRequired { .. } | CoreError::VerificationCodeWrong => {
+                mapped(
+                    S::UNAUTHORIZED,
+                    ErrorCode::VerificationCodeRequired,
+                    message,
+                )
+            }
+            CoreError::AccountDisabled => {
+                mapped(S::UNAUTHORIZED, ErrorCode::Unauthenticated, message)
+            }
+            CoreError::PasskeyRefused => {
+                mapped(S::UNAUTHORIZED, ErrorCode::Unauthenticated, message)
+            }
+            CoreError::PasskeysUnavailable => mapped(S::NOT_FOUND, ErrorCode::NotFound, message),
             CoreError::SignInLockedOut { retry_after_secs } => Mapped {
                 retry_after_secs: Some(*retry_after_secs),
                 ..mapped(S::UNAUTHORIZED, ErrorCode::SignInLockedOut, message)
@@ -124,7 +142,9 @@ impl ApiError {
                 }
             }
             CoreError::AccountExists(_) => mapped(S::CONFLICT, ErrorCode::Conflict, message),
-            CoreError::DeviceNotFound => mapped(S::NOT_FOUND, ErrorCode::NotFound, message),
+            CoreError::DeviceNotFound | CoreError::NoSuchAccount(_) => {
+                mapped(S::NOT_FOUND, ErrorCode::NotFound, message)
+            }
             // plex.tv's "token expired": the client keeps its key and refreshes.
             CoreError::TokenExpired => mapped(
                 S::from_u16(498).unwrap_or(S::UNAUTHORIZED),

@@ -258,6 +258,11 @@ pub struct SignInForm {
     /// Username or e-mail.
     pub login: String,
     pub password: String,
+    /// The two-step verification code (or a recovery code), when the
+    /// account has two-step verification on; without it such an account's
+    /// sign-in answers 401 with error 1029.
+    #[schema(rename = "verificationCode")]
+    pub verification_code: Option<String>,
 }
 
 #[derive(ToSchema)]

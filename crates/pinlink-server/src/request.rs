@@ -120,6 +120,16 @@ impl PlexRequest {
         }
     }
 
+    /// plex.tv's two-step code at sign-in (`verificationCode`; also the
+    /// Rails-style `user[verificationCode]`); absent or blank is none.
+    pub fn verification_code(&self) -> Option<String> {
+        self.get("verificationCode")
+            .or_else(|| self.get("user[verificationCode]"))
+            .map(str::trim)
+            .filter(|code| !code.is_empty())
+            .map(str::to_owned)
+    }
+
     /// `wait=N`, pinlink's long poll: whole seconds, 0 to 2^32 - 1 (the
     /// core holds a request at most 25 of them); absent is 0.
     pub fn wait(&self) -> Result<std::time::Duration, CoreError> {

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use axum::http::Method;
-use pinlink_core::{Clock, Pinlink, Store};
+use pinlink_core::{Clock, Pinlink, PinlinkSettings, Store};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tower::Layer;
@@ -87,12 +87,11 @@ impl App {
             })
             .trim_end_matches('/')
             .to_owned();
-        let core = Arc::new(Pinlink::new(
-            store.clone(),
-            clock,
-            &config.key,
-            config.settings.clone(),
-        ));
+        let settings = PinlinkSettings {
+            public_url: Some(public_url.clone()),
+            ..config.settings.clone()
+        };
+        let core = Arc::new(Pinlink::new(store.clone(), clock, &config.key, settings));
         core.load_signing_keys()
             .await
             .context("cannot read the Plex JWT signing keys")?;

@@ -33,6 +33,7 @@ pub enum Param<'q> {
     Bytes(&'q [u8]),
     NullBytes,
     NullText,
+    NullInt,
 }
 
 /// A statement and its parameters, in the order its `$N` appear.
@@ -66,6 +67,10 @@ impl<'q> Statement<'q> {
     }
     pub fn opt_text(mut self, value: Option<&'q str>) -> Self {
         self.params.push(value.map_or(Param::NullText, Param::Text));
+        self
+    }
+    pub fn opt_int(mut self, value: Option<i64>) -> Self {
+        self.params.push(value.map_or(Param::NullInt, Param::Int));
         self
     }
     pub fn opt_bytes(mut self, value: Option<&'q [u8]>) -> Self {
@@ -144,6 +149,7 @@ macro_rules! sqlx_db {
                         Param::Bytes(v) => query.bind(v),
                         Param::NullBytes => query.bind(None::<&[u8]>),
                         Param::NullText => query.bind(None::<&str>),
+                        Param::NullInt => query.bind(None::<i64>),
                     };
                 }
                 query
@@ -198,7 +204,7 @@ fn prepared<'c>(
             Param::Flag(v) => prepared.raw_bind_parameter(index, v),
             Param::Text(v) => prepared.raw_bind_parameter(index, v),
             Param::Bytes(v) => prepared.raw_bind_parameter(index, v),
-            Param::NullBytes | Param::NullText => {
+            Param::NullBytes | Param::NullText | Param::NullInt => {
                 prepared.raw_bind_parameter(index, rusqlite::types::Null)
             }
         }

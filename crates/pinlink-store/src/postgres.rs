@@ -14,9 +14,11 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
+use pinlink_core::security_log::{LoggedEvent, SecurityEvent};
 use pinlink_core::store::{
-    AccountRecord, ApplicationRecord, Change, DeviceKeyRecord, DeviceRecord, NewAccount, PinLink,
-    PinRecord, Reservation, SessionRecord, Spend, TokenGrant,
+    AccountChange, AccountOverview, AccountRecord, ApplicationRecord, CeremonyRecord, Change,
+    DeviceKeyRecord, DeviceRecord, NewAccount, PasskeyRecord, PasswordReset, PinLink, PinRecord,
+    Reservation, SessionRecord, Spend, TokenGrant,
 };
 use pinlink_core::{
     Account, AccountId, ApplicationId, DeviceId, LookupHash, PinCaps, PinId, Store, StoreError,
@@ -507,6 +509,157 @@ impl Store for PostgresStore {
             conn,
             before,
             forget_clients_before
+        )
+        .await
+        .map_err(map_err))
+    }
+
+    async fn account_by_id(&self, id: AccountId) -> Result<Option<AccountRecord>, StoreError> {
+        on_pool!(self, |conn| queries::account_by_id(conn, id))
+    }
+
+    async fn account_overview(&self) -> Result<Vec<AccountOverview>, StoreError> {
+        on_pool!(self, |conn| queries::account_overview(conn))
+    }
+
+    async fn change_account(
+        &self,
+        account: AccountId,
+        change: &AccountChange,
+        event: Option<&SecurityEvent>,
+    ) -> Result<Option<Vec<DeviceId>>, StoreError> {
+        in_transaction!(self, |conn| queries::change_account(
+            conn, account, change, event
+        )
+        .await
+        .map_err(map_err))
+    }
+
+    async fn accept_totp_step(&self, account: AccountId, step: i64) -> Result<bool, StoreError> {
+        on_pool!(self, |conn| queries::accept_totp_step(conn, account, step))
+    }
+
+    async fn use_recovery_code(
+        &self,
+        account: AccountId,
+        hash: &LookupHash,
+    ) -> Result<bool, StoreError> {
+        on_pool!(self, |conn| queries::use_recovery_code(conn, account, hash))
+    }
+
+    async fn recovery_codes_left(&self, account: AccountId) -> Result<u32, StoreError> {
+        on_pool!(self, |conn| queries::recovery_codes_left(conn, account))
+    }
+
+    async fn delete_account(&self, account: AccountId) -> Result<Option<Vec<PinId>>, StoreError> {
+        in_transaction!(self, |conn| {
+            let pins = queries::delete_account(conn, account)
+                .await
+                .map_err(map_err)?;
+            // Every instance forgets the pins it holds of the account.
+            for pin in pins.iter().flatten() {
+                announce_pin(conn, *pin).await.map_err(map_err)?;
+            }
+            Ok(pins)
+        })
+    }
+
+    async fn log_event(&self, event: &SecurityEvent) -> Result<(), StoreError> {
+        in_transaction!(self, |conn| queries::log_event(conn, event)
+            .await
+            .map_err(map_err))
+    }
+
+    async fn security_log(
+        &self,
+        account: AccountId,
+        before: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<LoggedEvent>, StoreError> {
+        on_pool!(self, |conn| queries::security_log(
+            conn, account, before, limit
+        ))
+    }
+
+    async fn insert_password_reset(&self, reset: &PasswordReset) -> Result<(), StoreError> {
+        on_pool!(self, |conn| queries::insert_password_reset(conn, reset))
+    }
+
+    async fn password_reset(
+        &self,
+        hash: &LookupHash,
+        now: UnixTime,
+    ) -> Result<Option<PasswordReset>, StoreError> {
+        on_pool!(self, |conn| queries::password_reset(conn, hash, now))
+    }
+
+    async fn complete_password_reset(
+        &self,
+        hash: &LookupHash,
+        password_hash: &str,
+        event: &SecurityEvent,
+    ) -> Result<Option<(AccountId, Vec<DeviceId>)>, StoreError> {
+        in_transaction!(self, |conn| queries::complete_password_reset(
+            conn,
+            hash,
+            password_hash,
+            event
+        )
+        .await
+        .map_err(map_err))
+    }
+
+    async fn insert_passkey(&self, passkey: &PasskeyRecord) -> Result<i64, StoreError> {
+        on_pool!(self, |conn| queries::insert_passkey(conn, passkey))
+    }
+
+    async fn passkeys(&self, account: AccountId) -> Result<Vec<PasskeyRecord>, StoreError> {
+        on_pool!(self, |conn| queries::passkeys(conn, account))
+    }
+
+    async fn passkey_for_sign_in(
+        &self,
+        handle: &str,
+        credential_id: &[u8],
+    ) -> Result<Option<(AccountRecord, PasskeyRecord)>, StoreError> {
+        on_pool!(self, |conn| queries::passkey_for_sign_in(
+            conn,
+            handle,
+            credential_id
+        ))
+    }
+
+    async fn passkey_used(&self, id: i64, passkey: &str, now: UnixTime) -> Result<(), StoreError> {
+        on_pool!(self, |conn| queries::passkey_used(conn, id, passkey, now))
+    }
+
+    async fn delete_passkey(
+        &self,
+        account: AccountId,
+        id: i64,
+    ) -> Result<Option<String>, StoreError> {
+        on_pool!(self, |conn| queries::delete_passkey(conn, account, id))
+    }
+
+    async fn insert_ceremony(&self, ceremony: &CeremonyRecord) -> Result<(), StoreError> {
+        on_pool!(self, |conn| queries::insert_ceremony(conn, ceremony))
+    }
+
+    async fn take_ceremony(
+        &self,
+        hash: &LookupHash,
+        now: UnixTime,
+    ) -> Result<Option<CeremonyRecord>, StoreError> {
+        on_pool!(self, |conn| queries::take_ceremony(conn, hash, now))
+    }
+
+    async fn delete_stale_account_data(
+        &self,
+        now: UnixTime,
+        log_before: UnixTime,
+    ) -> Result<(), StoreError> {
+        in_transaction!(self, |conn| queries::delete_stale_account_data(
+            conn, now, log_before
         )
         .await
         .map_err(map_err))

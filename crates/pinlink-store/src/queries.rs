@@ -5,9 +5,11 @@
 //! notifications that several instances need) — and never repeat what it
 //! does.
 
+use pinlink_core::security_log::{LoggedEvent, SecurityEvent, MAX_ENTRIES_PER_ACCOUNT};
 use pinlink_core::store::{
-    AccountRecord, ApplicationRecord, CapKind, DeviceKeyRecord, DeviceRecord, NewAccount, NewToken,
-    PinLink, PinRecord, Reservation, SessionRecord, Spend, TokenGrant, GRANT_EXPIRY_MEMORY_SECS,
+    AccountChange, AccountOverview, AccountRecord, ApplicationRecord, CapKind, CeremonyRecord,
+    DeviceKeyRecord, DeviceRecord, NewAccount, NewToken, PasskeyRecord, PasswordReset, PinLink,
+    PinRecord, Reservation, SessionRecord, SignOut, Spend, TokenGrant, GRANT_EXPIRY_MEMORY_SECS,
 };
 use pinlink_core::{
     Account, AccountId, ApplicationId, ClientIdentifier, DeviceId, DeviceInfo, Email, LookupHash,
@@ -16,7 +18,10 @@ use pinlink_core::{
 
 use crate::backend::{Db, Statement};
 use crate::rows::Columns;
-use crate::rows::{account_from_row, application_from_row, device_record_from_row, pin_from_row};
+use crate::rows::{
+    account_from_row, account_record_from_row, application_from_row, device_record_from_row,
+    logged_event_from_row, passkey_from_row, pin_from_row,
+};
 use crate::sql;
 
 /// What a store operation fails with before it is mapped to a
@@ -339,14 +344,477 @@ pub async fn account_by_login<C: Db + ?Sized>(
         .text(login)
         .fetch_optional(conn)
         .await?;
+    row.map(|row| account_record_from_row(&row)).transpose()
+}
+
+pub async fn account_by_id<C: Db + ?Sized>(
+    conn: &mut C,
+    id: AccountId,
+) -> Result<Option<AccountRecord>, sqlx::Error> {
+    let row = Statement::new(sql::ACCOUNT_BY_ID)
+        .int(id.0)
+        .fetch_optional(conn)
+        .await?;
+    row.map(|row| account_record_from_row(&row)).transpose()
+}
+
+pub async fn account_overview<C: Db + ?Sized>(
+    conn: &mut C,
+) -> Result<Vec<AccountOverview>, sqlx::Error> {
+    let rows = Statement::new(sql::ACCOUNT_OVERVIEW)
+        .fetch_all(conn)
+        .await?;
+    rows.iter()
+        .map(|row| {
+            Ok(AccountOverview {
+                account: account_from_row(row)?,
+                disabled: row.flag("disabled")?,
+                two_step: row.flag("two_step")?,
+                passkeys: u32::try_from(row.int("passkeys")?).unwrap_or(u32::MAX),
+            })
+        })
+        .collect()
+}
+
+/// Signs the devices `who` names out; returns them.
+async fn sign_out<C: Db + ?Sized>(
+    conn: &mut C,
+    account: AccountId,
+    who: SignOut,
+) -> Result<Vec<DeviceId>, sqlx::Error> {
+    let rows = match who {
+        SignOut::Nobody => return Ok(Vec::new()),
+        SignOut::Everyone => {
+            Statement::new(sql::SIGN_OUT_ALL)
+                .int(account.0)
+                .fetch_all(conn)
+                .await?
+        }
+        SignOut::AllBut(keep) => {
+            Statement::new(sql::SIGN_OUT_ALL_BUT)
+                .int(account.0)
+                .int(keep.0)
+                .fetch_all(conn)
+                .await?
+        }
+    };
+    rows.iter()
+        .map(|row| Ok(DeviceId(row.int("id")?)))
+        .collect()
+}
+
+async fn replace_recovery_codes<C: Db + ?Sized>(
+    conn: &mut C,
+    account: AccountId,
+    codes: &[LookupHash],
+) -> Result<(), sqlx::Error> {
+    Statement::new(sql::DELETE_RECOVERY_CODES)
+        .int(account.0)
+        .execute(&mut *conn)
+        .await?;
+    for code in codes {
+        Statement::new(sql::INSERT_RECOVERY_CODE)
+            .int(account.0)
+            .bytes(code.as_bytes())
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(())
+}
+
+/// One change to what guards an account, and its log entry. `None` when
+/// there is no such account.
+pub async fn change_account<C: Db + ?Sized>(
+    conn: &mut C,
+    account: AccountId,
+    change: &AccountChange,
+    event: Option<&SecurityEvent>,
+) -> Result<Option<Vec<DeviceId>>, sqlx::Error> {
+    let exists = Statement::new(sql::ACCOUNT_EXISTS)
+        .int(account.0)
+        .fetch_optional(&mut *conn)
+        .await?;
+    if exists.is_none() {
+        return Ok(None);
+    }
+    // The new values, then the account (`sql.rs` names them in that order).
+    let id = account.0;
+    let mut signed_out = Vec::new();
+    match change {
+        AccountChange::Password {
+            hash,
+            sign_out: who,
+        } => {
+            Statement::new(sql::SET_PASSWORD)
+                .text(hash)
+                .int(id)
+                .execute(&mut *conn)
+                .await?;
+            signed_out = sign_out(conn, account, *who).await?;
+        }
+        AccountChange::Email(email) => {
+            Statement::new(sql::SET_EMAIL)
+                .text(email)
+                .int(id)
+                .execute(&mut *conn)
+                .await?;
+        }
+        AccountChange::Disabled(disabled) => {
+            Statement::new(sql::SET_DISABLED)
+                .flag(*disabled)
+                .int(id)
+                .execute(&mut *conn)
+                .await?;
+        }
+        AccountChange::SignOut(who) => {
+            signed_out = sign_out(conn, account, *who).await?;
+        }
+        AccountChange::EnrollTwoStep { pending_sealed } => {
+            Statement::new(sql::SET_PENDING_TOTP)
+                .bytes(pending_sealed)
+                .int(id)
+                .execute(&mut *conn)
+                .await?;
+        }
+        AccountChange::ConfirmTwoStep {
+            secret_sealed,
+            step,
+            recovery_codes,
+        } => {
+            Statement::new(sql::CONFIRM_TOTP)
+                .bytes(secret_sealed)
+                .int(*step)
+                .int(id)
+                .execute(&mut *conn)
+                .await?;
+            replace_recovery_codes(conn, account, recovery_codes).await?;
+        }
+        AccountChange::StopTwoStep => {
+            Statement::new(sql::STOP_TOTP)
+                .int(id)
+                .execute(&mut *conn)
+                .await?;
+            replace_recovery_codes(conn, account, &[]).await?;
+        }
+        AccountChange::RecoveryCodes(codes) => {
+            replace_recovery_codes(conn, account, codes).await?;
+        }
+        AccountChange::PasskeyHandle(handle) => {
+            Statement::new(sql::SET_PASSKEY_HANDLE)
+                .text(handle)
+                .int(id)
+                .execute(&mut *conn)
+                .await?;
+        }
+    }
+    if let Some(event) = event {
+        log_event(conn, event).await?;
+    }
+    Ok(Some(signed_out))
+}
+
+pub async fn accept_totp_step<C: Db + ?Sized>(
+    conn: &mut C,
+    account: AccountId,
+    step: i64,
+) -> Result<bool, sqlx::Error> {
+    let n = Statement::new(sql::ACCEPT_TOTP_STEP)
+        .int(step)
+        .int(account.0)
+        .execute(conn)
+        .await?;
+    Ok(n > 0)
+}
+
+pub async fn use_recovery_code<C: Db + ?Sized>(
+    conn: &mut C,
+    account: AccountId,
+    hash: &LookupHash,
+) -> Result<bool, sqlx::Error> {
+    let n = Statement::new(sql::USE_RECOVERY_CODE)
+        .int(account.0)
+        .bytes(hash.as_bytes())
+        .execute(conn)
+        .await?;
+    Ok(n > 0)
+}
+
+pub async fn recovery_codes_left<C: Db + ?Sized>(
+    conn: &mut C,
+    account: AccountId,
+) -> Result<u32, sqlx::Error> {
+    let row = Statement::new(sql::COUNT_RECOVERY_CODES)
+        .int(account.0)
+        .fetch_one(conn)
+        .await?;
+    Ok(u32::try_from(row.int("n")?).unwrap_or(0))
+}
+
+/// The account and everything of it; the pins it linked (which held its
+/// tokens), or `None` when there was no account.
+pub async fn delete_account<C: Db + ?Sized>(
+    conn: &mut C,
+    account: AccountId,
+) -> Result<Option<Vec<PinId>>, sqlx::Error> {
+    let pins = Statement::new(sql::DELETE_ACCOUNT_PINS)
+        .int(account.0)
+        .fetch_all(&mut *conn)
+        .await?;
+    let pins = pins
+        .iter()
+        .map(|row| Ok(PinId(u32::try_from(row.int("id")?).unwrap_or(0))))
+        .collect::<Result<Vec<_>, sqlx::Error>>()?;
+    let n = Statement::new(sql::DELETE_ACCOUNT)
+        .int(account.0)
+        .execute(conn)
+        .await?;
+    Ok((n > 0).then_some(pins))
+}
+
+// ---------------------------------------------------------- security log
+
+pub async fn log_event<C: Db + ?Sized>(
+    conn: &mut C,
+    event: &SecurityEvent,
+) -> Result<(), sqlx::Error> {
+    Statement::new(sql::INSERT_EVENT)
+        .int(event.account.0)
+        .int(event.at.0)
+        .text(event.kind.as_str())
+        .text(&event.address)
+        .text(&event.client)
+        .text(&event.detail)
+        .execute(&mut *conn)
+        .await?;
+    Statement::new(sql::TRIM_EVENTS)
+        .int(event.account.0)
+        .int(MAX_ENTRIES_PER_ACCOUNT as i64)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+pub async fn security_log<C: Db + ?Sized>(
+    conn: &mut C,
+    account: AccountId,
+    before: Option<i64>,
+    limit: u32,
+) -> Result<Vec<LoggedEvent>, sqlx::Error> {
+    let rows = Statement::new(sql::SECURITY_LOG)
+        .int(account.0)
+        .int(before.unwrap_or(i64::MAX))
+        .int(i64::from(limit))
+        .fetch_all(conn)
+        .await?;
+    rows.iter().map(|row| logged_event_from_row(row)).collect()
+}
+
+// -------------------------------------------------------- password resets
+
+pub async fn insert_password_reset<C: Db + ?Sized>(
+    conn: &mut C,
+    reset: &PasswordReset,
+) -> Result<(), sqlx::Error> {
+    Statement::new(sql::INSERT_RESET)
+        .bytes(reset.hash.as_bytes())
+        .int(reset.account.0)
+        .flag(reset.drop_two_step)
+        .int(reset.expires_at.0)
+        .execute(conn)
+        .await
+        .map(drop)
+}
+
+pub async fn password_reset<C: Db + ?Sized>(
+    conn: &mut C,
+    hash: &LookupHash,
+    now: UnixTime,
+) -> Result<Option<PasswordReset>, sqlx::Error> {
+    let row = Statement::new(sql::RESET_BY_HASH)
+        .bytes(hash.as_bytes())
+        .int(now.0)
+        .fetch_optional(conn)
+        .await?;
     row.map(|row| {
-        let row = &row;
-        Ok(AccountRecord {
-            account: account_from_row(row)?,
-            password_hash: row.text("password_hash")?,
+        Ok(PasswordReset {
+            hash: hash.clone(),
+            account: AccountId(row.int("account_id")?),
+            drop_two_step: row.flag("drop_two_step")?,
+            expires_at: UnixTime(row.int("expires_at")?),
         })
     })
     .transpose()
+}
+
+pub async fn complete_password_reset<C: Db + ?Sized>(
+    conn: &mut C,
+    hash: &LookupHash,
+    password_hash: &str,
+    event: &SecurityEvent,
+) -> Result<Option<(AccountId, Vec<DeviceId>)>, sqlx::Error> {
+    let Some(reset) = password_reset(&mut *conn, hash, event.at).await? else {
+        return Ok(None);
+    };
+    let account = reset.account;
+    Statement::new(sql::DELETE_RESETS_OF)
+        .int(account.0)
+        .execute(&mut *conn)
+        .await?;
+    if reset.drop_two_step {
+        Statement::new(sql::STOP_TOTP)
+            .int(account.0)
+            .execute(&mut *conn)
+            .await?;
+        replace_recovery_codes(conn, account, &[]).await?;
+    }
+    let event = SecurityEvent {
+        account,
+        ..event.clone()
+    };
+    let signed_out = change_account(
+        conn,
+        account,
+        &AccountChange::Password {
+            hash: password_hash.to_owned(),
+            sign_out: SignOut::Everyone,
+        },
+        Some(&event),
+    )
+    .await?
+    .unwrap_or_default();
+    Ok(Some((account, signed_out)))
+}
+
+// -------------------------------------------------------------- passkeys
+
+pub async fn insert_passkey<C: Db + ?Sized>(
+    conn: &mut C,
+    passkey: &PasskeyRecord,
+) -> Result<i64, sqlx::Error> {
+    let row = Statement::new(sql::INSERT_PASSKEY)
+        .int(passkey.account.0)
+        .bytes(&passkey.credential_id)
+        .text(&passkey.name)
+        .text(&passkey.passkey)
+        .int(passkey.created_at.0)
+        .fetch_one(conn)
+        .await?;
+    row.int("id")
+}
+
+pub async fn passkeys<C: Db + ?Sized>(
+    conn: &mut C,
+    account: AccountId,
+) -> Result<Vec<PasskeyRecord>, sqlx::Error> {
+    let rows = Statement::new(sql::PASSKEYS)
+        .int(account.0)
+        .fetch_all(conn)
+        .await?;
+    rows.iter()
+        .map(|row| passkey_from_row(row, "account_id"))
+        .collect()
+}
+
+pub async fn passkey_for_sign_in<C: Db + ?Sized>(
+    conn: &mut C,
+    handle: &str,
+    credential_id: &[u8],
+) -> Result<Option<(AccountRecord, PasskeyRecord)>, sqlx::Error> {
+    let row = Statement::new(sql::PASSKEY_FOR_SIGN_IN)
+        .text(handle)
+        .bytes(credential_id)
+        .fetch_optional(conn)
+        .await?;
+    row.map(|row| {
+        Ok((
+            account_record_from_row(&row)?,
+            passkey_from_row(&row, "passkey_account")?,
+        ))
+    })
+    .transpose()
+}
+
+pub async fn passkey_used<C: Db + ?Sized>(
+    conn: &mut C,
+    id: i64,
+    passkey: &str,
+    now: UnixTime,
+) -> Result<(), sqlx::Error> {
+    Statement::new(sql::PASSKEY_USED)
+        .text(passkey)
+        .int(now.0)
+        .int(id)
+        .execute(conn)
+        .await
+        .map(drop)
+}
+
+pub async fn delete_passkey<C: Db + ?Sized>(
+    conn: &mut C,
+    account: AccountId,
+    id: i64,
+) -> Result<Option<String>, sqlx::Error> {
+    let row = Statement::new(sql::DELETE_PASSKEY)
+        .int(account.0)
+        .int(id)
+        .fetch_optional(conn)
+        .await?;
+    row.map(|row| row.text("name")).transpose()
+}
+
+pub async fn insert_ceremony<C: Db + ?Sized>(
+    conn: &mut C,
+    ceremony: &CeremonyRecord,
+) -> Result<(), sqlx::Error> {
+    Statement::new(sql::INSERT_CEREMONY)
+        .bytes(ceremony.hash.as_bytes())
+        .opt_int(ceremony.account.map(|a| a.0))
+        .text(&ceremony.state)
+        .int(ceremony.expires_at.0)
+        .execute(conn)
+        .await
+        .map(drop)
+}
+
+pub async fn take_ceremony<C: Db + ?Sized>(
+    conn: &mut C,
+    hash: &LookupHash,
+    now: UnixTime,
+) -> Result<Option<CeremonyRecord>, sqlx::Error> {
+    let row = Statement::new(sql::TAKE_CEREMONY)
+        .bytes(hash.as_bytes())
+        .int(now.0)
+        .fetch_optional(conn)
+        .await?;
+    row.map(|row| {
+        Ok(CeremonyRecord {
+            hash: hash.clone(),
+            account: row.opt_int("account_id")?.map(AccountId),
+            state: row.text("state")?,
+            expires_at: UnixTime(row.int("expires_at")?),
+        })
+    })
+    .transpose()
+}
+
+pub async fn delete_stale_account_data<C: Db + ?Sized>(
+    conn: &mut C,
+    now: UnixTime,
+    log_before: UnixTime,
+) -> Result<(), sqlx::Error> {
+    Statement::new(sql::DELETE_EXPIRED_CEREMONIES)
+        .int(now.0)
+        .execute(&mut *conn)
+        .await?;
+    Statement::new(sql::DELETE_EXPIRED_RESETS)
+        .int(now.0)
+        .execute(&mut *conn)
+        .await?;
+    Statement::new(sql::DELETE_EVENTS_BEFORE)
+        .int(log_before.0)
+        .execute(conn)
+        .await?;
+    Ok(())
 }
 
 pub async fn list_accounts<C: Db + ?Sized>(conn: &mut C) -> Result<Vec<Account>, sqlx::Error> {

@@ -2,7 +2,10 @@
 //! each backend's row type only has to say how to read a column of each of
 //! the few types pinlink stores ([`Columns`]).
 
-use pinlink_core::store::{ApplicationRecord, DeviceRecord, PinRecord};
+use pinlink_core::security_log::{EventKind, LoggedEvent, SecurityEvent};
+use pinlink_core::store::{
+    AccountRecord, ApplicationRecord, DeviceRecord, PasskeyRecord, PinRecord,
+};
 use pinlink_core::{
     Account, AccountId, Application, ApplicationId, ApplicationRef, ClientIdentifier, DeviceGrant,
     DeviceId, DeviceInfo, Email, LookupHash, PinId, Product, UnixTime, Username,
@@ -195,6 +198,50 @@ pub fn account_from_row(row: &dyn Columns) -> Result<Account, sqlx::Error> {
         username: Username::from_stored(row.text("username")?),
         email: Email::from_stored(row.text("email")?),
         created_at: UnixTime(row.int("account_created_at")?),
+    })
+}
+
+/// An account with what guards it (`sql::account_guard_columns`).
+pub fn account_record_from_row(row: &dyn Columns) -> Result<AccountRecord, sqlx::Error> {
+    Ok(AccountRecord {
+        account: account_from_row(row)?,
+        password_hash: row.text("password_hash")?,
+        disabled: row.flag("disabled")?,
+        totp_sealed: row.bytes("totp_sealed")?,
+        totp_last_step: row.int("totp_last_step")?,
+        totp_pending_sealed: row.bytes("totp_pending_sealed")?,
+        passkey_handle: row.opt_text("passkey_handle")?,
+    })
+}
+
+pub fn passkey_from_row(
+    row: &dyn Columns,
+    account_column: &str,
+) -> Result<PasskeyRecord, sqlx::Error> {
+    Ok(PasskeyRecord {
+        id: row.int("id")?,
+        account: AccountId(row.int(account_column)?),
+        credential_id: row.required_bytes("credential_id")?,
+        name: row.text("name")?,
+        passkey: row.text("passkey")?,
+        created_at: UnixTime(row.int("created_at")?),
+        last_used_at: row.opt_int("last_used_at")?.map(UnixTime),
+    })
+}
+
+pub fn logged_event_from_row(row: &dyn Columns) -> Result<LoggedEvent, sqlx::Error> {
+    let kind = row.text("kind")?;
+    Ok(LoggedEvent {
+        id: row.int("id")?,
+        event: SecurityEvent {
+            account: AccountId(row.int("account_id")?),
+            at: UnixTime(row.int("at")?),
+            kind: EventKind::from_stored(&kind)
+                .ok_or_else(|| sqlx::Error::Decode(format!("unknown event {kind:?}").into()))?,
+            address: row.text("address")?,
+            client: row.text("client")?,
+            detail: row.text("detail")?,
+        },
     })
 }
 

@@ -81,15 +81,116 @@ pub const INSERT_ACCOUNT: &str =
     "INSERT INTO accounts (uuid, username, email, password_hash, created_at) \
      VALUES ($1, $2, $3, $4, $5) RETURNING id";
 
+/// What guards an account, beside its [`account_columns`] (read by
+/// `rows::account_record_from_row`).
+macro_rules! account_guard_columns {
+    () => {
+        ", a.password_hash, a.disabled, a.totp_sealed, a.totp_last_step, \
+         a.totp_pending_sealed, a.passkey_handle"
+    };
+}
+
 /// By username or e-mail, either without regard to case; a username match
 /// wins over an e-mail match.
 pub const ACCOUNT_BY_LOGIN: &str = concat!(
     "SELECT ",
     account_columns!(),
-    ", a.password_hash FROM accounts a \
+    account_guard_columns!(),
+    " FROM accounts a \
      WHERE lower(a.username) = lower($1) OR lower(a.email) = lower($1) \
      ORDER BY (lower(a.username) = lower($1)) DESC LIMIT 1"
 );
+
+pub const ACCOUNT_BY_ID: &str = concat!(
+    "SELECT ",
+    account_columns!(),
+    account_guard_columns!(),
+    " FROM accounts a WHERE a.id = $1"
+);
+
+pub const ACCOUNT_OVERVIEW: &str = concat!(
+    "SELECT ",
+    account_columns!(),
+    ", a.disabled, (a.totp_sealed IS NOT NULL) AS two_step, \
+       (SELECT COUNT(*) FROM passkeys p WHERE p.account_id = a.id) AS passkeys \
+     FROM accounts a ORDER BY a.id"
+);
+
+// SQLite numbers `$N` parameters in the order they first appear, so every
+// statement here names them in order: the new value(s) first, the account
+// last.
+pub const SET_PASSWORD: &str = "UPDATE accounts SET password_hash = $1 WHERE id = $2";
+pub const SET_EMAIL: &str = "UPDATE accounts SET email = $1 WHERE id = $2";
+pub const SET_DISABLED: &str = "UPDATE accounts SET disabled = $1 WHERE id = $2";
+pub const SET_PENDING_TOTP: &str = "UPDATE accounts SET totp_pending_sealed = $1 WHERE id = $2";
+pub const CONFIRM_TOTP: &str = "UPDATE accounts SET totp_sealed = $1, totp_last_step = $2, \
+     totp_pending_sealed = NULL WHERE id = $3";
+pub const STOP_TOTP: &str =
+    "UPDATE accounts SET totp_sealed = NULL, totp_pending_sealed = NULL WHERE id = $1";
+/// Set once: a passkey registered under it must keep finding its account.
+pub const SET_PASSKEY_HANDLE: &str =
+    "UPDATE accounts SET passkey_handle = $1 WHERE id = $2 AND passkey_handle IS NULL";
+/// A code is good once: only a later step than the last accepted passes.
+pub const ACCEPT_TOTP_STEP: &str = "UPDATE accounts SET totp_last_step = $1 \
+     WHERE id = $2 AND totp_last_step < $1 AND totp_sealed IS NOT NULL";
+pub const ACCOUNT_EXISTS: &str = "SELECT 1 AS one FROM accounts WHERE id = $1";
+
+/// Signing out: the account's devices go, with their tokens and keys.
+pub const SIGN_OUT_ALL: &str = "DELETE FROM devices WHERE account_id = $1 RETURNING id";
+pub const SIGN_OUT_ALL_BUT: &str =
+    "DELETE FROM devices WHERE account_id = $1 AND id <> $2 RETURNING id";
+
+pub const INSERT_RECOVERY_CODE: &str =
+    "INSERT INTO recovery_codes (account_id, code_hash) VALUES ($1, $2)";
+pub const DELETE_RECOVERY_CODES: &str = "DELETE FROM recovery_codes WHERE account_id = $1";
+pub const USE_RECOVERY_CODE: &str =
+    "DELETE FROM recovery_codes WHERE account_id = $1 AND code_hash = $2";
+pub const COUNT_RECOVERY_CODES: &str =
+    "SELECT COUNT(*) AS n FROM recovery_codes WHERE account_id = $1";
+
+/// An account's linked pins hold its tokens: they go with it.
+pub const DELETE_ACCOUNT_PINS: &str = "DELETE FROM pins WHERE linked_account = $1 RETURNING id";
+/// Everything else of it goes by ON DELETE CASCADE.
+pub const DELETE_ACCOUNT: &str = "DELETE FROM accounts WHERE id = $1";
+
+pub const INSERT_EVENT: &str = "INSERT INTO security_log \
+     (account_id, at, kind, address, client, detail) VALUES ($1, $2, $3, $4, $5, $6)";
+/// Keeps the account's `$2` newest entries.
+pub const TRIM_EVENTS: &str = "DELETE FROM security_log WHERE account_id = $1 AND id <= \
+     (SELECT id FROM security_log WHERE account_id = $1 ORDER BY id DESC LIMIT 1 OFFSET $2)";
+pub const SECURITY_LOG: &str = "SELECT id, account_id, at, kind, address, client, detail \
+     FROM security_log WHERE account_id = $1 AND id < $2 ORDER BY id DESC LIMIT $3";
+pub const DELETE_EVENTS_BEFORE: &str = "DELETE FROM security_log WHERE at < $1";
+
+pub const INSERT_RESET: &str = "INSERT INTO password_resets \
+     (hash, account_id, drop_two_step, expires_at) VALUES ($1, $2, $3, $4)";
+pub const RESET_BY_HASH: &str = "SELECT hash, account_id, drop_two_step, expires_at \
+     FROM password_resets WHERE hash = $1 AND expires_at > $2";
+/// Every reset of the account goes once one is used.
+pub const DELETE_RESETS_OF: &str = "DELETE FROM password_resets WHERE account_id = $1";
+pub const DELETE_EXPIRED_RESETS: &str = "DELETE FROM password_resets WHERE expires_at <= $1";
+
+pub const INSERT_PASSKEY: &str = "INSERT INTO passkeys \
+     (account_id, credential_id, name, passkey, created_at) VALUES ($1, $2, $3, $4, $5) RETURNING id";
+pub const PASSKEYS: &str = "SELECT id, account_id, credential_id, name, passkey, created_at, \
+     last_used_at FROM passkeys WHERE account_id = $1 ORDER BY id";
+pub const PASSKEY_FOR_SIGN_IN: &str = concat!(
+    "SELECT ",
+    account_columns!(),
+    account_guard_columns!(),
+    ", p.id, p.account_id AS passkey_account, p.credential_id, p.name, p.passkey, \
+       p.created_at, p.last_used_at \
+     FROM passkeys p JOIN accounts a ON a.id = p.account_id \
+     WHERE a.passkey_handle = $1 AND p.credential_id = $2"
+);
+pub const PASSKEY_USED: &str = "UPDATE passkeys SET passkey = $1, last_used_at = $2 WHERE id = $3";
+pub const DELETE_PASSKEY: &str =
+    "DELETE FROM passkeys WHERE account_id = $1 AND id = $2 RETURNING name";
+pub const INSERT_CEREMONY: &str = "INSERT INTO passkey_ceremonies \
+     (hash, account_id, state, expires_at) VALUES ($1, $2, $3, $4)";
+pub const TAKE_CEREMONY: &str = "DELETE FROM passkey_ceremonies \
+     WHERE hash = $1 AND expires_at > $2 RETURNING hash, account_id, state, expires_at";
+pub const DELETE_EXPIRED_CEREMONIES: &str = "DELETE FROM passkey_ceremonies WHERE expires_at <= $1";
 
 pub const LIST_ACCOUNTS: &str = concat!(
     "SELECT ",
@@ -115,13 +216,14 @@ pub const UPSERT_DEVICE: &str = concat!(
 pub const INSERT_TOKEN: &str =
     "INSERT INTO tokens (hash, device_id, sealed, created_at) VALUES ($1, $2, $3, $4)";
 
+/// A disabled account's tokens open nothing.
 pub const SESSION_BY_TOKEN: &str = concat!(
     "SELECT ",
     account_columns!(),
     ", d.id AS device_id, d.last_seen_at, d.client_identifier, \
        d.oauth_client AS device_application FROM tokens t \
      JOIN devices d ON d.id = t.device_id JOIN accounts a ON a.id = d.account_id \
-     WHERE t.hash = $1"
+     WHERE t.hash = $1 AND NOT a.disabled"
 );
 
 /// A key already bound to another device is left alone (no row changes).
@@ -146,7 +248,7 @@ pub const DEVICE_KEY: &str = concat!(
     ", d.id AS device_id, d.last_seen_at, d.client_identifier, \
        d.oauth_client AS device_application, k.x FROM device_keys k \
      JOIN devices d ON d.id = k.device_id JOIN accounts a ON a.id = d.account_id \
-     WHERE k.kid = $1"
+     WHERE k.kid = $1 AND NOT a.disabled"
 );
 
 pub const PING: &str = "SELECT 1 AS one";

@@ -14,9 +14,11 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use pinlink_core::security_log::{LoggedEvent, SecurityEvent};
 use pinlink_core::store::{
-    AccountRecord, ApplicationRecord, DeviceKeyRecord, DeviceRecord, NewAccount, PinLink,
-    PinRecord, Reservation, SessionRecord, Spend, TokenGrant,
+    AccountChange, AccountOverview, AccountRecord, ApplicationRecord, CeremonyRecord,
+    DeviceKeyRecord, DeviceRecord, NewAccount, PasskeyRecord, PasswordReset, PinLink, PinRecord,
+    Reservation, SessionRecord, Spend, TokenGrant,
 };
 use pinlink_core::{
     Account, AccountId, ApplicationId, DeviceId, LookupHash, PinCaps, PinId, Store, StoreError,
@@ -39,6 +41,9 @@ pub struct SqliteStore {
     pool: SqlitePool,
     /// Every write, batched into group commits.
     writer: Writer,
+    /// What operators' commands changed (`None` in memory: no other
+    /// process can see the database).
+    outside: Option<OutsideChanges>,
 }
 
 impl SqliteStore {
@@ -76,16 +81,22 @@ impl SqliteStore {
             // round trip to the connection's thread) before every read.
             .test_before_acquire(false)
             .acquire_timeout(Duration::from_secs(10))
-            .connect_with(options)
+            .connect_with(options.clone())
             .await
             .map_err(map_err)?;
         MIGRATOR
             .run(&pool)
             .await
             .map_err(|e| StoreError::Other(format!("migrating the SQLite database failed: {e}")))?;
+        let outside = if url.starts_with("sqlite:file:") {
+            None
+        } else {
+            OutsideChanges::open(options.get_filename())
+        };
         Ok(SqliteStore {
             pool,
             writer: Writer::start(writer_connection, checkpointer)?,
+            outside,
         })
     }
 }
@@ -442,7 +453,249 @@ impl Store for SqliteStore {
         })
     }
 
+    async fn account_by_id(&self, id: AccountId) -> Result<Option<AccountRecord>, StoreError> {
+        read!(self, |conn| queries::account_by_id(conn, id))
+    }
+
+    async fn account_overview(&self) -> Result<Vec<AccountOverview>, StoreError> {
+        read!(self, |conn| queries::account_overview(conn))
+    }
+
+    async fn change_account(
+        &self,
+        account: AccountId,
+        change: &AccountChange,
+        event: Option<&SecurityEvent>,
+    ) -> Result<Option<Vec<DeviceId>>, StoreError> {
+        let (change, event) = (change.clone(), event.cloned());
+        write!(self, move |conn| async {
+            queries::change_account(conn, account, &change, event.as_ref())
+                .await
+                .map_err(map_err)
+        })
+    }
+
+    async fn accept_totp_step(&self, account: AccountId, step: i64) -> Result<bool, StoreError> {
+        write!(self, move |conn| async {
+            queries::accept_totp_step(conn, account, step)
+                .await
+                .map_err(map_err)
+        })
+    }
+
+    async fn use_recovery_code(
+        &self,
+        account: AccountId,
+        hash: &LookupHash,
+    ) -> Result<bool, StoreError> {
+        let hash = hash.clone();
+        write!(self, move |conn| async {
+            queries::use_recovery_code(conn, account, &hash)
+                .await
+                .map_err(map_err)
+        })
+    }
+
+    async fn recovery_codes_left(&self, account: AccountId) -> Result<u32, StoreError> {
+        read!(self, |conn| queries::recovery_codes_left(conn, account))
+    }
+
+    async fn delete_account(&self, account: AccountId) -> Result<Option<Vec<PinId>>, StoreError> {
+        write!(self, move |conn| async {
+            queries::delete_account(conn, account)
+                .await
+                .map_err(map_err)
+        })
+    }
+
+    async fn log_event(&self, event: &SecurityEvent) -> Result<(), StoreError> {
+        let event = event.clone();
+        write!(self, move |conn| async {
+            queries::log_event(conn, &event).await.map_err(map_err)
+        })
+    }
+
+    async fn security_log(
+        &self,
+        account: AccountId,
+        before: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<LoggedEvent>, StoreError> {
+        read!(self, |conn| queries::security_log(
+            conn, account, before, limit
+        ))
+    }
+
+    async fn insert_password_reset(&self, reset: &PasswordReset) -> Result<(), StoreError> {
+        let reset = reset.clone();
+        write!(self, move |conn| async {
+            queries::insert_password_reset(conn, &reset)
+                .await
+                .map_err(map_err)
+        })
+    }
+
+    async fn password_reset(
+        &self,
+        hash: &LookupHash,
+        now: UnixTime,
+    ) -> Result<Option<PasswordReset>, StoreError> {
+        read!(self, |conn| queries::password_reset(conn, hash, now))
+    }
+
+    async fn complete_password_reset(
+        &self,
+        hash: &LookupHash,
+        password_hash: &str,
+        event: &SecurityEvent,
+    ) -> Result<Option<(AccountId, Vec<DeviceId>)>, StoreError> {
+        let (hash, password_hash, event) = (hash.clone(), password_hash.to_owned(), event.clone());
+        write!(self, move |conn| async {
+            queries::complete_password_reset(conn, &hash, &password_hash, &event)
+                .await
+                .map_err(map_err)
+        })
+    }
+
+    async fn insert_passkey(&self, passkey: &PasskeyRecord) -> Result<i64, StoreError> {
+        let passkey = passkey.clone();
+        write!(self, move |conn| async {
+            queries::insert_passkey(conn, &passkey)
+                .await
+                .map_err(map_err)
+        })
+    }
+
+    async fn passkeys(&self, account: AccountId) -> Result<Vec<PasskeyRecord>, StoreError> {
+        read!(self, |conn| queries::passkeys(conn, account))
+    }
+
+    async fn passkey_for_sign_in(
+        &self,
+        handle: &str,
+        credential_id: &[u8],
+    ) -> Result<Option<(AccountRecord, PasskeyRecord)>, StoreError> {
+        read!(self, |conn| queries::passkey_for_sign_in(
+            conn,
+            handle,
+            credential_id
+        ))
+    }
+
+    async fn passkey_used(&self, id: i64, passkey: &str, now: UnixTime) -> Result<(), StoreError> {
+        let passkey = passkey.to_owned();
+        write!(self, move |conn| async {
+            queries::passkey_used(conn, id, &passkey, now)
+                .await
+                .map_err(map_err)
+        })
+    }
+
+    async fn delete_passkey(
+        &self,
+        account: AccountId,
+        id: i64,
+    ) -> Result<Option<String>, StoreError> {
+        write!(self, move |conn| async {
+            queries::delete_passkey(conn, account, id)
+                .await
+                .map_err(map_err)
+        })
+    }
+
+    async fn insert_ceremony(&self, ceremony: &CeremonyRecord) -> Result<(), StoreError> {
+        let ceremony = ceremony.clone();
+        write!(self, move |conn| async {
+            queries::insert_ceremony(conn, &ceremony)
+                .await
+                .map_err(map_err)
+        })
+    }
+
+    async fn take_ceremony(
+        &self,
+        hash: &LookupHash,
+        now: UnixTime,
+    ) -> Result<Option<CeremonyRecord>, StoreError> {
+        let hash = hash.clone();
+        write!(self, move |conn| async {
+            queries::take_ceremony(conn, &hash, now)
+                .await
+                .map_err(map_err)
+        })
+    }
+
+    async fn delete_stale_account_data(
+        &self,
+        now: UnixTime,
+        log_before: UnixTime,
+    ) -> Result<(), StoreError> {
+        write!(self, move |conn| async {
+            queries::delete_stale_account_data(conn, now, log_before)
+                .await
+                .map_err(map_err)
+        })
+    }
+
+    fn outside_changes(&self) -> u64 {
+        self.outside.as_ref().map_or(0, OutsideChanges::read)
+    }
+
+    fn announce_outside_change(&self) {
+        if let Some(outside) = &self.outside {
+            outside.announce();
+        }
+    }
+
     async fn close(&self) {
         self.pool.close().await;
+    }
+}
+
+/// The file beside the database (`FILE-changes`) through which an
+/// operator's command tells a running server that accounts or tokens
+/// changed: 8 bytes, rewritten with a new random value by every such
+/// command, read (one `pread`) before the server answers from what it holds
+/// in memory ([`Store::outside_changes`]). SQLite itself has no such
+/// signal a reader could check for free: its own counters move with the
+/// server's own writes too.
+struct OutsideChanges {
+    file: std::fs::File,
+}
+
+impl OutsideChanges {
+    fn open(database: &std::path::Path) -> Option<OutsideChanges> {
+        let mut path = database.as_os_str().to_owned();
+        path.push("-changes");
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(|e| {
+                tracing::warn!(path = ?path, error = %e, "cannot open the file that carries operators' changes; \
+                    a running server will see them only after a restart")
+            })
+            .ok()?;
+        Some(OutsideChanges { file })
+    }
+
+    fn read(&self) -> u64 {
+        use std::os::unix::fs::FileExt;
+        let mut bytes = [0u8; 8];
+        match self.file.read_at(&mut bytes, 0) {
+            Ok(8) => u64::from_le_bytes(bytes),
+            _ => 0,
+        }
+    }
+
+    fn announce(&self) {
+        use rand::RngCore;
+        use std::os::unix::fs::FileExt;
+        let value = rand::thread_rng().next_u64() | 1;
+        if let Err(e) = self.file.write_all_at(&value.to_le_bytes(), 0) {
+            tracing::warn!(error = %e, "cannot tell running servers of the change; they see it after a restart");
+        }
     }
 }

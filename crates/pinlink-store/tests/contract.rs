@@ -936,3 +936,643 @@ async fn concurrent_writes_commit_independently() {
         }
     }
 }
+
+// ---------------------------------------------- accounts a person can keep
+
+use pinlink_core::security_log::{EventKind, SecurityEvent, MAX_ENTRIES_PER_ACCOUNT};
+use pinlink_core::store::{AccountChange, CeremonyRecord, PasskeyRecord, PasswordReset, SignOut};
+use pinlink_core::AccountId;
+
+fn event(account: AccountId, kind: EventKind, at: i64) -> SecurityEvent {
+    SecurityEvent {
+        account,
+        at: UnixTime(at),
+        kind,
+        address: "192.0.2.1".into(),
+        client: "Browser".into(),
+        detail: String::new(),
+    }
+}
+
+/// alice with a browser (token 1), a phone (token 2) and a TV (token 3).
+async fn alice_with_devices(
+    store: &dyn Store,
+) -> (pinlink_core::Account, Vec<pinlink_core::DeviceId>) {
+    let alice = account(store, "alice").await;
+    let mut devices = Vec::new();
+    for (n, client) in [(1u8, "browser"), (2, "phone"), (3, "tv")] {
+        devices.push(
+            store
+                .grant_token(&TokenGrant {
+                    account: alice.id,
+                    client_identifier: ClientIdentifier::from_stored(client.into()),
+                    device: device("Player"),
+                    token: token(n),
+                    known_client: hash(n + 100),
+                    now: NOW,
+                })
+                .await
+                .expect("device"),
+        );
+    }
+    (alice, devices)
+}
+
+#[tokio::test]
+async fn account_changes_sign_out_whom_they_say_and_are_logged_in_the_same_step() {
+    for (name, store) in backends().await {
+        let (alice, devices) = alice_with_devices(store.as_ref()).await;
+        let bob = account(store.as_ref(), "bob").await;
+        let changed = store
+            .change_account(
+                alice.id,
+                &AccountChange::Password {
+                    hash: "$argon2id$new".into(),
+                    sign_out: SignOut::AllBut(devices[0]),
+                },
+                Some(&event(alice.id, EventKind::PasswordChanged, NOW.0)),
+            )
+            .await
+            .expect(name)
+            .expect("alice exists");
+        let mut signed_out = changed.clone();
+        signed_out.sort_by_key(|d| d.0);
+        assert_eq!(signed_out, devices[1..].to_vec(), "{name}");
+        assert!(
+            has_session(store.as_ref(), 1).await,
+            "{name}: this browser stays"
+        );
+        assert!(!has_session(store.as_ref(), 2).await, "{name}");
+        assert!(!has_session(store.as_ref(), 3).await, "{name}");
+        let record = store
+            .account_by_id(alice.id)
+            .await
+            .expect(name)
+            .expect("alice");
+        assert_eq!(record.password_hash, "$argon2id$new", "{name}");
+        let log = store.security_log(alice.id, None, 10).await.expect(name);
+        assert_eq!(log.len(), 1, "{name}");
+        assert_eq!(log[0].event.kind, EventKind::PasswordChanged, "{name}");
+
+        // An e-mail someone else has is refused; its own is fine.
+        assert!(
+            matches!(
+                store
+                    .change_account(
+                        alice.id,
+                        &AccountChange::Email("BOB@example.org".into()),
+                        None
+                    )
+                    .await,
+                Err(StoreError::Conflict(_))
+            ),
+            "{name}"
+        );
+        store
+            .change_account(
+                alice.id,
+                &AccountChange::Email("alice@new.example".into()),
+                None,
+            )
+            .await
+            .expect(name);
+        let by_new = store
+            .account_by_login("ALICE@new.example")
+            .await
+            .expect(name);
+        assert_eq!(by_new.map(|r| r.account.id), Some(alice.id), "{name}");
+
+        // Disabled: its tokens open nothing, and nothing is deleted.
+        store
+            .change_account(alice.id, &AccountChange::Disabled(true), None)
+            .await
+            .expect(name);
+        assert!(!has_session(store.as_ref(), 1).await, "{name}");
+        assert!(
+            store
+                .account_by_id(alice.id)
+                .await
+                .expect(name)
+                .expect("alice")
+                .disabled
+        );
+        store
+            .change_account(alice.id, &AccountChange::Disabled(false), None)
+            .await
+            .expect(name);
+        assert!(has_session(store.as_ref(), 1).await, "{name}");
+
+        // Everyone out.
+        let gone = store
+            .change_account(alice.id, &AccountChange::SignOut(SignOut::Everyone), None)
+            .await
+            .expect(name)
+            .expect("alice");
+        assert_eq!(gone, vec![devices[0]], "{name}");
+        assert!(
+            store.list_devices(alice.id).await.expect(name).is_empty(),
+            "{name}"
+        );
+
+        // No such account: nothing written.
+        assert!(
+            store
+                .change_account(AccountId(999_999), &AccountChange::Disabled(true), None)
+                .await
+                .expect(name)
+                .is_none(),
+            "{name}"
+        );
+        assert!(store
+            .security_log(bob.id, None, 10)
+            .await
+            .expect(name)
+            .is_empty());
+    }
+}
+
+#[tokio::test]
+async fn two_step_codes_are_good_once_and_recovery_codes_once_each() {
+    for (name, store) in backends().await {
+        let alice = account(store.as_ref(), "alice").await;
+        // Not on: no step is accepted.
+        assert!(
+            !store.accept_totp_step(alice.id, 10).await.expect(name),
+            "{name}"
+        );
+        store
+            .change_account(
+                alice.id,
+                &AccountChange::EnrollTwoStep {
+                    pending_sealed: vec![1; 40],
+                },
+                None,
+            )
+            .await
+            .expect(name);
+        let record = store
+            .account_by_id(alice.id)
+            .await
+            .expect(name)
+            .expect("alice");
+        assert!(
+            !record.two_step() && record.totp_pending_sealed.is_some(),
+            "{name}"
+        );
+        store
+            .change_account(
+                alice.id,
+                &AccountChange::ConfirmTwoStep {
+                    secret_sealed: vec![2; 40],
+                    step: 100,
+                    recovery_codes: vec![hash(1), hash(2)],
+                },
+                Some(&event(alice.id, EventKind::TwoStepOn, NOW.0)),
+            )
+            .await
+            .expect(name);
+        let record = store
+            .account_by_id(alice.id)
+            .await
+            .expect(name)
+            .expect("alice");
+        assert!(record.two_step(), "{name}");
+        assert_eq!(record.totp_sealed, Some(vec![2; 40]), "{name}");
+        assert!(record.totp_pending_sealed.is_none(), "{name}");
+        // The confirming step and earlier ones are used; a later one once.
+        assert!(
+            !store.accept_totp_step(alice.id, 100).await.expect(name),
+            "{name}"
+        );
+        assert!(
+            !store.accept_totp_step(alice.id, 99).await.expect(name),
+            "{name}"
+        );
+        assert!(
+            store.accept_totp_step(alice.id, 101).await.expect(name),
+            "{name}"
+        );
+        assert!(
+            !store.accept_totp_step(alice.id, 101).await.expect(name),
+            "{name}"
+        );
+        assert_eq!(
+            store.recovery_codes_left(alice.id).await.expect(name),
+            2,
+            "{name}"
+        );
+        assert!(
+            store
+                .use_recovery_code(alice.id, &hash(1))
+                .await
+                .expect(name),
+            "{name}"
+        );
+        assert!(
+            !store
+                .use_recovery_code(alice.id, &hash(1))
+                .await
+                .expect(name),
+            "{name}"
+        );
+        assert!(
+            !store
+                .use_recovery_code(alice.id, &hash(9))
+                .await
+                .expect(name),
+            "{name}"
+        );
+        store
+            .change_account(
+                alice.id,
+                &AccountChange::RecoveryCodes(vec![hash(3), hash(4), hash(5)]),
+                None,
+            )
+            .await
+            .expect(name);
+        assert!(
+            !store
+                .use_recovery_code(alice.id, &hash(2))
+                .await
+                .expect(name),
+            "{name}: old codes go"
+        );
+        assert_eq!(
+            store.recovery_codes_left(alice.id).await.expect(name),
+            3,
+            "{name}"
+        );
+        store
+            .change_account(alice.id, &AccountChange::StopTwoStep, None)
+            .await
+            .expect(name);
+        let record = store
+            .account_by_id(alice.id)
+            .await
+            .expect(name)
+            .expect("alice");
+        assert!(!record.two_step(), "{name}");
+        assert_eq!(
+            store.recovery_codes_left(alice.id).await.expect(name),
+            0,
+            "{name}"
+        );
+        let overview = store.account_overview().await.expect(name);
+        assert!(!overview[0].two_step && !overview[0].disabled, "{name}");
+    }
+}
+
+#[tokio::test]
+async fn the_security_log_pages_newest_first_and_keeps_its_newest_entries() {
+    for (name, store) in backends().await {
+        let alice = account(store.as_ref(), "alice").await;
+        let bob = account(store.as_ref(), "bob").await;
+        for n in 0..MAX_ENTRIES_PER_ACCOUNT + 5 {
+            store
+                .log_event(&event(alice.id, EventKind::SignedIn, NOW.0 + n as i64))
+                .await
+                .expect(name);
+        }
+        store
+            .log_event(&event(bob.id, EventKind::SignInRefused, NOW.0))
+            .await
+            .expect(name);
+        let first = store.security_log(alice.id, None, 20).await.expect(name);
+        assert_eq!(first.len(), 20, "{name}");
+        assert_eq!(
+            first[0].event.at.0,
+            NOW.0 + MAX_ENTRIES_PER_ACCOUNT as i64 + 4,
+            "{name}"
+        );
+        assert!(first.windows(2).all(|w| w[0].id > w[1].id), "{name}");
+        let second = store
+            .security_log(alice.id, Some(first[19].id), 20)
+            .await
+            .expect(name);
+        assert!(second[0].id < first[19].id, "{name}");
+        // Only the newest are kept.
+        let all = store.security_log(alice.id, None, 5000).await.expect(name);
+        assert_eq!(all.len(), MAX_ENTRIES_PER_ACCOUNT, "{name}");
+        assert_eq!(all.last().map(|e| e.event.at.0), Some(NOW.0 + 5), "{name}");
+        // Entries older than the window go with the sweep; bob's are his.
+        store
+            .delete_stale_account_data(NOW, UnixTime(NOW.0 + 500))
+            .await
+            .expect(name);
+        let kept = store.security_log(alice.id, None, 5000).await.expect(name);
+        assert!(kept.iter().all(|e| e.event.at.0 >= NOW.0 + 500), "{name}");
+        assert_eq!(
+            store
+                .security_log(bob.id, None, 10)
+                .await
+                .expect(name)
+                .len(),
+            0,
+            "{name}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn removing_an_account_takes_everything_of_it_and_nothing_else() {
+    for (name, store) in backends().await {
+        let (alice, _) = alice_with_devices(store.as_ref()).await;
+        let bob = account(store.as_ref(), "bob").await;
+        store
+            .insert_pin(&pin(7, 7, NOW.plus_secs(900)), &OPEN)
+            .await
+            .expect(name);
+        store
+            .link_pin(&PinLink {
+                pin: PinId(7),
+                account: alice.id,
+                token: token(7),
+                known_client: hash(107),
+                device_key: None,
+                now: NOW,
+            })
+            .await
+            .expect(name)
+            .expect("linked");
+        store
+            .insert_pin(&pin(8, 8, NOW.plus_secs(900)), &OPEN)
+            .await
+            .expect(name);
+        store
+            .log_event(&event(alice.id, EventKind::SignedIn, NOW.0))
+            .await
+            .expect(name);
+        store
+            .insert_passkey(&passkey(alice.id, 1))
+            .await
+            .expect(name);
+        let pins = store
+            .delete_account(alice.id)
+            .await
+            .expect(name)
+            .expect("alice");
+        assert_eq!(pins, vec![PinId(7)], "{name}");
+        assert!(
+            store.account_by_id(alice.id).await.expect(name).is_none(),
+            "{name}"
+        );
+        for n in [1, 2, 3, 7] {
+            assert!(!has_session(store.as_ref(), n).await, "{name}: token {n}");
+        }
+        assert!(
+            store.pin_by_id(PinId(7)).await.expect(name).is_none(),
+            "{name}"
+        );
+        assert!(
+            store.pin_by_id(PinId(8)).await.expect(name).is_some(),
+            "{name}: not its pin"
+        );
+        assert!(store
+            .security_log(alice.id, None, 10)
+            .await
+            .expect(name)
+            .is_empty());
+        assert!(store.passkeys(alice.id).await.expect(name).is_empty());
+        assert!(
+            store.delete_account(alice.id).await.expect(name).is_none(),
+            "{name}"
+        );
+        assert!(
+            store.account_by_id(bob.id).await.expect(name).is_some(),
+            "{name}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_reset_link_is_used_once_and_signs_everyone_out() {
+    for (name, store) in backends().await {
+        let (alice, _) = alice_with_devices(store.as_ref()).await;
+        store
+            .change_account(
+                alice.id,
+                &AccountChange::ConfirmTwoStep {
+                    secret_sealed: vec![2; 40],
+                    step: 1,
+                    recovery_codes: vec![hash(1)],
+                },
+                None,
+            )
+            .await
+            .expect(name);
+        let reset = PasswordReset {
+            hash: hash(50),
+            account: alice.id,
+            drop_two_step: true,
+            expires_at: NOW.plus_secs(86_400),
+        };
+        store.insert_password_reset(&reset).await.expect(name);
+        store
+            .insert_password_reset(&PasswordReset {
+                hash: hash(51),
+                ..reset.clone()
+            })
+            .await
+            .expect(name);
+        assert!(
+            store
+                .password_reset(&hash(50), NOW)
+                .await
+                .expect(name)
+                .is_some(),
+            "{name}"
+        );
+        assert!(
+            store
+                .password_reset(&hash(50), NOW.plus_secs(86_400))
+                .await
+                .expect(name)
+                .is_none(),
+            "{name}: expired"
+        );
+        let done = store
+            .complete_password_reset(
+                &hash(50),
+                "$argon2id$reset",
+                &event(AccountId(0), EventKind::PasswordReset, NOW.0),
+            )
+            .await
+            .expect(name)
+            .expect("live");
+        assert_eq!(done.0, alice.id, "{name}");
+        assert_eq!(done.1.len(), 3, "{name}: every device out");
+        let record = store
+            .account_by_id(alice.id)
+            .await
+            .expect(name)
+            .expect("alice");
+        assert_eq!(record.password_hash, "$argon2id$reset", "{name}");
+        assert!(!record.two_step(), "{name}: two-step dropped");
+        // Used once; the account's other link goes with it.
+        for h in [50, 51] {
+            assert!(
+                store
+                    .complete_password_reset(
+                        &hash(h),
+                        "x",
+                        &event(AccountId(0), EventKind::PasswordReset, NOW.0)
+                    )
+                    .await
+                    .expect(name)
+                    .is_none(),
+                "{name}"
+            );
+        }
+        let log = store.security_log(alice.id, None, 10).await.expect(name);
+        assert_eq!(log[0].event.kind, EventKind::PasswordReset, "{name}");
+        assert_eq!(log[0].event.account, alice.id, "{name}");
+    }
+}
+
+fn passkey(account: AccountId, n: u8) -> PasskeyRecord {
+    PasskeyRecord {
+        id: 0,
+        account,
+        credential_id: vec![n; 16],
+        name: format!("key {n}"),
+        passkey: format!("{{\"n\":{n}}}"),
+        created_at: NOW,
+        last_used_at: None,
+    }
+}
+
+#[tokio::test]
+async fn passkeys_are_found_by_handle_and_credential_and_ceremonies_are_taken_once() {
+    for (name, store) in backends().await {
+        let alice = account(store.as_ref(), "alice").await;
+        let bob = account(store.as_ref(), "bob").await;
+        store
+            .change_account(
+                alice.id,
+                &AccountChange::PasskeyHandle("handle-a".into()),
+                None,
+            )
+            .await
+            .expect(name);
+        // Set once.
+        store
+            .change_account(
+                alice.id,
+                &AccountChange::PasskeyHandle("other".into()),
+                None,
+            )
+            .await
+            .expect(name);
+        let record = store
+            .account_by_id(alice.id)
+            .await
+            .expect(name)
+            .expect("alice");
+        assert_eq!(record.passkey_handle.as_deref(), Some("handle-a"), "{name}");
+        let id = store
+            .insert_passkey(&passkey(alice.id, 1))
+            .await
+            .expect(name);
+        assert!(
+            matches!(
+                store.insert_passkey(&passkey(bob.id, 1)).await,
+                Err(StoreError::Conflict(_))
+            ),
+            "{name}: a credential is registered once"
+        );
+        let (found, key) = store
+            .passkey_for_sign_in("handle-a", &[1; 16])
+            .await
+            .expect(name)
+            .expect("found");
+        assert_eq!((found.account.id, key.id), (alice.id, id), "{name}");
+        assert!(store
+            .passkey_for_sign_in("handle-a", &[2; 16])
+            .await
+            .expect(name)
+            .is_none());
+        assert!(store
+            .passkey_for_sign_in("handle-b", &[1; 16])
+            .await
+            .expect(name)
+            .is_none());
+        store
+            .passkey_used(id, "{\"n\":2}", NOW.plus_secs(5))
+            .await
+            .expect(name);
+        let listed = store.passkeys(alice.id).await.expect(name);
+        assert_eq!(listed[0].passkey, "{\"n\":2}", "{name}");
+        assert_eq!(listed[0].last_used_at, Some(NOW.plus_secs(5)), "{name}");
+        assert_eq!(
+            store.account_overview().await.expect(name)[0].passkeys,
+            1,
+            "{name}"
+        );
+        assert!(
+            store
+                .delete_passkey(bob.id, id)
+                .await
+                .expect(name)
+                .is_none(),
+            "{name}: not bob's"
+        );
+        assert_eq!(
+            store
+                .delete_passkey(alice.id, id)
+                .await
+                .expect(name)
+                .as_deref(),
+            Some("key 1")
+        );
+
+        let ceremony = CeremonyRecord {
+            hash: hash(60),
+            account: Some(alice.id),
+            state: "{}".into(),
+            expires_at: NOW.plus_secs(300),
+        };
+        store.insert_ceremony(&ceremony).await.expect(name);
+        store
+            .insert_ceremony(&CeremonyRecord {
+                hash: hash(61),
+                account: None,
+                ..ceremony.clone()
+            })
+            .await
+            .expect(name);
+        let taken = store
+            .take_ceremony(&hash(60), NOW)
+            .await
+            .expect(name)
+            .expect("live");
+        assert_eq!(taken.account, Some(alice.id), "{name}");
+        assert!(
+            store
+                .take_ceremony(&hash(60), NOW)
+                .await
+                .expect(name)
+                .is_none(),
+            "{name}: once"
+        );
+        assert!(
+            store
+                .take_ceremony(&hash(61), NOW.plus_secs(300))
+                .await
+                .expect(name)
+                .is_none(),
+            "{name}: expired"
+        );
+        store
+            .delete_stale_account_data(NOW.plus_secs(301), UnixTime(0))
+            .await
+            .expect(name);
+        assert!(
+            store
+                .take_ceremony(&hash(61), NOW)
+                .await
+                .expect(name)
+                .is_none(),
+            "{name}: swept"
+        );
+    }
+}

@@ -139,10 +139,15 @@ pub fn build_config(
 pub async fn open_core(data: &DataArgs) -> anyhow::Result<Pinlink> {
     let config = build_config(data, None, None)?;
     let store = pinlink_server::startup::open_store(&config.database_url, &config.database).await?;
+    // An operator's command: running servers hear of its changes.
+    let settings = PinlinkSettings {
+        operator: true,
+        ..PinlinkSettings::default()
+    };
     Ok(Pinlink::new(
         store,
         Arc::new(SystemClock),
         &config.key,
-        PinlinkSettings::default(),
+        settings,
     ))
 }

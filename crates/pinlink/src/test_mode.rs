@@ -7,6 +7,7 @@
 //! name = "alice"
 //! email = "alice@example.org"
 //! password = "correct horse"
+//! totp_secret = "JBSWY3DPEHPK3PXP"   # optional: two-step verification on
 //!
 //! [auto_approve]
 //! account = "alice"
@@ -50,6 +51,9 @@ struct TestAccount {
     name: String,
     email: String,
     password: String,
+    /// Two-step verification with this secret (base32), so that an app's
+    /// CI can test its handling of plex.tv's "verification code" answer.
+    totp_secret: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -98,6 +102,13 @@ impl TestMode {
     /// approval on.
     pub async fn apply(&self, core: &Pinlink) -> anyhow::Result<()> {
         for account in &self.account {
+            // A bad secret is refused before anything is created.
+            let secret = account
+                .totp_secret
+                .as_deref()
+                .map(pinlink_core::two_step::TotpSecret::from_base32)
+                .transpose()
+                .with_context(|| format!("totp_secret of the test account {}", account.name))?;
             match core
                 .add_account(&account.name, &account.email, account.password.clone())
                 .await
@@ -111,6 +122,11 @@ impl TestMode {
                         format!("cannot create the test account {}", account.name)
                     })
                 }
+            }
+            if let Some(secret) = &secret {
+                let record = core.find_account(&account.name).await?;
+                core.set_two_step_secret(&record.account, secret).await?;
+                tracing::warn!(account = %account.name, "TEST MODE: two-step verification on");
             }
         }
         if let Some(rule) = &self.auto_approve {

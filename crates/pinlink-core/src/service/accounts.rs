@@ -1,11 +1,17 @@
 //! Accounts, and the first start: while no account exists, a one-time setup
 //! token guards the creation of the first one.
 
+use crate::clock::UnixTime;
 use crate::error::CoreError;
 use crate::model::{Account, ClientAddress, Email, Username};
-use crate::secrets::{constant_time_eq, hash_password, Password};
-use crate::store::{NewAccount, StoreError};
+use crate::secrets::{constant_time_eq, hash_password, Password, Purpose};
+use crate::security_log::EventKind;
+use crate::store::{
+    AccountChange, AccountOverview, AccountRecord, NewAccount, PasswordReset, SignOut, StoreError,
+};
 
+use super::security_log::Origin;
+use super::RESET_LINK_HOURS;
 use super::{random_hex, Pinlink};
 
 impl Pinlink {
@@ -62,6 +68,124 @@ impl Pinlink {
 
     pub async fn accounts(&self) -> Result<Vec<Account>, CoreError> {
         Ok(self.store.list_accounts().await?)
+    }
+
+    /// Every account, with whether it is disabled, has two-step
+    /// verification and how many passkeys (`pinlink user list`).
+    pub async fn account_overview(&self) -> Result<Vec<AccountOverview>, CoreError> {
+        Ok(self.store.account_overview().await?)
+    }
+
+    /// The account an operator names (username or e-mail).
+    pub async fn find_account(&self, login: &str) -> Result<AccountRecord, CoreError> {
+        self.store
+            .account_by_login(login.trim())
+            .await?
+            .ok_or_else(|| CoreError::NoSuchAccount(login.to_owned()))
+    }
+
+    /// `pinlink user passwd`: a new password; with `sign_out`, every device
+    /// of the account loses its token too.
+    pub async fn set_password(
+        &self,
+        login: &str,
+        password: String,
+        sign_out: bool,
+    ) -> Result<Account, CoreError> {
+        let record = self.find_account(login).await?;
+        let password = Password::new_for_account(password)?;
+        let hash = self.hash_work(move || hash_password(&password)).await??;
+        let change = AccountChange::Password {
+            hash,
+            sign_out: if sign_out {
+                SignOut::Everyone
+            } else {
+                SignOut::Nobody
+            },
+        };
+        self.operator_change(
+            &record.account,
+            change,
+            EventKind::PasswordChanged,
+            "by the operator",
+        )
+        .await?;
+        Ok(record.account)
+    }
+
+    /// `pinlink user disable` / `enable`: a disabled account cannot sign in
+    /// and its tokens are refused (at once, on every running server), but
+    /// nothing of it is deleted.
+    pub async fn set_disabled(&self, login: &str, disabled: bool) -> Result<Account, CoreError> {
+        let record = self.find_account(login).await?;
+        let kind = if disabled {
+            EventKind::Disabled
+        } else {
+            EventKind::Enabled
+        };
+        self.operator_change(&record.account, AccountChange::Disabled(disabled), kind, "")
+            .await?;
+        Ok(record.account)
+    }
+
+    /// `pinlink user reset`: a one-time link token (valid
+    /// [`RESET_LINK_HOURS`]) to a page where the person sets a new
+    /// password; kept only as a keyed hash. With `drop_two_step`, using it
+    /// also turns two-step verification off (a lost phone).
+    pub async fn issue_password_reset(
+        &self,
+        login: &str,
+        drop_two_step: bool,
+    ) -> Result<(Account, String, UnixTime), CoreError> {
+        let record = self.find_account(login).await?;
+        let token = random_hex(40);
+        let expires_at = self.now().plus_secs(RESET_LINK_HOURS * 3600);
+        self.store
+            .insert_password_reset(&PasswordReset {
+                hash: self.secrets.lookup_hash(Purpose::PasswordReset, &token),
+                account: record.account.id,
+                drop_two_step,
+                expires_at,
+            })
+            .await?;
+        let detail = if drop_two_step {
+            "two-step verification goes with it"
+        } else {
+            ""
+        };
+        self.record(
+            record.account.id,
+            EventKind::ResetLinkIssued,
+            &Origin::operator(),
+            detail,
+        )
+        .await;
+        Ok((record.account, token, expires_at))
+    }
+
+    /// `pinlink user remove`: the account and everything of it, at once.
+    pub async fn remove_account(&self, login: &str) -> Result<Account, CoreError> {
+        let record = self.find_account(login).await?;
+        self.delete_account(&record.account).await?;
+        Ok(record.account)
+    }
+
+    async fn operator_change(
+        &self,
+        account: &Account,
+        change: AccountChange,
+        kind: EventKind,
+        detail: &str,
+    ) -> Result<(), CoreError> {
+        let event = self.event(account.id, kind, &Origin::operator(), detail);
+        let changed = self
+            .store
+            .change_account(account.id, &change, Some(&event))
+            .await;
+        self.sessions.forget_account(account.id);
+        changed?.ok_or_else(|| CoreError::NoSuchAccount(account.username.as_str().to_owned()))?;
+        self.announce_change();
+        Ok(())
     }
 
     /// First start: while no account exists, a one-time setup token guards

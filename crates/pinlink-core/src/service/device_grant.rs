@@ -83,6 +83,13 @@ pub(crate) struct RecentApplications(
     parking_lot::RwLock<std::collections::HashMap<ApplicationId, (ApplicationRecord, i64)>>,
 );
 
+impl RecentApplications {
+    /// Everything is read again (another process changed applications).
+    pub(crate) fn forget(&self) {
+        self.0.write().clear();
+    }
+}
+
 /// Bytes of randomness in a device code's secret and a client secret
 /// (RFC 8628 §5.2: the device code must not be guessable).
 const SECRET_BYTES: usize = 32;
@@ -139,6 +146,8 @@ impl Pinlink {
         };
         let removed = self.store.delete_application(&id).await?;
         if removed {
+            self.applications.forget();
+            self.announce_change();
             tracing::info!(client_id = %id, "application removed");
         }
         Ok(removed)

@@ -2,8 +2,10 @@
 //! at a time.
 
 use crate::error::CoreError;
-use crate::model::{Account, Device, DeviceId};
+use crate::model::{Account, ClientAddress, Device, DeviceId};
+use crate::security_log::EventKind;
 
+use super::security_log::{describe, Origin};
 use super::Pinlink;
 
 impl Pinlink {
@@ -41,6 +43,35 @@ impl Pinlink {
         } else {
             Err(CoreError::DeviceNotFound)
         }
+    }
+}
+
+impl Pinlink {
+    /// A person removes one of their devices (the device list, in a page
+    /// or through the API): [`Pinlink::revoke_device`], written in the
+    /// account's security log.
+    pub async fn remove_device(
+        &self,
+        account: &Account,
+        device: DeviceId,
+        from: &ClientAddress,
+    ) -> Result<(), CoreError> {
+        let described = self
+            .store
+            .list_devices(account.id)
+            .await?
+            .into_iter()
+            .find(|d| d.id == device)
+            .map(|d| describe(&d.info))
+            .ok_or(CoreError::DeviceNotFound)?;
+        self.revoke_device(account, device).await?;
+        let origin = Origin {
+            address: from.to_string(),
+            client: described,
+        };
+        self.record(account.id, EventKind::DeviceRevoked, &origin, "")
+            .await;
+        Ok(())
     }
 }
 

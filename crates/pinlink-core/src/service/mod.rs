@@ -13,11 +13,14 @@
 
 mod accounts;
 mod auto_approve;
+mod credentials;
 mod device_grant;
 mod devices;
 mod jwt;
+mod passkeys;
 mod pins;
 mod resources;
+mod security_log;
 mod sessions;
 
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
@@ -34,9 +37,12 @@ use crate::secrets::{Secrets, ServerKey};
 use crate::store::{Change, Reservation, Spend, Store};
 
 pub use auto_approve::AutoApprove;
+pub use credentials::{AccountSecurity, TwoStepEnrollment, RESET_LINK_HOURS};
 pub use device_grant::{IssuedToken, NewDeviceGrant, StartedGrant};
+pub use passkeys::PasskeyCeremony;
 pub use pins::{Expect, NewPin, Polled};
-pub use sessions::SignIn;
+pub use security_log::{describe, Origin, LOG_PAGE};
+pub use sessions::{SignIn, TwoStepTicket};
 
 /// Tunable rules. The defaults are plex.tv's lifetimes (protocol reference
 /// §2.1), the budgets of [`Budgets::default`] and the caps of
@@ -65,6 +71,12 @@ pub struct PinlinkSettings {
     pub known_client_days: i64,
     /// Long polls held at once (`wait=N`), in all and per address.
     pub long_polls: crate::waiters::WaitCaps,
+    /// This process is an operator's command (`pinlink user disable`, …)
+    /// beside running servers: it tells them of every change to accounts
+    /// and tokens ([`crate::store::Store::announce_outside_change`]).
+    pub operator: bool,
+    /// The server's public URL: passkeys' relying party.
+    pub public_url: Option<String>,
 }
 
 impl Default for PinlinkSettings {
@@ -83,6 +95,8 @@ impl Default for PinlinkSettings {
             password_wait: Duration::from_secs(3),
             known_client_days: 180,
             long_polls: crate::waiters::WaitCaps::default(),
+            operator: false,
+            public_url: None,
         }
     }
 }
@@ -110,6 +124,8 @@ pub struct Pinlink {
     keys_reloaded_at: AtomicI64,
     /// Test mode's automatic approval, if on.
     auto_approve: parking_lot::RwLock<Option<AutoApprove>>,
+    /// The server as a WebAuthn relying party (its public URL).
+    passkeys: crate::passkeys::Passkeys,
     settings: PinlinkSettings,
     setup_token: parking_lot::Mutex<Option<Box<str>>>,
     /// Bounds the password hashes in flight ([`PinlinkSettings::password_checks_at_once`]).
@@ -162,6 +178,10 @@ impl Pinlink {
             server_key: key.clone(),
             keys_reloaded_at: AtomicI64::new(i64::MIN / 2),
             auto_approve: parking_lot::RwLock::new(None),
+            passkeys: settings.public_url.as_deref().map_or_else(
+                crate::passkeys::Passkeys::none,
+                crate::passkeys::Passkeys::for_public_url,
+            ),
             password_gate: Arc::new(tokio::sync::Semaphore::new(
                 settings.password_checks_at_once.max(1),
             )),
@@ -267,6 +287,12 @@ impl Pinlink {
             .delete_spends_before(now.plus_secs(-longest), forget_clients)
             .await?;
         self.store.delete_expired_nonces(now).await?;
+        self.store
+            .delete_stale_account_data(
+                now,
+                now.plus_secs(-crate::security_log::KEPT_DAYS * 24 * 3600),
+            )
+            .await?;
         let live = {
             let _counting = self.pins_counting.write().await;
             let live = self.store.count_live_pins(now).await?;
@@ -278,6 +304,27 @@ impl Pinlink {
         // from now on.
         self.load_signing_keys().await?;
         Ok(removed)
+    }
+
+    /// What an operator's command (another process) changed is read again:
+    /// the resolved tokens and the linked pins held in memory go. A look at
+    /// the store's [`Store::outside_changes`] (one `pread` on SQLite).
+    pub(crate) fn notice_outside_changes(&self) {
+        if self.sessions.sync_outside(self.store.outside_changes()) {
+            self.live.forget_linked();
+            self.applications.forget();
+            tracing::info!(
+                "accounts or tokens were changed by another process: reading them again"
+            );
+        }
+    }
+
+    /// Accounts or tokens changed: an operator's command tells the running
+    /// servers (this process keeps nothing to forget).
+    pub(crate) fn announce_change(&self) {
+        if self.settings.operator {
+            self.store.announce_outside_change();
+        }
     }
 
     /// Applies a change another instance made (reported by a shared store),

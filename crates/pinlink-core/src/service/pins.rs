@@ -19,7 +19,9 @@ use crate::plex_jwt::Jwk;
 use crate::secrets::{constant_time_eq, AuthToken, Purpose};
 use crate::store::{CapKind, PinLink, StoreError};
 
+use super::security_log::{describe, Origin};
 use super::Pinlink;
+use crate::security_log::EventKind;
 
 /// A device's request for a pin, already parsed.
 #[derive(Debug, Clone)]
@@ -178,6 +180,15 @@ impl Pinlink {
         client: &ClientIdentifier,
     ) -> Result<Arc<Pin>, CoreError> {
         let now = self.now();
+        // A linked pin holds a token: one an operator's command may have
+        // revoked (another process) is read again.
+        if self
+            .live
+            .get(id)
+            .is_some_and(|pin| pin.auth_token.is_some())
+        {
+            self.notice_outside_changes();
+        }
         let pin = match self.live.get(id) {
             Some(pin) => pin,
             None => {
@@ -326,11 +337,35 @@ impl Pinlink {
         from: &ClientAddress,
         expect: Expect<'_>,
     ) -> Result<Arc<Pin>, CoreError> {
-        self.within_code_budget(account, from, |now| async move {
-            let pin = self.approvable(typed, expect, now).await?;
-            self.link(account, pin, now).await
-        })
-        .await
+        let linked = self
+            .within_code_budget(account, from, |now| async move {
+                let pin = self.approvable(typed, expect, now).await?;
+                self.link(account, pin, now).await
+            })
+            .await?;
+        self.record_pin(account, EventKind::DeviceLinked, &linked, from)
+            .await;
+        Ok(linked)
+    }
+
+    /// Writes an approval or denial in the account's log: the app and
+    /// device, where the person was, and where the device asked from.
+    async fn record_pin(
+        &self,
+        account: &Account,
+        kind: EventKind,
+        pin: &Pin,
+        from: &ClientAddress,
+    ) {
+        let origin = Origin {
+            address: from.to_string(),
+            client: describe(&pin.device),
+        };
+        let mut detail = format!("the device asked from {}", pin.requester_ip);
+        if let Some(grant) = &pin.grant {
+            detail = format!("{} ({detail})", grant.application.name);
+        }
+        self.record(account.id, kind, &origin, detail).await;
     }
 
     /// The person says the request is not theirs: the pin is deleted, and
@@ -356,6 +391,8 @@ impl Pinlink {
             self.waiters.wake(pin.id);
             crate::events::pin_denied();
             tracing::info!(pin = %pin.id, account = account.id.0, "pin denied");
+            self.record_pin(account, EventKind::LinkDenied, &pin, from)
+                .await;
             Ok(())
         })
         .await

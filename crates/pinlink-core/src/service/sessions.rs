@@ -14,11 +14,22 @@ use crate::clock::UnixTime;
 use crate::error::CoreError;
 use crate::limits::{BudgetKeys, SignInSubject};
 use crate::live_sessions::CachedSession;
-use crate::model::{Account, ClientAddress, ClientIdentifier, DeviceInfo, Session};
-use crate::secrets::{verify_password, AuthToken, Password, Purpose};
-use crate::store::TokenGrant;
+use crate::model::{Account, AccountId, ClientAddress, ClientIdentifier, DeviceInfo, Session};
+use crate::secrets::{constant_time_eq, verify_password, AuthToken, Password, Purpose};
+use crate::security_log::EventKind;
+use crate::store::{AccountRecord, TokenGrant};
+use crate::two_step;
 
+use super::security_log::Origin;
 use super::{Pinlink, Refused, Ticket};
+
+/// How the second factor of a sign-in was given.
+pub(super) enum SecondFactor {
+    /// The account has no two-step verification.
+    None,
+    Code,
+    RecoveryCode,
+}
 
 /// Who asks to sign in, and from which device. `Debug` leaves out the login:
 /// people type passwords into login fields.
@@ -26,10 +37,37 @@ use super::{Pinlink, Refused, Ticket};
 pub struct SignIn {
     pub login: String,
     pub password: Password,
+    /// A two-step code (or recovery code), plex.tv's `verificationCode`:
+    /// needed when the account has two-step verification on.
+    pub verification_code: Option<String>,
     pub client_identifier: ClientIdentifier,
     pub device: DeviceInfo,
     pub from: ClientAddress,
 }
+
+/// `/login`'s proof, between its two steps, that the password was right: the
+/// account, until when (a few minutes), and for which client, under the
+/// server's key. `Debug` shows nothing of it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct TwoStepTicket(String);
+
+impl std::fmt::Debug for TwoStepTicket {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TwoStepTicket(<redacted>)")
+    }
+}
+
+impl TwoStepTicket {
+    pub fn presented(text: String) -> TwoStepTicket {
+        TwoStepTicket(text)
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+/// How long `/login`'s second step may wait for the code.
+const TICKET_SECS: i64 = 300;
 
 impl std::fmt::Debug for SignIn {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -41,48 +79,51 @@ impl std::fmt::Debug for SignIn {
     }
 }
 
+/// A password with a six-digit code appended (`password123456`): the two
+/// parts, if it can be one.
+fn split_appended_code(presented: &str) -> Option<(&str, &str)> {
+    let split = presented.len().checked_sub(two_step::DIGITS)?;
+    let (password, code) = (presented.get(..split)?, presented.get(split..)?);
+    (!password.is_empty() && code.bytes().all(|b| b.is_ascii_digit())).then_some((password, code))
+}
+
 /// Logins longer than this match no account (usernames are at most 64
 /// bytes, e-mail addresses 254) and are refused before any work.
 const MAX_LOGIN_LEN: usize = 320;
 
 impl Pinlink {
-    /// Checks a login and password; on success the signing-in device gets a
-    /// new token. A login and its e-mail address are one account.
+    /// Checks a login and password (and, when the account has two-step
+    /// verification, its code); on success the signing-in device gets a
+    /// new token. A login and its e-mail address are one account. A wrong
+    /// password or a wrong code spends the same budgets.
     pub async fn sign_in(&self, request: SignIn) -> Result<(Account, AuthToken), CoreError> {
         let now = self.now();
-        let login = request.login.trim();
+        let login = request.login.trim().to_owned();
         if login.is_empty() || login.len() > MAX_LOGIN_LEN {
             return Err(CoreError::Unauthenticated);
         }
-        let record = self.store.account_by_login(login).await?;
+        let record = self.store.account_by_login(&login).await?;
         let subject = match &record {
             Some(r) => SignInSubject::Account(r.account.id.0),
-            None => SignInSubject::UnknownLogin(login),
-        };
-        let client = self
-            .secrets
-            .lookup_hash(Purpose::KnownClient, request.client_identifier.as_str());
-        let familiar = match &record {
-            Some(r) => self.store.is_known_client(r.account.id, &client).await?,
-            None => false,
+            None => SignInSubject::UnknownLogin(&login),
         };
         let ticket = self
-            .spend_sign_in(&subject, &request.from, familiar, now)
-            .await?
-            .map_err(|refused| {
-                crate::events::sign_in_locked_out();
-                CoreError::SignInLockedOut {
-                    retry_after_secs: refused.retry_after_secs,
-                }
-            })?;
+            .spend_sign_in_for(
+                &subject,
+                record.as_ref(),
+                &request.client_identifier,
+                &request.from,
+                now,
+            )
+            .await?;
 
         // Budget reserved: now the expensive part.
         let stored_hash = record.as_ref().map(|r| r.password_hash.clone());
-        let password = request.password;
+        let password = request.password.clone();
         let checked = self
             .hash_work(move || verify_password(&password, stored_hash.as_deref()))
             .await;
-        let ok = match checked {
+        let mut ok = match checked {
             Ok(ok) => ok,
             Err(e) => {
                 // Not checked (too busy): the attempt does not count.
@@ -90,33 +131,303 @@ impl Pinlink {
                 return Err(e);
             }
         };
+        // plex.tv also takes the code appended to the password, for clients
+        // without a code field (Tautulli tells its users to): tried only
+        // for an account with two-step verification, sent no code, and
+        // spending nothing more than the one attempt.
+        let mut code = request.verification_code.clone();
+        if let Some(record) = record
+            .as_ref()
+            .filter(|r| !ok && code.is_none() && r.two_step())
+        {
+            if let Some((password, appended)) = split_appended_code(request.password.expose()) {
+                let stored = record.password_hash.clone();
+                let password = Password::presented(password.to_owned());
+                if let Ok(true) = self
+                    .hash_work(move || verify_password(&password, Some(&stored)))
+                    .await
+                {
+                    ok = true;
+                    code = Some(appended.to_owned());
+                }
+            }
+        }
+        let origin = Origin::of(&request.from, &request.device);
         match record {
             Some(record) if ok => {
-                self.refund(ticket).await;
-                // The owner's typos from this address are forgiven.
-                let pair = self.budget_keys().sign_in_pair(&subject, &request.from);
-                self.store.forgive(&pair).await?;
-                let token = AuthToken::generate();
-                let grant = TokenGrant {
-                    account: record.account.id,
-                    client_identifier: request.client_identifier,
-                    device: request.device,
-                    token: self.secrets.new_token(&token),
-                    known_client: client,
-                    now,
-                };
-                self.store.grant_token(&grant).await?;
-                tracing::info!(account = record.account.id.0, "signed in");
-                Ok((record.account, token))
+                self.after_password(record, ticket, &subject, code, request, origin)
+                    .await
             }
             _ => {
                 // The reservation stays: it is the failure's record.
                 drop(ticket);
                 crate::events::sign_in_failed();
                 tracing::info!(from = %request.from, "sign-in failed");
+                if let Some(record) = &record {
+                    self.record(
+                        record.account.id,
+                        EventKind::SignInRefused,
+                        &origin,
+                        "wrong password",
+                    )
+                    .await;
+                }
                 Err(CoreError::Unauthenticated)
             }
         }
+    }
+
+    /// `/login`'s second step: the ticket its first step gave (the password
+    /// was right) and the code. Spends the same budgets as a password.
+    pub async fn sign_in_with_ticket(
+        &self,
+        ticket: &TwoStepTicket,
+        code: &str,
+        client_identifier: ClientIdentifier,
+        device: DeviceInfo,
+        from: ClientAddress,
+    ) -> Result<(Account, AuthToken), CoreError> {
+        let now = self.now();
+        let account = self
+            .check_ticket(ticket, &client_identifier, now)
+            .ok_or(CoreError::Unauthenticated)?;
+        let record = self
+            .store
+            .account_by_id(account)
+            .await?
+            .ok_or(CoreError::Unauthenticated)?;
+        let subject = SignInSubject::Account(account.0);
+        let spent = self
+            .spend_sign_in_for(&subject, Some(&record), &client_identifier, &from, now)
+            .await?;
+        let origin = Origin::of(&from, &device);
+        let request = SignIn {
+            login: record.account.username.as_str().to_owned(),
+            password: Password::presented(String::new()),
+            verification_code: Some(code.to_owned()),
+            client_identifier,
+            device,
+            from,
+        };
+        self.after_password(
+            record,
+            spent,
+            &subject,
+            request.verification_code.clone(),
+            request,
+            origin,
+        )
+        .await
+    }
+
+    /// Spends a sign-in attempt from the budgets that apply to this client.
+    async fn spend_sign_in_for(
+        &self,
+        subject: &SignInSubject<'_>,
+        record: Option<&AccountRecord>,
+        client_identifier: &ClientIdentifier,
+        from: &ClientAddress,
+        now: UnixTime,
+    ) -> Result<Ticket, CoreError> {
+        let client = self
+            .secrets
+            .lookup_hash(Purpose::KnownClient, client_identifier.as_str());
+        let familiar = match record {
+            Some(r) => self.store.is_known_client(r.account.id, &client).await?,
+            None => false,
+        };
+        self.spend_sign_in(subject, from, familiar, now)
+            .await?
+            .map_err(|refused| {
+                crate::events::sign_in_locked_out();
+                CoreError::SignInLockedOut {
+                    retry_after_secs: refused.retry_after_secs,
+                }
+            })
+    }
+
+    /// The password was right: the account must be enabled, and with
+    /// two-step verification the code must be right too; then the device
+    /// gets its token.
+    async fn after_password(
+        &self,
+        record: AccountRecord,
+        ticket: Ticket,
+        subject: &SignInSubject<'_>,
+        code: Option<String>,
+        request: SignIn,
+        origin: Origin,
+    ) -> Result<(Account, AuthToken), CoreError> {
+        let now = self.now();
+        let account = record.account.id;
+        if record.disabled {
+            self.refund(ticket).await;
+            self.record(
+                account,
+                EventKind::SignInRefused,
+                &origin,
+                "the account is disabled",
+            )
+            .await;
+            return Err(CoreError::AccountDisabled);
+        }
+        let second = if !record.two_step() {
+            SecondFactor::None
+        } else {
+            let Some(code) = code else {
+                // A normal step of a sign-in, not a failure: the client asks
+                // for the code and comes back.
+                self.refund(ticket).await;
+                return Err(CoreError::VerificationCodeRequired {
+                    ticket: self.issue_ticket(account, &request.client_identifier, now),
+                });
+            };
+            match self.check_second_factor(&record, &code).await? {
+                Some(second) => second,
+                None => {
+                    // The reservation stays: a wrong code counts like a
+                    // wrong password.
+                    drop(ticket);
+                    crate::events::sign_in_failed();
+                    self.record(
+                        account,
+                        EventKind::SignInRefused,
+                        &origin,
+                        "wrong verification code",
+                    )
+                    .await;
+                    return Err(CoreError::VerificationCodeWrong);
+                }
+            }
+        };
+        self.refund(ticket).await;
+        // The owner's typos from this address are forgiven.
+        let pair = self.budget_keys().sign_in_pair(subject, &request.from);
+        self.store.forgive(&pair).await?;
+        let how = match second {
+            SecondFactor::None => "with the password",
+            SecondFactor::Code => "with the password and a verification code",
+            SecondFactor::RecoveryCode => "with the password and a recovery code",
+        };
+        if matches!(second, SecondFactor::RecoveryCode) {
+            let left = self.store.recovery_codes_left(account).await.unwrap_or(0);
+            self.record(
+                account,
+                EventKind::RecoveryCodeUsed,
+                &origin,
+                format!("{left} left"),
+            )
+            .await;
+        }
+        self.grant_session(
+            record.account,
+            request.client_identifier,
+            request.device,
+            &origin,
+            how,
+        )
+        .await
+    }
+
+    /// Gives the signing-in device a new token, and writes the sign-in in
+    /// the account's log (`how` says with what).
+    pub(super) async fn grant_session(
+        &self,
+        account: Account,
+        client_identifier: ClientIdentifier,
+        device: DeviceInfo,
+        origin: &Origin,
+        how: &str,
+    ) -> Result<(Account, AuthToken), CoreError> {
+        let token = AuthToken::generate();
+        let grant = TokenGrant {
+            account: account.id,
+            known_client: self
+                .secrets
+                .lookup_hash(Purpose::KnownClient, client_identifier.as_str()),
+            client_identifier,
+            device,
+            token: self.secrets.new_token(&token),
+            now: self.now(),
+        };
+        self.store.grant_token(&grant).await?;
+        self.record(account.id, EventKind::SignedIn, origin, how)
+            .await;
+        tracing::info!(account = account.id.0, "signed in");
+        Ok((account, token))
+    }
+
+    /// Checks a second factor: a TOTP code of the account's secret, not
+    /// used before (one step of skew either way), or one of its recovery
+    /// codes (used up). `None` when it is neither.
+    pub(super) async fn check_second_factor(
+        &self,
+        record: &AccountRecord,
+        code: &str,
+    ) -> Result<Option<SecondFactor>, CoreError> {
+        let account = record.account.id;
+        if two_step::looks_like_totp_code(code) {
+            let Some(sealed) = &record.totp_sealed else {
+                return Ok(None);
+            };
+            let secret =
+                two_step::TotpSecret::from_base32(&self.secrets.open(Purpose::TwoStep, sealed)?)?;
+            let Some(step) = secret.step_of(code, self.now()) else {
+                return Ok(None);
+            };
+            return Ok(self
+                .store
+                .accept_totp_step(account, step)
+                .await?
+                .then_some(SecondFactor::Code));
+        }
+        let Some(normal) = two_step::normal_recovery_code(code) else {
+            return Ok(None);
+        };
+        let hash = self.secrets.lookup_hash(Purpose::RecoveryCode, &normal);
+        Ok(self
+            .store
+            .use_recovery_code(account, &hash)
+            .await?
+            .then_some(SecondFactor::RecoveryCode))
+    }
+
+    fn ticket_mac(&self, account: AccountId, expires: i64, client: &ClientIdentifier) -> String {
+        let mac = self.secrets.lookup_hash(
+            Purpose::SignInTicket,
+            &format!("{}.{expires}.{}", account.0, client.as_str()),
+        );
+        mac.as_bytes().iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    fn issue_ticket(
+        &self,
+        account: AccountId,
+        client: &ClientIdentifier,
+        now: UnixTime,
+    ) -> TwoStepTicket {
+        let expires = now.0 + TICKET_SECS;
+        TwoStepTicket(format!(
+            "{}.{expires}.{}",
+            account.0,
+            self.ticket_mac(account, expires, client)
+        ))
+    }
+
+    /// The account a ticket names, if it is ours, for this client, and
+    /// live.
+    fn check_ticket(
+        &self,
+        ticket: &TwoStepTicket,
+        client: &ClientIdentifier,
+        now: UnixTime,
+    ) -> Option<AccountId> {
+        let mut parts = ticket.0.splitn(3, '.');
+        let account = AccountId(parts.next()?.parse().ok()?);
+        let expires: i64 = parts.next()?.parse().ok()?;
+        let mac = parts.next()?;
+        (expires > now.0 && constant_time_eq(mac, &self.ticket_mac(account, expires, client)))
+            .then_some(account)
     }
 
     /// Reserves one failure from the sign-in budgets that apply.
@@ -155,6 +466,8 @@ impl Pinlink {
             return Err(CoreError::Unauthenticated);
         }
         let hash = self.secrets.lookup_hash(Purpose::Token, presented);
+        // An operator's command may have changed accounts or tokens.
+        self.notice_outside_changes();
         let (found, application) = match self.sessions.get(&hash) {
             Some(kept) => (kept, None),
             None => {
@@ -232,6 +545,7 @@ mod tests {
         SignIn {
             login: login.into(),
             password: Password::presented(password.into()),
+            verification_code: None,
             client_identifier: ClientIdentifier::parse(Some(client)).expect("client"),
             device: DeviceInfo::parse(RawDeviceInfo {
                 product: Some("Test"),

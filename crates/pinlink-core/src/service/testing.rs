@@ -13,9 +13,11 @@ use crate::clock::{FakeClock, UnixTime};
 use crate::limits::PinCaps;
 use crate::model::{Account, AccountId, ApplicationId, DeviceId, PinId};
 use crate::secrets::{LookupHash, ServerKey};
+use crate::security_log::{LoggedEvent, SecurityEvent};
 use crate::store::{
-    AccountRecord, ApplicationRecord, CapKind, DeviceKeyRecord, DeviceRecord, NewAccount, NewToken,
-    PinLink, PinRecord, Reservation, SessionRecord, Spend, Store, StoreError, TokenGrant,
+    AccountChange, AccountOverview, AccountRecord, ApplicationRecord, CapKind, CeremonyRecord,
+    DeviceKeyRecord, DeviceRecord, NewAccount, NewToken, PasskeyRecord, PasswordReset, PinLink,
+    PinRecord, Reservation, SessionRecord, SignOut, Spend, Store, StoreError, TokenGrant,
 };
 use crate::{ClientIdentifier, DeviceInfo, Email, Pinlink, PinlinkSettings, Username};
 
@@ -55,6 +57,11 @@ struct State {
     nonces: HashMap<String, (LookupHash, UnixTime, bool)>,
     key_generations: Vec<(u32, UnixTime)>,
     applications: Vec<ApplicationRecord>,
+    recovery_codes: Vec<(AccountId, LookupHash)>,
+    log: Vec<LoggedEvent>,
+    resets: Vec<PasswordReset>,
+    passkeys: Vec<PasskeyRecord>,
+    ceremonies: Vec<CeremonyRecord>,
 }
 
 struct DeviceRow {
@@ -342,6 +349,11 @@ impl Store for MemoryStore {
         s.accounts.push(AccountRecord {
             account: account.clone(),
             password_hash: new.password_hash.clone(),
+            disabled: false,
+            totp_sealed: None,
+            totp_last_step: 0,
+            totp_pending_sealed: None,
+            passkey_handle: None,
         });
         Ok(account)
     }
@@ -390,6 +402,12 @@ impl Store for MemoryStore {
         let Some(row) = s.devices.iter().find(|d| d.record.id == *device) else {
             return Ok(None);
         };
+        if s.accounts
+            .iter()
+            .any(|a| a.account.id == row.account && a.disabled)
+        {
+            return Ok(None);
+        }
         Ok(s.session(row))
     }
 
@@ -626,5 +644,363 @@ impl Store for MemoryStore {
         s.spends.retain(|(_, _, at)| *at > before);
         s.known.retain(|_, seen| *seen >= forget_clients_before);
         Ok((n - s.spends.len()) as u64)
+    }
+
+    // Accounts a person can keep: plain storage, the rules are the
+    // contract tests' (pinlink-store).
+
+    async fn account_by_id(&self, id: AccountId) -> Result<Option<AccountRecord>, StoreError> {
+        let s = self.state.lock();
+        Ok(s.accounts.iter().find(|a| a.account.id == id).cloned())
+    }
+
+    async fn account_overview(&self) -> Result<Vec<AccountOverview>, StoreError> {
+        let s = self.state.lock();
+        Ok(s.accounts
+            .iter()
+            .map(|a| AccountOverview {
+                account: a.account.clone(),
+                disabled: a.disabled,
+                two_step: a.two_step(),
+                passkeys: s
+                    .passkeys
+                    .iter()
+                    .filter(|p| p.account == a.account.id)
+                    .count() as u32,
+            })
+            .collect())
+    }
+
+    async fn change_account(
+        &self,
+        account: AccountId,
+        change: &AccountChange,
+        event: Option<&SecurityEvent>,
+    ) -> Result<Option<Vec<DeviceId>>, StoreError> {
+        let mut s = self.state.lock();
+        let Some(index) = s.accounts.iter().position(|a| a.account.id == account) else {
+            return Ok(None);
+        };
+        let mut sign_out = SignOut::Nobody;
+        match change {
+            AccountChange::Password {
+                hash,
+                sign_out: who,
+            } => {
+                s.accounts[index].password_hash = hash.clone();
+                sign_out = *who;
+            }
+            AccountChange::Email(email) => {
+                if s.accounts.iter().any(|a| {
+                    a.account.id != account && a.account.email.as_str().eq_ignore_ascii_case(email)
+                }) {
+                    return Err(StoreError::Conflict("e-mail"));
+                }
+                s.accounts[index].account.email = Email::from_stored(email.clone());
+            }
+            AccountChange::Disabled(disabled) => s.accounts[index].disabled = *disabled,
+            AccountChange::SignOut(who) => sign_out = *who,
+            AccountChange::EnrollTwoStep { pending_sealed } => {
+                s.accounts[index].totp_pending_sealed = Some(pending_sealed.clone());
+            }
+            AccountChange::ConfirmTwoStep {
+                secret_sealed,
+                step,
+                recovery_codes,
+            } => {
+                let record = &mut s.accounts[index];
+                record.totp_sealed = Some(secret_sealed.clone());
+                record.totp_last_step = *step;
+                record.totp_pending_sealed = None;
+                s.recovery_codes.retain(|(a, _)| *a != account);
+                s.recovery_codes
+                    .extend(recovery_codes.iter().map(|h| (account, h.clone())));
+            }
+            AccountChange::StopTwoStep => {
+                s.accounts[index].totp_sealed = None;
+                s.accounts[index].totp_pending_sealed = None;
+                s.recovery_codes.retain(|(a, _)| *a != account);
+            }
+            AccountChange::RecoveryCodes(codes) => {
+                s.recovery_codes.retain(|(a, _)| *a != account);
+                s.recovery_codes
+                    .extend(codes.iter().map(|h| (account, h.clone())));
+            }
+            AccountChange::PasskeyHandle(handle) => {
+                let record = &mut s.accounts[index];
+                if record.passkey_handle.is_none() {
+                    record.passkey_handle = Some(handle.clone());
+                }
+            }
+        }
+        let gone: Vec<DeviceId> = s
+            .devices
+            .iter()
+            .filter(|d| {
+                d.account == account
+                    && match sign_out {
+                        SignOut::Nobody => false,
+                        SignOut::Everyone => true,
+                        SignOut::AllBut(keep) => d.record.id != keep,
+                    }
+            })
+            .map(|d| d.record.id)
+            .collect();
+        s.devices.retain(|d| !gone.contains(&d.record.id));
+        s.tokens.retain(|t| !gone.contains(&t.1));
+        if let Some(event) = event {
+            let id = s.next();
+            s.log.push(LoggedEvent {
+                id,
+                event: event.clone(),
+            });
+        }
+        Ok(Some(gone))
+    }
+
+    async fn accept_totp_step(&self, account: AccountId, step: i64) -> Result<bool, StoreError> {
+        let mut s = self.state.lock();
+        match s.accounts.iter_mut().find(|a| a.account.id == account) {
+            Some(a) if a.totp_sealed.is_some() && a.totp_last_step < step => {
+                a.totp_last_step = step;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    async fn use_recovery_code(
+        &self,
+        account: AccountId,
+        hash: &LookupHash,
+    ) -> Result<bool, StoreError> {
+        let mut s = self.state.lock();
+        let before = s.recovery_codes.len();
+        s.recovery_codes
+            .retain(|(a, h)| !(*a == account && h == hash));
+        Ok(s.recovery_codes.len() < before)
+    }
+
+    async fn recovery_codes_left(&self, account: AccountId) -> Result<u32, StoreError> {
+        let s = self.state.lock();
+        Ok(s.recovery_codes
+            .iter()
+            .filter(|(a, _)| *a == account)
+            .count() as u32)
+    }
+
+    async fn delete_account(&self, account: AccountId) -> Result<Option<Vec<PinId>>, StoreError> {
+        let mut s = self.state.lock();
+        let Some(index) = s.accounts.iter().position(|a| a.account.id == account) else {
+            return Ok(None);
+        };
+        s.accounts.remove(index);
+        let pins: Vec<PinId> = s
+            .pins
+            .iter()
+            .filter(|(_, (_, linked))| *linked == Some(account))
+            .map(|(id, _)| *id)
+            .collect();
+        for pin in &pins {
+            s.pins.remove(pin);
+        }
+        let devices: Vec<DeviceId> = s
+            .devices
+            .iter()
+            .filter(|d| d.account == account)
+            .map(|d| d.record.id)
+            .collect();
+        s.devices.retain(|d| d.account != account);
+        s.tokens.retain(|t| !devices.contains(&t.1));
+        s.log.retain(|e| e.event.account != account);
+        s.passkeys.retain(|p| p.account != account);
+        s.recovery_codes.retain(|(a, _)| *a != account);
+        Ok(Some(pins))
+    }
+
+    async fn log_event(&self, event: &SecurityEvent) -> Result<(), StoreError> {
+        let mut s = self.state.lock();
+        let id = s.next();
+        s.log.push(LoggedEvent {
+            id,
+            event: event.clone(),
+        });
+        Ok(())
+    }
+
+    async fn security_log(
+        &self,
+        account: AccountId,
+        before: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<LoggedEvent>, StoreError> {
+        let s = self.state.lock();
+        let mut entries: Vec<LoggedEvent> = s
+            .log
+            .iter()
+            .filter(|e| e.event.account == account && e.id < before.unwrap_or(i64::MAX))
+            .cloned()
+            .collect();
+        entries.sort_by_key(|e| std::cmp::Reverse(e.id));
+        entries.truncate(limit as usize);
+        Ok(entries)
+    }
+
+    async fn insert_password_reset(&self, reset: &PasswordReset) -> Result<(), StoreError> {
+        self.state.lock().resets.push(reset.clone());
+        Ok(())
+    }
+
+    async fn password_reset(
+        &self,
+        hash: &LookupHash,
+        now: UnixTime,
+    ) -> Result<Option<PasswordReset>, StoreError> {
+        let s = self.state.lock();
+        Ok(s.resets
+            .iter()
+            .find(|r| &r.hash == hash && r.expires_at > now)
+            .cloned())
+    }
+
+    async fn complete_password_reset(
+        &self,
+        hash: &LookupHash,
+        password_hash: &str,
+        event: &SecurityEvent,
+    ) -> Result<Option<(AccountId, Vec<DeviceId>)>, StoreError> {
+        let Some(reset) = self.password_reset(hash, event.at).await? else {
+            return Ok(None);
+        };
+        self.state
+            .lock()
+            .resets
+            .retain(|r| r.account != reset.account);
+        if reset.drop_two_step {
+            let stop = SecurityEvent {
+                account: reset.account,
+                ..event.clone()
+            };
+            self.change_account(reset.account, &AccountChange::StopTwoStep, Some(&stop))
+                .await?;
+        }
+        let event = SecurityEvent {
+            account: reset.account,
+            ..event.clone()
+        };
+        let gone = self
+            .change_account(
+                reset.account,
+                &AccountChange::Password {
+                    hash: password_hash.to_owned(),
+                    sign_out: SignOut::Everyone,
+                },
+                Some(&event),
+            )
+            .await?
+            .unwrap_or_default();
+        Ok(Some((reset.account, gone)))
+    }
+
+    async fn insert_passkey(&self, passkey: &PasskeyRecord) -> Result<i64, StoreError> {
+        let mut s = self.state.lock();
+        if s.passkeys
+            .iter()
+            .any(|p| p.credential_id == passkey.credential_id)
+        {
+            return Err(StoreError::Conflict("id"));
+        }
+        let id = s.next();
+        s.passkeys.push(PasskeyRecord {
+            id,
+            ..passkey.clone()
+        });
+        Ok(id)
+    }
+
+    async fn passkeys(&self, account: AccountId) -> Result<Vec<PasskeyRecord>, StoreError> {
+        let s = self.state.lock();
+        Ok(s.passkeys
+            .iter()
+            .filter(|p| p.account == account)
+            .cloned()
+            .collect())
+    }
+
+    async fn passkey_for_sign_in(
+        &self,
+        handle: &str,
+        credential_id: &[u8],
+    ) -> Result<Option<(AccountRecord, PasskeyRecord)>, StoreError> {
+        let s = self.state.lock();
+        let Some(account) = s
+            .accounts
+            .iter()
+            .find(|a| a.passkey_handle.as_deref() == Some(handle))
+        else {
+            return Ok(None);
+        };
+        Ok(s.passkeys
+            .iter()
+            .find(|p| p.account == account.account.id && p.credential_id == credential_id)
+            .map(|p| (account.clone(), p.clone())))
+    }
+
+    async fn passkey_used(&self, id: i64, passkey: &str, now: UnixTime) -> Result<(), StoreError> {
+        let mut s = self.state.lock();
+        if let Some(p) = s.passkeys.iter_mut().find(|p| p.id == id) {
+            p.passkey = passkey.to_owned();
+            p.last_used_at = Some(now);
+        }
+        Ok(())
+    }
+
+    async fn delete_passkey(
+        &self,
+        account: AccountId,
+        id: i64,
+    ) -> Result<Option<String>, StoreError> {
+        let mut s = self.state.lock();
+        let Some(index) = s
+            .passkeys
+            .iter()
+            .position(|p| p.account == account && p.id == id)
+        else {
+            return Ok(None);
+        };
+        Ok(Some(s.passkeys.remove(index).name))
+    }
+
+    async fn insert_ceremony(&self, ceremony: &CeremonyRecord) -> Result<(), StoreError> {
+        self.state.lock().ceremonies.push(ceremony.clone());
+        Ok(())
+    }
+
+    async fn take_ceremony(
+        &self,
+        hash: &LookupHash,
+        now: UnixTime,
+    ) -> Result<Option<CeremonyRecord>, StoreError> {
+        let mut s = self.state.lock();
+        let Some(index) = s
+            .ceremonies
+            .iter()
+            .position(|c| &c.hash == hash && c.expires_at > now)
+        else {
+            return Ok(None);
+        };
+        Ok(Some(s.ceremonies.remove(index)))
+    }
+
+    async fn delete_stale_account_data(
+        &self,
+        now: UnixTime,
+        log_before: UnixTime,
+    ) -> Result<(), StoreError> {
+        let mut s = self.state.lock();
+        s.ceremonies.retain(|c| c.expires_at > now);
+        s.resets.retain(|r| r.expires_at > now);
+        s.log.retain(|e| e.event.at >= log_before);
+        Ok(())
     }
 }

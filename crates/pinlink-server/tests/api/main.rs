@@ -14,4 +14,5 @@ mod openapi;
 mod pages;
 mod pins;
 mod properties;
+mod two_step;
 mod users;

@@ -209,6 +209,7 @@ pub async fn sign_in_legacy(
     let sign_in = SignIn {
         login,
         password: Password::presented(password),
+        verification_code: request.verification_code(),
         client_identifier: request.client_identifier()?,
         device: request.device_info_or(UNNAMED_PRODUCT)?,
         from: request.client_address(),

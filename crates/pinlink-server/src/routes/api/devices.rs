@@ -105,7 +105,7 @@ pub async fn revoke(
         .map_err(|_| CoreError::InvalidInput(format!("device id {id:?} is not a number")))?;
     state
         .core
-        .revoke_device(&session.account, DeviceId(id))
+        .remove_device(&session.account, DeviceId(id), &request.client_address())
         .await?;
     Ok(Reply::status(StatusCode::OK))
 }

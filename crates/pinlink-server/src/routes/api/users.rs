@@ -40,8 +40,10 @@ pub(super) fn user_body(
     })
 }
 
-/// `POST /api/v2/users/signin` with form `login` and `password`: 201 with the
-/// user and a new token for the signing-in device.
+/// `POST /api/v2/users/signin` with form `login` and `password` (and
+/// `verificationCode` when the account has two-step verification): 201
+/// with the user and a new token for the signing-in device; without the
+/// code, plex.tv's 401/1029 "Please enter the verification code".
 #[utoipa::path(post, path = "/api/v2/users/signin", tag = "users", params(crate::openapi::ClientHeader), request_body(content = crate::openapi::SignInForm, content_type = "application/x-www-form-urlencoded"),
     responses((status = 201, description = "The user, with a new token for this client", content((pinlink_proto::UserBody = "application/json"), (String = "application/xml"))), (status = "default", description = "plex.tv's error: `{\"errors\": [{code, message, status}]}` (XML without `Accept: application/json`)", content((pinlink_proto::ErrorBody = "application/json"), (String = "application/xml")))))]
 pub async fn sign_in(
@@ -59,6 +61,7 @@ pub async fn sign_in(
     let sign_in = SignIn {
         login: login.to_owned(),
         password: Password::presented(password.to_owned()),
+        verification_code: request.verification_code(),
         client_identifier: request.client_identifier()?,
         device: request.device_info_or(UNNAMED_PRODUCT)?,
         from: request.client_address(),

@@ -3,12 +3,12 @@
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{Redirect, Response};
-use pinlink_core::{Account, CoreError, Password, SignIn};
+use pinlink_core::{Account, CoreError, Password, SignIn, TwoStepTicket};
 use serde::Deserialize;
 
 use super::next::safe_next;
 use super::reply::{render, PageError};
-use super::views::{HomePage, LoginPage, SetupPage, SignupPage};
+use super::views::{HomePage, LoginCodePage, LoginPage, SetupPage, SignupPage};
 use super::visitor::{Posted, Visitor};
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -121,6 +121,7 @@ pub async fn login_form(
         login: String::new(),
         next,
         open_signup: state.open_signup,
+        passkeys: state.core.passkeys_available(),
     };
     Ok(visitor.finish(render(StatusCode::OK, &page)))
 }
@@ -139,27 +140,104 @@ pub async fn login(
 ) -> Result<Response, PageError> {
     let next = safe_next(&form.next).to_owned();
     match sign_in_and_go(&state, &visitor, &form.login, form.password, &next).await {
-        Err(PageError::Core(
-            e @ (CoreError::Unauthenticated | CoreError::SignInLockedOut { .. }),
-        )) => {
-            let public = ApiError::Core(e).public();
-            let message = match public.retry_after_secs {
-                Some(secs) => format!(
-                    "Too many failed sign-ins. Try again {}.",
-                    super::views::wait_text(secs)
-                ),
-                None => "Wrong username or password.".to_owned(),
+        // The password was right; the account wants its code too.
+        Err(PageError::Core(CoreError::VerificationCodeRequired { ticket })) => {
+            let page = LoginCodePage {
+                nav: visitor.nav(&state),
+                error: None,
+                ticket: ticket.expose().to_owned(),
+                next,
             };
+            Ok(visitor.finish(render(StatusCode::OK, &page)))
+        }
+        Err(PageError::Core(e)) if is_sign_in_refusal(&e) => {
+            let (status, message) = sign_in_refusal(e);
             let page = LoginPage {
                 nav: visitor.nav(&state),
                 error: Some(message),
                 login: form.login,
                 next,
                 open_signup: state.open_signup,
+                passkeys: state.core.passkeys_available(),
             };
-            Ok(visitor.finish(render(public.status, &page)))
+            Ok(visitor.finish(render(status, &page)))
         }
         other => other,
+    }
+}
+
+/// Refusals a person reads on the sign-in page rather than on an error page.
+fn is_sign_in_refusal(e: &CoreError) -> bool {
+    matches!(
+        e,
+        CoreError::Unauthenticated
+            | CoreError::SignInLockedOut { .. }
+            | CoreError::AccountDisabled
+            | CoreError::VerificationCodeWrong
+            | CoreError::PasskeyRefused
+    )
+}
+
+/// A refused sign-in, worded for the page: its status and message.
+fn sign_in_refusal(e: CoreError) -> (StatusCode, String) {
+    let plain = matches!(e, CoreError::Unauthenticated);
+    let public = ApiError::Core(e).public();
+    let message = match public.retry_after_secs {
+        Some(secs) => format!(
+            "Too many failed sign-ins. Try again {}.",
+            super::views::wait_text(secs)
+        ),
+        None if plain => "Wrong username or password.".to_owned(),
+        None => public.message,
+    };
+    (public.status, message)
+}
+
+#[derive(Deserialize)]
+pub struct LoginCodeForm {
+    ticket: String,
+    code: String,
+    #[serde(default)]
+    next: String,
+}
+
+/// `/login`'s second step: the code, with the ticket of the first.
+pub async fn login_code(
+    State(state): State<AppState>,
+    Posted { visitor, form }: Posted<LoginCodeForm>,
+) -> Result<Response, PageError> {
+    let next = safe_next(&form.next).to_owned();
+    let (client_identifier, device) = visitor.as_device()?;
+    let ticket = TwoStepTicket::presented(form.ticket.clone());
+    let signed_in = state
+        .core
+        .sign_in_with_ticket(&ticket, &form.code, client_identifier, device, visitor.from)
+        .await;
+    match signed_in {
+        Ok((_, token)) => Ok(visitor.signed_in(&token, &next)),
+        // The ticket is forged or ran out: from the start.
+        Err(CoreError::Unauthenticated) => {
+            let page = LoginPage {
+                nav: visitor.nav(&state),
+                error: Some("That took too long: sign in again.".to_owned()),
+                login: String::new(),
+                next,
+                open_signup: state.open_signup,
+                passkeys: state.core.passkeys_available(),
+            };
+            Ok(visitor.finish(render(StatusCode::UNAUTHORIZED, &page)))
+        }
+        Err(e) if is_sign_in_refusal(&e) => {
+            let (status, message) = sign_in_refusal(e);
+            let page = LoginCodePage {
+                nav: visitor.nav(&state),
+                error: Some(message),
+                ticket: form.ticket,
+                next,
+            };
+            Ok(visitor.finish(render(status, &page)))
+        }
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -266,6 +344,7 @@ async fn sign_in_and_go(
         .sign_in(SignIn {
             login: login.to_owned(),
             password: Password::presented(password),
+            verification_code: None,
             client_identifier,
             device,
             from: visitor.from,

@@ -42,7 +42,10 @@ pub async fn revoke(
     Posted { visitor, .. }: Posted<serde::de::IgnoredAny>,
 ) -> Result<Response, PageError> {
     let account = visitor.require_account(&here)?;
-    state.core.revoke_device(account, DeviceId(id)).await?;
+    state
+        .core
+        .remove_device(account, DeviceId(id), &visitor.from)
+        .await?;
     if visitor.session.as_ref().map(|s| s.device_id) == Some(DeviceId(id)) {
         return Ok(visitor.signed_out("/login"));
     }

@@ -5,6 +5,10 @@
 //!
 //! - `visitor`: the browser's session cookie and the forgery checks every
 //!   form post passes (`Posted`), with [`form_tokens`];
+//! - `account`: the start page, first start, signing in (both steps) and
+//!   out, sign-up; `settings`: the account page (`/account`); `passkeys`:
+//!   the passkey ceremonies the pages' script runs; `reset`: the page an
+//!   operator's reset link opens;
 //! - `next`: where signing in may send a browser;
 //! - `views`: the templates and the values they show;
 //! - `reply`: rendering, and the HTML error pages.
@@ -15,7 +19,10 @@ mod assets;
 pub mod devices;
 pub mod form_tokens;
 mod next;
+mod passkeys;
 mod reply;
+mod reset;
+mod settings;
 mod views;
 mod visitor;
 
@@ -32,7 +39,7 @@ pub use reply::not_found;
 /// No inline script or style anywhere: scripts and styles come only from
 /// this server, forms post only to it, and no other site may frame a page.
 pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; \
-     style-src 'self'; img-src 'self' data:; form-action 'self'; \
+     style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self'; \
      frame-ancestors 'none'; base-uri 'none'";
 
 pub fn routes() -> Router<AppState> {
@@ -40,6 +47,37 @@ pub fn routes() -> Router<AppState> {
         .route("/", get(account::home))
         .route("/setup", post(account::setup))
         .route("/login", get(account::login_form).post(account::login))
+        .route("/login/code", post(account::login_code))
+        .route("/login/passkey/start", post(passkeys::start_sign_in))
+        .route("/login/passkey/finish", post(passkeys::finish_sign_in))
+        .route("/account", get(settings::page))
+        .route("/account/password", post(settings::change_password))
+        .route("/account/email", post(settings::change_email))
+        .route("/account/two-step/start", post(settings::start_two_step))
+        .route(
+            "/account/two-step/confirm",
+            post(settings::confirm_two_step),
+        )
+        .route("/account/two-step/off", post(settings::stop_two_step))
+        .route(
+            "/account/two-step/recovery-codes",
+            post(settings::renew_recovery_codes),
+        )
+        .route("/account/two-step/qr.png", get(settings::two_step_qr))
+        .route(
+            "/account/passkeys/start",
+            post(passkeys::start_registration),
+        )
+        .route(
+            "/account/passkeys/finish",
+            post(passkeys::finish_registration),
+        )
+        .route(
+            "/account/passkeys/{id}/remove",
+            post(settings::remove_passkey),
+        )
+        .route("/account/delete", post(settings::delete_account))
+        .route("/reset", get(reset::form).post(reset::reset))
         .route("/logout", post(account::logout))
         .route("/signup", get(account::signup_form).post(account::signup))
         .route("/link", get(approve::link_form).post(approve::link_confirm))
@@ -51,6 +89,7 @@ pub fn routes() -> Router<AppState> {
         .route("/devices/{id}/revoke", post(devices::revoke))
         .route("/static/pinlink.css", get(assets::stylesheet))
         .route("/static/auth.js", get(assets::auth_script))
+        .route("/static/passkeys.js", get(assets::passkeys_script))
 }
 
 /// Security headers for every response (pages and API alike); a handler

@@ -44,6 +44,68 @@ pub struct LoginPage {
     pub login: String,
     pub next: String,
     pub open_signup: bool,
+    /// Offer signing in with a passkey.
+    pub passkeys: bool,
+}
+
+#[derive(Template)]
+#[template(path = "login_code.html")]
+pub struct LoginCodePage {
+    pub nav: Nav,
+    pub error: Option<String>,
+    /// The first step's proof that the password was right.
+    pub ticket: String,
+    pub next: String,
+}
+
+#[derive(Template)]
+#[template(path = "reset.html")]
+pub struct ResetPage {
+    pub nav: Nav,
+    pub error: Option<String>,
+    pub token: String,
+    pub username: String,
+    pub drops_two_step: bool,
+}
+
+#[derive(Template)]
+#[template(path = "account.html")]
+pub struct AccountPage {
+    pub nav: Nav,
+    pub notice: Option<String>,
+    pub error: Option<String>,
+    pub username: String,
+    pub email: String,
+    pub created: String,
+    pub two_step: bool,
+    pub recovery_codes_left: u32,
+    /// The key being enrolled, in groups of four.
+    pub enrolling: Option<String>,
+    /// New recovery codes, shown this once.
+    pub recovery_codes: Option<Vec<String>>,
+    pub passkeys_available: bool,
+    pub passkeys: Vec<PasskeyRow>,
+    pub log: Vec<LogRow>,
+    /// The id to page on from, when there are older entries.
+    pub older: Option<i64>,
+    /// This is not the first page.
+    pub newer: bool,
+}
+
+pub struct PasskeyRow {
+    pub id: i64,
+    pub name: String,
+    pub created: String,
+    pub last_used: String,
+}
+
+pub struct LogRow {
+    pub when: String,
+    pub what: &'static str,
+    pub warning: bool,
+    pub address: String,
+    pub client: String,
+    pub detail: String,
 }
 
 #[derive(Template)]

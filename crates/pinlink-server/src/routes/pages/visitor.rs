@@ -173,17 +173,28 @@ impl Visitor {
 
     /// Signs the browser in: the session cookie holds its token.
     pub fn signed_in(&self, token: &AuthToken, to: &str) -> Response {
+        self.signed_in_with(token, Redirect::to(to))
+    }
+
+    pub fn signed_out(&self, to: &str) -> Response {
+        self.signed_out_with(Redirect::to(to))
+    }
+
+    /// `response`, and the browser drops its session cookie.
+    pub fn signed_out_with(&self, response: impl IntoResponse) -> Response {
+        let jar = CookieJar::new().add(session_removal());
+        self.finish((jar, response))
+    }
+
+    /// `response`, and the browser is signed in with `token` (a sign-in
+    /// answered to a script rather than with a redirect).
+    pub fn signed_in_with(&self, token: &AuthToken, response: impl IntoResponse) -> Response {
         let cookie = Cookie::build((SESSION_COOKIE, token.expose().to_owned()))
             .path("/")
             .http_only(true)
             .secure(self.secure_cookies)
             .same_site(SameSite::Lax);
-        self.finish((CookieJar::new().add(cookie), Redirect::to(to)))
-    }
-
-    pub fn signed_out(&self, to: &str) -> Response {
-        let jar = CookieJar::new().add(session_removal());
-        self.finish((jar, Redirect::to(to)))
+        self.finish((CookieJar::new().add(cookie), response))
     }
 }
 
