@@ -238,7 +238,19 @@ pub fn set_limit(settings: &mut PinlinkSettings, name: &str, value: u64) -> anyh
             caps.link_codes = n;
         }
         "max_live_pins" => caps.total = if value == 0 { u64::MAX } else { value },
-        other => anyhow::bail!("{other} is not a limit (see `pinlink serve --help`)"),
+        // No flags of their own (their defaults suit every server): set in
+        // a test mode file's `[limits]`.
+        "jwt_nonces_per_client" => b.jwt_nonces_per_client = per(600),
+        "jwt_nonces_per_address" => b.jwt_nonces_per_address = per(600),
+        "signups_per_address" => b.signups_per_address = per(3600),
+        "device_keys_per_device" => b.device_keys_per_device = per(600),
+        "device_keys_per_address" => b.device_keys_per_address = per(600),
+        "passkey_sign_ins_per_address" => b.passkey_sign_ins_per_address = per(600),
+        other => anyhow::bail!(
+            "{other} is not a limit (the flags of `pinlink serve --help`, and \
+             jwt_nonces_per_client, jwt_nonces_per_address, signups_per_address, \
+             device_keys_per_device, device_keys_per_address, passkey_sign_ins_per_address)"
+        ),
     }
     Ok(())
 }

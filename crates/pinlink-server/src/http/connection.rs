@@ -18,11 +18,17 @@
 //!
 //! A request that ran out of time (408, [`super::deadline`]) closes its
 //! connection on either protocol: its client was trickling, and may not
-//! keep the connection for the next try.
+//! keep the connection for the next try. So does a request with a body
+//! that its client gave up on after the header timeout (an HTTP/2 client
+//! resetting each trickled request before its 408), and so does any
+//! request in progress longer than [`ConnectionLimits::longest_request`]
+//! (a client that never reads its answer, or never ends its stream).
 
+use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -104,14 +110,20 @@ where
     S: Service<Request, Response = Response, Error = Infallible> + Clone + Send + 'static,
     S::Future: Send + 'static,
 {
-    let service = service_for(app, peer, rules.trusted_proxies.clone(), Protocol::Http1);
+    let activity = Activity::new(&rules.limits);
+    let service = service_for(
+        app,
+        peer,
+        rules.trusted_proxies.clone(),
+        Protocol::Http1(activity.clone()),
+    );
     let connection = hyper::server::conn::http1::Builder::new()
         .timer(TokioTimer::new())
         .header_read_timeout(rules.limits.header_read_timeout)
         .keep_alive(true)
         .serve_connection(io, service);
     // Idle connections are hyper's to close (its header timer).
-    drive(connection, None, &rules.limits, stopping).await
+    drive(connection, &activity, Idle::HypersTimer, &rules.limits, stopping).await
 }
 
 async fn serve_http2<I, S>(
@@ -126,7 +138,7 @@ where
     S: Service<Request, Response = Response, Error = Infallible> + Clone + Send + 'static,
     S::Future: Send + 'static,
 {
-    let activity = Activity::new();
+    let activity = Activity::new(&rules.limits);
     let service = service_for(
         app,
         peer,
@@ -144,7 +156,16 @@ where
         .keep_alive_interval(limits.header_read_timeout)
         .keep_alive_timeout(limits.header_read_timeout)
         .serve_connection(io, service);
-    drive(connection, Some(&activity), limits, stopping).await
+    drive(connection, &activity, Idle::Ours, limits, stopping).await
+}
+
+/// Who closes a connection with no request in progress.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Idle {
+    /// hyper's header timer (HTTP/1.1).
+    HypersTimer,
+    /// [`Activity`] (HTTP/2).
+    Ours,
 }
 
 /// Why a connection is being closed.
@@ -152,7 +173,8 @@ where
 enum Close {
     /// No request in progress for the idle timeout.
     Idle,
-    /// A request ran out of time.
+    /// A request ran out of time, was given up while trickling, or stayed
+    /// in progress too long.
     RequestTimedOut,
     /// The server is stopping.
     Shutdown,
@@ -164,7 +186,8 @@ enum Close {
 /// the request timeout.
 async fn drive<C>(
     connection: C,
-    activity: Option<&Activity>,
+    activity: &Activity,
+    idle: Idle,
     limits: &ConnectionLimits,
     mut stopping: watch::Receiver<bool>,
 ) -> Result<(), hyper::Error>
@@ -172,15 +195,10 @@ where
     C: GracefulConnection<Error = hyper::Error>,
 {
     tokio::pin!(connection);
-    let idle_timeout = limits.header_read_timeout;
+    let idle_timeout = (idle == Idle::Ours).then_some(limits.header_read_timeout);
     let reason = tokio::select! {
         ended = connection.as_mut() => return ended,
-        reason = async {
-            match activity {
-                Some(activity) => activity.reason_to_close(idle_timeout).await,
-                None => std::future::pending().await,
-            }
-        } => reason,
+        reason = activity.reason_to_close(idle_timeout) => reason,
         _ = stopping.wait_for(|stop| *stop) => Close::Shutdown,
     };
     tracing::debug!(?reason, "closing a connection");
@@ -195,7 +213,7 @@ where
         ended = connection.as_mut() => return ended,
         () = tokio::time::sleep_until(quick.min(give_up)) => {}
     }
-    if activity.is_some_and(|activity| activity.in_progress() > 0) || reason == Close::Shutdown {
+    if activity.in_progress() > 0 || reason == Close::Shutdown {
         if let Ok(ended) = tokio::time::timeout_at(give_up, connection).await {
             return ended;
         }
@@ -207,18 +225,20 @@ where
 /// How long an idle connection's client has to acknowledge its GOAWAY.
 const GOAWAY_GRACE: Duration = Duration::from_secs(1);
 
-/// What the connection's service must do beyond calling the app.
+/// What the connection's service must do beyond calling the app: count
+/// requests in progress; a 408 closes an HTTP/1.1 connection with its
+/// `Connection: close`, an HTTP/2 one through [`Activity`].
 #[derive(Clone)]
 enum Protocol {
-    Http1,
+    Http1(Arc<Activity>),
     Http2(Arc<Activity>),
 }
 
 /// The app as a hyper service for one connection: each request learns the
 /// client's address ([`pinlink_core::ClientAddress`], from the peer and,
 /// behind a trusted proxy, its forwarding header) and its [`RequestId`];
-/// over HTTP/2 each is counted in progress until its answer is sent; a 408
-/// closes the connection.
+/// each is counted in progress until its answer is sent; a 408 closes the
+/// connection.
 fn service_for<S>(
     app: S,
     peer: SocketAddr,
@@ -235,11 +255,19 @@ where
     S::Future: Send + 'static,
 {
     hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
-        let in_progress = match &protocol {
-            Protocol::Http1 => None,
-            Protocol::Http2(activity) => Some(activity.begin()),
+        let (activity, http1) = match &protocol {
+            Protocol::Http1(activity) => (activity, true),
+            Protocol::Http2(activity) => (activity, false),
         };
-        let mut request = request.map(Body::new);
+        use axum::body::HttpBody;
+        // A request that sends a body: whether all of it arrived is told
+        // to its place in progress ([`RequestBody`]).
+        let body_arrived = (!request.body().is_end_stream()).then(|| Arc::new(AtomicBool::new(false)));
+        let in_progress = activity.begin(body_arrived.clone());
+        let mut request = request.map(|body| match body_arrived {
+            None => Body::new(body),
+            Some(arrived) => Body::new(RequestBody { body, arrived }),
+        });
         let address = trusted_proxies.client_address(peer.ip(), request.headers());
         request.extensions_mut().insert(address);
         let id = RequestId::next();
@@ -250,42 +278,44 @@ where
             if let Ok(value) = HeaderValue::from_str(&id.to_string()) {
                 response.headers_mut().insert("x-request-id", value);
             }
-            let timed_out = response.status() == StatusCode::REQUEST_TIMEOUT;
-            Ok(match in_progress {
-                None => {
-                    if timed_out {
-                        response
-                            .headers_mut()
-                            .insert(header::CONNECTION, HeaderValue::from_static("close"));
-                    }
+            if response.status() == StatusCode::REQUEST_TIMEOUT {
+                if http1 {
                     response
+                        .headers_mut()
+                        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+                } else {
+                    in_progress.activity.close_soon();
                 }
-                Some(in_progress) => {
-                    if timed_out {
-                        in_progress.activity.close_soon();
-                    }
-                    // In progress until the answer's body is sent (or
-                    // dropped with the stream).
-                    response.map(|body| Body::new(Tracked { body, in_progress }))
-                }
-            })
+            }
+            // In progress until the answer's body is sent (or dropped with
+            // the connection or stream).
+            Ok(response.map(|body| Body::new(Tracked { body, in_progress })))
         }
     })
 }
 
-/// An HTTP/2 connection's requests in progress, for closing it when idle.
+/// A connection's requests in progress: for closing it when idle (HTTP/2),
+/// when one ran out of time or was given up while trickling, or when one
+/// has been in progress too long.
 #[derive(Debug)]
 pub(crate) struct Activity {
     state: Mutex<ActivityState>,
     changed: Notify,
+    /// [`ConnectionLimits::longest_request`].
+    longest: Duration,
+    /// A request with a body given up after this long closes the
+    /// connection ([`ConnectionLimits::header_read_timeout`]).
+    gave_up_after: Duration,
 }
 
 #[derive(Debug)]
 struct ActivityState {
-    in_progress: usize,
+    /// When each request in progress began, by a number of its own.
+    started: BTreeMap<u64, Instant>,
+    next: u64,
     /// When the last request in progress ended (or the connection began).
     idle_since: Instant,
-    /// A request ran out of time: close the connection.
+    /// Close the connection (a request timed out).
     close: bool,
 }
 
@@ -293,46 +323,74 @@ struct ActivityState {
 #[derive(Debug)]
 struct InProgress {
     activity: Arc<Activity>,
+    number: u64,
+    began: Instant,
+    /// A request that sends a body: whether all of it arrived.
+    body_arrived: Option<Arc<AtomicBool>>,
 }
 
 impl Drop for InProgress {
     fn drop(&mut self) {
-        self.activity.end();
+        // A body still short when the request ended, after the header
+        // timeout: a trickle its client gave up (or that got its 408).
+        let trickled = self
+            .body_arrived
+            .as_ref()
+            .is_some_and(|arrived| !arrived.load(Ordering::Acquire))
+            && self.began.elapsed() >= self.activity.gave_up_after;
+        self.activity.end(self.number, trickled);
     }
 }
 
 impl Activity {
-    fn new() -> Arc<Activity> {
+    fn new(limits: &ConnectionLimits) -> Arc<Activity> {
         Arc::new(Activity {
             state: Mutex::new(ActivityState {
-                in_progress: 0,
+                started: BTreeMap::new(),
+                next: 0,
                 idle_since: Instant::now(),
                 close: false,
             }),
             changed: Notify::new(),
+            longest: limits.longest_request,
+            gave_up_after: limits.header_read_timeout,
         })
     }
 
-    fn begin(self: &Arc<Self>) -> InProgress {
-        self.state.lock().in_progress += 1;
+    fn begin(self: &Arc<Self>, body_arrived: Option<Arc<AtomicBool>>) -> InProgress {
+        let began = Instant::now();
+        let number = {
+            let mut state = self.state.lock();
+            let number = state.next;
+            state.next += 1;
+            state.started.insert(number, began);
+            number
+        };
+        // A waiter may be sleeping toward an idle deadline that no longer
+        // holds, or have no deadline for the oldest request yet.
+        self.changed.notify_waiters();
         InProgress {
             activity: self.clone(),
+            number,
+            began,
+            body_arrived,
         }
     }
 
-    fn end(&self) {
+    fn end(&self, number: u64, close: bool) {
         {
             let mut state = self.state.lock();
-            state.in_progress -= 1;
-            if state.in_progress == 0 {
+            state.started.remove(&number);
+            if state.started.is_empty() {
                 state.idle_since = Instant::now();
             }
+            state.close |= close;
         }
         self.changed.notify_waiters();
     }
 
     fn in_progress(&self) -> usize {
-        self.state.lock().in_progress
+        self.state.lock().started.len()
     }
 
     fn close_soon(&self) {
@@ -340,36 +398,82 @@ impl Activity {
         self.changed.notify_waiters();
     }
 
-    /// Resolves when the connection should close: a request timed out, or
-    /// no request has been in progress for `idle_timeout`.
-    async fn reason_to_close(&self, idle_timeout: Duration) -> Close {
+    /// Resolves when the connection should close: a request timed out (or
+    /// was given up while trickling), one has been in progress longer than
+    /// allowed, or — with `idle_timeout` — no request has been in progress
+    /// for that long.
+    async fn reason_to_close(&self, idle_timeout: Option<Duration>) -> Close {
         loop {
             // Listening before looking, so no change in between is missed.
             let changed = self.changed.notified();
             tokio::pin!(changed);
             changed.as_mut().enable();
-            let idle_until = {
+            let now = Instant::now();
+            let deadline = {
                 let state = self.state.lock();
                 if state.close {
                     return Close::RequestTimedOut;
                 }
-                (state.in_progress == 0).then(|| state.idle_since + idle_timeout)
+                match state.started.values().next() {
+                    Some(oldest) if *oldest + self.longest <= now => {
+                        return Close::RequestTimedOut;
+                    }
+                    Some(oldest) => Some(*oldest + self.longest),
+                    None => match idle_timeout {
+                        Some(idle) if state.idle_since + idle <= now => return Close::Idle,
+                        Some(idle) => Some(state.idle_since + idle),
+                        None => None,
+                    },
+                }
             };
-            match idle_until {
+            match deadline {
                 Some(deadline) => {
                     tokio::select! {
-                        () = tokio::time::sleep_until(deadline) => {
-                            let state = self.state.lock();
-                            if state.in_progress == 0 && state.idle_since + idle_timeout <= Instant::now() {
-                                return Close::Idle;
-                            }
-                        }
+                        () = tokio::time::sleep_until(deadline) => {}
                         () = changed => {}
                     }
                 }
                 None => changed.await,
             }
         }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A request's body, telling when all of it has arrived.
+    struct RequestBody {
+        #[pin]
+        body: Incoming,
+        arrived: Arc<AtomicBool>,
+    }
+}
+
+impl axum::body::HttpBody for RequestBody {
+    type Data = axum::body::Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Self::Data>, Self::Error>>> {
+        let this = self.project();
+        let polled = this.body.poll_frame(cx);
+        if matches!(polled, std::task::Poll::Ready(None)) {
+            this.arrived.store(true, Ordering::Release);
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        let ended = self.body.is_end_stream();
+        if ended {
+            self.arrived.store(true, Ordering::Release);
+        }
+        ended
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        self.body.size_hint()
     }
 }
 
@@ -407,17 +511,21 @@ impl axum::body::HttpBody for Tracked {
 mod tests {
     use super::*;
 
+    fn limits() -> ConnectionLimits {
+        ConnectionLimits::default()
+    }
+
     #[tokio::test(start_paused = true)]
     async fn a_connection_is_idle_only_with_no_request_in_progress() {
-        let activity = Activity::new();
+        let activity = Activity::new(&limits());
         let idle = Duration::from_secs(20);
-        let request = activity.begin();
+        let request = activity.begin(None);
         let closing = tokio::spawn({
             let activity = activity.clone();
-            async move { activity.reason_to_close(idle).await }
+            async move { activity.reason_to_close(Some(idle)).await }
         });
-        // A request held a minute keeps the connection.
-        tokio::time::sleep(Duration::from_secs(60)).await;
+        // A request held 50 s (under the longest allowed) keeps it.
+        tokio::time::sleep(Duration::from_secs(50)).await;
         assert!(!closing.is_finished());
         drop(request);
         let ended = Instant::now();
@@ -426,15 +534,43 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
+    async fn a_request_in_progress_too_long_closes_its_connection() {
+        let activity = Activity::new(&limits());
+        let _never_read = activity.begin(None);
+        let started = Instant::now();
+        // HTTP/1.1: no idle close of ours, the age bound all the same.
+        assert_eq!(activity.reason_to_close(None).await, Close::RequestTimedOut);
+        assert_eq!(Instant::now() - started, limits().longest_request);
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn a_request_that_timed_out_closes_its_connection_at_once() {
-        let activity = Activity::new();
-        let _request = activity.begin();
+        let activity = Activity::new(&limits());
+        let _request = activity.begin(Some(Arc::new(AtomicBool::new(false))));
         let closing = tokio::spawn({
             let activity = activity.clone();
-            async move { activity.reason_to_close(Duration::from_secs(20)).await }
+            async move { activity.reason_to_close(Some(Duration::from_secs(20))).await }
         });
         tokio::task::yield_now().await;
         activity.close_soon();
         assert_eq!(closing.await.expect("task"), Close::RequestTimedOut);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_trickled_request_given_up_late_closes_its_connection_and_a_quick_one_does_not() {
+        let activity = Activity::new(&limits());
+        let short = || Some(Arc::new(AtomicBool::new(false)));
+        drop(activity.begin(short()));
+        assert!(!activity.state.lock().close, "given up at once: a client's own business");
+        let arrived = Arc::new(AtomicBool::new(false));
+        let slow_but_whole = activity.begin(Some(arrived.clone()));
+        tokio::time::sleep(limits().header_read_timeout).await;
+        arrived.store(true, Ordering::Release);
+        drop(slow_but_whole);
+        assert!(!activity.state.lock().close, "a whole body, however slow");
+        let trickled = activity.begin(short());
+        tokio::time::sleep(limits().header_read_timeout).await;
+        drop(trickled);
+        assert_eq!(activity.reason_to_close(None).await, Close::RequestTimedOut);
     }
 }

@@ -53,7 +53,10 @@ where
 
     fn call(&mut self, request: Request) -> Self::Future {
         use axum::body::HttpBody;
-        if request.body().size_hint().exact() == Some(0) {
+        // Ended already (a GET, or HTTP/2's END_STREAM on the headers):
+        // nothing to trickle. A `content-length: 0` alone is not enough:
+        // over HTTP/2 the stream can stay open after it.
+        if request.body().is_end_stream() {
             DeadlineFuture::Untimed {
                 inner: self.inner.call(request),
             }

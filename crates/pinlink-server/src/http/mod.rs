@@ -43,6 +43,11 @@ pub struct ConnectionLimits {
     /// Requests in progress at once on one HTTP/2 connection (its
     /// `SETTINGS_MAX_CONCURRENT_STREAMS`).
     pub streams_per_connection: u32,
+    /// The longest one request may stay in progress, from its headers to
+    /// the last byte of its answer (a long poll is held 25 s, a body has
+    /// the request timeout): past it, its connection is closed. Bounds a
+    /// client that never reads its answer, or never ends a stream.
+    pub longest_request: Duration,
     /// How long requests in flight may take to finish at shutdown.
     pub shutdown_grace: Duration,
 }
@@ -55,6 +60,7 @@ impl Default for ConnectionLimits {
             per_address: 256,
             total: 16_384,
             streams_per_connection: 32,
+            longest_request: Duration::from_secs(60),
             shutdown_grace: Duration::from_secs(30),
         }
     }

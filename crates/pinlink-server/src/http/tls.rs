@@ -90,9 +90,10 @@ impl Tls {
         &self.files
     }
 
-    /// One connection's handshake, done within `timeout`. Plain HTTP gets
-    /// [`PLAIN_HTTP_ANSWER`]; `None` when there is nothing to serve (plain
-    /// HTTP, a failed or silent handshake).
+    /// One connection's handshake, done within `timeout` from the start
+    /// (its first byte and the whole handshake share the one deadline).
+    /// Plain HTTP gets [`PLAIN_HTTP_ANSWER`]; `None` when there is nothing
+    /// to serve (plain HTTP, a failed or silent handshake).
     pub(crate) async fn accept(
         &self,
         stream: TcpStream,
@@ -100,8 +101,9 @@ impl Tls {
     ) -> Option<TlsStream<TcpStream>> {
         /// Every TLS connection starts with a handshake record.
         const TLS_HANDSHAKE: u8 = 0x16;
+        let deadline = tokio::time::Instant::now() + timeout;
         let mut first = [0u8; 1];
-        match tokio::time::timeout(timeout, stream.peek(&mut first)).await {
+        match tokio::time::timeout_at(deadline, stream.peek(&mut first)).await {
             Ok(Ok(1)) if first[0] == TLS_HANDSHAKE => {}
             Ok(Ok(1)) => {
                 answer_plain_http(stream, timeout).await;
@@ -110,7 +112,7 @@ impl Tls {
             // Closed, broken or silent: nothing to answer.
             _ => return None,
         }
-        match tokio::time::timeout(timeout, self.acceptor.accept(stream)).await {
+        match tokio::time::timeout_at(deadline, self.acceptor.accept(stream)).await {
             Ok(Ok(stream)) => Some(stream),
             Ok(Err(e)) => {
                 tracing::debug!(error = %e, "TLS handshake failed");

@@ -351,3 +351,106 @@ async fn one_address_cannot_hold_every_long_poll() {
     );
     https.app.shutdown().await;
 }
+
+/// A client that never reads its answer (a flow-control window of 0), and
+/// one whose stream says `content-length: 0` but never ends: neither keeps
+/// its connection past the longest a request may be in progress.
+#[tokio::test]
+async fn a_request_that_never_ends_does_not_keep_its_connection() {
+    const LONGEST: Duration = Duration::from_secs(3);
+    let https = https(|config| config.connections.longest_request = LONGEST).await;
+
+    // Never reads: the answer's headers come, its body never can.
+    let (send, connection) = h2::client::Builder::new()
+        .initial_window_size(0)
+        .handshake::<_, axum::body::Bytes>(https.tls().await)
+        .await
+        .expect("HTTP/2 handshake");
+    let connection = tokio::spawn(connection);
+    let mut send = send.ready().await.expect("ready");
+    let request = Request::builder()
+        .uri(https.uri("/openapi.json"))
+        .body(())
+        .expect("request");
+    let (answer, _) = send.send_request(request, true).expect("sent");
+    let started = Instant::now();
+    let answer = answer.await.expect("headers");
+    assert_eq!(answer.status(), StatusCode::OK);
+    let _unread = answer.into_body();
+    tokio::time::timeout(LONGEST + SLACK, connection)
+        .await
+        .expect("the connection closed")
+        .expect("task")
+        .ok();
+    assert!(started.elapsed() >= LONGEST / 2, "{:?}", started.elapsed());
+
+    // `content-length: 0`, and the stream never ended: timed like any body.
+    let (mut send, connection) = https.h2().await;
+    let request = Request::builder()
+        .method(Method::POST)
+        .uri(https.uri("/api/v2/pins"))
+        .header("content-length", "0")
+        .header("x-plex-product", "HTTP/2 Test")
+        .header("x-plex-client-identifier", "never-ends")
+        .body(())
+        .expect("request");
+    let (answer, _body) = send.send_request(request, false).expect("sent");
+    let answer = tokio::time::timeout(REQUEST + SLACK, answer)
+        .await
+        .expect("answered")
+        .expect("answer");
+    assert_eq!(answer.status(), StatusCode::REQUEST_TIMEOUT);
+    tokio::time::timeout(SLACK, connection)
+        .await
+        .expect("closed after the 408")
+        .expect("task")
+        .ok();
+    https.app.shutdown().await;
+}
+
+/// A client trickling a body and resetting the stream just before its 408,
+/// then trickling the next one (so the connection is never idle, and no
+/// request ever gets its 408): at the first give-up the server says
+/// GOAWAY — no new request is taken on the connection, and it closes when
+/// the one still in flight has had its own deadline.
+#[tokio::test]
+async fn a_trickled_request_given_up_before_its_408_closes_the_connection() {
+    const DEADLINE: Duration = Duration::from_secs(6);
+    let https = https(|config| config.connections.request_timeout = DEADLINE).await;
+    let (send, connection) = https.h2().await;
+    let trickle = |send: &mut h2::client::SendRequest<axum::body::Bytes>| {
+        let request = Request::builder()
+            .method(Method::POST)
+            .uri(https.uri("/api/v2/pins"))
+            .header("x-plex-product", "HTTP/2 Test")
+            .header("x-plex-client-identifier", "trickler")
+            .body(())
+            .expect("request");
+        send.send_request(request, false)
+    };
+    let mut send = send.ready().await.expect("ready");
+    let (_first_answer, mut first) = trickle(&mut send).expect("sent");
+    // Past the header timeout, long before the request's deadline.
+    tokio::time::sleep(IDLE + Duration::from_millis(300)).await;
+    let (_second_answer, _second) = trickle(&mut send).expect("sent");
+    first.send_reset(h2::Reason::CANCEL);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    // The third is refused: the connection takes no new request.
+    let third = match send.clone().ready().await {
+        Err(e) => Err(e),
+        Ok(mut ready) => match trickle(&mut ready) {
+            Err(e) => Err(e),
+            Ok((answer, _body)) => tokio::time::timeout(Duration::from_secs(2), answer)
+                .await
+                .expect("refused at once, not held")
+                .map(|_| ()),
+        },
+    };
+    assert!(third.is_err(), "a new request was taken after the give-up");
+    tokio::time::timeout(DEADLINE + SLACK, connection)
+        .await
+        .expect("the connection closed after the request in flight had its deadline")
+        .expect("task")
+        .ok();
+    https.app.shutdown().await;
+}
