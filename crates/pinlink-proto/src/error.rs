@@ -20,7 +20,7 @@ pub enum ErrorCode {
     RateLimited = 1003,
     /// 404: pin code or id unknown, expired or not yours.
     CodeNotFound = 1020,
-    /// 401: two-factor code required (not used by pinlink yet).
+    /// 401: a two-step verification code is required, or was wrong.
     VerificationCodeRequired = 1029,
     /// 401: sign-in locked out after repeated failures.
     SignInLockedOut = 1031,

@@ -81,7 +81,8 @@
         });
       });
     }).then(function () {
-      window.location.assign("/account#passkeys");
+      // The page again, with the new passkey in its list.
+      window.location.reload();
     }, function (error) {
       say(form, problem(error));
     });

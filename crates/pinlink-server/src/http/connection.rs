@@ -123,7 +123,14 @@ where
         .keep_alive(true)
         .serve_connection(io, service);
     // Idle connections are hyper's to close (its header timer).
-    drive(connection, &activity, Idle::HypersTimer, &rules.limits, stopping).await
+    drive(
+        connection,
+        &activity,
+        Idle::HypersTimer,
+        &rules.limits,
+        stopping,
+    )
+    .await
 }
 
 async fn serve_http2<I, S>(
@@ -262,7 +269,8 @@ where
         use axum::body::HttpBody;
         // A request that sends a body: whether all of it arrived is told
         // to its place in progress ([`RequestBody`]).
-        let body_arrived = (!request.body().is_end_stream()).then(|| Arc::new(AtomicBool::new(false)));
+        let body_arrived =
+            (!request.body().is_end_stream()).then(|| Arc::new(AtomicBool::new(false)));
         let in_progress = activity.begin(body_arrived.clone());
         let mut request = request.map(|body| match body_arrived {
             None => Body::new(body),
@@ -549,7 +557,11 @@ mod tests {
         let _request = activity.begin(Some(Arc::new(AtomicBool::new(false))));
         let closing = tokio::spawn({
             let activity = activity.clone();
-            async move { activity.reason_to_close(Some(Duration::from_secs(20))).await }
+            async move {
+                activity
+                    .reason_to_close(Some(Duration::from_secs(20)))
+                    .await
+            }
         });
         tokio::task::yield_now().await;
         activity.close_soon();
@@ -561,7 +573,10 @@ mod tests {
         let activity = Activity::new(&limits());
         let short = || Some(Arc::new(AtomicBool::new(false)));
         drop(activity.begin(short()));
-        assert!(!activity.state.lock().close, "given up at once: a client's own business");
+        assert!(
+            !activity.state.lock().close,
+            "given up at once: a client's own business"
+        );
         let arrived = Arc::new(AtomicBool::new(false));
         let slow_but_whole = activity.begin(Some(arrived.clone()));
         tokio::time::sleep(limits().header_read_timeout).await;

@@ -194,6 +194,28 @@ impl Browser {
         std::fs::write(dir.join(format!("{name}.png")), png).expect("screenshot written");
     }
 
+    /// The whole of a long page, in a window tall enough for it.
+    pub async fn tall_screenshot(&self, name: &str) {
+        let (width, height) = self.client.get_window_size().await.expect("size");
+        let tall = self
+            .client
+            .execute("return document.documentElement.scrollHeight;", vec![])
+            .await
+            .ok()
+            .and_then(|h| h.as_u64())
+            .unwrap_or(height)
+            .clamp(height, 4000);
+        self.client
+            .set_window_size(width as u32, tall as u32 + 120)
+            .await
+            .expect("resize");
+        self.screenshot(name).await;
+        self.client
+            .set_window_size(width as u32, height as u32)
+            .await
+            .expect("resize back");
+    }
+
     /// The same page on a phone-sized screen.
     pub async fn phone_screenshot(&self, name: &str) {
         let (width, height) = self.client.get_window_size().await.expect("size");
@@ -205,10 +227,74 @@ impl Browser {
             .expect("resize back");
     }
 
+    /// A virtual authenticator (WebDriver's WebAuthn extension): a
+    /// platform authenticator that keeps discoverable credentials, verifies
+    /// its user and consents by itself, as a phone's or laptop's would.
+    /// Returns its id.
+    pub async fn add_virtual_authenticator(&self) -> String {
+        let id = self
+            .client
+            .issue_cmd(SessionCommand {
+                method: http::Method::POST,
+                path: "webauthn/authenticator".into(),
+                body: Some(json!({
+                    "protocol": "ctap2", "transport": "internal",
+                    "hasResidentKey": true, "hasUserVerification": true,
+                    "isUserConsenting": true, "isUserVerified": true,
+                })),
+            })
+            .await
+            .expect("a virtual authenticator");
+        id.as_str().expect("its id").to_owned()
+    }
+
+    /// The credentials the virtual authenticator `id` holds.
+    pub async fn authenticator_credentials(&self, id: &str) -> Vec<serde_json::Value> {
+        let credentials = self
+            .client
+            .issue_cmd(SessionCommand {
+                method: http::Method::GET,
+                path: format!("webauthn/authenticator/{id}/credentials"),
+                body: None,
+            })
+            .await
+            .expect("credentials");
+        credentials.as_array().cloned().unwrap_or_default()
+    }
+
     pub async fn close(mut self) {
         let _ = self.client.clone().close().await;
         let _ = self.driver.kill();
         let _ = self.driver.wait();
+    }
+}
+
+/// A WebDriver command on the session that fantoccini has no method for.
+#[derive(Debug)]
+struct SessionCommand {
+    method: http::Method,
+    path: String,
+    body: Option<serde_json::Value>,
+}
+
+impl fantoccini::wd::WebDriverCompatibleCommand for SessionCommand {
+    fn endpoint(
+        &self,
+        base: &url::Url,
+        session: Option<&str>,
+    ) -> Result<url::Url, url::ParseError> {
+        base.join(&format!(
+            "session/{}/{}",
+            session.unwrap_or_default(),
+            self.path
+        ))
+    }
+
+    fn method_and_body(&self, _: &url::Url) -> (http::Method, Option<String>) {
+        (
+            self.method.clone(),
+            self.body.as_ref().map(serde_json::Value::to_string),
+        )
     }
 }
 

@@ -3,6 +3,7 @@
 //! and the device's next poll shows the result. Each test saves screenshots
 //! under target/screenshots/.
 
+mod account;
 mod chromium;
 use pinlink_testkit as harness;
 
