@@ -112,6 +112,14 @@ pub struct Budgets {
     /// five minutes); a failed one also spends the address's sign-in
     /// budget.
     pub passkey_sign_ins_per_address: Limit,
+    /// Wrong two-step codes (and recovery codes) for one account, from
+    /// everywhere and whatever the client (a short window and a day): only
+    /// someone with the password gets this far, and six digits are few.
+    pub second_factor_per_account: Limit,
+    pub second_factor_per_account_daily: Limit,
+    /// Passkey registrations started per account (each keeps a challenge
+    /// for five minutes).
+    pub passkey_registrations_per_account: Limit,
 }
 
 impl Default for Budgets {
@@ -136,6 +144,12 @@ impl Default for Budgets {
             device_keys_per_device: Limit::new(10, 10 * MINUTE),
             device_keys_per_address: Limit::new(60, 10 * MINUTE),
             passkey_sign_ins_per_address: Limit::new(60, 10 * MINUTE),
+            // With both spent, a guesser with the password has 30 tries a
+            // day at a code that changes every 30 s: about one chance in
+            // 10,000 a day (three codes are accepted at any time).
+            second_factor_per_account: Limit::new(10, 15 * MINUTE),
+            second_factor_per_account_daily: Limit::new(30, DAY),
+            passkey_registrations_per_account: Limit::new(20, 60 * MINUTE),
         }
     }
 }
@@ -161,6 +175,9 @@ impl Budgets {
             self.device_keys_per_device,
             self.device_keys_per_address,
             self.passkey_sign_ins_per_address,
+            self.second_factor_per_account,
+            self.second_factor_per_account_daily,
+            self.passkey_registrations_per_account,
         ]
         .iter()
         .map(|limit| limit.window_secs)
@@ -319,6 +336,23 @@ impl BudgetKeys<'_> {
                 &[self.budgets.jwt_nonces_per_address],
             ),
         ]
+    }
+
+    /// A two-step code (or recovery code) checked for an account.
+    pub fn second_factor(&self, account: i64) -> Vec<Spend> {
+        let b = self.budgets;
+        vec![Spend::new(
+            self.key(&["second factor", &account.to_string()]),
+            &[b.second_factor_per_account, b.second_factor_per_account_daily],
+        )]
+    }
+
+    /// Starting a passkey registration.
+    pub fn passkey_registration(&self, account: i64) -> Vec<Spend> {
+        vec![Spend::new(
+            self.key(&["passkey registration", &account.to_string()]),
+            &[self.budgets.passkey_registrations_per_account],
+        )]
     }
 
     /// Starting a passkey sign-in.

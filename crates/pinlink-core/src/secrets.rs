@@ -78,6 +78,9 @@ pub enum Purpose {
     PasskeyCeremony,
     /// `/login`'s proof, between its two steps, that the password was right.
     SignInTicket,
+    /// A browser's session cookie: proof that a page's sign-in made it,
+    /// so that a device's token cannot stand in for one.
+    PageSession,
 }
 
 impl Purpose {
@@ -95,6 +98,7 @@ impl Purpose {
             Purpose::PasswordReset => b"password-reset",
             Purpose::PasskeyCeremony => b"passkey-ceremony",
             Purpose::SignInTicket => b"sign-in-ticket",
+            Purpose::PageSession => b"page-session",
         }
     }
 }

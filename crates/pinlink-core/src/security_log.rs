@@ -5,7 +5,9 @@
 //! first on `/account`; kept [`KEPT_DAYS`] and at most
 //! [`MAX_ENTRIES_PER_ACCOUNT`] entries an account (a stranger guessing a
 //! password writes a refused sign-in per guess, bounded by the sign-in
-//! budgets, and the oldest entries make room). Nothing secret is written:
+//! budgets, and the oldest entries make room; refused sign-ins are kept to
+//! the newest [`MAX_REFUSALS_PER_ACCOUNT`], so they never push out the
+//! owner's own entries). Nothing secret is written:
 //! no password, code or token, only what happened.
 
 use crate::clock::UnixTime;
@@ -16,6 +18,10 @@ pub const KEPT_DAYS: i64 = 90;
 
 /// Entries kept per account, at most; the oldest go first.
 pub const MAX_ENTRIES_PER_ACCOUNT: usize = 1000;
+/// Of those, refused sign-ins kept at most (the newest): what strangers
+/// can write never pushes out what the owner did (a passkey added, two-step
+/// turned off).
+pub const MAX_REFUSALS_PER_ACCOUNT: usize = 100;
 
 /// What happened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -5,7 +5,9 @@
 //! notifications that several instances need) — and never repeat what it
 //! does.
 
-use pinlink_core::security_log::{LoggedEvent, SecurityEvent, MAX_ENTRIES_PER_ACCOUNT};
+use pinlink_core::security_log::{
+    EventKind, LoggedEvent, SecurityEvent, MAX_ENTRIES_PER_ACCOUNT, MAX_REFUSALS_PER_ACCOUNT,
+};
 use pinlink_core::store::{
     AccountChange, AccountOverview, AccountRecord, ApplicationRecord, CapKind, CeremonyRecord,
     DeviceKeyRecord, DeviceRecord, NewAccount, NewToken, PasskeyRecord, PasswordReset, PinLink,
@@ -450,6 +452,11 @@ pub async fn change_account<C: Db + ?Sized>(
                 .int(id)
                 .execute(&mut *conn)
                 .await?;
+            // A reset link outstanding is for a password that is gone.
+            Statement::new(sql::DELETE_RESETS_OF)
+                .int(id)
+                .execute(&mut *conn)
+                .await?;
             signed_out = sign_out(conn, account, *who).await?;
         }
         AccountChange::Email(email) => {
@@ -586,6 +593,14 @@ pub async fn log_event<C: Db + ?Sized>(
         .text(&event.detail)
         .execute(&mut *conn)
         .await?;
+    if event.kind == EventKind::SignInRefused {
+        Statement::new(sql::TRIM_EVENTS_OF_KIND)
+            .int(event.account.0)
+            .text(event.kind.as_str())
+            .int(MAX_REFUSALS_PER_ACCOUNT as i64)
+            .execute(&mut *conn)
+            .await?;
+    }
     Statement::new(sql::TRIM_EVENTS)
         .int(event.account.0)
         .int(MAX_ENTRIES_PER_ACCOUNT as i64)
@@ -665,7 +680,13 @@ pub async fn complete_password_reset<C: Db + ?Sized>(
             .int(account.0)
             .execute(&mut *conn)
             .await?;
-        replace_recovery_codes(conn, account, &[]).await?;
+        replace_recovery_codes(&mut *conn, account, &[]).await?;
+        // Passkeys are both factors at once: a lost phone (or a stranger's
+        // passkey) goes with the code.
+        Statement::new(sql::DELETE_PASSKEYS_OF)
+            .int(account.0)
+            .execute(&mut *conn)
+            .await?;
     }
     let event = SecurityEvent {
         account,

@@ -158,6 +158,11 @@ pub const INSERT_EVENT: &str = "INSERT INTO security_log \
 /// Keeps the account's `$2` newest entries.
 pub const TRIM_EVENTS: &str = "DELETE FROM security_log WHERE account_id = $1 AND id <= \
      (SELECT id FROM security_log WHERE account_id = $1 ORDER BY id DESC LIMIT 1 OFFSET $2)";
+/// Keeps the account's `$3` newest entries of kind `$2`.
+pub const TRIM_EVENTS_OF_KIND: &str = "DELETE FROM security_log \
+     WHERE account_id = $1 AND kind = $2 AND id <= \
+     (SELECT id FROM security_log WHERE account_id = $1 AND kind = $2 \
+      ORDER BY id DESC LIMIT 1 OFFSET $3)";
 pub const SECURITY_LOG: &str = "SELECT id, account_id, at, kind, address, client, detail \
      FROM security_log WHERE account_id = $1 AND id < $2 ORDER BY id DESC LIMIT $3";
 pub const DELETE_EVENTS_BEFORE: &str = "DELETE FROM security_log WHERE at < $1";
@@ -168,6 +173,7 @@ pub const RESET_BY_HASH: &str = "SELECT hash, account_id, drop_two_step, expires
      FROM password_resets WHERE hash = $1 AND expires_at > $2";
 /// Every reset of the account goes once one is used.
 pub const DELETE_RESETS_OF: &str = "DELETE FROM password_resets WHERE account_id = $1";
+pub const DELETE_PASSKEYS_OF: &str = "DELETE FROM passkeys WHERE account_id = $1";
 pub const DELETE_EXPIRED_RESETS: &str = "DELETE FROM password_resets WHERE expires_at <= $1";
 
 pub const INSERT_PASSKEY: &str = "INSERT INTO passkeys \

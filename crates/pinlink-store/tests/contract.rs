@@ -939,7 +939,9 @@ async fn concurrent_writes_commit_independently() {
 
 // ---------------------------------------------- accounts a person can keep
 
-use pinlink_core::security_log::{EventKind, SecurityEvent, MAX_ENTRIES_PER_ACCOUNT};
+use pinlink_core::security_log::{
+    EventKind, SecurityEvent, MAX_ENTRIES_PER_ACCOUNT, MAX_REFUSALS_PER_ACCOUNT,
+};
 use pinlink_core::store::{AccountChange, CeremonyRecord, PasskeyRecord, PasswordReset, SignOut};
 use pinlink_core::AccountId;
 
@@ -1274,6 +1276,35 @@ async fn the_security_log_pages_newest_first_and_keeps_its_newest_entries() {
 }
 
 #[tokio::test]
+async fn refused_sign_ins_never_push_out_what_the_owner_did() {
+    for (name, store) in backends().await {
+        let alice = account(store.as_ref(), "alice").await;
+        store
+            .log_event(&event(alice.id, EventKind::PasskeyAdded, NOW.0))
+            .await
+            .expect(name);
+        for n in 0..MAX_ENTRIES_PER_ACCOUNT + 50 {
+            store
+                .log_event(&event(alice.id, EventKind::SignInRefused, NOW.0 + 1 + n as i64))
+                .await
+                .expect(name);
+        }
+        let all = store.security_log(alice.id, None, 5000).await.expect(name);
+        assert_eq!(all.len(), MAX_REFUSALS_PER_ACCOUNT + 1, "{name}");
+        assert_eq!(
+            all.last().map(|e| e.event.kind),
+            Some(EventKind::PasskeyAdded),
+            "{name}"
+        );
+        assert_eq!(
+            all[0].event.at.0,
+            NOW.0 + MAX_ENTRIES_PER_ACCOUNT as i64 + 50,
+            "{name}: the newest refusals are the ones kept"
+        );
+    }
+}
+
+#[tokio::test]
 async fn removing_an_account_takes_everything_of_it_and_nothing_else() {
     for (name, store) in backends().await {
         let (alice, _) = alice_with_devices(store.as_ref()).await;
@@ -1360,6 +1391,10 @@ async fn a_reset_link_is_used_once_and_signs_everyone_out() {
             )
             .await
             .expect(name);
+        store
+            .insert_passkey(&passkey(alice.id, 9))
+            .await
+            .expect(name);
         let reset = PasswordReset {
             hash: hash(50),
             account: alice.id,
@@ -1408,6 +1443,10 @@ async fn a_reset_link_is_used_once_and_signs_everyone_out() {
             .expect("alice");
         assert_eq!(record.password_hash, "$argon2id$reset", "{name}");
         assert!(!record.two_step(), "{name}: two-step dropped");
+        assert!(
+            store.passkeys(alice.id).await.expect(name).is_empty(),
+            "{name}: passkeys (both factors at once) dropped with it"
+        );
         // Used once; the account's other link goes with it.
         for h in [50, 51] {
             assert!(
@@ -1573,6 +1612,41 @@ async fn passkeys_are_found_by_handle_and_credential_and_ceremonies_are_taken_on
                 .expect(name)
                 .is_none(),
             "{name}: swept"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_new_password_ends_the_reset_links_outstanding() {
+    for (name, store) in backends().await {
+        let alice = account(store.as_ref(), "alice").await;
+        store
+            .insert_password_reset(&PasswordReset {
+                hash: hash(60),
+                account: alice.id,
+                drop_two_step: false,
+                expires_at: NOW.plus_secs(86_400),
+            })
+            .await
+            .expect(name);
+        store
+            .change_account(
+                alice.id,
+                &AccountChange::Password {
+                    hash: "$argon2id$new".into(),
+                    sign_out: SignOut::Nobody,
+                },
+                None,
+            )
+            .await
+            .expect(name);
+        assert!(
+            store
+                .password_reset(&hash(60), NOW)
+                .await
+                .expect(name)
+                .is_none(),
+            "{name}"
         );
     }
 }

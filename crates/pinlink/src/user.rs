@@ -72,8 +72,9 @@ pub enum UserCommand {
         data: DataArgs,
         /// The account (username or e-mail).
         name: String,
-        /// Turn two-step verification off when the link is used (a lost
-        /// phone without recovery codes).
+        /// Turn two-step verification off and remove the account's
+        /// passkeys when the link is used (a lost phone without recovery
+        /// codes, or a passkey someone else added).
         #[arg(long)]
         drop_two_step: bool,
         /// The URL people reach the server at [default: the config file's
@@ -166,7 +167,7 @@ impl UserCommand {
                 );
                 println!("{}/reset?token={token}", base.trim_end_matches('/'));
                 if drop_two_step {
-                    println!("using it also turns two-step verification off");
+                    println!("using it also turns two-step verification off and removes the passkeys");
                 }
                 Ok(())
             }

@@ -95,9 +95,16 @@ impl Pinlink {
                     ticket: super::TwoStepTicket::presented(String::new()),
                 });
             };
-            if self.check_second_factor(record, code).await?.is_none() {
-                drop(ticket);
-                return Err(CoreError::VerificationCodeWrong);
+            match self.check_second_factor(record, code).await {
+                Ok(Some(_)) => {}
+                Ok(None) => {
+                    drop(ticket);
+                    return Err(CoreError::VerificationCodeWrong);
+                }
+                Err(e) => {
+                    self.refund(ticket).await;
+                    return Err(e);
+                }
             }
         }
         self.refund(ticket).await;
@@ -403,8 +410,12 @@ impl Pinlink {
         Ok(())
     }
 
-    /// The account an operator's reset link is for, while it is live.
-    pub async fn password_reset_account(&self, token: &str) -> Result<Option<Account>, CoreError> {
+    /// The account an operator's reset link is for, while it is live, and
+    /// whether using it turns two-step verification (and passkeys) off.
+    pub async fn password_reset_account(
+        &self,
+        token: &str,
+    ) -> Result<Option<(Account, bool)>, CoreError> {
         if token.is_empty() || token.len() > 128 {
             return Ok(None);
         }
@@ -416,7 +427,7 @@ impl Pinlink {
             .store
             .account_by_id(reset.account)
             .await?
-            .map(|r| r.account))
+            .map(|r| (r.account, reset.drop_two_step)))
     }
 
     /// Sets a new password from an operator's reset link (used up): every
@@ -429,7 +440,7 @@ impl Pinlink {
         origin: &Origin,
     ) -> Result<Account, CoreError> {
         let new = Password::new_for_account(new)?;
-        let account = self
+        let (account, _) = self
             .password_reset_account(token)
             .await?
             .ok_or(CoreError::PinNotFound)?;
@@ -630,7 +641,14 @@ mod tests {
         )
         .await
         .expect("signed in");
-        // It runs out.
+        // A new one runs out.
+        clock.advance(30);
+        let Err(CoreError::VerificationCodeRequired { ticket }) = core
+            .sign_in(sign_in("alice", PASSWORD, None, "browser"))
+            .await
+        else {
+            panic!("the code is asked for");
+        };
         clock.advance(301);
         assert!(matches!(
             core.sign_in_with_ticket(
@@ -696,5 +714,129 @@ mod tests {
         core.sign_in(sign_in("alice", "new password!", None, "phone"))
             .await
             .expect("the new password works");
+    }
+
+    /// The first step's ticket, for `client`.
+    async fn first_step(core: &Pinlink, client: &str) -> TwoStepTicket {
+        match core.sign_in(sign_in("alice", PASSWORD, None, client)).await {
+            Err(CoreError::VerificationCodeRequired { ticket }) => ticket,
+            other => panic!("the code is asked for, not {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_ticket_works_once_and_dies_with_the_password_or_two_step_it_was_made_for() {
+        let (core, clock) = core();
+        let alice = core
+            .add_account("alice", "alice@example.org", PASSWORD.into())
+            .await
+            .expect("account");
+        let secret = TotpSecret::generate();
+        core.set_two_step_secret(&alice, &secret).await.expect("on");
+        let device = DeviceInfo::parse(RawDeviceInfo {
+            product: Some("pinlink web"),
+            ..RawDeviceInfo::default()
+        })
+        .expect("device");
+        let browser = || ClientIdentifier::parse(Some("browser")).expect("client");
+        let second_step = |ticket: TwoStepTicket, code: String| {
+            let core = &core;
+            let device = device.clone();
+            async move {
+                core.sign_in_with_ticket(&ticket, &code, browser(), device, here())
+                    .await
+            }
+        };
+
+        // Once: after a code was accepted with it, not again.
+        let ticket = first_step(&core, "browser").await;
+        second_step(ticket.clone(), secret.code_at(core.now()))
+            .await
+            .expect("signed in");
+        clock.advance(30);
+        assert!(matches!(
+            second_step(ticket, secret.code_at(core.now())).await,
+            Err(CoreError::Unauthenticated)
+        ));
+
+        // Not after the password changed.
+        let ticket = first_step(&core, "browser").await;
+        let (_, token) = core
+            .sign_in(sign_in(
+                "alice",
+                PASSWORD,
+                Some(secret.code_at(core.now())),
+                "laptop",
+            ))
+            .await
+            .expect("the owner");
+        let owner = core.authenticate(token.expose()).await.expect("session");
+        core.change_password(
+            &owner,
+            Password::presented(PASSWORD.into()),
+            PASSWORD.into(),
+            false,
+            &here(),
+            &Origin::operator(),
+        )
+        .await
+        .expect("changed (to itself: a new hash)");
+        clock.advance(30);
+        assert!(matches!(
+            second_step(ticket, secret.code_at(core.now())).await,
+            Err(CoreError::Unauthenticated)
+        ));
+
+        // Not after two-step went off: it would need no code at all.
+        let ticket = first_step(&core, "browser").await;
+        core.stop_two_step(
+            &owner,
+            Password::presented(PASSWORD.into()),
+            &secret.code_at(core.now()),
+            &here(),
+            &Origin::operator(),
+        )
+        .await
+        .expect("off");
+        assert!(matches!(
+            second_step(ticket, "000000".into()).await,
+            Err(CoreError::Unauthenticated)
+        ));
+    }
+
+    #[tokio::test]
+    async fn wrong_codes_are_counted_per_account_whatever_the_client_or_address() {
+        let (core, _clock) = core();
+        let alice = core
+            .add_account("alice", "alice@example.org", PASSWORD.into())
+            .await
+            .expect("account");
+        let secret = TotpSecret::generate();
+        core.set_two_step_secret(&alice, &secret).await.expect("on");
+        // The owner's phone is a known client: its identifier is no secret.
+        core.sign_in(sign_in(
+            "alice",
+            PASSWORD,
+            Some(secret.code_at(core.now())),
+            "alice-phone",
+        ))
+        .await
+        .expect("the owner");
+        let allowed = core.settings().budgets.second_factor_per_account.max;
+        let right = secret.code_at(core.now());
+        let mut refused_wrong = 0;
+        let mut locked = 0;
+        for n in 0..allowed + 5 {
+            let wrong = if right == "000000" { "000001" } else { "000000" };
+            let mut attempt = sign_in("alice", PASSWORD, Some(wrong.into()), "alice-phone");
+            attempt.from = ClientAddress::new(format!("198.51.100.{n}").parse().expect("ip"));
+            match core.sign_in(attempt).await {
+                Err(CoreError::VerificationCodeWrong) => refused_wrong += 1,
+                Err(CoreError::SignInLockedOut { .. }) => locked += 1,
+                other => panic!("{other:?}"),
+            }
+        }
+        assert_eq!(refused_wrong, allowed, "checked, then no more");
+        assert_eq!(locked, 5);
     }
 }

@@ -67,7 +67,8 @@ impl Pinlink {
             .ok_or(CoreError::PasskeyRefused)
     }
 
-    /// Starts registering a passkey for the signed-in account.
+    /// Starts registering a passkey for the signed-in account (budgeted
+    /// per account: each keeps a challenge for five minutes).
     pub async fn start_passkey_registration(
         &self,
         session: &Session,
@@ -76,6 +77,12 @@ impl Pinlink {
             return Err(CoreError::PasskeysUnavailable);
         }
         let account = &session.account;
+        let spends = self.budget_keys().passkey_registration(account.id.0);
+        if let Err(refused) = self.spend(&spends, self.now()).await? {
+            return Err(CoreError::RateLimited {
+                retry_after_secs: refused.retry_after_secs,
+            });
+        }
         let record = self
             .store
             .account_by_id(account.id)

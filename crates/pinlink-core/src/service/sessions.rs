@@ -79,6 +79,11 @@ impl std::fmt::Debug for SignIn {
     }
 }
 
+/// The account a ticket names (not yet checked).
+fn ticket_account(ticket: &TwoStepTicket) -> Option<AccountId> {
+    Some(AccountId(ticket.0.split('.').next()?.parse().ok()?))
+}
+
 /// A password with a six-digit code appended (`password123456`): the two
 /// parts, if it can be one.
 fn split_appended_code(presented: &str) -> Option<(&str, &str)> {
@@ -136,17 +141,20 @@ impl Pinlink {
         // for an account with two-step verification, sent no code, and
         // spending nothing more than the one attempt.
         let mut code = request.verification_code.clone();
-        if let Some(record) = record
-            .as_ref()
-            .filter(|r| !ok && code.is_none() && r.two_step())
-        {
+        if !ok && code.is_none() {
             if let Some((password, appended)) = split_appended_code(request.password.expose()) {
-                let stored = record.password_hash.clone();
+                // Hashed whatever the account, so that the time taken does
+                // not tell which accounts have two-step verification.
+                let stored = record
+                    .as_ref()
+                    .filter(|r| r.two_step())
+                    .map(|r| r.password_hash.clone());
+                let possible = stored.is_some();
                 let password = Password::presented(password.to_owned());
-                if let Ok(true) = self
-                    .hash_work(move || verify_password(&password, Some(&stored)))
-                    .await
-                {
+                let checked = self
+                    .hash_work(move || verify_password(&password, stored.as_deref()))
+                    .await;
+                if possible && matches!(checked, Ok(true)) {
                     ok = true;
                     code = Some(appended.to_owned());
                 }
@@ -188,14 +196,18 @@ impl Pinlink {
         from: ClientAddress,
     ) -> Result<(Account, AuthToken), CoreError> {
         let now = self.now();
-        let account = self
-            .check_ticket(ticket, &client_identifier, now)
-            .ok_or(CoreError::Unauthenticated)?;
+        let account = ticket_account(ticket).ok_or(CoreError::Unauthenticated)?;
         let record = self
             .store
             .account_by_id(account)
             .await?
             .ok_or(CoreError::Unauthenticated)?;
+        // Ours, live, for this client, and the account as it was: a ticket
+        // dies when the password or two-step changes, and once a code was
+        // accepted with it.
+        if !record.two_step() || !self.check_ticket(ticket, &record, &client_identifier, now) {
+            return Err(CoreError::Unauthenticated);
+        }
         let subject = SignInSubject::Account(account.0);
         let spent = self
             .spend_sign_in_for(&subject, Some(&record), &client_identifier, &from, now)
@@ -279,12 +291,18 @@ impl Pinlink {
                 // for the code and comes back.
                 self.refund(ticket).await;
                 return Err(CoreError::VerificationCodeRequired {
-                    ticket: self.issue_ticket(account, &request.client_identifier, now),
+                    ticket: self.issue_ticket(&record, &request.client_identifier, now),
                 });
             };
-            match self.check_second_factor(&record, &code).await? {
-                Some(second) => second,
-                None => {
+            match self.check_second_factor(&record, &code).await {
+                Ok(Some(second)) => second,
+                Err(e) => {
+                    // Not checked (the account's wrong codes are spent):
+                    // no failure of the password's.
+                    self.refund(ticket).await;
+                    return Err(e);
+                }
+                Ok(None) => {
                     // The reservation stays: a wrong code counts like a
                     // wrong password.
                     drop(ticket);
@@ -359,8 +377,33 @@ impl Pinlink {
 
     /// Checks a second factor: a TOTP code of the account's secret, not
     /// used before (one step of skew either way), or one of its recovery
-    /// codes (used up). `None` when it is neither.
+    /// codes (used up). `None` when it is neither. Wrong ones are counted
+    /// per account, whatever the client or address
+    /// ([`crate::Budgets::second_factor_per_account`]); past that,
+    /// [`CoreError::SignInLockedOut`].
     pub(super) async fn check_second_factor(
+        &self,
+        record: &AccountRecord,
+        code: &str,
+    ) -> Result<Option<SecondFactor>, CoreError> {
+        let spent = self
+            .spend(&self.budget_keys().second_factor(record.account.id.0), self.now())
+            .await?
+            .map_err(|refused| {
+                crate::events::sign_in_locked_out();
+                CoreError::SignInLockedOut {
+                    retry_after_secs: refused.retry_after_secs,
+                }
+            })?;
+        let checked = self.second_factor_of(record, code).await;
+        if matches!(checked, Ok(Some(_))) {
+            self.refund(spent).await;
+        }
+        // A wrong code keeps its reservation: the record of the failure.
+        checked
+    }
+
+    async fn second_factor_of(
         &self,
         record: &AccountRecord,
         code: &str,
@@ -392,42 +435,69 @@ impl Pinlink {
             .then_some(SecondFactor::RecoveryCode))
     }
 
-    fn ticket_mac(&self, account: AccountId, expires: i64, client: &ClientIdentifier) -> String {
+    /// The ticket's MAC: over the account, the expiry, the client, and
+    /// what the account's sign-in rests on (its password hash, two-step
+    /// secret and last accepted code's step).
+    fn ticket_mac(
+        &self,
+        record: &AccountRecord,
+        expires: i64,
+        client: &ClientIdentifier,
+    ) -> String {
+        let secret = record
+            .totp_sealed
+            .as_deref()
+            .map(|sealed| sealed.iter().map(|b| format!("{b:02x}")).collect::<String>())
+            .unwrap_or_default();
         let mac = self.secrets.lookup_hash(
             Purpose::SignInTicket,
-            &format!("{}.{expires}.{}", account.0, client.as_str()),
+            &[
+                record.account.id.0.to_string(),
+                expires.to_string(),
+                client.as_str().to_owned(),
+                record.password_hash.clone(),
+                secret,
+                record.totp_last_step.to_string(),
+            ]
+            .join("\u{0}"),
         );
         mac.as_bytes().iter().map(|b| format!("{b:02x}")).collect()
     }
 
     fn issue_ticket(
         &self,
-        account: AccountId,
+        record: &AccountRecord,
         client: &ClientIdentifier,
         now: UnixTime,
     ) -> TwoStepTicket {
         let expires = now.0 + TICKET_SECS;
         TwoStepTicket(format!(
             "{}.{expires}.{}",
-            account.0,
-            self.ticket_mac(account, expires, client)
+            record.account.id.0,
+            self.ticket_mac(record, expires, client)
         ))
     }
 
-    /// The account a ticket names, if it is ours, for this client, and
-    /// live.
+    /// Whether a ticket is ours, live, for this client, and made for the
+    /// account as it is now.
     fn check_ticket(
         &self,
         ticket: &TwoStepTicket,
+        record: &AccountRecord,
         client: &ClientIdentifier,
         now: UnixTime,
-    ) -> Option<AccountId> {
+    ) -> bool {
         let mut parts = ticket.0.splitn(3, '.');
-        let account = AccountId(parts.next()?.parse().ok()?);
-        let expires: i64 = parts.next()?.parse().ok()?;
-        let mac = parts.next()?;
-        (expires > now.0 && constant_time_eq(mac, &self.ticket_mac(account, expires, client)))
-            .then_some(account)
+        let (Some(account), Some(expires), Some(mac)) = (parts.next(), parts.next(), parts.next())
+        else {
+            return false;
+        };
+        let Ok(expires) = expires.parse::<i64>() else {
+            return false;
+        };
+        account == record.account.id.0.to_string()
+            && expires > now.0
+            && constant_time_eq(mac, &self.ticket_mac(record, expires, client))
     }
 
     /// Reserves one failure from the sign-in budgets that apply.

@@ -688,6 +688,7 @@ impl Store for MemoryStore {
                 sign_out: who,
             } => {
                 s.accounts[index].password_hash = hash.clone();
+                s.resets.retain(|r| r.account != account);
                 sign_out = *who;
             }
             AccountChange::Email(email) => {
@@ -877,6 +878,10 @@ impl Store for MemoryStore {
             .resets
             .retain(|r| r.account != reset.account);
         if reset.drop_two_step {
+            self.state
+                .lock()
+                .passkeys
+                .retain(|p| p.account != reset.account);
             let stop = SecurityEvent {
                 account: reset.account,
                 ..event.clone()

@@ -454,7 +454,8 @@ async fn signing_out_ends_the_browser_session() {
     assert_eq!(response.headers()[LOCATION], "/login");
     assert!(!web.cookies.iter().any(|(k, _)| k == "pinlink_session"));
     // The browser's token is dead, not just forgotten by the browser.
-    assert_eq!(app.user(&session).await.status(), 401);
+    let (token, _seal) = session.rsplit_once('.').expect("a sealed cookie");
+    assert_eq!(app.user(token).await.status(), 401);
     let (status, headers, _) = web.get("/").await;
     assert_eq!(status, 303);
     assert_eq!(headers[LOCATION], "/login");
@@ -464,4 +465,44 @@ async fn signing_out_ends_the_browser_session() {
     assert_eq!(status, 303);
     assert!(set_cookie(&headers, "pinlink_session").contains("Max-Age=0"));
     assert!(!web.cookies.iter().any(|(k, _)| k == "pinlink_session"));
+}
+
+#[tokio::test]
+async fn a_devices_token_is_no_page_session() {
+    // An app linked by a pin holds a token of the account; set as the
+    // session cookie it must not reach the account page (where it could
+    // turn two-step on or add a passkey), sealed or not.
+    let app = TestApp::spawn().await;
+    let device_token = app.sign_in("an-app").await;
+    assert_eq!(app.user(&device_token).await.status(), 200);
+    let mut browser = WebSession::new(&app);
+    browser.sign_in().await;
+    let sealed = browser
+        .cookies
+        .iter()
+        .find(|(k, _)| k == "pinlink_session")
+        .map(|(_, v)| v.clone())
+        .expect("session cookie");
+    let (_, seal) = sealed.rsplit_once('.').expect("sealed");
+    for cookie in [
+        device_token.clone(),
+        format!("{device_token}.{seal}"),
+        format!("{device_token}."),
+    ] {
+        let mut web = WebSession::new(&app);
+        web.cookies.push(("pinlink_session".into(), cookie.clone()));
+        let (status, headers, _) = web.get("/account").await;
+        assert_eq!(status, 303, "{cookie}");
+        assert!(
+            headers[LOCATION].to_str().expect("location").starts_with("/login"),
+            "{cookie}"
+        );
+        let (status, headers, _) = web.get("/").await;
+        assert_eq!(status, 303, "{cookie}");
+        assert!(set_cookie(&headers, "pinlink_session").contains("Max-Age=0"));
+    }
+    // The page's own session still opens it.
+    let (status, _, page) = browser.get("/account").await;
+    assert_eq!(status, 200);
+    assert!(page.contains("alice"));
 }

@@ -250,10 +250,71 @@ async fn a_hundred_wrong_codes_at_once_spend_the_password_budget() {
     assert_eq!(checked + refused, 100, "{answers:?}");
     let right = secret.code_at(now(&app));
     assert_json_error(from("203.0.113.66", right.clone()).await, 401, 1031).await;
-    // The owner, elsewhere, is not locked out.
+    // Ten wrong codes are also all the account takes in 15 minutes, from
+    // anywhere: whoever sent them has the password, and six digits are
+    // few. The owner waits too (or signs in with a passkey).
+    assert_json_error(from("198.51.100.20", right).await, 401, 1031).await;
+    app.clock.advance(15 * 60 + 1);
+    let right = secret.code_at(now(&app));
     assert_eq!(
         from("198.51.100.20", right).await.status(),
         StatusCode::CREATED
+    );
+}
+
+/// A client identifier the account used before is no secret: wrong codes
+/// sent with one, from many addresses, are stopped by the account's own
+/// budget of wrong codes.
+#[tokio::test]
+async fn wrong_codes_from_a_known_client_and_many_addresses_stop_at_the_accounts_budget() {
+    let mut config = pinlink_server::Config::for_test();
+    config.trusted_proxies = pinlink_server::client_address::TrustedProxies::new(vec![
+        pinlink_server::client_address::TrustedProxies::parse_network("127.0.0.0/8").expect("net"),
+    ]);
+    let app = TestApp::spawn_with(config).await;
+    app.add_account(USERNAME, EMAIL, PASSWORD).await;
+    let secret = alice_with_two_step(&app).await;
+    let owner = sign_in(
+        &app,
+        "alice-phone",
+        PASSWORD,
+        &[("verificationCode", &secret.code_at(now(&app)))],
+    )
+    .await;
+    assert_eq!(owner.status(), StatusCode::CREATED);
+    let right = secret.code_at(now(&app));
+    let attempts = (0..60).map(|i| {
+        let mut code = format!("{:06}", (i * 7919 + 17) % 1_000_000);
+        if code == right {
+            code = format!("{:06}", (i * 7919 + 18) % 1_000_000);
+        }
+        let app = &app;
+        async move {
+            let answer = app
+                .request(Method::POST, "/api/v2/users/signin")
+                .header("Accept", "application/json")
+                .header("X-Plex-Client-Identifier", "alice-phone")
+                .header("X-Forwarded-For", format!("198.51.{}.{}", i / 200, i % 200 + 1))
+                .form(&[
+                    ("login", USERNAME),
+                    ("password", PASSWORD),
+                    ("verificationCode", &code),
+                ])
+                .go()
+                .await;
+            answer.json::<Value>().await.expect("json")["errors"][0]["code"]
+                .as_i64()
+                .unwrap_or(0)
+        }
+    });
+    let answers = futures_util::future::join_all(attempts).await;
+    let checked = answers.iter().filter(|code| **code == 1029).count();
+    let budget = pinlink_core::Budgets::default().second_factor_per_account.max as usize;
+    assert_eq!(checked, budget, "{answers:?}");
+    assert_eq!(
+        answers.iter().filter(|code| **code == 1031).count(),
+        60 - budget,
+        "{answers:?}"
     );
 }
 

@@ -38,7 +38,8 @@ pub async fn form(
     visitor: Visitor,
     Query(query): Query<ResetQuery>,
 ) -> Result<Response, PageError> {
-    let Some(account) = state.core.password_reset_account(&query.token).await? else {
+    let Some((account, drops_two_step)) = state.core.password_reset_account(&query.token).await?
+    else {
         return Ok(expired(&state, &visitor));
     };
     let page = ResetPage {
@@ -46,7 +47,7 @@ pub async fn form(
         error: None,
         token: query.token,
         username: account.username.as_str().to_owned(),
-        drops_two_step: false,
+        drops_two_step,
     };
     Ok(visitor.finish(render(StatusCode::OK, &page)))
 }
@@ -63,7 +64,8 @@ pub async fn reset(
     State(state): State<AppState>,
     Posted { visitor, form }: Posted<ResetForm>,
 ) -> Result<Response, PageError> {
-    let Some(account) = state.core.password_reset_account(&form.token).await? else {
+    let Some((account, drops_two_step)) = state.core.password_reset_account(&form.token).await?
+    else {
         return Ok(expired(&state, &visitor));
     };
     let problem = |message: String, status: StatusCode| {
@@ -72,7 +74,7 @@ pub async fn reset(
             error: Some(message),
             token: form.token.clone(),
             username: account.username.as_str().to_owned(),
-            drops_two_step: false,
+            drops_two_step,
         };
         visitor.finish(render(status, &page))
     };

@@ -1,6 +1,8 @@
 //! Who is looking at a page: the browser's session (a cookie holding the
-//! token its sign-in was granted, exactly like a device's `X-Plex-Token`),
-//! its anti-forgery binding, and its address.
+//! token its sign-in was granted, like a device's `X-Plex-Token`, sealed
+//! with the server's key so that only a page's sign-in makes one: a token
+//! handed to a device is no page session), its anti-forgery binding, and
+//! its address.
 //!
 //! Forgery protection, twice over:
 //! - every form carries a token derived from a random value the browser
@@ -53,6 +55,7 @@ pub struct Visitor {
     same_origin: bool,
     secure_cookies: bool,
     user_agent: String,
+    seals: std::sync::Arc<super::form_tokens::FormTokens>,
 }
 
 impl FromRequestParts<AppState> for Visitor {
@@ -61,9 +64,12 @@ impl FromRequestParts<AppState> for Visitor {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, PageError> {
         let jar = CookieJar::from_headers(&parts.headers);
         let from = crate::client_address::of(&parts.extensions);
-        let (session, stale_session) = match jar.get(SESSION_COOKIE).map(Cookie::value) {
+        let cookie = jar.get(SESSION_COOKIE).map(Cookie::value);
+        let (session, stale_session) = match cookie.map(|c| state.form_tokens.session_token(c)) {
             None => (None, false),
-            Some(token) => match state.core.authenticate(token).await {
+            // Not a page's sign-in's: dropped.
+            Some(None) => (None, true),
+            Some(Some(token)) => match state.core.authenticate(token).await {
                 Ok(session) => (Some(session), false),
                 Err(CoreError::Unauthenticated) => (None, true),
                 Err(e) => return Err(e.into()),
@@ -87,6 +93,7 @@ impl FromRequestParts<AppState> for Visitor {
             stale_session,
             same_origin: same_origin(&parts.headers, &state.public_url),
             secure_cookies: state.public_url.starts_with("https://"),
+            seals: state.form_tokens.clone(),
             user_agent: parts
                 .headers
                 .get(header::USER_AGENT)
@@ -189,7 +196,7 @@ impl Visitor {
     /// `response`, and the browser is signed in with `token` (a sign-in
     /// answered to a script rather than with a redirect).
     pub fn signed_in_with(&self, token: &AuthToken, response: impl IntoResponse) -> Response {
-        let cookie = Cookie::build((SESSION_COOKIE, token.expose().to_owned()))
+        let cookie = Cookie::build((SESSION_COOKIE, self.seals.session_cookie(token.expose())))
             .path("/")
             .http_only(true)
             .secure(self.secure_cookies)
