@@ -9,10 +9,16 @@
 #   COMPAT_VENV=DIR        the virtualenv compat/install.sh made
 #                          (default: target/compat-venv in the repository root)
 #   CLIENTS=a,b            run only these of: plexapi, plex-api-client,
-#                          openid-client (needs COMPAT_OAUTH_CLIENT_ID)
+#                          openid-client (needs COMPAT_OAUTH_CLIENT_ID),
+#                          openid-client-oidc (also needs the backend's)
 #   COMPAT_OAUTH_CLIENT_ID a public client (`pinlink client add`) for the
 #                          RFC 8628 device grant checks; without it they
 #                          are skipped
+#   COMPAT_OAUTH_BACKEND_ID, COMPAT_OAUTH_BACKEND_SECRET
+#                          a confidential client (`pinlink client add NAME
+#                          --confidential`) for the OpenID Connect, refresh
+#                          and introspection checks; without it they are
+#                          skipped
 #   CLIENT_TIMEOUT=SECS    time allowed per client script (default 180)
 #
 # Every check prints "PASS client/name" or "FAIL client/name: reason"; the
@@ -29,10 +35,16 @@ if [ $# -ne 3 ]; then
 fi
 BASE_URL="${1%/}" USERNAME="$2" PASSWORD="$3"
 VENV="${COMPAT_VENV:-$ROOT/target/compat-venv}"
-CLIENTS="${CLIENTS:-plexapi,plex-api-client,openid-client}"
+CLIENTS="${CLIENTS:-plexapi,plex-api-client,openid-client,openid-client-oidc}"
+if [ -z "${COMPAT_OAUTH_CLIENT_ID:-}" ] || [ -z "${COMPAT_OAUTH_BACKEND_ID:-}" ]; then
+  if [[ ",$CLIENTS," == *",openid-client-oidc,"* ]]; then
+    echo "# openid-client-oidc: skipped (set COMPAT_OAUTH_CLIENT_ID, COMPAT_OAUTH_BACKEND_ID and COMPAT_OAUTH_BACKEND_SECRET)"
+    CLIENTS="${CLIENTS//openid-client-oidc/}"
+  fi
+fi
 if [ -z "${COMPAT_OAUTH_CLIENT_ID:-}" ] && [[ ",$CLIENTS," == *",openid-client,"* ]]; then
   echo "# openid-client: skipped (set COMPAT_OAUTH_CLIENT_ID to a public client's id)"
-  CLIENTS="${CLIENTS//openid-client/}"
+  CLIENTS="$(echo ",$CLIENTS," | sed 's/,openid-client,/,/; s/^,//; s/,$//')"
 fi
 CLIENT_TIMEOUT="${CLIENT_TIMEOUT:-180}"
 
@@ -48,8 +60,8 @@ if ! [ -x "$VENV/bin/python" ]; then
 fi
 for client in ${CLIENTS//,/ }; do
   case "$client" in
-    plexapi | plex-api-client | openid-client) ;;
-    *) echo "unknown client '$client' in CLIENTS (known: plexapi, plex-api-client, openid-client)" >&2; exit 2 ;;
+    plexapi | plex-api-client | openid-client | openid-client-oidc) ;;
+    *) echo "unknown client '$client' in CLIENTS (known: plexapi, plex-api-client, openid-client, openid-client-oidc)" >&2; exit 2 ;;
   esac
 done
 
@@ -96,6 +108,7 @@ if [[ ",$CLIENTS," == *",openid-client,"* ]] && ! [ -d "$HERE/node/node_modules/
   exit 2
 fi
 run_client openid-client node "$HERE/node/device_grant_checks.mjs"
+run_client openid-client-oidc node "$HERE/node/backend_token_checks.mjs"
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

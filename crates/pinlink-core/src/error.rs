@@ -76,6 +76,10 @@ pub enum CoreError {
     AccountExists(&'static str),
     #[error("Device not found")]
     DeviceNotFound,
+    /// A token whose grant lacks the scope the request needs (UserInfo
+    /// needs `openid`).
+    #[error("The token's grant does not include the scope this needs")]
+    InsufficientScope,
     /// An operator named an account that does not exist.
     #[error("no account {0:?} (see `pinlink user list`)")]
     NoSuchAccount(String),
@@ -146,7 +150,9 @@ impl std::fmt::Display for GrantRefusal {
             GrantRefusal::SlowDown => "Polling too fast: wait 5 seconds longer between requests",
             GrantRefusal::Denied => "The request was denied",
             GrantRefusal::Expired => "The device code has expired",
-            GrantRefusal::InvalidGrant => "The device code is unknown or was already used",
+            GrantRefusal::InvalidGrant => {
+                "The device code or refresh token is unknown or was already used"
+            }
         })
     }
 }

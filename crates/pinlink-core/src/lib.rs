@@ -15,6 +15,7 @@ pub mod limits;
 pub mod live_pins;
 pub mod live_sessions;
 pub mod model;
+pub mod oidc;
 pub mod passkeys;
 pub mod plex_jwt;
 mod records;
@@ -31,8 +32,8 @@ pub use limits::{Budgets, Limit, PinCaps};
 pub use model::*;
 pub use secrets::{AuthToken, LookupHash, Password, ServerKey};
 pub use service::{
-    AccountSecurity, AutoApprove, Expect, IssuedToken, NewDeviceGrant, NewPin, Origin,
-    PasskeyCeremony, Pinlink, PinlinkSettings, Polled, SignIn, StartedGrant, TwoStepEnrollment,
-    TwoStepTicket,
+    AccountSecurity, ApplicationSettings, AutoApprove, Expect, Introspection, IssuedToken,
+    NewDeviceGrant, NewPin, Origin, PasskeyCeremony, Pinlink, PinlinkSettings, Polled, SignIn,
+    StartedGrant, TwoStepEnrollment, TwoStepTicket,
 };
 pub use store::{CapKind, Change, Reservation, Spend, Store, StoreError};

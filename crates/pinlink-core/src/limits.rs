@@ -120,6 +120,10 @@ pub struct Budgets {
     /// Passkey registrations started per account (each keeps a challenge
     /// for five minutes).
     pub passkey_registrations_per_account: Limit,
+    /// Refresh-token grants per address: a device refreshes once an access
+    /// token's lifetime; a backend refreshing for many devices a little
+    /// more.
+    pub refreshes_per_address: Limit,
 }
 
 impl Default for Budgets {
@@ -150,6 +154,7 @@ impl Default for Budgets {
             second_factor_per_account: Limit::new(10, 15 * MINUTE),
             second_factor_per_account_daily: Limit::new(30, DAY),
             passkey_registrations_per_account: Limit::new(20, 60 * MINUTE),
+            refreshes_per_address: Limit::new(600, 10 * MINUTE),
         }
     }
 }
@@ -178,6 +183,7 @@ impl Budgets {
             self.second_factor_per_account,
             self.second_factor_per_account_daily,
             self.passkey_registrations_per_account,
+            self.refreshes_per_address,
         ]
         .iter()
         .map(|limit| limit.window_secs)
@@ -343,7 +349,10 @@ impl BudgetKeys<'_> {
         let b = self.budgets;
         vec![Spend::new(
             self.key(&["second factor", &account.to_string()]),
-            &[b.second_factor_per_account, b.second_factor_per_account_daily],
+            &[
+                b.second_factor_per_account,
+                b.second_factor_per_account_daily,
+            ],
         )]
     }
 
@@ -352,6 +361,14 @@ impl BudgetKeys<'_> {
         vec![Spend::new(
             self.key(&["passkey registration", &account.to_string()]),
             &[self.budgets.passkey_registrations_per_account],
+        )]
+    }
+
+    /// A refresh-token grant.
+    pub fn refresh(&self, from: &ClientAddress) -> Vec<Spend> {
+        vec![Spend::new(
+            self.key(&["refresh address", &from.network()]),
+            &[self.budgets.refreshes_per_address],
         )]
     }
 

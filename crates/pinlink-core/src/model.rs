@@ -468,6 +468,39 @@ pub struct Application {
     /// keyed hash); public ones only name their `client_id`.
     pub confidential: bool,
     pub created_at: UnixTime,
+    /// How long its access tokens work, in seconds; 0: until revoked (and
+    /// no refresh tokens).
+    pub access_token_lifetime_secs: i64,
+    /// How its ID tokens are signed.
+    pub id_token_alg: IdTokenAlg,
+}
+
+/// How an application's OpenID Connect ID tokens are signed: RS256,
+/// OpenID Connect's mandatory algorithm that every client library accepts,
+/// or EdDSA (Ed25519) where an application asks for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum IdTokenAlg {
+    #[default]
+    Rs256,
+    EdDsa,
+}
+
+impl IdTokenAlg {
+    /// Its JOSE name (`alg`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IdTokenAlg::Rs256 => "RS256",
+            IdTokenAlg::EdDsa => "EdDSA",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<IdTokenAlg> {
+        match name {
+            "RS256" => Some(IdTokenAlg::Rs256),
+            "EdDSA" => Some(IdTokenAlg::EdDsa),
+            _ => None,
+        }
+    }
 }
 
 impl Application {

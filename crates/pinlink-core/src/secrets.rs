@@ -81,6 +81,8 @@ pub enum Purpose {
     /// A browser's session cookie: proof that a page's sign-in made it,
     /// so that a device's token cannot stand in for one.
     PageSession,
+    /// A device grant's refresh token.
+    RefreshToken,
 }
 
 impl Purpose {
@@ -99,6 +101,7 @@ impl Purpose {
             Purpose::PasskeyCeremony => b"passkey-ceremony",
             Purpose::SignInTicket => b"sign-in-ticket",
             Purpose::PageSession => b"page-session",
+            Purpose::RefreshToken => b"refresh-token",
         }
     }
 }

@@ -76,6 +76,9 @@ pub struct PinLink {
     /// A JWT pin's key, bound to the device in the same step (a `kid` that
     /// belongs to another device fails the link: [`StoreError::Conflict`]).
     pub device_key: Option<crate::plex_jwt::Jwk>,
+    /// When the token stops working (a device grant's application's
+    /// access-token lifetime); `None`: until revoked.
+    pub token_expires_at: Option<UnixTime>,
     pub now: UnixTime,
 }
 
@@ -230,6 +233,45 @@ pub struct SessionRecord {
     /// The application whose device grant linked the device, if one did
     /// (removing the application removes the device).
     pub application: Option<ApplicationId>,
+    /// When this token was issued, and when it stops working (`None`:
+    /// until revoked). An expired token is the caller's to refuse.
+    pub token_issued_at: UnixTime,
+    pub token_expires_at: Option<UnixTime>,
+    /// A device grant's scope, and when the person approved it.
+    pub scope: String,
+    pub auth_time: Option<UnixTime>,
+}
+
+/// How long a used refresh token is remembered (to recognise it if it comes
+/// back, and end its grant); after that it is unknown, and refused as such.
+pub const USED_REFRESH_TOKEN_SECS: i64 = 30 * 24 * 3600;
+
+/// Trading a refresh token for new tokens ([`Store::rotate_refresh_token`]).
+#[derive(Debug, Clone)]
+pub struct Rotation {
+    /// The refresh token presented (its keyed hash).
+    pub presented: LookupHash,
+    /// The application presenting it: another application's refresh token
+    /// is unknown to it.
+    pub application: ApplicationId,
+    pub access: NewToken,
+    pub access_expires_at: Option<UnixTime>,
+    /// The next refresh token (its keyed hash).
+    pub refresh: LookupHash,
+    pub now: UnixTime,
+}
+
+/// What trading a refresh token did.
+#[derive(Debug, Clone)]
+pub enum Rotated {
+    /// New tokens for the grant, now in the store; the presented refresh
+    /// token is used up.
+    Rotated(SessionRecord),
+    /// The refresh token was used before: it leaked. The whole grant (its
+    /// device, access and refresh tokens) is gone.
+    Reused,
+    /// No such refresh token of this application.
+    Unknown,
 }
 
 /// A device's registered public key, with the session it stands for.
@@ -313,6 +355,9 @@ pub trait Store: Send + Sync + 'static {
         id: &ApplicationId,
     ) -> Result<Option<ApplicationRecord>, StoreError>;
     async fn list_applications(&self) -> Result<Vec<ApplicationRecord>, StoreError>;
+    /// Changes an application's access-token lifetime and ID token
+    /// algorithm; `false` when there is none.
+    async fn set_application(&self, application: &Application) -> Result<bool, StoreError>;
     /// Removes an application with its pending grants and the devices
     /// (and their tokens) linked through it; `false` when there is none.
     async fn delete_application(&self, id: &ApplicationId) -> Result<bool, StoreError>;
@@ -407,8 +452,9 @@ pub trait Store: Send + Sync + 'static {
         hash: &LookupHash,
         now: UnixTime,
     ) -> Result<Option<CeremonyRecord>, StoreError>;
-    /// Deletes expired ceremonies and password resets, and log entries
-    /// from before `log_before`.
+    /// Deletes expired ceremonies, password resets and access tokens, used
+    /// refresh tokens older than [`USED_REFRESH_TOKEN_SECS`], and log
+    /// entries from before `log_before`.
     async fn delete_stale_account_data(
         &self,
         now: UnixTime,
@@ -433,6 +479,24 @@ pub trait Store: Send + Sync + 'static {
         &self,
         hash: &LookupHash,
     ) -> Result<Option<SessionRecord>, StoreError>;
+    /// Keeps a refresh token (its keyed hash) for a device grant's device.
+    async fn insert_refresh_token(
+        &self,
+        device: DeviceId,
+        hash: &LookupHash,
+        now: UnixTime,
+    ) -> Result<(), StoreError>;
+    /// Trades a refresh token for new ones, in one step: the presented one
+    /// is used up (once: of two trades at once, the second finds it used),
+    /// and a used one presented again ends its grant.
+    async fn rotate_refresh_token(&self, rotation: &Rotation) -> Result<Rotated, StoreError>;
+    /// Revokes a grant by its refresh token, if it is this application's:
+    /// its device and every token of it go. Whether there was one.
+    async fn revoke_refresh_token(
+        &self,
+        application: &ApplicationId,
+        hash: &LookupHash,
+    ) -> Result<bool, StoreError>;
     async fn touch_device(&self, device: DeviceId, now: UnixTime) -> Result<(), StoreError>;
     /// Revokes one token; a device left without tokens is removed.
     async fn revoke_token(&self, hash: &LookupHash) -> Result<bool, StoreError>;

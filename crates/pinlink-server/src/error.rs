@@ -115,6 +115,7 @@ impl ApiError {
                 mapped(S::UNAUTHORIZED, ErrorCode::Unauthenticated, message)
             }
             CoreError::PasskeysUnavailable => mapped(S::NOT_FOUND, ErrorCode::NotFound, message),
+            CoreError::InsufficientScope => mapped(S::FORBIDDEN, ErrorCode::BadRequest, message),
             CoreError::SignInLockedOut { retry_after_secs } => Mapped {
                 retry_after_secs: Some(*retry_after_secs),
                 ..mapped(S::UNAUTHORIZED, ErrorCode::SignInLockedOut, message)
@@ -251,6 +252,90 @@ pub enum OAuthError {
     /// A required parameter is missing or malformed.
     InvalidRequest(String),
     UnsupportedGrantType,
+    /// Asked too often (a budget): 503 with `Retry-After`, which clients
+    /// honour (`slow_down` belongs to the device code's polling).
+    TryLater {
+        retry_after_secs: i64,
+    },
+}
+
+/// RFC 6750 §3: what a resource that takes a Bearer token (`/userinfo`)
+/// answers when the token does not do: 401 with `WWW-Authenticate: Bearer`
+/// (and `error="invalid_token"` for a token that is unknown, expired or
+/// revoked), 403 `insufficient_scope` for one without the scope it needs.
+#[derive(Debug)]
+pub enum BearerError {
+    /// No token came.
+    Missing,
+    Core(CoreError),
+}
+
+impl From<CoreError> for BearerError {
+    fn from(e: CoreError) -> Self {
+        BearerError::Core(e)
+    }
+}
+
+impl IntoResponse for BearerError {
+    fn into_response(self) -> Response {
+        use StatusCode as S;
+        let (status, error, challenge) = match self {
+            BearerError::Missing => (S::UNAUTHORIZED, "invalid_request", "Bearer"),
+            BearerError::Core(CoreError::Unauthenticated | CoreError::AccountDisabled) => (
+                S::UNAUTHORIZED,
+                "invalid_token",
+                "Bearer error=\"invalid_token\"",
+            ),
+            BearerError::Core(CoreError::InsufficientScope) => (
+                S::FORBIDDEN,
+                "insufficient_scope",
+                "Bearer error=\"insufficient_scope\", scope=\"openid\"",
+            ),
+            // Busy, unavailable, internal: as the API answers them.
+            BearerError::Core(other) => return ApiError::Core(other).into_response(),
+        };
+        let body = serde_json::json!({ "error": error });
+        let mut response = (status, axum::Json(body)).into_response();
+        let headers = response.headers_mut();
+        headers.insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static(challenge),
+        );
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        response
+    }
+}
+
+/// A 401 for a request whose token came as `Authorization: Bearer` (and
+/// not as `X-Plex-Token`) says so in RFC 6750's terms too: OAuth libraries
+/// read `WWW-Authenticate` to learn that the access token expired. The body
+/// stays plex.tv's.
+pub async fn bearer_challenge(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let bearer = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_once(' '))
+        .is_some_and(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        && !request.headers().contains_key("x-plex-token")
+        && !request
+            .uri()
+            .query()
+            .is_some_and(|q| q.to_ascii_lowercase().contains("x-plex-token="));
+    let mut response = next.run(request).await;
+    if bearer
+        && response.status() == StatusCode::UNAUTHORIZED
+        && !response.headers().contains_key(header::WWW_AUTHENTICATE)
+    {
+        response.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Bearer error=\"invalid_token\""),
+        );
+    }
+    response
 }
 
 impl From<CoreError> for OAuthError {
@@ -276,8 +361,15 @@ impl IntoResponse for OAuthError {
             OAuthError::UnsupportedGrantType => (
                 S::BAD_REQUEST,
                 "unsupported_grant_type",
-                "Only urn:ietf:params:oauth:grant-type:device_code is supported".to_owned(),
+                "Only urn:ietf:params:oauth:grant-type:device_code and refresh_token are supported"
+                    .to_owned(),
                 None,
+            ),
+            OAuthError::TryLater { retry_after_secs } => (
+                S::SERVICE_UNAVAILABLE,
+                "temporarily_unavailable",
+                "Too many requests from this address: try again later".to_owned(),
+                Some(retry_after_secs),
             ),
             OAuthError::Core(core) => match core {
                 CoreError::Grant(refusal) => {

@@ -226,6 +226,43 @@ pub struct TokenBody {
     /// As asked for; absent when none was.
     #[schema(nullable = false)]
     pub scope: Option<String>,
+    /// Seconds the access token works (the application's lifetime); absent
+    /// when it works until revoked.
+    #[schema(nullable = false)]
+    pub expires_in: Option<i64>,
+    /// For `grant_type=refresh_token`, once: each use gives a new one.
+    /// Absent when access tokens do not expire.
+    #[schema(nullable = false)]
+    pub refresh_token: Option<String>,
+    /// OpenID Connect's ID token (RS256, or EdDSA if the application is set
+    /// so), when `openid` was granted.
+    #[schema(nullable = false)]
+    pub id_token: Option<String>,
+}
+
+/// RFC 7662 §2.2: `active` alone when the token is not a live access token.
+#[derive(Serialize, ToSchema)]
+pub struct IntrospectionBody {
+    pub active: bool,
+    /// The account's stable id (never its name).
+    #[schema(nullable = false)]
+    pub sub: Option<String>,
+    #[schema(nullable = false)]
+    pub client_id: Option<String>,
+    #[schema(nullable = false)]
+    pub username: Option<String>,
+    #[schema(nullable = false)]
+    pub scope: Option<String>,
+    /// Absent for a token that works until revoked.
+    #[schema(nullable = false)]
+    pub exp: Option<i64>,
+    #[schema(nullable = false)]
+    pub iat: Option<i64>,
+    /// `Bearer`.
+    #[schema(nullable = false)]
+    pub token_type: Option<String>,
+    #[schema(nullable = false)]
+    pub iss: Option<String>,
 }
 
 /// RFC 8414.
@@ -235,10 +272,15 @@ pub struct MetadataBody {
     pub device_authorization_endpoint: String,
     pub token_endpoint: String,
     pub revocation_endpoint: String,
+    pub introspection_endpoint: String,
+    pub jwks_uri: String,
+    pub userinfo_endpoint: String,
     pub grant_types_supported: Vec<String>,
     pub response_types_supported: Vec<String>,
+    pub scopes_supported: Vec<String>,
     pub token_endpoint_auth_methods_supported: Vec<String>,
     pub revocation_endpoint_auth_methods_supported: Vec<String>,
+    pub introspection_endpoint_auth_methods_supported: Vec<String>,
     pub service_documentation: String,
 }
 
@@ -332,12 +374,18 @@ pub struct DeviceAuthorizationForm {
 #[allow(dead_code)]
 pub struct TokenForm {
     /// `urn:ietf:params:oauth:grant-type:device_code` (Google's
-    /// `http://oauth.net/grant_type/device/1.0` is read too).
+    /// `http://oauth.net/grant_type/device/1.0` is read too) or
+    /// `refresh_token`.
     #[schema(
-        pattern = "^(urn:ietf:params:oauth:grant-type:device_code|http://oauth\\.net/grant_type/device/1\\.0)$"
+        pattern = "^(urn:ietf:params:oauth:grant-type:device_code|http://oauth\\.net/grant_type/device/1\\.0|refresh_token)$"
     )]
     pub grant_type: String,
-    pub device_code: String,
+    /// With the device code grant.
+    #[schema(nullable = false)]
+    pub device_code: Option<String>,
+    /// With `grant_type=refresh_token`.
+    #[schema(nullable = false)]
+    pub refresh_token: Option<String>,
     /// Or HTTP Basic credentials instead of `client_id` and
     /// `client_secret`.
     pub client_id: String,

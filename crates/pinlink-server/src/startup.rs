@@ -147,7 +147,8 @@ impl App {
         // format (the suffix must be stripped before routing), then the
         // deadline of requests with a body (a client trickling its body gets
         // 408 and gives its connection's slot back), then the security
-        // headers.
+        // headers; inside the format, a 401 to a Bearer token gets RFC
+        // 6750's challenge.
         let app = routes::pages::with_security_headers(routes::router(self.state.clone()));
         let app = RequestDeadlineLayer {
             timeout: self.connections.request_timeout,
@@ -156,6 +157,7 @@ impl App {
         let limit = HeaderLimit {
             max_header_bytes: self.max_header_bytes,
         };
+        let app = axum::middleware::from_fn(crate::error::bearer_challenge).layer(app);
         let app = axum::middleware::from_fn_with_state(limit, negotiate).layer(app);
         // Browser apps call the pin endpoints from any origin with custom
         // X-Plex-* headers, as they do on plex.tv. No credentials are allowed

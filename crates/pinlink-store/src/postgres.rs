@@ -18,11 +18,11 @@ use pinlink_core::security_log::{LoggedEvent, SecurityEvent};
 use pinlink_core::store::{
     AccountChange, AccountOverview, AccountRecord, ApplicationRecord, CeremonyRecord, Change,
     DeviceKeyRecord, DeviceRecord, NewAccount, PasskeyRecord, PasswordReset, PinLink, PinRecord,
-    Reservation, SessionRecord, Spend, TokenGrant,
+    Reservation, Rotated, Rotation, SessionRecord, Spend, TokenGrant,
 };
 use pinlink_core::{
-    Account, AccountId, ApplicationId, DeviceId, LookupHash, PinCaps, PinId, Store, StoreError,
-    UnixTime,
+    Account, AccountId, Application, ApplicationId, DeviceId, LookupHash, PinCaps, PinId, Store,
+    StoreError, UnixTime,
 };
 use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions};
 use sqlx::{Connection, PgConnection};
@@ -509,6 +509,44 @@ impl Store for PostgresStore {
             conn,
             before,
             forget_clients_before
+        )
+        .await
+        .map_err(map_err))
+    }
+
+    async fn set_application(&self, application: &Application) -> Result<bool, StoreError> {
+        on_pool!(self, |conn| queries::set_application(conn, application))
+    }
+
+    async fn insert_refresh_token(
+        &self,
+        device: DeviceId,
+        hash: &LookupHash,
+        now: UnixTime,
+    ) -> Result<(), StoreError> {
+        on_pool!(self, |conn| queries::insert_refresh_token(
+            conn, device, hash, now
+        ))
+    }
+
+    async fn rotate_refresh_token(&self, rotation: &Rotation) -> Result<Rotated, StoreError> {
+        in_transaction!(self, |conn| {
+            read_committed(conn).await.map_err(map_err)?;
+            queries::rotate_refresh_token(conn, rotation)
+                .await
+                .map_err(map_err)
+        })
+    }
+
+    async fn revoke_refresh_token(
+        &self,
+        application: &ApplicationId,
+        hash: &LookupHash,
+    ) -> Result<bool, StoreError> {
+        in_transaction!(self, |conn| queries::revoke_refresh_token(
+            conn,
+            application,
+            hash
         )
         .await
         .map_err(map_err))

@@ -11,11 +11,12 @@ use pinlink_core::security_log::{
 use pinlink_core::store::{
     AccountChange, AccountOverview, AccountRecord, ApplicationRecord, CapKind, CeremonyRecord,
     DeviceKeyRecord, DeviceRecord, NewAccount, NewToken, PasskeyRecord, PasswordReset, PinLink,
-    PinRecord, Reservation, SessionRecord, SignOut, Spend, TokenGrant, GRANT_EXPIRY_MEMORY_SECS,
+    PinRecord, Reservation, Rotated, Rotation, SessionRecord, SignOut, Spend, TokenGrant,
+    GRANT_EXPIRY_MEMORY_SECS,
 };
 use pinlink_core::{
-    Account, AccountId, ApplicationId, ClientIdentifier, DeviceId, DeviceInfo, Email, LookupHash,
-    PinCaps, PinId, UnixTime, Username,
+    Account, AccountId, Application, ApplicationId, ClientIdentifier, DeviceId, DeviceInfo, Email,
+    LookupHash, PinCaps, PinId, UnixTime, Username,
 };
 
 use crate::backend::{Db, Statement};
@@ -193,14 +194,22 @@ pub async fn link_pin<C: Db + ?Sized>(
         return Ok(None);
     };
     let pin = pin_from_row(&row)?;
-    let application = pin.grant.as_ref().map(|g| g.application.id.as_str());
+    let grant = match &pin.grant {
+        Some(grant) => GrantPart {
+            application: Some(grant.application.id.as_str()),
+            scope: &grant.scope,
+            auth_time: Some(link.now),
+            token_expires_at: link.token_expires_at,
+        },
+        None => GrantPart::default(),
+    };
     let device = upsert_device_with_token(
-        conn,
+        &mut *conn,
         link.account,
         &pin.client_identifier,
         &pin.device,
         &link.token,
-        application,
+        grant,
         link.now,
     )
     .await?;
@@ -267,9 +276,24 @@ pub async fn insert_application<C: Db + ?Sized>(
         .text(&app.name)
         .opt_bytes(record.secret_hash.as_ref().map(LookupHash::as_bytes))
         .int(app.created_at.0)
+        .int(app.access_token_lifetime_secs)
+        .text(app.id_token_alg.as_str())
         .execute(conn)
         .await
         .map(drop)
+}
+
+pub async fn set_application<C: Db + ?Sized>(
+    conn: &mut C,
+    app: &Application,
+) -> Result<bool, sqlx::Error> {
+    let n = Statement::new(sql::SET_APPLICATION)
+        .int(app.access_token_lifetime_secs)
+        .text(app.id_token_alg.as_str())
+        .text(app.id.as_str())
+        .execute(conn)
+        .await?;
+    Ok(n > 0)
 }
 
 pub async fn application<C: Db + ?Sized>(
@@ -831,6 +855,17 @@ pub async fn delete_stale_account_data<C: Db + ?Sized>(
         .int(now.0)
         .execute(&mut *conn)
         .await?;
+    Statement::new(sql::DELETE_EXPIRED_TOKENS)
+        .int(now.0)
+        .execute(&mut *conn)
+        .await?;
+    Statement::new(sql::DELETE_USED_REFRESH_TOKENS)
+        .int(
+            now.plus_secs(-pinlink_core::store::USED_REFRESH_TOKEN_SECS)
+                .0,
+        )
+        .execute(&mut *conn)
+        .await?;
     Statement::new(sql::DELETE_EVENTS_BEFORE)
         .int(log_before.0)
         .execute(conn)
@@ -847,13 +882,24 @@ pub async fn list_accounts<C: Db + ?Sized>(conn: &mut C) -> Result<Vec<Account>,
 
 /// Registers (or refreshes) the account's device for `client_identifier`
 /// and stores its new token: shared by sign-in and pin linking.
+/// A device grant's part of a device: its application, the scope granted,
+/// when the person approved it, and when its token stops working.
+#[derive(Default)]
+struct GrantPart<'a> {
+    application: Option<&'a str>,
+    scope: &'a str,
+    auth_time: Option<UnixTime>,
+    token_expires_at: Option<UnixTime>,
+}
+
+// One argument per thing the device and its token are made of.
 async fn upsert_device_with_token<C: Db + ?Sized>(
     conn: &mut C,
     account: AccountId,
     client_identifier: &ClientIdentifier,
     device: &DeviceInfo,
     token: &NewToken,
-    application: Option<&str>,
+    grant: GrantPart<'_>,
     now: UnixTime,
 ) -> Result<DeviceId, sqlx::Error> {
     let q = Statement::new(sql::UPSERT_DEVICE)
@@ -862,18 +908,125 @@ async fn upsert_device_with_token<C: Db + ?Sized>(
     let row = bind_device(q, device)
         .int(now.0)
         .int(now.0)
-        .opt_text(application)
-        .fetch_one(conn)
+        .opt_text(grant.application)
+        .text(grant.scope)
+        .opt_int(grant.auth_time.map(|t| t.0))
+        .fetch_one(&mut *conn)
         .await?;
     let device_id = DeviceId(row.int("id")?);
+    insert_token(conn, device_id, token, now, grant.token_expires_at).await?;
+    Ok(device_id)
+}
+
+async fn insert_token<C: Db + ?Sized>(
+    conn: &mut C,
+    device: DeviceId,
+    token: &NewToken,
+    now: UnixTime,
+    expires_at: Option<UnixTime>,
+) -> Result<(), sqlx::Error> {
     Statement::new(sql::INSERT_TOKEN)
         .bytes(token.hash.as_bytes())
-        .int(device_id.0)
+        .int(device.0)
         .bytes(&token.sealed)
         .int(now.0)
+        .opt_int(expires_at.map(|t| t.0))
         .execute(conn)
+        .await
+        .map(drop)
+}
+
+pub async fn insert_refresh_token<C: Db + ?Sized>(
+    conn: &mut C,
+    device: DeviceId,
+    hash: &LookupHash,
+    now: UnixTime,
+) -> Result<(), sqlx::Error> {
+    Statement::new(sql::INSERT_REFRESH_TOKEN)
+        .bytes(hash.as_bytes())
+        .int(device.0)
+        .int(now.0)
+        .execute(conn)
+        .await
+        .map(drop)
+}
+
+/// The device a refresh token belongs to, if it is `application`'s; and
+/// whether it was used.
+async fn refresh_token_of<C: Db + ?Sized>(
+    conn: &mut C,
+    application: &ApplicationId,
+    hash: &LookupHash,
+) -> Result<Option<(DeviceId, bool)>, sqlx::Error> {
+    let row = Statement::new(sql::REFRESH_TOKEN)
+        .bytes(hash.as_bytes())
+        .fetch_optional(conn)
         .await?;
-    Ok(device_id)
+    let Some(row) = row else {
+        return Ok(None);
+    };
+    if row.opt_text("oauth_client")?.as_deref() != Some(application.as_str()) {
+        return Ok(None);
+    }
+    Ok(Some((DeviceId(row.int("device_id")?), row.flag("used")?)))
+}
+
+async fn end_grant<C: Db + ?Sized>(conn: &mut C, device: DeviceId) -> Result<(), sqlx::Error> {
+    Statement::new(sql::DELETE_DEVICE_BY_ID)
+        .int(device.0)
+        .execute(conn)
+        .await
+        .map(drop)
+}
+
+pub async fn rotate_refresh_token<C: Db + ?Sized>(
+    conn: &mut C,
+    rotation: &Rotation,
+) -> Result<Rotated, sqlx::Error> {
+    let Some((device, used)) =
+        refresh_token_of(&mut *conn, &rotation.application, &rotation.presented).await?
+    else {
+        return Ok(Rotated::Unknown);
+    };
+    let taken = !used
+        && Statement::new(sql::USE_REFRESH_TOKEN)
+            .bytes(rotation.presented.as_bytes())
+            .execute(&mut *conn)
+            .await?
+            > 0;
+    if !taken {
+        // Used before: it leaked, and the grant ends (RFC 9700 §4.14.2).
+        end_grant(conn, device).await?;
+        return Ok(Rotated::Reused);
+    }
+    insert_token(
+        &mut *conn,
+        device,
+        &rotation.access,
+        rotation.now,
+        rotation.access_expires_at,
+    )
+    .await?;
+    insert_refresh_token(&mut *conn, device, &rotation.refresh, rotation.now).await?;
+    match session_by_token(conn, &rotation.access.hash).await? {
+        Some(session) => Ok(Rotated::Rotated(session)),
+        // The account is disabled: nothing to hand out.
+        None => Ok(Rotated::Unknown),
+    }
+}
+
+pub async fn revoke_refresh_token<C: Db + ?Sized>(
+    conn: &mut C,
+    application: &ApplicationId,
+    hash: &LookupHash,
+) -> Result<bool, sqlx::Error> {
+    match refresh_token_of(&mut *conn, application, hash).await? {
+        Some((device, _)) => {
+            end_grant(conn, device).await?;
+            Ok(true)
+        }
+        None => Ok(false),
+    }
 }
 
 async fn remember_client<C: Db + ?Sized>(
@@ -901,7 +1054,7 @@ pub async fn grant_token<C: Db + ?Sized>(
         &grant.client_identifier,
         &grant.device,
         &grant.token,
-        None,
+        GrantPart::default(),
         grant.now,
     )
     .await?;
@@ -933,6 +1086,10 @@ fn session_from_row(row: &dyn Columns) -> Result<SessionRecord, sqlx::Error> {
         application: row
             .opt_text("device_application")?
             .map(ApplicationId::from_stored),
+        token_issued_at: UnixTime(row.int("token_created_at")?),
+        token_expires_at: row.opt_int("token_expires_at")?.map(UnixTime),
+        scope: row.text("scope")?,
+        auth_time: row.opt_int("auth_time")?.map(UnixTime),
     })
 }
 

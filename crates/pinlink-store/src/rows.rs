@@ -8,7 +8,7 @@ use pinlink_core::store::{
 };
 use pinlink_core::{
     Account, AccountId, Application, ApplicationId, ApplicationRef, ClientIdentifier, DeviceGrant,
-    DeviceId, DeviceInfo, Email, LookupHash, PinId, Product, UnixTime, Username,
+    DeviceId, DeviceInfo, Email, IdTokenAlg, LookupHash, PinId, Product, UnixTime, Username,
 };
 use sqlx::Row;
 
@@ -185,6 +185,13 @@ pub fn application_from_row(row: &dyn Columns) -> Result<ApplicationRecord, sqlx
             name: row.text("name")?,
             confidential: secret_hash.is_some(),
             created_at: UnixTime(row.int("created_at")?),
+            access_token_lifetime_secs: row.int("access_token_lifetime")?,
+            id_token_alg: {
+                let alg = row.text("id_token_alg")?;
+                IdTokenAlg::parse(&alg).ok_or_else(|| {
+                    sqlx::Error::Decode(format!("unknown ID token alg {alg:?}").into())
+                })?
+            },
         },
         secret_hash,
     })

@@ -64,8 +64,11 @@ pub const DENY_PIN: &str = "UPDATE pins SET denied = TRUE \
 pub const TAKE_LINKED_PIN: &str =
     "DELETE FROM pins WHERE id = $1 AND token_sealed IS NOT NULL RETURNING *";
 
-pub const INSERT_APPLICATION: &str =
-    "INSERT INTO oauth_clients (client_id, name, secret_hash, created_at) VALUES ($1, $2, $3, $4)";
+pub const INSERT_APPLICATION: &str = "INSERT INTO oauth_clients \
+     (client_id, name, secret_hash, created_at, access_token_lifetime, id_token_alg) \
+     VALUES ($1, $2, $3, $4, $5, $6)";
+pub const SET_APPLICATION: &str = "UPDATE oauth_clients \
+     SET access_token_lifetime = $1, id_token_alg = $2 WHERE client_id = $3";
 pub const APPLICATION: &str = "SELECT * FROM oauth_clients WHERE client_id = $1";
 pub const LIST_APPLICATIONS: &str = "SELECT * FROM oauth_clients ORDER BY created_at, client_id";
 /// Its pins and devices (with their tokens) go too (ON DELETE CASCADE).
@@ -165,6 +168,10 @@ pub const TRIM_EVENTS_OF_KIND: &str = "DELETE FROM security_log \
       ORDER BY id DESC LIMIT 1 OFFSET $3)";
 pub const SECURITY_LOG: &str = "SELECT id, account_id, at, kind, address, client, detail \
      FROM security_log WHERE account_id = $1 AND id < $2 ORDER BY id DESC LIMIT $3";
+pub const DELETE_EXPIRED_TOKENS: &str =
+    "DELETE FROM tokens WHERE expires_at IS NOT NULL AND expires_at <= $1";
+pub const DELETE_USED_REFRESH_TOKENS: &str =
+    "DELETE FROM refresh_tokens WHERE used AND created_at < $1";
 pub const DELETE_EVENTS_BEFORE: &str = "DELETE FROM security_log WHERE at < $1";
 
 pub const INSERT_RESET: &str = "INSERT INTO password_resets \
@@ -208,26 +215,39 @@ pub const LIST_ACCOUNTS: &str = concat!(
 pub const UPSERT_DEVICE: &str = concat!(
     "INSERT INTO devices (account_id, client_identifier, ",
     device_columns!(),
-    ", created_at, last_seen_at, oauth_client) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) \
+    ", created_at, last_seen_at, oauth_client, scope, auth_time) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) \
      ON CONFLICT (account_id, client_identifier) DO UPDATE SET \
        product = excluded.product, version = excluded.version, platform = excluded.platform, \
        provides = excluded.provides, \
        platform_version = excluded.platform_version, device = excluded.device, \
        device_name = excluded.device_name, model = excluded.model, vendor = excluded.vendor, \
-       last_seen_at = excluded.last_seen_at, oauth_client = excluded.oauth_client \
+       last_seen_at = excluded.last_seen_at, oauth_client = excluded.oauth_client, \
+       scope = excluded.scope, auth_time = excluded.auth_time \
      RETURNING id"
 );
 
 pub const INSERT_TOKEN: &str =
-    "INSERT INTO tokens (hash, device_id, sealed, created_at) VALUES ($1, $2, $3, $4)";
+    "INSERT INTO tokens (hash, device_id, sealed, created_at, expires_at) \
+     VALUES ($1, $2, $3, $4, $5)";
+
+pub const INSERT_REFRESH_TOKEN: &str =
+    "INSERT INTO refresh_tokens (hash, device_id, used, created_at) VALUES ($1, $2, FALSE, $3)";
+pub const REFRESH_TOKEN: &str = "SELECT r.device_id, r.used, d.oauth_client \
+     FROM refresh_tokens r JOIN devices d ON d.id = r.device_id WHERE r.hash = $1";
+/// Used once: of two uses at once, the second changes no row.
+pub const USE_REFRESH_TOKEN: &str =
+    "UPDATE refresh_tokens SET used = TRUE WHERE hash = $1 AND NOT used";
+/// A grant ends with its device: its tokens and refresh tokens go with it.
+pub const DELETE_DEVICE_BY_ID: &str = "DELETE FROM devices WHERE id = $1";
 
 /// A disabled account's tokens open nothing.
 pub const SESSION_BY_TOKEN: &str = concat!(
     "SELECT ",
     account_columns!(),
     ", d.id AS device_id, d.last_seen_at, d.client_identifier, \
-       d.oauth_client AS device_application FROM tokens t \
+       d.oauth_client AS device_application, d.scope, d.auth_time, \
+       t.created_at AS token_created_at, t.expires_at AS token_expires_at FROM tokens t \
      JOIN devices d ON d.id = t.device_id JOIN accounts a ON a.id = d.account_id \
      WHERE t.hash = $1 AND NOT a.disabled"
 );
@@ -252,7 +272,9 @@ pub const DEVICE_KEY: &str = concat!(
     "SELECT ",
     account_columns!(),
     ", d.id AS device_id, d.last_seen_at, d.client_identifier, \
-       d.oauth_client AS device_application, k.x FROM device_keys k \
+       d.oauth_client AS device_application, d.scope, d.auth_time, \
+       k.created_at AS token_created_at, CAST(NULL AS BIGINT) AS token_expires_at, \
+       k.x FROM device_keys k \
      JOIN devices d ON d.id = k.device_id JOIN accounts a ON a.id = d.account_id \
      WHERE k.kid = $1 AND NOT a.disabled"
 );

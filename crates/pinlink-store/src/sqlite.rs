@@ -18,11 +18,11 @@ use pinlink_core::security_log::{LoggedEvent, SecurityEvent};
 use pinlink_core::store::{
     AccountChange, AccountOverview, AccountRecord, ApplicationRecord, CeremonyRecord,
     DeviceKeyRecord, DeviceRecord, NewAccount, PasskeyRecord, PasswordReset, PinLink, PinRecord,
-    Reservation, SessionRecord, Spend, TokenGrant,
+    Reservation, Rotated, Rotation, SessionRecord, Spend, TokenGrant,
 };
 use pinlink_core::{
-    Account, AccountId, ApplicationId, DeviceId, LookupHash, PinCaps, PinId, Store, StoreError,
-    UnixTime,
+    Account, AccountId, Application, ApplicationId, DeviceId, LookupHash, PinCaps, PinId, Store,
+    StoreError, UnixTime,
 };
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
@@ -448,6 +448,51 @@ impl Store for SqliteStore {
     ) -> Result<u64, StoreError> {
         write!(self, move |conn| async {
             queries::delete_spends_before(conn, before, forget_clients_before)
+                .await
+                .map_err(map_err)
+        })
+    }
+
+    async fn set_application(&self, application: &Application) -> Result<bool, StoreError> {
+        let application = application.clone();
+        write!(self, move |conn| async {
+            queries::set_application(conn, &application)
+                .await
+                .map_err(map_err)
+        })
+    }
+
+    async fn insert_refresh_token(
+        &self,
+        device: DeviceId,
+        hash: &LookupHash,
+        now: UnixTime,
+    ) -> Result<(), StoreError> {
+        let hash = hash.clone();
+        write!(self, move |conn| async {
+            queries::insert_refresh_token(conn, device, &hash, now)
+                .await
+                .map_err(map_err)
+        })
+    }
+
+    async fn rotate_refresh_token(&self, rotation: &Rotation) -> Result<Rotated, StoreError> {
+        let rotation = rotation.clone();
+        write!(self, move |conn| async {
+            queries::rotate_refresh_token(conn, &rotation)
+                .await
+                .map_err(map_err)
+        })
+    }
+
+    async fn revoke_refresh_token(
+        &self,
+        application: &ApplicationId,
+        hash: &LookupHash,
+    ) -> Result<bool, StoreError> {
+        let (application, hash) = (application.clone(), hash.clone());
+        write!(self, move |conn| async {
+            queries::revoke_refresh_token(conn, &application, &hash)
                 .await
                 .map_err(map_err)
         })

@@ -10,8 +10,8 @@ use pinlink_core::store::{
     TokenGrant,
 };
 use pinlink_core::{
-    Application, ApplicationId, ApplicationRef, ClientIdentifier, DeviceGrant, DeviceInfo, Limit,
-    LookupHash, PinCaps, PinId, Product, Store, StoreError, UnixTime,
+    Application, ApplicationId, ApplicationRef, ClientIdentifier, DeviceGrant, DeviceInfo,
+    IdTokenAlg, Limit, LookupHash, PinCaps, PinId, Product, Store, StoreError, UnixTime,
 };
 
 async fn backends() -> Vec<(&'static str, Arc<dyn Store>)> {
@@ -191,6 +191,7 @@ async fn a_pin_links_once_and_its_device_gets_the_token() {
             token: token(7),
             known_client: hash(70),
             device_key: None,
+            token_expires_at: None,
             now: NOW,
         };
         let device = store.link_pin(&link).await.expect(name).expect("linked");
@@ -234,6 +235,7 @@ async fn a_pin_links_once_and_its_device_gets_the_token() {
             token: token(9),
             known_client: hash(70),
             device_key: None,
+            token_expires_at: None,
             now: NOW.plus_secs(5),
         };
         assert!(store.link_pin(&late).await.expect(name).is_none(), "{name}");
@@ -266,6 +268,8 @@ async fn device_grants_are_denied_redeemed_once_and_go_with_their_application() 
             name: "Kitchen TV app".into(),
             confidential: true,
             created_at: NOW,
+            access_token_lifetime_secs: 3600,
+            id_token_alg: IdTokenAlg::EdDsa,
         };
         let record = ApplicationRecord {
             application: app.clone(),
@@ -302,6 +306,7 @@ async fn device_grants_are_denied_redeemed_once_and_go_with_their_application() 
             token: token(n),
             known_client: hash(70),
             device_key: None,
+            token_expires_at: None,
             now: NOW,
         };
         assert!(
@@ -772,6 +777,7 @@ async fn live_pins_are_capped_per_network_and_for_link_codes() {
                 token: token(1),
                 known_client: hash(90),
                 device_key: None,
+                token_expires_at: None,
                 now: NOW,
             })
             .await
@@ -872,6 +878,7 @@ async fn clients_an_account_used_are_known_to_it() {
                 token: token(2),
                 known_client: hash(51),
                 device_key: None,
+                token_expires_at: None,
                 now: NOW,
             })
             .await
@@ -1285,7 +1292,11 @@ async fn refused_sign_ins_never_push_out_what_the_owner_did() {
             .expect(name);
         for n in 0..MAX_ENTRIES_PER_ACCOUNT + 50 {
             store
-                .log_event(&event(alice.id, EventKind::SignInRefused, NOW.0 + 1 + n as i64))
+                .log_event(&event(
+                    alice.id,
+                    EventKind::SignInRefused,
+                    NOW.0 + 1 + n as i64,
+                ))
                 .await
                 .expect(name);
         }
@@ -1320,6 +1331,7 @@ async fn removing_an_account_takes_everything_of_it_and_nothing_else() {
                 token: token(7),
                 known_client: hash(107),
                 device_key: None,
+                token_expires_at: None,
                 now: NOW,
             })
             .await
@@ -1648,5 +1660,206 @@ async fn a_new_password_ends_the_reset_links_outstanding() {
                 .is_none(),
             "{name}"
         );
+    }
+}
+
+#[tokio::test]
+async fn refresh_tokens_rotate_once_and_a_used_one_ends_its_grant() {
+    use pinlink_core::store::{Rotated, Rotation};
+    for (name, store) in backends().await {
+        let alice = account(store.as_ref(), "alice").await;
+        let app = Application {
+            id: ApplicationId::generate(),
+            name: "TV".into(),
+            confidential: false,
+            created_at: NOW,
+            access_token_lifetime_secs: 600,
+            id_token_alg: IdTokenAlg::Rs256,
+        };
+        let record = ApplicationRecord {
+            application: app.clone(),
+            secret_hash: None,
+        };
+        store.insert_application(&record).await.expect(name);
+        // The lifetime and algorithm can change.
+        let changed = Application {
+            access_token_lifetime_secs: 60,
+            id_token_alg: IdTokenAlg::EdDsa,
+            ..app.clone()
+        };
+        assert!(store.set_application(&changed).await.expect(name), "{name}");
+        let read = store.application(&app.id).await.expect(name).expect("app");
+        assert_eq!(read.application, changed, "{name}");
+
+        store
+            .insert_pin(&grant_pin(1, 1, &app), &OPEN)
+            .await
+            .expect(name);
+        let device = store
+            .link_pin(&PinLink {
+                pin: PinId(1),
+                account: alice.id,
+                token: token(6),
+                known_client: hash(70),
+                device_key: None,
+                token_expires_at: Some(NOW.plus_secs(60)),
+                now: NOW,
+            })
+            .await
+            .expect(name)
+            .expect("linked");
+        let session = store
+            .session_by_token(&hash(6))
+            .await
+            .expect(name)
+            .expect("session");
+        assert_eq!(session.token_expires_at, Some(NOW.plus_secs(60)), "{name}");
+        assert_eq!(session.token_issued_at, NOW, "{name}");
+        assert_eq!(session.scope, "read write", "{name}");
+        assert_eq!(session.auth_time, Some(NOW), "{name}");
+        store
+            .insert_refresh_token(device, &hash(80), NOW)
+            .await
+            .expect(name);
+
+        let rotation =
+            |presented: u8, access: u8, next: u8, application: &ApplicationId| Rotation {
+                presented: hash(presented),
+                application: application.clone(),
+                access: token(access),
+                access_expires_at: Some(NOW.plus_secs(120)),
+                refresh: hash(next),
+                now: NOW.plus_secs(30),
+            };
+        // Another application's refresh token is unknown to it.
+        let other = ApplicationId::generate();
+        assert!(
+            matches!(
+                store
+                    .rotate_refresh_token(&rotation(80, 7, 81, &other))
+                    .await
+                    .expect(name),
+                Rotated::Unknown
+            ),
+            "{name}"
+        );
+        let Rotated::Rotated(next) = store
+            .rotate_refresh_token(&rotation(80, 7, 81, &app.id))
+            .await
+            .expect(name)
+        else {
+            panic!("{name}: rotated");
+        };
+        assert_eq!(next.device, device, "{name}");
+        assert_eq!(next.token_expires_at, Some(NOW.plus_secs(120)), "{name}");
+        assert_eq!(next.token_issued_at, NOW.plus_secs(30), "{name}");
+        assert!(has_session(store.as_ref(), 7).await, "{name}");
+        assert!(
+            has_session(store.as_ref(), 6).await,
+            "{name}: until it expires"
+        );
+
+        // The used one again: the grant ends, every token of it.
+        assert!(
+            matches!(
+                store
+                    .rotate_refresh_token(&rotation(80, 8, 82, &app.id))
+                    .await
+                    .expect(name),
+                Rotated::Reused
+            ),
+            "{name}"
+        );
+        for gone in [6, 7, 8] {
+            assert!(!has_session(store.as_ref(), gone).await, "{name}: {gone}");
+        }
+        assert!(
+            matches!(
+                store
+                    .rotate_refresh_token(&rotation(81, 9, 83, &app.id))
+                    .await
+                    .expect(name),
+                Rotated::Unknown
+            ),
+            "{name}: the live one went with it"
+        );
+        assert!(
+            matches!(
+                store
+                    .rotate_refresh_token(&rotation(99, 9, 83, &app.id))
+                    .await
+                    .expect(name),
+                Rotated::Unknown
+            ),
+            "{name}"
+        );
+
+        // The sweep takes expired access tokens.
+        store
+            .insert_pin(&grant_pin(3, 3, &app), &OPEN)
+            .await
+            .expect(name);
+        store
+            .link_pin(&PinLink {
+                pin: PinId(3),
+                account: alice.id,
+                token: token(11),
+                known_client: hash(70),
+                device_key: None,
+                token_expires_at: Some(NOW.plus_secs(60)),
+                now: NOW,
+            })
+            .await
+            .expect(name)
+            .expect("linked");
+        store
+            .delete_stale_account_data(NOW.plus_secs(59), UnixTime(0))
+            .await
+            .expect(name);
+        assert!(has_session(store.as_ref(), 11).await, "{name}: still live");
+        store
+            .delete_stale_account_data(NOW.plus_secs(60), UnixTime(0))
+            .await
+            .expect(name);
+        assert!(!has_session(store.as_ref(), 11).await, "{name}: swept");
+
+        // Revoked by its refresh token, only by its own application.
+        store
+            .insert_pin(&grant_pin(2, 2, &app), &OPEN)
+            .await
+            .expect(name);
+        let device = store
+            .link_pin(&PinLink {
+                pin: PinId(2),
+                account: alice.id,
+                token: token(10),
+                known_client: hash(70),
+                device_key: None,
+                token_expires_at: None,
+                now: NOW,
+            })
+            .await
+            .expect(name)
+            .expect("linked");
+        store
+            .insert_refresh_token(device, &hash(90), NOW)
+            .await
+            .expect(name);
+        assert!(
+            !store
+                .revoke_refresh_token(&other, &hash(90))
+                .await
+                .expect(name),
+            "{name}"
+        );
+        assert!(has_session(store.as_ref(), 10).await, "{name}");
+        assert!(
+            store
+                .revoke_refresh_token(&app.id, &hash(90))
+                .await
+                .expect(name),
+            "{name}"
+        );
+        assert!(!has_session(store.as_ref(), 10).await, "{name}");
     }
 }

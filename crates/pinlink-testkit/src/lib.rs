@@ -216,9 +216,21 @@ impl TestApp {
         name: &str,
         confidential: bool,
     ) -> (String, Option<String>) {
+        self.register_application_with(name, confidential, Default::default())
+            .await
+    }
+
+    /// [`Self::register_application`] with its access-token lifetime and ID
+    /// token algorithm.
+    pub async fn register_application_with(
+        &self,
+        name: &str,
+        confidential: bool,
+        settings: pinlink_core::ApplicationSettings,
+    ) -> (String, Option<String>) {
         let (application, secret) = self
             .core
-            .add_application(name, confidential)
+            .add_application(name, confidential, settings)
             .await
             .expect("application registered");
         (application.id.as_str().to_owned(), secret)

@@ -34,6 +34,10 @@ impl KeysCommand {
                 println!(
                     "older keys stay published until the JWTs they signed have expired (7 days)"
                 );
+                println!(
+                    "OpenID Connect's ID token keys (RS256, EdDSA) rotate with it; the old ones \
+                     stay in /oauth/jwks for 70 minutes"
+                );
                 Ok(())
             }
             KeysCommand::List { data } => {
@@ -43,6 +47,15 @@ impl KeysCommand {
                 println!("published keys (the newest, generation {newest}, signs):");
                 for jwk in core.jwt_keys() {
                     println!("  {}", jwk.kid);
+                }
+                println!("OpenID Connect keys (/oauth/jwks):");
+                let jwks = core.oidc_jwks()?;
+                for key in jwks["keys"].as_array().into_iter().flatten() {
+                    println!(
+                        "  {} ({})",
+                        key["kid"].as_str().unwrap_or("?"),
+                        key["alg"].as_str().unwrap_or("?")
+                    );
                 }
                 Ok(())
             }

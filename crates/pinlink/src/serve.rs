@@ -246,9 +246,8 @@ pub fn set_limit(settings: &mut PinlinkSettings, name: &str, value: u64) -> anyh
         "device_keys_per_device" => b.device_keys_per_device = per(600),
         "device_keys_per_address" => b.device_keys_per_address = per(600),
         "passkey_sign_ins_per_address" => b.passkey_sign_ins_per_address = per(600),
-        "passkey_registrations_per_account" => {
-            b.passkey_registrations_per_account = per(3600)
-        }
+        "passkey_registrations_per_account" => b.passkey_registrations_per_account = per(3600),
+        "refreshes_per_address" => b.refreshes_per_address = per(600),
         "wrong_second_factors_per_account" => {
             b.second_factor_per_account = per(15 * 60);
             b.second_factor_per_account_daily = daily;
@@ -257,7 +256,8 @@ pub fn set_limit(settings: &mut PinlinkSettings, name: &str, value: u64) -> anyh
             "{other} is not a limit (the flags of `pinlink serve --help`, and \
              jwt_nonces_per_client, jwt_nonces_per_address, signups_per_address, \
              device_keys_per_device, device_keys_per_address, passkey_sign_ins_per_address, \
-             passkey_registrations_per_account, wrong_second_factors_per_account)"
+             passkey_registrations_per_account, wrong_second_factors_per_account, \
+             refreshes_per_address)"
         ),
     }
     Ok(())

@@ -167,7 +167,9 @@ impl UserCommand {
                 );
                 println!("{}/reset?token={token}", base.trim_end_matches('/'));
                 if drop_two_step {
-                    println!("using it also turns two-step verification off and removes the passkeys");
+                    println!(
+                        "using it also turns two-step verification off and removes the passkeys"
+                    );
                 }
                 Ok(())
             }

@@ -29,7 +29,11 @@ async fn user_status(http: &reqwest::Client, address: &str, token: &str) -> u16 
         .as_u16()
 }
 
-async fn sign_in_with(http: &reqwest::Client, address: &str, password: &str) -> Result<String, u16> {
+async fn sign_in_with(
+    http: &reqwest::Client,
+    address: &str,
+    password: &str,
+) -> Result<String, u16> {
     let answer = http
         .post(format!("http://{address}/api/v2/users/signin"))
         .header("Accept", "application/json")
@@ -102,24 +106,45 @@ async fn operator_commands_take_effect_at_once_on_a_running_sqlite_server() {
     let radio = polled["authToken"].as_str().expect("linked").to_owned();
 
     succeeds(operator(dir.path(), None, &["user", "disable", "alice"]));
-    assert_eq!(user_status(&http, &address, &token).await, 401, "refused at the next request");
+    assert_eq!(
+        user_status(&http, &address, &token).await,
+        401,
+        "refused at the next request"
+    );
     assert_eq!(user_status(&http, &address, &radio).await, 401);
-    assert_eq!(sign_in_with(&http, &address, "a long password").await, Err(401));
-    let listed: Value = serde_json::from_str(&succeeds(operator(dir.path(), None, &["user", "list", "--json"])))
-        .expect("json list");
+    assert_eq!(
+        sign_in_with(&http, &address, "a long password").await,
+        Err(401)
+    );
+    let listed: Value = serde_json::from_str(&succeeds(operator(
+        dir.path(),
+        None,
+        &["user", "list", "--json"],
+    )))
+    .expect("json list");
     assert_eq!(listed[0]["disabled"], true);
     assert_eq!(listed[0]["twoStep"], false);
     assert_eq!(listed[0]["passkeys"], 0);
     let table = succeeds(operator(dir.path(), None, &["user", "list"]));
-    assert!(table.contains("TWO-STEP") && table.contains("disabled"), "{table}");
+    assert!(
+        table.contains("TWO-STEP") && table.contains("disabled"),
+        "{table}"
+    );
 
     succeeds(operator(dir.path(), None, &["user", "enable", "alice"]));
-    assert_eq!(user_status(&http, &address, &token).await, 200, "nothing was deleted");
+    assert_eq!(
+        user_status(&http, &address, &token).await,
+        200,
+        "nothing was deleted"
+    );
 
     // A new password, everyone signed out.
     let out = Command::new(BIN)
         .args(["user", "passwd", "alice", "--password-stdin", "--sign-out"])
-        .env("PINLINK_DATABASE", format!("sqlite://{}", dir.path().join("test.db").display()))
+        .env(
+            "PINLINK_DATABASE",
+            format!("sqlite://{}", dir.path().join("test.db").display()),
+        )
         .env("PINLINK_KEY_FILE", dir.path().join("test.key"))
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -138,7 +163,10 @@ async fn operator_commands_take_effect_at_once_on_a_running_sqlite_server() {
     succeeds(out);
     assert_eq!(user_status(&http, &address, &token).await, 401);
     assert_eq!(user_status(&http, &address, &radio).await, 401);
-    assert_eq!(sign_in_with(&http, &address, "a long password").await, Err(401));
+    assert_eq!(
+        sign_in_with(&http, &address, "a long password").await,
+        Err(401)
+    );
     let fresh = sign_in_with(&http, &address, "the operator's choice")
         .await
         .expect("the new password");
@@ -147,7 +175,13 @@ async fn operator_commands_take_effect_at_once_on_a_running_sqlite_server() {
     let said = succeeds(operator(
         dir.path(),
         None,
-        &["user", "reset", "alice", "--public-url", &format!("http://{address}")],
+        &[
+            "user",
+            "reset",
+            "alice",
+            "--public-url",
+            &format!("http://{address}"),
+        ],
     ));
     let link = said
         .lines()
@@ -157,16 +191,31 @@ async fn operator_commands_take_effect_at_once_on_a_running_sqlite_server() {
         .to_owned();
     let page = http.get(&link).send().await.expect("page");
     assert_eq!(page.status(), 200);
-    assert!(page.text().await.expect("html").contains("Set a new password"));
+    assert!(page
+        .text()
+        .await
+        .expect("html")
+        .contains("Set a new password"));
 
     // Removed: asked first (refused without a terminal), then at once.
     let asked = operator(dir.path(), None, &["user", "remove", "alice"]);
     fails_saying(&asked, "--yes");
     assert_eq!(user_status(&http, &address, &fresh).await, 200);
-    succeeds(operator(dir.path(), None, &["user", "remove", "alice", "--yes"]));
+    succeeds(operator(
+        dir.path(),
+        None,
+        &["user", "remove", "alice", "--yes"],
+    ));
     assert_eq!(user_status(&http, &address, &fresh).await, 401);
-    assert_eq!(poll().await.expect("poll").status(), 404, "its linked pin went too");
-    assert_eq!(sign_in_with(&http, &address, "the operator's choice").await, Err(401));
+    assert_eq!(
+        poll().await.expect("poll").status(),
+        404,
+        "its linked pin went too"
+    );
+    assert_eq!(
+        sign_in_with(&http, &address, "the operator's choice").await,
+        Err(401)
+    );
     let gone = operator(dir.path(), None, &["user", "disable", "alice"]);
     fails_saying(&gone, "no account");
 }
@@ -181,7 +230,14 @@ async fn operator_commands_reach_three_instances_on_postgres_at_once() {
     };
     let dir = tempfile::tempdir().expect("tempdir");
     let added = Command::new(BIN)
-        .args(["user", "add", "alice", "--email", "a@example.org", "--password-stdin"])
+        .args([
+            "user",
+            "add",
+            "alice",
+            "--email",
+            "a@example.org",
+            "--password-stdin",
+        ])
         .env("PINLINK_DATABASE", &url)
         .env("PINLINK_KEY_FILE", dir.path().join("test.key"))
         .stdin(Stdio::piped())
@@ -190,7 +246,11 @@ async fn operator_commands_reach_three_instances_on_postgres_at_once() {
         .spawn()
         .and_then(|mut child| {
             use std::io::Write;
-            child.stdin.take().expect("stdin").write_all(b"a long password\n")?;
+            child
+                .stdin
+                .take()
+                .expect("stdin")
+                .write_all(b"a long password\n")?;
             child.wait_with_output()
         })
         .expect("user add");
@@ -208,16 +268,40 @@ async fn operator_commands_reach_three_instances_on_postgres_at_once() {
     for address in &addresses {
         assert_eq!(user_status(&http, address, &token).await, 200);
     }
-    succeeds(operator(dir.path(), Some(&url), &["user", "disable", "alice"]));
+    succeeds(operator(
+        dir.path(),
+        Some(&url),
+        &["user", "disable", "alice"],
+    ));
     for address in &addresses {
-        assert_eq!(user_status(&http, address, &token).await, 401, "refused on {address} at once");
+        assert_eq!(
+            user_status(&http, address, &token).await,
+            401,
+            "refused on {address} at once"
+        );
     }
-    succeeds(operator(dir.path(), Some(&url), &["user", "enable", "alice"]));
+    succeeds(operator(
+        dir.path(),
+        Some(&url),
+        &["user", "enable", "alice"],
+    ));
     for address in &addresses {
-        assert_eq!(user_status(&http, address, &token).await, 200, "back on {address}");
+        assert_eq!(
+            user_status(&http, address, &token).await,
+            200,
+            "back on {address}"
+        );
     }
-    succeeds(operator(dir.path(), Some(&url), &["user", "remove", "alice", "--yes"]));
+    succeeds(operator(
+        dir.path(),
+        Some(&url),
+        &["user", "remove", "alice", "--yes"],
+    ));
     for address in &addresses {
-        assert_eq!(user_status(&http, address, &token).await, 401, "gone on {address}");
+        assert_eq!(
+            user_status(&http, address, &token).await,
+            401,
+            "gone on {address}"
+        );
     }
 }

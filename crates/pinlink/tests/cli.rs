@@ -117,11 +117,22 @@ fn signing_keys_rotate_and_the_old_one_stays_published() {
     let dir = tempfile::tempdir().expect("tempdir");
     let listed = pinlink(dir.path(), &["keys", "list"], "");
     assert!(listed.status.success(), "{}", text(&listed.stderr));
-    let before: Vec<String> = text(&listed.stdout)
-        .lines()
-        .filter_map(|l| l.strip_prefix("  ").map(str::to_owned))
-        .collect();
+    // The Plex JWT keys, then OpenID Connect's (an RSA and an Ed25519 key
+    // per generation).
+    let keys = |out: &str| -> (Vec<String>, Vec<String>) {
+        let (plex, oidc) = out.split_once("OpenID Connect keys").expect("both lists");
+        let listed = |part: &str| {
+            part.lines()
+                .filter_map(|l| l.strip_prefix("  ").map(str::to_owned))
+                .collect::<Vec<_>>()
+        };
+        (listed(plex), listed(oidc))
+    };
+    let (before, oidc_before) = keys(&text(&listed.stdout));
     assert_eq!(before.len(), 1, "{}", text(&listed.stdout));
+    assert_eq!(oidc_before.len(), 2, "{}", text(&listed.stdout));
+    assert!(oidc_before.iter().any(|k| k.ends_with("(RS256)")));
+    assert!(oidc_before.iter().any(|k| k.ends_with("(EdDSA)")));
 
     let rotated = pinlink(dir.path(), &["keys", "rotate"], "");
     assert!(rotated.status.success(), "{}", text(&rotated.stderr));
@@ -132,11 +143,13 @@ fn signing_keys_rotate_and_the_old_one_stays_published() {
     );
 
     let listed = pinlink(dir.path(), &["keys", "list"], "");
-    let after: Vec<String> = text(&listed.stdout)
-        .lines()
-        .filter_map(|l| l.strip_prefix("  ").map(str::to_owned))
-        .collect();
+    let (after, oidc_after) = keys(&text(&listed.stdout));
     assert_eq!(after.len(), 2, "{}", text(&listed.stdout));
+    assert_eq!(oidc_after.len(), 4, "{}", text(&listed.stdout));
+    assert!(
+        oidc_before.iter().all(|k| oidc_after.contains(k)),
+        "the old ID token keys stay published"
+    );
     assert_eq!(after[0], before[0], "the old key is still published");
     assert!(
         text(&rotated.stdout).contains(&after[1]),
@@ -888,6 +901,73 @@ fn client_commands_register_list_and_remove_applications() {
     fails_saying(&again, "no client");
     let empty_name = pinlink(dir.path(), &["client", "add", "  "], "");
     assert!(!empty_name.status.success());
+
+    // Token settings: shown in the list, changed with `set`, checked.
+    let added = pinlink(
+        dir.path(),
+        &[
+            "client",
+            "add",
+            "Kiosk",
+            "--access-token-lifetime",
+            "120",
+            "--id-token-alg",
+            "eddsa",
+            "--json",
+        ],
+        "",
+    );
+    assert!(added.status.success(), "{}", text(&added.stderr));
+    let kiosk: serde_json::Value = serde_json::from_slice(&added.stdout).expect("JSON");
+    let kiosk = kiosk["client_id"].as_str().expect("id").to_owned();
+    let listed = pinlink(dir.path(), &["client", "list", "--json"], "");
+    let listed: serde_json::Value = serde_json::from_slice(&listed.stdout).expect("JSON");
+    let entry = listed
+        .as_array()
+        .expect("list")
+        .iter()
+        .find(|a| a["client_id"] == kiosk.as_str())
+        .expect("listed")
+        .clone();
+    assert_eq!(entry["accessTokenLifetime"], 120);
+    assert_eq!(entry["idTokenAlg"], "EdDSA");
+    let set = pinlink(
+        dir.path(),
+        &["client", "set", &kiosk, "--access-token-lifetime", "0"],
+        "",
+    );
+    assert!(set.status.success(), "{}", text(&set.stderr));
+    assert!(
+        text(&set.stdout).contains("forever"),
+        "{}",
+        text(&set.stdout)
+    );
+    for bad in ["-1", "99999999999", "soon"] {
+        let refused = pinlink(
+            dir.path(),
+            &["client", "set", &kiosk, "--access-token-lifetime", bad],
+            "",
+        );
+        assert!(!refused.status.success(), "{bad}");
+    }
+    fails_saying(
+        &pinlink(dir.path(), &["client", "set", &kiosk], ""),
+        "nothing to change",
+    );
+    fails_saying(
+        &pinlink(
+            dir.path(),
+            &[
+                "client",
+                "set",
+                "pl-nosuchclient000000",
+                "--id-token-alg",
+                "RS256",
+            ],
+            "",
+        ),
+        "no client",
+    );
 }
 
 /// The Rust `oauth2` crate (5.x), unchanged, runs the whole device flow
@@ -978,6 +1058,187 @@ async fn the_oauth2_crate_runs_the_device_flow_against_pinlink_serve() {
     assert_eq!(me.status().as_u16(), 200);
     let me: serde_json::Value = me.json().await.expect("json");
     assert_eq!(me["username"], "alice");
+}
+
+/// The Rust `openidconnect` crate (4.x), unchanged, against `pinlink
+/// serve`: OpenID Connect discovery (with the device endpoint as extra
+/// metadata), the device grant with `openid profile email
+/// offline_access`, the ID token verified against `jwks_uri` (RS256, then
+/// EdDSA after `pinlink client set`), refresh with rotation (the old
+/// refresh token refused), and UserInfo with the subject pinned.
+#[tokio::test]
+async fn the_openidconnect_crate_verifies_id_tokens_refreshes_and_reads_userinfo() {
+    use openidconnect::core::{
+        CoreAuthDisplay, CoreClaimName, CoreClaimType, CoreClient, CoreClientAuthMethod,
+        CoreDeviceAuthorizationResponse, CoreGrantType, CoreJsonWebKey,
+        CoreJweContentEncryptionAlgorithm, CoreJweKeyManagementAlgorithm, CoreJwsSigningAlgorithm,
+        CoreResponseMode, CoreResponseType, CoreSubjectIdentifierType, CoreUserInfoClaims,
+    };
+    use openidconnect::{
+        AdditionalProviderMetadata, ClientId, DeviceAuthorizationUrl, IssuerUrl, Nonce,
+        OAuth2TokenResponse, ProviderMetadata, Scope,
+    };
+
+    #[derive(Clone, Debug, serde::Deserialize, serde::Serialize)]
+    struct DeviceMetadata {
+        device_authorization_endpoint: DeviceAuthorizationUrl,
+    }
+    impl AdditionalProviderMetadata for DeviceMetadata {}
+    type DeviceProviderMetadata = ProviderMetadata<
+        DeviceMetadata,
+        CoreAuthDisplay,
+        CoreClientAuthMethod,
+        CoreClaimName,
+        CoreClaimType,
+        CoreGrantType,
+        CoreJweContentEncryptionAlgorithm,
+        CoreJweKeyManagementAlgorithm,
+        CoreJsonWebKey,
+        CoreResponseMode,
+        CoreResponseType,
+        CoreSubjectIdentifierType,
+    >;
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    add_alice(dir.path());
+    let added = pinlink(
+        dir.path(),
+        &[
+            "client",
+            "add",
+            "Living room",
+            "--access-token-lifetime",
+            "300",
+            "--json",
+        ],
+        "",
+    );
+    assert!(added.status.success(), "{}", text(&added.stderr));
+    let credentials: serde_json::Value = serde_json::from_slice(&added.stdout).expect("JSON");
+    let client_id = credentials["client_id"].as_str().expect("id").to_owned();
+    let (_server, address, _log, _lines) = start_server(dir.path(), &[]);
+    let issuer = format!("http://{address}");
+    let http = openidconnect::reqwest::Client::builder()
+        .no_proxy()
+        .redirect(openidconnect::reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+
+    let meta = DeviceProviderMetadata::discover_async(
+        IssuerUrl::new(issuer.clone()).expect("issuer"),
+        &http,
+    )
+    .await
+    .expect("discovery");
+    let device_url = meta
+        .additional_metadata()
+        .device_authorization_endpoint
+        .clone();
+    let client = CoreClient::from_provider_metadata(meta, ClientId::new(client_id.clone()), None)
+        .set_device_authorization_url(device_url);
+    let details: CoreDeviceAuthorizationResponse = client
+        .exchange_device_code()
+        .add_scope(Scope::new("profile".into()))
+        .add_scope(Scope::new("email".into()))
+        .add_scope(Scope::new("offline_access".into()))
+        .request_async(&http)
+        .await
+        .expect("device authorization");
+    let user_code = details.user_code().secret().to_owned();
+    let approver = {
+        let http = reqwest::Client::builder()
+            .no_proxy()
+            .build()
+            .expect("client");
+        let address = address.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            approve(&http, &address, &user_code).await;
+        })
+    };
+    let token = tokio::time::timeout(
+        Duration::from_secs(60),
+        client
+            .exchange_device_access_token(&details)
+            .expect("a token endpoint")
+            .request_async(&http, tokio::time::sleep, Some(Duration::from_secs(60))),
+    )
+    .await
+    .expect("the flow ends within a minute")
+    .expect("tokens");
+    approver.await.expect("approved");
+    // The lifetime counts from the approval, a poll interval ago at most.
+    let expires_in = token.expires_in().expect("expires_in").as_secs();
+    assert!((290..=300).contains(&expires_in), "{expires_in}");
+
+    let verifier = client.id_token_verifier();
+    let id_token = token.extra_fields().id_token().expect("an ID token");
+    assert_eq!(
+        id_token.signing_alg().expect("alg"),
+        &CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256
+    );
+    let claims = id_token
+        .claims(&verifier, |_: Option<&Nonce>| Ok(()))
+        .expect("the ID token verifies");
+    let sub = claims.subject().clone();
+    assert_ne!(sub.as_str(), "alice");
+    assert_eq!(
+        claims.preferred_username().map(|u| u.as_str().to_owned()),
+        Some("alice".to_owned())
+    );
+    assert!(claims.email().is_some());
+
+    // The application now signs with EdDSA; a refresh brings one such.
+    let set = pinlink(
+        dir.path(),
+        &["client", "set", &client_id, "--id-token-alg", "EdDSA"],
+        "",
+    );
+    assert!(set.status.success(), "{}", text(&set.stderr));
+    assert!(text(&set.stdout).contains("EdDSA"), "{}", text(&set.stdout));
+    // The server reads applications again within a few seconds.
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    let first_refresh = token.refresh_token().expect("a refresh token");
+    let refreshed = client
+        .exchange_refresh_token(first_refresh)
+        .expect("a token endpoint")
+        .request_async(&http)
+        .await
+        .expect("refreshed");
+    let id_token = refreshed.extra_fields().id_token().expect("an ID token");
+    assert_eq!(
+        id_token.signing_alg().expect("alg"),
+        &CoreJwsSigningAlgorithm::EdDsa
+    );
+    let again = id_token
+        .claims(&verifier, |_: Option<&Nonce>| Ok(()))
+        .expect("the EdDSA ID token verifies");
+    assert_eq!(again.subject(), &sub, "the subject never changes");
+    assert!(refreshed.refresh_token().is_some());
+
+    let info: CoreUserInfoClaims = client
+        .user_info(refreshed.access_token().clone(), Some(sub))
+        .expect("a userinfo endpoint")
+        .request_async(&http)
+        .await
+        .expect("userinfo");
+    assert!(info.email().is_some());
+
+    // The first refresh token was used: presented again, refused, and the
+    // grant is over.
+    assert!(client
+        .exchange_refresh_token(first_refresh)
+        .expect("a token endpoint")
+        .request_async(&http)
+        .await
+        .is_err());
+    let gone = http
+        .get(format!("{issuer}/userinfo"))
+        .bearer_auth(refreshed.access_token().secret())
+        .send()
+        .await
+        .expect("userinfo");
+    assert_eq!(gone.status().as_u16(), 401);
 }
 
 /// An HTTPS client that trusts only `ca_pem` (keep-alive, HTTP/1.1).

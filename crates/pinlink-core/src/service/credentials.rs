@@ -827,7 +827,11 @@ mod tests {
         let mut refused_wrong = 0;
         let mut locked = 0;
         for n in 0..allowed + 5 {
-            let wrong = if right == "000000" { "000001" } else { "000000" };
+            let wrong = if right == "000000" {
+                "000001"
+            } else {
+                "000000"
+            };
             let mut attempt = sign_in("alice", PASSWORD, Some(wrong.into()), "alice-phone");
             attempt.from = ClientAddress::new(format!("198.51.100.{n}").parse().expect("ip"));
             match core.sign_in(attempt).await {

@@ -22,9 +22,10 @@ use crate::model::{
     Application, ApplicationId, ClientAddress, ClientIdentifier, DeviceGrant, DeviceInfo, Pin,
     PinId,
 };
-use crate::secrets::{AuthToken, Purpose};
+use crate::secrets::Purpose;
 use crate::store::ApplicationRecord;
 
+use super::backend_tokens::{ApplicationSettings, IssuedToken};
 use super::{NewPin, Pinlink};
 
 /// A device's request for a grant, already parsed.
@@ -57,13 +58,6 @@ impl std::fmt::Debug for StartedGrant {
             .field("device_code", &"<redacted>")
             .finish()
     }
-}
-
-/// A redeemed device code's token.
-#[derive(Debug, Clone)]
-pub struct IssuedToken {
-    pub token: AuthToken,
-    pub scope: Box<str>,
 }
 
 /// How long an application read from the store answers token requests
@@ -109,12 +103,17 @@ impl Pinlink {
         &self,
         name: &str,
         confidential: bool,
+        settings: ApplicationSettings,
     ) -> Result<(Application, Option<String>), CoreError> {
         let application = Application {
             id: ApplicationId::generate(),
             name: crate::model::parse_application_name(name)?,
             confidential,
             created_at: self.now(),
+            access_token_lifetime_secs: super::backend_tokens::check_lifetime(
+                settings.access_token_lifetime_secs,
+            )?,
+            id_token_alg: settings.id_token_alg,
         };
         let secret = confidential.then(random_secret);
         let record = ApplicationRecord {
@@ -178,31 +177,39 @@ impl Pinlink {
         secret: Option<&str>,
     ) -> Result<Application, CoreError> {
         let id = ApplicationId::parse(client_id).ok_or(CoreError::InvalidClient)?;
+        let record = self
+            .recent_application(&id)
+            .await?
+            .ok_or(CoreError::InvalidClient)?;
+        self.check_client_secret(record, secret)
+    }
+
+    /// The application `id`, from memory when it was read in the last few
+    /// seconds.
+    pub(super) async fn recent_application(
+        &self,
+        id: &ApplicationId,
+    ) -> Result<Option<ApplicationRecord>, CoreError> {
         let now_ms = self.clock.now_millis();
         let kept = self
             .applications
             .0
             .read()
-            .get(&id)
+            .get(id)
             .filter(|(_, read_at)| now_ms - read_at < APPLICATION_FRESH_MS)
             .map(|(record, _)| record.clone());
-        let record = match kept {
-            Some(record) => record,
-            None => {
-                let record = self
-                    .store
-                    .application(&id)
-                    .await?
-                    .ok_or(CoreError::InvalidClient)?;
-                let mut recent = self.applications.0.write();
-                if recent.len() >= MAX_RECENT_APPLICATIONS {
-                    recent.clear();
-                }
-                recent.insert(id, (record.clone(), now_ms));
-                record
-            }
+        if kept.is_some() {
+            return Ok(kept);
+        }
+        let Some(record) = self.store.application(id).await? else {
+            return Ok(None);
         };
-        self.check_client_secret(record, secret)
+        let mut recent = self.applications.0.write();
+        if recent.len() >= MAX_RECENT_APPLICATIONS {
+            recent.clear();
+        }
+        recent.insert(id.clone(), (record.clone(), now_ms));
+        Ok(Some(record))
     }
 
     fn check_client_secret(
@@ -235,6 +242,19 @@ impl Pinlink {
         application: &Application,
         token: &str,
     ) -> Result<(), CoreError> {
+        if token.is_empty() || token.len() > 512 {
+            return Ok(());
+        }
+        let refresh = self.secrets.lookup_hash(Purpose::RefreshToken, token);
+        if self
+            .store
+            .revoke_refresh_token(&application.id, &refresh)
+            .await?
+        {
+            self.announce_change();
+            tracing::info!(client_id = %application.id, "grant revoked by its refresh token");
+            return Ok(());
+        }
         let session = match self.authenticate(token).await {
             Ok(session) => session,
             Err(CoreError::Unavailable(e)) => return Err(CoreError::Unavailable(e)),
@@ -313,7 +333,7 @@ impl Pinlink {
         } else {
             pin
         };
-        if let Some(done) = self.grant_outcome(&pin).await? {
+        if let Some(done) = self.grant_outcome(application, &pin).await? {
             return Ok(done);
         }
         if let Err(grown) = self
@@ -335,14 +355,14 @@ impl Pinlink {
         changed.as_mut().enable();
         // Looked at again after listening: a change in between is not missed.
         let pin = self.granted_pin(application, id, secret).await?;
-        if let Some(done) = self.grant_outcome(&pin).await? {
+        if let Some(done) = self.grant_outcome(application, &pin).await? {
             return Ok(done);
         }
         if tokio::time::timeout(wait, changed).await.is_err() {
             return Err(refused(GrantRefusal::Pending));
         }
         let pin = self.granted_pin(application, id, secret).await?;
-        match self.grant_outcome(&pin).await? {
+        match self.grant_outcome(application, &pin).await? {
             Some(done) => Ok(done),
             None => Err(refused(GrantRefusal::Pending)),
         }
@@ -382,7 +402,11 @@ impl Pinlink {
 
     /// What a token request for `pin` gets when it need not wait: the
     /// token (once), or a final refusal. `None` while pending.
-    async fn grant_outcome(&self, pin: &Pin) -> Result<Option<IssuedToken>, CoreError> {
+    async fn grant_outcome(
+        &self,
+        application: &Application,
+        pin: &Pin,
+    ) -> Result<Option<IssuedToken>, CoreError> {
         let now = self.now();
         let grant = pin.grant.as_deref().ok_or(GrantRefusal::InvalidGrant)?;
         if grant.denied {
@@ -405,10 +429,9 @@ impl Pinlink {
             .ok_or(GrantRefusal::InvalidGrant)?;
         crate::events::token_delivered();
         tracing::info!(pin = %pin.id, client_id = %grant.application.id, "device grant redeemed");
-        Ok(Some(IssuedToken {
-            token,
-            scope: grant.scope.clone(),
-        }))
+        self.issue_for_grant(application, token, grant.scope.clone())
+            .await
+            .map(Some)
     }
 }
 
@@ -462,7 +485,10 @@ mod tests {
     #[tokio::test]
     async fn slow_down_follows_the_clock_and_a_confidential_secret_is_checked() {
         let (core, clock) = core();
-        let (app, secret) = core.add_application("TV", true).await.expect("app");
+        let (app, secret) = core
+            .add_application("TV", true, ApplicationSettings::default())
+            .await
+            .expect("app");
         let secret = secret.expect("secret");
         assert!(core
             .authenticate_application(app.id.as_str(), Some(&secret))
@@ -511,7 +537,10 @@ mod tests {
             products: Vec::new(),
             client_identifiers: vec!["ci-device".into()],
         });
-        let (app, _) = core.add_application("CI app", false).await.expect("app");
+        let (app, _) = core
+            .add_application("CI app", false, ApplicationSettings::default())
+            .await
+            .expect("app");
         let covered = grant(&core, &app, Some("ci-device")).await;
         let issued = core
             .redeem_device_code(

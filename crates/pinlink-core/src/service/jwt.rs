@@ -41,6 +41,9 @@ impl Pinlink {
     pub async fn load_signing_keys(&self) -> Result<(), CoreError> {
         let added = self.store.signing_key_generations().await?;
         *self.jwt_signing.write() = Arc::new(SigningKeys::derive(&self.server_key, &added));
+        let oidc = crate::oidc::OidcKeys::derive(&self.server_key, &added, super::OIDC_KEEP_SECS)?
+            .carry_over(&self.oidc.read());
+        *self.oidc.write() = Arc::new(oidc);
         Ok(())
     }
 

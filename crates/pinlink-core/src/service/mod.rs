@@ -13,6 +13,7 @@
 
 mod accounts;
 mod auto_approve;
+mod backend_tokens;
 mod credentials;
 mod device_grant;
 mod devices;
@@ -37,8 +38,12 @@ use crate::secrets::{Secrets, ServerKey};
 use crate::store::{Change, Reservation, Spend, Store};
 
 pub use auto_approve::AutoApprove;
+pub use backend_tokens::{
+    check_lifetime, ApplicationSettings, Introspection, IssuedToken, UserInfo,
+    DEFAULT_ACCESS_TOKEN_SECS, MAX_ACCESS_TOKEN_SECS,
+};
 pub use credentials::{AccountSecurity, TwoStepEnrollment, RESET_LINK_HOURS};
-pub use device_grant::{IssuedToken, NewDeviceGrant, StartedGrant};
+pub use device_grant::{NewDeviceGrant, StartedGrant};
 pub use passkeys::PasskeyCeremony;
 pub use pins::{Expect, NewPin, Polled};
 pub use security_log::{describe, Origin, LOG_PAGE};
@@ -126,6 +131,9 @@ pub struct Pinlink {
     auto_approve: parking_lot::RwLock<Option<AutoApprove>>,
     /// The server as a WebAuthn relying party (its public URL).
     passkeys: crate::passkeys::Passkeys,
+    /// OpenID Connect's signing keys, every live generation
+    /// ([`Pinlink::load_signing_keys`]).
+    oidc: parking_lot::RwLock<Arc<crate::oidc::OidcKeys>>,
     settings: PinlinkSettings,
     setup_token: parking_lot::Mutex<Option<Box<str>>>,
     /// Bounds the password hashes in flight ([`PinlinkSettings::password_checks_at_once`]).
@@ -140,6 +148,11 @@ pub struct Pinlink {
     /// one instance never passes [`PinCaps::total`].
     pins_counting: tokio::sync::RwLock<()>,
 }
+
+/// How long a superseded generation's OpenID Connect keys stay published:
+/// an ID token's lifetime, and ten minutes for instances that read the
+/// generations a minute later.
+const OIDC_KEEP_SECS: i64 = crate::oidc::ID_TOKEN_SECS + 600;
 
 /// Spends reserved before a piece of work; given back with
 /// [`Pinlink::refund`] when the work turns out not to count.
@@ -175,6 +188,10 @@ impl Pinlink {
                 key,
                 &[],
             ))),
+            oidc: parking_lot::RwLock::new(Arc::new(
+                crate::oidc::OidcKeys::derive(key, &[], OIDC_KEEP_SECS)
+                    .expect("deriving Ed25519 keys from 32 bytes cannot fail"),
+            )),
             server_key: key.clone(),
             keys_reloaded_at: AtomicI64::new(i64::MIN / 2),
             auto_approve: parking_lot::RwLock::new(None),

@@ -495,6 +495,7 @@ impl Pinlink {
                 .secrets
                 .lookup_hash(Purpose::KnownClient, pin.client_identifier.as_str()),
             device_key: pin.jwk.as_deref().cloned(),
+            token_expires_at: self.grant_token_expiry(&pin).await?,
             now,
         };
         if self.store.link_pin(&link).await?.is_none() {
@@ -510,6 +511,23 @@ impl Pinlink {
         self.waiters.wake(linked.id);
         tracing::info!(pin = %linked.id, account = account.id.0, "pin linked");
         Ok(linked)
+    }
+}
+
+impl Pinlink {
+    /// When the token of a device grant's pin stops working: its
+    /// application's access-token lifetime from now. Other pins' tokens
+    /// work until revoked.
+    async fn grant_token_expiry(&self, pin: &Pin) -> Result<Option<UnixTime>, CoreError> {
+        let Some(grant) = &pin.grant else {
+            return Ok(None);
+        };
+        let record = self
+            .recent_application(&grant.application.id)
+            .await?
+            // Removed meanwhile: the link fails in the store.
+            .ok_or(CoreError::PinNotFound)?;
+        Ok(self.access_token_expiry(&record.application))
     }
 }
 

@@ -387,7 +387,10 @@ impl Pinlink {
         code: &str,
     ) -> Result<Option<SecondFactor>, CoreError> {
         let spent = self
-            .spend(&self.budget_keys().second_factor(record.account.id.0), self.now())
+            .spend(
+                &self.budget_keys().second_factor(record.account.id.0),
+                self.now(),
+            )
             .await?
             .map_err(|refused| {
                 crate::events::sign_in_locked_out();
@@ -447,7 +450,12 @@ impl Pinlink {
         let secret = record
             .totp_sealed
             .as_deref()
-            .map(|sealed| sealed.iter().map(|b| format!("{b:02x}")).collect::<String>())
+            .map(|sealed| {
+                sealed
+                    .iter()
+                    .map(|b| format!("{b:02x}"))
+                    .collect::<String>()
+            })
             .unwrap_or_default();
         let mac = self.secrets.lookup_hash(
             Purpose::SignInTicket,
@@ -547,6 +555,11 @@ impl Pinlink {
                     .session_by_token(&hash)
                     .await?
                     .ok_or(CoreError::Unauthenticated)?;
+                // A device grant's access token that ran out (its
+                // application's lifetime) works no more: refresh it.
+                if record.token_expires_at.is_some_and(|at| at <= self.now()) {
+                    return Err(CoreError::Unauthenticated);
+                }
                 let application = record.application;
                 let found = CachedSession {
                     account: record.account,

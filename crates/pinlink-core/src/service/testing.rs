@@ -11,13 +11,14 @@ use parking_lot::Mutex;
 
 use crate::clock::{FakeClock, UnixTime};
 use crate::limits::PinCaps;
-use crate::model::{Account, AccountId, ApplicationId, DeviceId, PinId};
+use crate::model::{Account, AccountId, Application, ApplicationId, DeviceId, PinId};
 use crate::secrets::{LookupHash, ServerKey};
 use crate::security_log::{LoggedEvent, SecurityEvent};
 use crate::store::{
     AccountChange, AccountOverview, AccountRecord, ApplicationRecord, CapKind, CeremonyRecord,
     DeviceKeyRecord, DeviceRecord, NewAccount, NewToken, PasskeyRecord, PasswordReset, PinLink,
-    PinRecord, Reservation, SessionRecord, SignOut, Spend, Store, StoreError, TokenGrant,
+    PinRecord, Reservation, Rotated, Rotation, SessionRecord, SignOut, Spend, Store, StoreError,
+    TokenGrant,
 };
 use crate::{ClientIdentifier, DeviceInfo, Email, Pinlink, PinlinkSettings, Username};
 
@@ -62,23 +63,49 @@ struct State {
     resets: Vec<PasswordReset>,
     passkeys: Vec<PasskeyRecord>,
     ceremonies: Vec<CeremonyRecord>,
+    /// Access tokens that expire: hash → when.
+    token_expiry: HashMap<LookupHash, UnixTime>,
+    /// Refresh tokens: hash → (device, used). One whose device is gone is
+    /// gone too.
+    refresh_tokens: HashMap<LookupHash, (DeviceId, bool)>,
 }
 
 struct DeviceRow {
     account: AccountId,
     application: Option<ApplicationId>,
+    scope: String,
+    auth_time: Option<UnixTime>,
     record: DeviceRecord,
 }
 
 impl State {
-    fn session(&self, row: &DeviceRow) -> Option<SessionRecord> {
+    /// The session of `row`'s device through the token `hash` (or its key).
+    fn session(&self, row: &DeviceRow, hash: Option<&LookupHash>) -> Option<SessionRecord> {
+        let issued = match hash {
+            Some(hash) => self.tokens.iter().find(|t| &t.0 == hash).map(|t| t.3)?,
+            None => row.record.created_at,
+        };
         self.account(row.account).map(|account| SessionRecord {
             account,
             device: row.record.id,
             client_identifier: row.record.client_identifier.clone(),
             last_seen_at: row.record.last_seen_at,
             application: row.application.clone(),
+            token_issued_at: issued,
+            token_expires_at: hash.and_then(|h| self.token_expiry.get(h).copied()),
+            scope: row.scope.clone(),
+            auth_time: row.auth_time,
         })
+    }
+
+    fn live_device(&self, device: DeviceId) -> bool {
+        self.devices.iter().any(|d| d.record.id == device)
+    }
+
+    fn remove_device(&mut self, device: DeviceId) {
+        self.devices.retain(|d| d.record.id != device);
+        self.tokens.retain(|t| t.1 != device);
+        self.refresh_tokens.retain(|_, (d, _)| *d != device);
     }
 
     fn next(&mut self) -> i64 {
@@ -115,6 +142,8 @@ impl State {
                 self.devices.push(DeviceRow {
                     account,
                     application,
+                    scope: String::new(),
+                    auth_time: None,
                     record: DeviceRecord {
                         id,
                         client_identifier: client_identifier.clone(),
@@ -218,6 +247,11 @@ impl Store for MemoryStore {
         *linked = Some(link.account);
         let (client, device) = (pin.client_identifier.clone(), pin.device.clone());
         let application = pin.grant.as_ref().map(|g| g.application.id.clone());
+        let scope = pin
+            .grant
+            .as_ref()
+            .map(|g| g.scope.to_string())
+            .unwrap_or_default();
         let device = s.upsert_device(
             link.account,
             &client,
@@ -227,6 +261,15 @@ impl Store for MemoryStore {
             application,
             link.now,
         );
+        if let Some(row) = s.devices.iter_mut().find(|d| d.record.id == device) {
+            if row.application.is_some() {
+                row.scope = scope;
+                row.auth_time = Some(link.now);
+            }
+        }
+        if let Some(at) = link.token_expires_at {
+            s.token_expiry.insert(link.token.hash.clone(), at);
+        }
         if let Some(key) = &link.device_key {
             s.device_keys
                 .insert(key.kid.clone(), (device, key.x.clone()));
@@ -309,6 +352,102 @@ impl Store for MemoryStore {
         s.device_keys
             .retain(|_, (device, _)| !gone.contains(device));
         Ok(true)
+    }
+
+    async fn set_application(&self, application: &Application) -> Result<bool, StoreError> {
+        let mut s = self.state.lock();
+        match s
+            .applications
+            .iter_mut()
+            .find(|a| a.application.id == application.id)
+        {
+            Some(record) => {
+                record.application.access_token_lifetime_secs =
+                    application.access_token_lifetime_secs;
+                record.application.id_token_alg = application.id_token_alg;
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
+    async fn insert_refresh_token(
+        &self,
+        device: DeviceId,
+        hash: &LookupHash,
+        _now: UnixTime,
+    ) -> Result<(), StoreError> {
+        self.state
+            .lock()
+            .refresh_tokens
+            .insert(hash.clone(), (device, false));
+        Ok(())
+    }
+
+    async fn rotate_refresh_token(&self, rotation: &Rotation) -> Result<Rotated, StoreError> {
+        let mut s = self.state.lock();
+        let Some(&(device, used)) = s.refresh_tokens.get(&rotation.presented) else {
+            return Ok(Rotated::Unknown);
+        };
+        let ours = s
+            .devices
+            .iter()
+            .find(|d| d.record.id == device)
+            .is_some_and(|d| d.application.as_ref() == Some(&rotation.application));
+        if !ours {
+            return Ok(Rotated::Unknown);
+        }
+        if used {
+            s.remove_device(device);
+            return Ok(Rotated::Reused);
+        }
+        s.refresh_tokens
+            .insert(rotation.presented.clone(), (device, true));
+        s.refresh_tokens
+            .insert(rotation.refresh.clone(), (device, false));
+        let now = rotation.now;
+        s.tokens.push((
+            rotation.access.hash.clone(),
+            device,
+            rotation.access.sealed.clone(),
+            now,
+        ));
+        if let Some(at) = rotation.access_expires_at {
+            s.token_expiry.insert(rotation.access.hash.clone(), at);
+        }
+        let disabled = |s: &State, account| {
+            s.accounts
+                .iter()
+                .any(|a| a.account.id == account && a.disabled)
+        };
+        let Some(row) = s.devices.iter().find(|d| d.record.id == device) else {
+            return Ok(Rotated::Unknown);
+        };
+        if disabled(&s, row.account) {
+            return Ok(Rotated::Unknown);
+        }
+        Ok(s.session(row, Some(&rotation.access.hash))
+            .map_or(Rotated::Unknown, Rotated::Rotated))
+    }
+
+    async fn revoke_refresh_token(
+        &self,
+        application: &ApplicationId,
+        hash: &LookupHash,
+    ) -> Result<bool, StoreError> {
+        let mut s = self.state.lock();
+        let Some(&(device, _)) = s.refresh_tokens.get(hash) else {
+            return Ok(false);
+        };
+        let ours = s
+            .devices
+            .iter()
+            .find(|d| d.record.id == device)
+            .is_some_and(|d| d.application.as_ref() == Some(application));
+        if ours {
+            s.remove_device(device);
+        }
+        Ok(ours && !s.live_device(device))
     }
 
     async fn delete_expired_pins(&self, now: UnixTime) -> Result<u64, StoreError> {
@@ -408,7 +547,7 @@ impl Store for MemoryStore {
         {
             return Ok(None);
         }
-        Ok(s.session(row))
+        Ok(s.session(row, Some(hash)))
     }
 
     async fn set_device_connections(
@@ -457,7 +596,7 @@ impl Store for MemoryStore {
         let Some(row) = s.devices.iter().find(|d| d.record.id == *device) else {
             return Ok(None);
         };
-        Ok(s.session(row).map(|session| DeviceKeyRecord {
+        Ok(s.session(row, None).map(|session| DeviceKeyRecord {
             session,
             x: x.clone(),
         }))
@@ -1006,6 +1145,14 @@ impl Store for MemoryStore {
         s.ceremonies.retain(|c| c.expires_at > now);
         s.resets.retain(|r| r.expires_at > now);
         s.log.retain(|e| e.event.at >= log_before);
+        let expired: Vec<LookupHash> = s
+            .token_expiry
+            .iter()
+            .filter(|(_, at)| **at <= now)
+            .map(|(hash, _)| hash.clone())
+            .collect();
+        s.tokens.retain(|t| !expired.contains(&t.0));
+        s.token_expiry.retain(|_, at| *at > now);
         Ok(())
     }
 }

@@ -12,7 +12,7 @@ use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::{api, health, oauth};
+use super::{api, health, oauth, oidc};
 use crate::state::AppState;
 
 /// The document's own route, which is added by hand (`routes/mod.rs`, as
@@ -56,6 +56,10 @@ pub fn api_router() -> (axum::Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(oauth::device_authorization))
         .routes(routes!(oauth::token))
         .routes(routes!(oauth::revoke))
+        .routes(routes!(oauth::introspect))
+        .routes(routes!(oidc::configuration))
+        .routes(routes!(oidc::jwks))
+        .routes(routes!(oidc::user_info, oidc::user_info_posted))
         .split_for_parts()
 }
 

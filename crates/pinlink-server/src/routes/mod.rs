@@ -6,6 +6,7 @@ pub(crate) mod documented;
 pub mod health;
 pub mod oauth;
 pub(crate) mod observe;
+pub mod oidc;
 pub mod pages;
 
 use axum::extract::Request;
@@ -29,6 +30,10 @@ pub fn router(state: AppState) -> Router {
         // `/openapi.json`, documented with the rest (the suffix is stripped
         // before routing).
         .route("/openapi", get(documented::document))
+        .route(
+            "/oauth/authorize",
+            get(oidc::authorize).post(oidc::authorize),
+        )
         .merge(pages::routes())
         .fallback(not_found);
     // The only layer applied route by route (each wraps every route on its

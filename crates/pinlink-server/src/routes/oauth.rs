@@ -1,7 +1,9 @@
 //! RFC 8628, the OAuth 2.0 Device Authorization Grant, with RFC 8414
-//! discovery and RFC 7009 revocation: a thin adapter over the same core as
-//! the plex.tv pins (`pinlink_core::service::device_grant`). Every answer
-//! is JSON; errors are [`OAuthError`]s.
+//! discovery, refresh tokens, RFC 7009 revocation and RFC 7662
+//! introspection: a thin adapter over the same core as the plex.tv pins
+//! (`pinlink_core::service::{device_grant, backend_tokens}`). Every answer
+//! is JSON; errors are [`OAuthError`]s. OpenID Connect's endpoints are in
+//! `oidc.rs`.
 //!
 //! What the client libraries need of these endpoints is in the protocol
 //! reference, §D.2: exactly 200 on success, integer `expires_in` and
@@ -26,22 +28,33 @@ pub const DEVICE_CODE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_cod
 /// The grant type `yup-oauth2` sends unless told otherwise (Google's).
 const GOOGLE_DEVICE_GRANT: &str = "http://oauth.net/grant_type/device/1.0";
 
+/// How an application may authenticate at the token, revocation and
+/// introspection endpoints.
+pub(crate) const AUTH_METHODS: [&str; 3] = ["none", "client_secret_basic", "client_secret_post"];
+/// Introspection is for confidential applications only.
+pub(crate) const SECRET_AUTH_METHODS: [&str; 2] = ["client_secret_basic", "client_secret_post"];
+pub(crate) const REFRESH_GRANT: &str = "refresh_token";
+
 /// `GET /.well-known/oauth-authorization-server` (RFC 8414): where the
 /// endpoints are. `issuer` is the public URL exactly.
 #[utoipa::path(get, path = "/.well-known/oauth-authorization-server", tag = "device-grant",
     responses((status = 200, description = "RFC 8414 metadata", body = crate::openapi::MetadataBody)))]
 pub async fn metadata(State(state): State<AppState>) -> Response {
     let base = &state.public_url;
-    let auth_methods = ["none", "client_secret_basic", "client_secret_post"];
     no_store(Json(json!({
         "issuer": base.as_ref(),
         "device_authorization_endpoint": format!("{base}/oauth/device_authorization"),
         "token_endpoint": format!("{base}/oauth/token"),
         "revocation_endpoint": format!("{base}/oauth/revoke"),
-        "grant_types_supported": [DEVICE_CODE_GRANT],
+        "introspection_endpoint": format!("{base}/oauth/introspect"),
+        "jwks_uri": format!("{base}/oauth/jwks"),
+        "userinfo_endpoint": format!("{base}/userinfo"),
+        "grant_types_supported": [DEVICE_CODE_GRANT, REFRESH_GRANT],
         "response_types_supported": [],
-        "token_endpoint_auth_methods_supported": auth_methods,
-        "revocation_endpoint_auth_methods_supported": auth_methods,
+        "scopes_supported": crate::routes::oidc::SCOPES,
+        "token_endpoint_auth_methods_supported": AUTH_METHODS,
+        "revocation_endpoint_auth_methods_supported": AUTH_METHODS,
+        "introspection_endpoint_auth_methods_supported": SECRET_AUTH_METHODS,
         "service_documentation": format!("{base}/link"),
     })))
 }
@@ -86,29 +99,48 @@ pub async fn device_authorization(
     }))))
 }
 
-/// `POST /oauth/token` with the device code grant (RFC 8628 §3.4–3.5).
+/// `POST /oauth/token`: the device code grant (RFC 8628 §3.4–3.5), and
+/// `refresh_token` (RFC 6749 §6): new tokens for a grant, the refresh token
+/// rotated at every use.
 #[utoipa::path(post, path = "/oauth/token", tag = "device-grant", request_body(content = crate::openapi::TokenForm, content_type = "application/x-www-form-urlencoded"),
-    responses((status = 200, description = "The device's token, once", body = crate::openapi::TokenBody), (status = "default", description = "RFC 6749 §5.2: 400 for what the client can act on, 401 (with WWW-Authenticate) only for a failed client authentication, 503 when busy", body = crate::openapi::OAuthErrorBody)))]
+    responses((status = 200, description = "The device's tokens: once for a device code, at every refresh for a refresh token", body = crate::openapi::TokenBody), (status = "default", description = "RFC 6749 §5.2: 400 for what the client can act on (a refresh token used before: invalid_grant, and the grant is ended), 401 (with WWW-Authenticate) only for a failed client authentication, 503 when busy", body = crate::openapi::OAuthErrorBody)))]
 pub async fn token(
     State(state): State<AppState>,
     request: Result<PlexRequest, ApiError>,
 ) -> Result<Response, OAuthError> {
     let request = request?;
-    match request.get("grant_type") {
+    let refresh = match request.get("grant_type") {
         None => return Err(OAuthError::InvalidRequest("grant_type is missing".into())),
-        Some(DEVICE_CODE_GRANT | GOOGLE_DEVICE_GRANT) => {}
+        Some(DEVICE_CODE_GRANT | GOOGLE_DEVICE_GRANT) => false,
+        Some(REFRESH_GRANT) => true,
         Some(_) => return Err(OAuthError::UnsupportedGrantType),
-    }
+    };
     let application = authenticate_client(&state, &request, Hot::Yes).await?;
-    let device_code = request
-        .get("device_code")
-        .or_else(|| request.get("code"))
-        .ok_or_else(|| OAuthError::InvalidRequest("device_code is missing".into()))?;
-    let wait = request.wait()?;
-    let issued = state
-        .core
-        .redeem_device_code(&application, device_code, wait, &request.client_address())
-        .await?;
+    let issued = if refresh {
+        let presented = request
+            .get("refresh_token")
+            .ok_or_else(|| OAuthError::InvalidRequest("refresh_token is missing".into()))?;
+        match state
+            .core
+            .refresh_grant(&application, presented, &request.client_address())
+            .await
+        {
+            Err(CoreError::RateLimited { retry_after_secs }) => {
+                return Err(OAuthError::TryLater { retry_after_secs })
+            }
+            other => other?,
+        }
+    } else {
+        let device_code = request
+            .get("device_code")
+            .or_else(|| request.get("code"))
+            .ok_or_else(|| OAuthError::InvalidRequest("device_code is missing".into()))?;
+        let wait = request.wait()?;
+        state
+            .core
+            .redeem_device_code(&application, device_code, wait, &request.client_address())
+            .await?
+    };
     let mut answer = json!({
         "access_token": issued.token.expose(),
         "token_type": "Bearer",
@@ -118,6 +150,53 @@ pub async fn token(
     if !issued.scope.is_empty() {
         answer["scope"] = json!(issued.scope.as_ref());
     }
+    if let Some(secs) = issued.expires_in {
+        answer["expires_in"] = json!(secs);
+    }
+    if let Some(refresh_token) = &issued.refresh_token {
+        answer["refresh_token"] = json!(refresh_token.expose());
+    }
+    if let Some(id_token) = &issued.id_token {
+        answer["id_token"] = json!(id_token);
+    }
+    Ok(no_store(Json(answer)))
+}
+
+/// `POST /oauth/introspect` (RFC 7662), for confidential applications: what
+/// a live access token of this server is (whose, for which application,
+/// which scope, until when), or exactly `{"active": false}` for anything
+/// else — unknown, expired, revoked, a refresh token, a plex.tv device's
+/// token.
+#[utoipa::path(post, path = "/oauth/introspect", tag = "device-grant", request_body(content = crate::openapi::RevokeForm, content_type = "application/x-www-form-urlencoded"),
+    responses((status = 200, description = "RFC 7662 §2.2", body = crate::openapi::IntrospectionBody), (status = "default", description = "401 invalid_client for a public application or a wrong secret", body = crate::openapi::OAuthErrorBody)))]
+pub async fn introspect(
+    State(state): State<AppState>,
+    request: Result<PlexRequest, ApiError>,
+) -> Result<Response, OAuthError> {
+    let request = request?;
+    let application = authenticate_client(&state, &request, Hot::Yes).await?;
+    let token = request
+        .get("token")
+        .ok_or_else(|| OAuthError::InvalidRequest("token is missing".into()))?;
+    let answer = match state.core.introspect(&application, token).await? {
+        None => json!({ "active": false }),
+        Some(live) => {
+            let mut answer = json!({
+                "active": true,
+                "sub": live.sub,
+                "client_id": live.client_id.as_str(),
+                "username": live.username,
+                "scope": live.scope,
+                "iat": live.iat,
+                "token_type": "Bearer",
+                "iss": state.public_url.as_ref(),
+            });
+            if let Some(exp) = live.exp {
+                answer["exp"] = json!(exp);
+            }
+            answer
+        }
+    };
     Ok(no_store(Json(answer)))
 }
 
@@ -223,7 +302,7 @@ fn device_info(
 }
 
 /// Tokens and codes must not be cached (RFC 6749 §5.1).
-fn no_store(response: impl IntoResponse) -> Response {
+pub(crate) fn no_store(response: impl IntoResponse) -> Response {
     let mut response = response.into_response();
     let headers = response.headers_mut();
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));

@@ -5,6 +5,7 @@ use pinlink_testkit as harness;
 
 mod account;
 mod attacks;
+mod backend_tokens;
 mod device_grant;
 mod devices;
 mod flow;

@@ -494,7 +494,10 @@ async fn a_devices_token_is_no_page_session() {
         let (status, headers, _) = web.get("/account").await;
         assert_eq!(status, 303, "{cookie}");
         assert!(
-            headers[LOCATION].to_str().expect("location").starts_with("/login"),
+            headers[LOCATION]
+                .to_str()
+                .expect("location")
+                .starts_with("/login"),
             "{cookie}"
         );
         let (status, headers, _) = web.get("/").await;

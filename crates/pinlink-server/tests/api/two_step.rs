@@ -294,7 +294,10 @@ async fn wrong_codes_from_a_known_client_and_many_addresses_stop_at_the_accounts
                 .request(Method::POST, "/api/v2/users/signin")
                 .header("Accept", "application/json")
                 .header("X-Plex-Client-Identifier", "alice-phone")
-                .header("X-Forwarded-For", format!("198.51.{}.{}", i / 200, i % 200 + 1))
+                .header(
+                    "X-Forwarded-For",
+                    format!("198.51.{}.{}", i / 200, i % 200 + 1),
+                )
                 .form(&[
                     ("login", USERNAME),
                     ("password", PASSWORD),
@@ -309,7 +312,9 @@ async fn wrong_codes_from_a_known_client_and_many_addresses_stop_at_the_accounts
     });
     let answers = futures_util::future::join_all(attempts).await;
     let checked = answers.iter().filter(|code| **code == 1029).count();
-    let budget = pinlink_core::Budgets::default().second_factor_per_account.max as usize;
+    let budget = pinlink_core::Budgets::default()
+        .second_factor_per_account
+        .max as usize;
     assert_eq!(checked, budget, "{answers:?}");
     assert_eq!(
         answers.iter().filter(|code| **code == 1031).count(),

@@ -570,3 +570,85 @@ async fn a_long_poll_on_b_wakes_when_c_approves_and_the_code_is_redeemed_once() 
         assert_eq!(body["error"], "invalid_grant");
     }
 }
+
+async fn refresh(app: &TestApp, client: &str, refresh_token: &str) -> reqwest::Response {
+    app.request(reqwest::Method::POST, "/oauth/token")
+        .form(&[
+            ("grant_type", "refresh_token"),
+            ("client_id", client),
+            ("refresh_token", refresh_token),
+        ])
+        .send()
+        .await
+        .expect("refresh")
+}
+
+#[tokio::test]
+async fn a_refresh_on_a_then_the_used_token_on_b_ends_the_grant_everywhere() {
+    let Some(apps) = three_instances().await else {
+        return;
+    };
+    let (a, b, c) = (&apps[0], &apps[1], &apps[2]);
+    let (client, _) = a.register_application("TV", false).await;
+    let started = a
+        .device_authorization(&client, &[("scope", "openid offline_access")])
+        .await;
+    let token = c.sign_in("browser").await;
+    let user_code = started["user_code"].as_str().expect("user_code");
+    assert_eq!(c.link(&token, user_code).await.status(), 204);
+    let first: Value = b
+        .token_request(&client, started["device_code"].as_str().expect("code"), &[])
+        .await
+        .json()
+        .await
+        .expect("json");
+    let used = first["refresh_token"].as_str().expect("refresh_token");
+
+    let rotated = refresh(a, &client, used).await;
+    assert_eq!(rotated.status(), 200);
+    let second: Value = rotated.json().await.expect("json");
+    let access = second["access_token"].as_str().expect("access_token");
+    for app in [a, b, c] {
+        assert_eq!(app.user(access).await.status(), 200);
+    }
+    // The used one, on B: it leaked, and the grant ends on every instance.
+    let reused: Value = refresh(b, &client, used).await.json().await.expect("json");
+    assert_eq!(reused["error"], "invalid_grant");
+    for app in [a, b, c] {
+        assert_eq!(app.user(access).await.status(), 401);
+    }
+    let live = second["refresh_token"].as_str().expect("refresh_token");
+    let after: Value = refresh(c, &client, live).await.json().await.expect("json");
+    assert_eq!(after["error"], "invalid_grant");
+}
+
+#[tokio::test]
+async fn one_refresh_token_sent_to_three_instances_at_once_is_rotated_at_most_once() {
+    let Some(apps) = three_instances().await else {
+        return;
+    };
+    let (client, _) = apps[0].register_application("TV", false).await;
+    let started = apps[0].device_authorization(&client, &[]).await;
+    let token = apps[1].sign_in("browser").await;
+    let user_code = started["user_code"].as_str().expect("user_code");
+    assert_eq!(apps[1].link(&token, user_code).await.status(), 204);
+    let first: Value = apps[2]
+        .token_request(&client, started["device_code"].as_str().expect("code"), &[])
+        .await
+        .json()
+        .await
+        .expect("json");
+    let used = first["refresh_token"].as_str().expect("refresh_token");
+    let answers = join_all((0..30).map(|i| refresh(&apps[i % 3], &client, used))).await;
+    let rotated = answers.iter().filter(|r| r.status() == 200).count();
+    assert!(rotated <= 1, "{rotated} rotations");
+    for app in &apps {
+        assert_eq!(
+            app.user(first["access_token"].as_str().expect("token"))
+                .await
+                .status(),
+            401,
+            "reuse ended the grant"
+        );
+    }
+}
