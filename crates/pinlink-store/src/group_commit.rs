@@ -201,15 +201,24 @@ fn fixed(connection: &rusqlite::Connection, sql: &str) -> rusqlite::Result<()> {
     connection.prepare_cached(sql)?.execute([]).map(|_| ())
 }
 
+/// The longest a `TRUNCATE` checkpoint holds the writer waiting for readers.
+const TRUNCATE_WAIT: Duration = Duration::from_millis(100);
+
 /// Empties the write-ahead log if the checkpointer asked for it: copies the
 /// rest back, waits for readers to leave the log, truncates the file.
 fn truncate_log_if_asked(connection: &rusqlite::Connection, wal_too_long: &AtomicBool) {
     if !wal_too_long.swap(false, Ordering::AcqRel) {
         return;
     }
-    match connection.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |row| {
+    // Waiting for readers to leave holds every write: wait a moment at
+    // most (a long reader, such as `pinlink backup`, makes the checkpointer
+    // ask again later instead).
+    let _ = connection.busy_timeout(TRUNCATE_WAIT);
+    let truncated = connection.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |row| {
         row.get::<_, i64>(0)
-    }) {
+    });
+    let _ = connection.busy_timeout(Duration::from_secs(5));
+    match truncated {
         Ok(0) => tracing::debug!("emptied the write-ahead log"),
         // Readers stayed past the busy timeout: the checkpointer asks again.
         Ok(_) => tracing::debug!("the write-ahead log could not be emptied yet"),

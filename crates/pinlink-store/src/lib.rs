@@ -4,6 +4,8 @@
 //! other code asks which backend it is talking to.
 
 mod backend;
+mod backup;
+mod copy;
 mod group_commit;
 mod postgres;
 mod queries;
@@ -18,6 +20,8 @@ use std::time::Duration;
 
 use pinlink_core::{Store, StoreError};
 
+pub use backup::{backup_sqlite, BackupReport};
+pub use copy::{copy, CopyReport, TABLES};
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 
@@ -133,6 +137,20 @@ fn map_err(e: sqlx::Error) -> StoreError {
     }
 }
 
+/// Refuses a database whose schema a newer pinlink wrote: its newest
+/// applied migration is past the newest this binary carries. Running on it
+/// would misread what the newer version stored.
+fn refuse_newer(applied: Option<i64>, known: i64) -> Result<(), StoreError> {
+    match applied {
+        Some(version) if version > known => Err(StoreError::Other(format!(
+            "this database was written by a newer pinlink (schema version {version}; this \
+             pinlink knows versions up to {known}): run that pinlink or a newer one, or restore \
+             a backup made with this one"
+        ))),
+        _ => Ok(()),
+    }
+}
+
 /// A refused or failed [`queries::insert_pin`].
 fn map_refusal(refusal: queries::Refusal) -> StoreError {
     match refusal {
@@ -150,6 +168,15 @@ fn server_unavailable(code: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_newer_schema_is_refused_and_an_older_one_is_not() {
+        assert!(super::refuse_newer(None, 7).is_ok());
+        assert!(super::refuse_newer(Some(3), 7).is_ok());
+        assert!(super::refuse_newer(Some(7), 7).is_ok());
+        let refused = super::refuse_newer(Some(8), 7).expect_err("newer");
+        assert!(refused.to_string().contains("newer pinlink"), "{refused}");
+    }
+
     #[test]
     fn passwords_are_redacted_from_urls() {
         assert_eq!(

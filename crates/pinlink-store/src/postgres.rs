@@ -86,6 +86,19 @@ async fn migrate(pool: &PgPool) -> Result<(), StoreError> {
             other => other,
         });
     }
+    let recorded: Option<String> =
+        sqlx::query_scalar("SELECT to_regclass('_sqlx_migrations')::text")
+            .fetch_one(pool)
+            .await
+            .map_err(map_err)?;
+    if recorded.is_some() {
+        let newest: Option<i64> =
+            sqlx::query_scalar("SELECT max(version) FROM _sqlx_migrations WHERE success")
+                .fetch_one(pool)
+                .await
+                .map_err(map_err)?;
+        crate::refuse_newer(newest, newest_known())?;
+    }
     MIGRATOR.run(pool).await.map_err(|e| match e {
         sqlx::migrate::MigrateError::Execute(e) => match map_err(e) {
             StoreError::Unavailable(cause) => StoreError::Unavailable(cause),
@@ -95,6 +108,11 @@ async fn migrate(pool: &PgPool) -> Result<(), StoreError> {
         },
         other => StoreError::Other(format!("migrating the PostgreSQL database failed: {other}")),
     })
+}
+
+/// The newest schema version this pinlink carries.
+pub(crate) fn newest_known() -> i64 {
+    MIGRATOR.iter().map(|m| m.version).max().unwrap_or(0)
 }
 
 /// Runs the migrations alone (`pinlink migrate`); returns the versions

@@ -67,6 +67,9 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(5));
+        if !url.starts_with("sqlite:file:") {
+            inspect(options.get_filename())?;
+        }
         // The writer connection opens first and stays open: it also keeps an
         // in-memory database alive.
         let writer_connection = open_writer(&url, &options)?;
@@ -99,6 +102,60 @@ impl SqliteStore {
             outside,
         })
     }
+}
+
+/// Looks at an existing file before pinlink writes to it: a file that is
+/// not a SQLite database (or is damaged), a database of something else, or
+/// one a newer pinlink wrote is refused with a message saying which.
+pub(crate) fn inspect(path: &std::path::Path) -> Result<(), StoreError> {
+    use rusqlite::OpenFlags;
+    let shown = path.display();
+    if std::fs::metadata(path).map(|m| m.len()).unwrap_or(0) == 0 {
+        return Ok(()); // new (or empty): created and migrated
+    }
+    let not_sqlite = |e: rusqlite::Error| {
+        StoreError::Other(format!(
+            "{shown} is not a SQLite database, or it is damaged ({e}); give the path of \
+             pinlink's database, or restore it from a backup"
+        ))
+    };
+    let connection = rusqlite::Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(not_sqlite)?;
+    let tables: Vec<String> = connection
+        .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")
+        .and_then(|mut q| q.query_map([], |row| row.get(0))?.collect())
+        .map_err(not_sqlite)?;
+    if tables.is_empty() {
+        return Ok(());
+    }
+    if !tables.iter().any(|t| t == "_sqlx_migrations") {
+        return Err(StoreError::Other(format!(
+            "{shown} is a SQLite database of something else (tables {}), not pinlink's: \
+             pinlink leaves it alone",
+            tables
+                .iter()
+                .take(5)
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", ")
+        )));
+    }
+    let newest: Option<i64> = connection
+        .query_row(
+            "SELECT max(version) FROM _sqlx_migrations WHERE success",
+            [],
+            |row| row.get(0),
+        )
+        .map_err(not_sqlite)?;
+    crate::refuse_newer(newest, newest_known())
+}
+
+/// The newest schema version this pinlink carries.
+pub(crate) fn newest_known() -> i64 {
+    MIGRATOR.iter().map(|m| m.version).max().unwrap_or(0)
 }
 
 /// A connection for the writer (or its checkpointer), with the same

@@ -56,6 +56,17 @@ impl DataArgs {
         }
     }
 
+    /// The key file's path: flag or environment, then the config file,
+    /// then the default.
+    pub fn key_file_path(&self) -> anyhow::Result<PathBuf> {
+        let file = read_file_config(self.config.as_deref())?;
+        Ok(self
+            .key_file
+            .clone()
+            .or(file.key_file)
+            .unwrap_or_else(|| PathBuf::from("pinlink.key")))
+    }
+
     /// The database URL: flag or environment, then the config file, then
     /// the default.
     pub fn database_url(&self) -> anyhow::Result<String> {
@@ -104,11 +115,7 @@ pub fn build_config(
 ) -> anyhow::Result<Config> {
     let file = read_file_config(data.config.as_deref())?;
     let database = data.database_url()?;
-    let key_file = data
-        .key_file
-        .clone()
-        .or(file.key_file)
-        .unwrap_or_else(|| PathBuf::from("pinlink.key"));
+    let key_file = data.key_file_path()?;
     let key = load_or_create_key(&key_file)?;
     let mut config = Config::new(database, key);
     config.database = data.store_options();

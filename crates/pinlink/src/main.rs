@@ -9,6 +9,7 @@ mod credentials;
 mod data;
 mod device_commands;
 mod keys;
+mod moving;
 mod resource;
 mod serve;
 mod test_mode;
@@ -22,6 +23,7 @@ mod user;
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 use std::io::IsTerminal;
+use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -96,6 +98,34 @@ enum Command {
     /// grant (RFC 8628): POST /oauth/device_authorization, POST /oauth/token.
     #[command(subcommand)]
     Client(ClientCommand),
+    /// Back up a running server's SQLite database to a new file: one
+    /// consistent snapshot, taken without stopping the server (SQLite's
+    /// VACUUM INTO), checked with PRAGMA integrity_check. On PostgreSQL it
+    /// prints the pg_dump command to run instead. The key file is not in
+    /// the backup: keep it too, apart.
+    Backup {
+        #[command(flatten)]
+        data: DataArgs,
+        /// The new file to write (never overwritten).
+        #[arg(long, value_name = "FILE")]
+        to: PathBuf,
+    },
+    /// Copy everything (accounts, passwords, two-step secrets, passkeys,
+    /// devices, tokens, applications, pins, signing keys, budgets, the
+    /// security log) from one database to another: SQLite to PostgreSQL,
+    /// or back. All or nothing; the target must be empty. Tokens keep
+    /// working with the same key file. Stop the server first (or writes
+    /// after the copy began stay behind).
+    Copy {
+        /// The database to copy from (sqlite://FILE or postgres://…).
+        #[arg(long, value_name = "URL")]
+        from: String,
+        /// The empty database to copy to (a new SQLite file is created).
+        #[arg(long, value_name = "URL")]
+        to: String,
+        #[command(flatten)]
+        data: DataArgs,
+    },
     /// Apply pending database migrations and exit. `serve` does this too at
     /// every start (instances starting together take turns), so this is only
     /// needed to migrate ahead of a rolling deploy.
@@ -142,6 +172,8 @@ async fn run(cli: Cli, matches: &clap::ArgMatches) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Backup { data, to } => moving::backup(data, to).await,
+        Command::Copy { from, to, data } => moving::copy(from, to, data).await,
         Command::User(command) => command.run().await,
         Command::Resource(command) => command.run().await,
         Command::Client(command) => command.run().await,
