@@ -80,6 +80,11 @@ pub enum CoreError {
     /// needs `openid`).
     #[error("The token's grant does not include the scope this needs")]
     InsufficientScope,
+    /// A device grant's token asked to manage the account: it is for the
+    /// application's own service (and expires), so it may not approve
+    /// codes, register keys, remove devices or publish connections.
+    #[error("A device grant's token cannot do this: it cannot approve codes, register keys or change devices")]
+    NotForGrantTokens,
     /// An operator named an account that does not exist.
     #[error("no account {0:?} (see `pinlink user list`)")]
     NoSuchAccount(String),

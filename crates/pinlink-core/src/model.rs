@@ -135,13 +135,35 @@ impl fmt::Display for PinId {
 pub struct ClientIdentifier(Box<str>);
 
 impl ClientIdentifier {
+    /// A client identifier as a client sent it. The device grant's own
+    /// namespace (`pl-…/…`, [`ClientIdentifier::of_grant`]) is refused: a
+    /// plex.tv pin or sign-in under it would take over a grant's device.
     pub fn parse(raw: Option<&str>) -> Result<ClientIdentifier, CoreError> {
+        let value = Self::parse_any(raw)?;
+        if is_grant_namespace(value.as_str()) {
+            return Err(CoreError::InvalidInput(
+                "X-Plex-Client-Identifier may not start with \"pl-\" and hold a \"/\": \
+                 that is the device grant's namespace"
+                    .into(),
+            ));
+        }
+        Ok(value)
+    }
+
+    fn parse_any(raw: Option<&str>) -> Result<ClientIdentifier, CoreError> {
         let value = raw.map(str::trim).unwrap_or_default();
         if value.is_empty() {
             return Err(CoreError::ClientIdentifierMissing);
         }
         check_field("X-Plex-Client-Identifier", value)?;
         Ok(ClientIdentifier(value.into()))
+    }
+
+    /// A device grant's device: `{client_id}/{what the device sent}`, in the
+    /// application's own namespace, apart from plex.tv devices and from
+    /// other applications' devices of the same account.
+    pub fn of_grant(application: &ApplicationId, own: &str) -> Result<ClientIdentifier, CoreError> {
+        Self::parse_any(Some(&format!("{application}/{own}")))
     }
     /// For values read back from storage, which were parsed on the way in.
     pub fn from_stored(value: String) -> Self {
@@ -156,6 +178,14 @@ impl fmt::Debug for ClientIdentifier {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "ClientIdentifier({:?})", self.0)
     }
+}
+
+/// Whether a client identifier is in the device grant's namespace.
+fn is_grant_namespace(value: &str) -> bool {
+    value
+        .get(..APPLICATION_ID_PREFIX.len())
+        .is_some_and(|start| start.eq_ignore_ascii_case(APPLICATION_ID_PREFIX))
+        && value.contains('/')
 }
 
 /// `X-Plex-Product`: the name the account owner sees in the device list.
@@ -643,9 +673,36 @@ pub struct Session {
     pub application: Option<ApplicationId>,
 }
 
+impl Session {
+    /// A token that may manage the account: approve codes, register device
+    /// keys, remove devices, publish connections. A device grant's token may
+    /// not — it is for the application's service and expires, and none of
+    /// these may leave behind a credential that outlives it.
+    pub fn may_manage_account(&self) -> Result<(), CoreError> {
+        match self.application {
+            None => Ok(()),
+            Some(_) => Err(CoreError::NotForGrantTokens),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_grant_namespace_is_not_a_clients_to_take() {
+        let app = ApplicationId::generate();
+        let own = ClientIdentifier::of_grant(&app, "tv-1").expect("grant");
+        assert!(ClientIdentifier::parse(Some(own.as_str())).is_err());
+        assert!(ClientIdentifier::parse(Some("PL-ABC/x")).is_err());
+        assert!(ClientIdentifier::parse(Some("pl-without-slash")).is_ok());
+        assert!(
+            ClientIdentifier::parse(Some("éé/x")).is_ok(),
+            "no panic on multibyte"
+        );
+        assert!(ClientIdentifier::parse(Some("plex/abc")).is_ok());
+    }
 
     #[test]
     fn link_codes_are_read_in_any_case_with_spaces_and_dashes() {

@@ -101,9 +101,17 @@ struct EdKey {
     kid: String,
 }
 
+/// A new generation's keys are published this long before they sign: every
+/// instance reads the generations again within a minute, and a verifier may
+/// keep `/oauth/jwks` five minutes (its `Cache-Control`), so by then every
+/// published key set a verifier holds has the new key.
+pub const PUBLISH_BEFORE_SIGNING_SECS: i64 = 7 * 60;
+
 /// One generation's keys.
 struct Generation {
     number: u32,
+    /// When `pinlink keys rotate` added it (`None`: generation 0).
+    added_at: Option<i64>,
     /// Made when first needed (an RSA key takes a moment to make).
     rsa: OnceLock<Result<Arc<RsaKey>, String>>,
     ed: EdKey,
@@ -202,6 +210,7 @@ impl OidcKeys {
             .map(|(i, (number, _))| {
                 Ok(Generation {
                     number: *number,
+                    added_at: numbers[i].1,
                     rsa: OnceLock::new(),
                     ed: derive_ed(master, *number)?,
                     retired_after: numbers
@@ -246,11 +255,23 @@ impl OidcKeys {
         Ok(serde_json::json!({ "keys": keys }))
     }
 
-    /// An ID token, signed with the newest generation's key of `alg`.
-    pub fn sign(&self, alg: IdTokenAlg, claims: &IdTokenClaims) -> Result<String, CoreError> {
+    /// An ID token, signed with `alg`'s key of the newest generation that
+    /// was published at least [`PUBLISH_BEFORE_SIGNING_SECS`] ago.
+    pub fn sign(
+        &self,
+        alg: IdTokenAlg,
+        claims: &IdTokenClaims,
+        now: UnixTime,
+    ) -> Result<String, CoreError> {
         let newest = self
             .generations
-            .last()
+            .iter()
+            .rev()
+            .find(|g| {
+                g.added_at
+                    .is_none_or(|at| at + PUBLISH_BEFORE_SIGNING_SECS <= now.0)
+            })
+            .or(self.generations.first())
             .ok_or_else(|| CoreError::Internal("no signing generation".into()))?;
         let (algorithm, kid, key) = match alg {
             IdTokenAlg::Rs256 => {
@@ -322,7 +343,7 @@ mod tests {
         let jwks = keys.jwks(UnixTime(now)).expect("jwks");
         assert_eq!(jwks["keys"].as_array().expect("keys").len(), 2);
         for alg in [IdTokenAlg::Rs256, IdTokenAlg::EdDsa] {
-            let token = keys.sign(alg, &claims(now)).expect("signed");
+            let token = keys.sign(alg, &claims(now), UnixTime(now)).expect("signed");
             let header = jsonwebtoken::decode_header(&token).expect("header");
             assert_eq!(format!("{:?}", header.alg), alg.as_str());
             assert_eq!(verify(&jwks, &token), claims(now));
@@ -336,15 +357,30 @@ mod tests {
     fn a_rotated_generation_stays_published_while_its_tokens_may_live() {
         let master = ServerKey::generate();
         let keys = OidcKeys::derive(&master, &[], 600).expect("keys");
-        let old = keys.sign(IdTokenAlg::EdDsa, &claims(1000)).expect("signed");
+        let old = keys
+            .sign(IdTokenAlg::EdDsa, &claims(1000), UnixTime(1000))
+            .expect("signed");
         let rotated = OidcKeys::derive(&master, &[(1, UnixTime(2000))], 600)
             .expect("keys")
             .carry_over(&keys);
         let during = rotated.jwks(UnixTime(2500)).expect("jwks");
         assert_eq!(during["keys"].as_array().expect("keys").len(), 4);
         let _ = verify(&during, &old);
+        // Published first: the old generation signs a while longer.
+        let soon = rotated
+            .sign(IdTokenAlg::EdDsa, &claims(2100), UnixTime(2100))
+            .expect("signed");
+        assert_eq!(
+            jsonwebtoken::decode_header(&soon).expect("h").kid,
+            jsonwebtoken::decode_header(&old).expect("h").kid,
+            "a new key signs only once every published key set has it"
+        );
         let new = rotated
-            .sign(IdTokenAlg::EdDsa, &claims(2500))
+            .sign(
+                IdTokenAlg::EdDsa,
+                &claims(2500),
+                UnixTime(2000 + PUBLISH_BEFORE_SIGNING_SECS),
+            )
             .expect("signed");
         assert_ne!(
             jsonwebtoken::decode_header(&new).expect("h").kid,

@@ -256,8 +256,9 @@ pub struct Rotation {
     pub application: ApplicationId,
     pub access: NewToken,
     pub access_expires_at: Option<UnixTime>,
-    /// The next refresh token (its keyed hash).
-    pub refresh: LookupHash,
+    /// The next refresh token (its keyed hash); `None` when the
+    /// application's tokens no longer expire (lifetime 0): the last one.
+    pub refresh: Option<LookupHash>,
     pub now: UnixTime,
 }
 
@@ -490,6 +491,9 @@ pub trait Store: Send + Sync + 'static {
     /// is used up (once: of two trades at once, the second finds it used),
     /// and a used one presented again ends its grant.
     async fn rotate_refresh_token(&self, rotation: &Rotation) -> Result<Rotated, StoreError>;
+    /// Starts a redeemed grant token's lifetime: its expiry becomes `at`
+    /// (tokens that never expire are left so).
+    async fn set_token_expiry(&self, hash: &LookupHash, at: UnixTime) -> Result<(), StoreError>;
     /// Revokes a grant by its refresh token, if it is this application's:
     /// its device and every token of it go. Whether there was one.
     async fn revoke_refresh_token(

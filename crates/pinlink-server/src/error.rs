@@ -115,7 +115,9 @@ impl ApiError {
                 mapped(S::UNAUTHORIZED, ErrorCode::Unauthenticated, message)
             }
             CoreError::PasskeysUnavailable => mapped(S::NOT_FOUND, ErrorCode::NotFound, message),
-            CoreError::InsufficientScope => mapped(S::FORBIDDEN, ErrorCode::BadRequest, message),
+            CoreError::InsufficientScope | CoreError::NotForGrantTokens => {
+                mapped(S::FORBIDDEN, ErrorCode::BadRequest, message)
+            }
             CoreError::SignInLockedOut { retry_after_secs } => Mapped {
                 retry_after_secs: Some(*retry_after_secs),
                 ..mapped(S::UNAUTHORIZED, ErrorCode::SignInLockedOut, message)
@@ -267,6 +269,8 @@ pub enum OAuthError {
 pub enum BearerError {
     /// No token came.
     Missing,
+    /// The token came in the URL (RFC 6750 §2.3: not accepted here).
+    InQuery,
     Core(CoreError),
 }
 
@@ -281,6 +285,11 @@ impl IntoResponse for BearerError {
         use StatusCode as S;
         let (status, error, challenge) = match self {
             BearerError::Missing => (S::UNAUTHORIZED, "invalid_request", "Bearer"),
+            BearerError::InQuery => (
+                S::BAD_REQUEST,
+                "invalid_request",
+                "Bearer error=\"invalid_request\"",
+            ),
             BearerError::Core(CoreError::Unauthenticated | CoreError::AccountDisabled) => (
                 S::UNAUTHORIZED,
                 "invalid_token",

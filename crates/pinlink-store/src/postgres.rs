@@ -556,6 +556,10 @@ impl Store for PostgresStore {
         })
     }
 
+    async fn set_token_expiry(&self, hash: &LookupHash, at: UnixTime) -> Result<(), StoreError> {
+        on_pool!(self, |conn| queries::set_token_expiry(conn, hash, at))
+    }
+
     async fn revoke_refresh_token(
         &self,
         application: &ApplicationId,

@@ -203,6 +203,7 @@ pub async fn link_pin<C: Db + ?Sized>(
         },
         None => GrantPart::default(),
     };
+    let is_grant = grant.application.is_some();
     let device = upsert_device_with_token(
         &mut *conn,
         link.account,
@@ -213,6 +214,19 @@ pub async fn link_pin<C: Db + ?Sized>(
         link.now,
     )
     .await?;
+    if is_grant {
+        // A device granted again: the new grant replaces the old one (its
+        // tokens and refresh tokens), rather than sharing its scope.
+        Statement::new(sql::DELETE_DEVICE_REFRESH_TOKENS)
+            .int(device.0)
+            .execute(&mut *conn)
+            .await?;
+        Statement::new(sql::DELETE_OTHER_DEVICE_TOKENS)
+            .int(device.0)
+            .bytes(link.token.hash.as_bytes())
+            .execute(&mut *conn)
+            .await?;
+    }
     remember_client(conn, link.account, &link.known_client, link.now).await?;
     if let Some(key) = &link.device_key {
         if !register_device_key(conn, device, &key.kid, &key.x, link.now).await? {
@@ -951,13 +965,20 @@ pub async fn insert_refresh_token<C: Db + ?Sized>(
         .map(drop)
 }
 
-/// The device a refresh token belongs to, if it is `application`'s; and
-/// whether it was used.
+/// A refresh token as stored: its device, whether it was used, whether
+/// its account is disabled.
+struct RefreshTokenRow {
+    device: DeviceId,
+    used: bool,
+    disabled: bool,
+}
+
+/// The refresh token, if it is `application`'s.
 async fn refresh_token_of<C: Db + ?Sized>(
     conn: &mut C,
     application: &ApplicationId,
     hash: &LookupHash,
-) -> Result<Option<(DeviceId, bool)>, sqlx::Error> {
+) -> Result<Option<RefreshTokenRow>, sqlx::Error> {
     let row = Statement::new(sql::REFRESH_TOKEN)
         .bytes(hash.as_bytes())
         .fetch_optional(conn)
@@ -968,7 +989,11 @@ async fn refresh_token_of<C: Db + ?Sized>(
     if row.opt_text("oauth_client")?.as_deref() != Some(application.as_str()) {
         return Ok(None);
     }
-    Ok(Some((DeviceId(row.int("device_id")?), row.flag("used")?)))
+    Ok(Some(RefreshTokenRow {
+        device: DeviceId(row.int("device_id")?),
+        used: row.flag("used")?,
+        disabled: row.flag("disabled")?,
+    }))
 }
 
 async fn end_grant<C: Db + ?Sized>(conn: &mut C, device: DeviceId) -> Result<(), sqlx::Error> {
@@ -979,16 +1004,24 @@ async fn end_grant<C: Db + ?Sized>(conn: &mut C, device: DeviceId) -> Result<(),
         .map(drop)
 }
 
+/// Used refresh tokens a grant remembers (to end it if one comes back).
+const USED_REFRESH_TOKENS_KEPT: i64 = 10;
+
 pub async fn rotate_refresh_token<C: Db + ?Sized>(
     conn: &mut C,
     rotation: &Rotation,
 ) -> Result<Rotated, sqlx::Error> {
-    let Some((device, used)) =
+    let Some(found) =
         refresh_token_of(&mut *conn, &rotation.application, &rotation.presented).await?
     else {
         return Ok(Rotated::Unknown);
     };
-    let taken = !used
+    // A disabled account's grant waits, untouched, until it is enabled.
+    if found.disabled {
+        return Ok(Rotated::Unknown);
+    }
+    let device = found.device;
+    let taken = !found.used
         && Statement::new(sql::USE_REFRESH_TOKEN)
             .bytes(rotation.presented.as_bytes())
             .execute(&mut *conn)
@@ -1007,12 +1040,36 @@ pub async fn rotate_refresh_token<C: Db + ?Sized>(
         rotation.access_expires_at,
     )
     .await?;
-    insert_refresh_token(&mut *conn, device, &rotation.refresh, rotation.now).await?;
+    if let Some(next) = &rotation.refresh {
+        insert_refresh_token(&mut *conn, device, next, rotation.now).await?;
+    }
+    // Bounded per grant, however often it is refreshed.
+    Statement::new(sql::TRIM_GRANT_TOKENS)
+        .int(device.0)
+        .execute(&mut *conn)
+        .await?;
+    Statement::new(sql::TRIM_USED_REFRESH_TOKENS)
+        .int(device.0)
+        .int(USED_REFRESH_TOKENS_KEPT)
+        .execute(&mut *conn)
+        .await?;
     match session_by_token(conn, &rotation.access.hash).await? {
         Some(session) => Ok(Rotated::Rotated(session)),
-        // The account is disabled: nothing to hand out.
         None => Ok(Rotated::Unknown),
     }
+}
+
+pub async fn set_token_expiry<C: Db + ?Sized>(
+    conn: &mut C,
+    hash: &LookupHash,
+    at: UnixTime,
+) -> Result<(), sqlx::Error> {
+    Statement::new(sql::SET_TOKEN_EXPIRY)
+        .int(at.0)
+        .bytes(hash.as_bytes())
+        .execute(conn)
+        .await
+        .map(drop)
 }
 
 pub async fn revoke_refresh_token<C: Db + ?Sized>(
@@ -1021,8 +1078,8 @@ pub async fn revoke_refresh_token<C: Db + ?Sized>(
     hash: &LookupHash,
 ) -> Result<bool, sqlx::Error> {
     match refresh_token_of(&mut *conn, application, hash).await? {
-        Some((device, _)) => {
-            end_grant(conn, device).await?;
+        Some(found) => {
+            end_grant(conn, found.device).await?;
             Ok(true)
         }
         None => Ok(false),

@@ -233,8 +233,26 @@ pub const INSERT_TOKEN: &str =
 
 pub const INSERT_REFRESH_TOKEN: &str =
     "INSERT INTO refresh_tokens (hash, device_id, used, created_at) VALUES ($1, $2, FALSE, $3)";
-pub const REFRESH_TOKEN: &str = "SELECT r.device_id, r.used, d.oauth_client \
-     FROM refresh_tokens r JOIN devices d ON d.id = r.device_id WHERE r.hash = $1";
+pub const REFRESH_TOKEN: &str = "SELECT r.device_id, r.used, d.oauth_client, a.disabled \
+     FROM refresh_tokens r JOIN devices d ON d.id = r.device_id \
+     JOIN accounts a ON a.id = d.account_id WHERE r.hash = $1";
+/// A grant keeps its newest two access tokens at a rotation (the one just
+/// issued, and the one a request in flight may still carry).
+pub const TRIM_GRANT_TOKENS: &str = "DELETE FROM tokens WHERE device_id = $1 AND hash NOT IN \
+     (SELECT hash FROM tokens WHERE device_id = $1 ORDER BY created_at DESC, hash DESC LIMIT 2)";
+/// ... and its newest used refresh tokens, to recognise them if they come
+/// back.
+pub const TRIM_USED_REFRESH_TOKENS: &str = "DELETE FROM refresh_tokens \
+     WHERE device_id = $1 AND used AND hash NOT IN \
+     (SELECT hash FROM refresh_tokens WHERE device_id = $1 AND used \
+      ORDER BY created_at DESC, hash DESC LIMIT $2)";
+/// A new grant on a device another grant linked before replaces it.
+pub const DELETE_DEVICE_REFRESH_TOKENS: &str = "DELETE FROM refresh_tokens WHERE device_id = $1";
+pub const DELETE_OTHER_DEVICE_TOKENS: &str =
+    "DELETE FROM tokens WHERE device_id = $1 AND hash <> $2";
+/// A grant's token gets its lifetime when it is redeemed.
+pub const SET_TOKEN_EXPIRY: &str =
+    "UPDATE tokens SET expires_at = $1 WHERE hash = $2 AND expires_at IS NOT NULL";
 /// Used once: of two uses at once, the second changes no row.
 pub const USE_REFRESH_TOKEN: &str =
     "UPDATE refresh_tokens SET used = TRUE WHERE hash = $1 AND NOT used";

@@ -542,6 +542,15 @@ impl Store for SqliteStore {
         })
     }
 
+    async fn set_token_expiry(&self, hash: &LookupHash, at: UnixTime) -> Result<(), StoreError> {
+        let hash = hash.clone();
+        write!(self, move |conn| async {
+            queries::set_token_expiry(conn, &hash, at)
+                .await
+                .map_err(map_err)
+        })
+    }
+
     async fn revoke_refresh_token(
         &self,
         application: &ApplicationId,

@@ -1728,7 +1728,7 @@ async fn refresh_tokens_rotate_once_and_a_used_one_ends_its_grant() {
                 application: application.clone(),
                 access: token(access),
                 access_expires_at: Some(NOW.plus_secs(120)),
-                refresh: hash(next),
+                refresh: Some(hash(next)),
                 now: NOW.plus_secs(30),
             };
         // Another application's refresh token is unknown to it.
@@ -1861,5 +1861,98 @@ async fn refresh_tokens_rotate_once_and_a_used_one_ends_its_grant() {
             "{name}"
         );
         assert!(!has_session(store.as_ref(), 10).await, "{name}");
+    }
+}
+
+#[tokio::test]
+async fn a_grant_keeps_few_tokens_however_often_it_is_refreshed() {
+    use pinlink_core::store::{Rotated, Rotation};
+    for (name, store) in backends().await {
+        let alice = account(store.as_ref(), "alice").await;
+        let app = Application {
+            id: ApplicationId::generate(),
+            name: "TV".into(),
+            confidential: false,
+            created_at: NOW,
+            access_token_lifetime_secs: 600,
+            id_token_alg: IdTokenAlg::Rs256,
+        };
+        store
+            .insert_application(&ApplicationRecord {
+                application: app.clone(),
+                secret_hash: None,
+            })
+            .await
+            .expect(name);
+        store
+            .insert_pin(&grant_pin(1, 1, &app), &OPEN)
+            .await
+            .expect(name);
+        let device = store
+            .link_pin(&PinLink {
+                pin: PinId(1),
+                account: alice.id,
+                token: token(6),
+                known_client: hash(70),
+                device_key: None,
+                token_expires_at: Some(NOW.plus_secs(600)),
+                now: NOW,
+            })
+            .await
+            .expect(name)
+            .expect("linked");
+        store
+            .insert_refresh_token(device, &hash(80), NOW)
+            .await
+            .expect(name);
+        let rotation = |i: u8, presented: u8| Rotation {
+            presented: hash(presented),
+            application: app.id.clone(),
+            access: token(100 + i),
+            access_expires_at: Some(NOW.plus_secs(600)),
+            refresh: Some(hash(81 + i)),
+            now: NOW.plus_secs(10 * (i64::from(i) + 1)),
+        };
+        for i in 0..12 {
+            let rotated = store
+                .rotate_refresh_token(&rotation(i, 80 + i))
+                .await
+                .expect(name);
+            assert!(matches!(rotated, Rotated::Rotated(_)), "{name}: {i}");
+        }
+        // The two newest access tokens only.
+        assert!(!has_session(store.as_ref(), 6).await, "{name}");
+        for i in 0..10 {
+            assert!(!has_session(store.as_ref(), 100 + i).await, "{name}: {i}");
+        }
+        assert!(has_session(store.as_ref(), 110).await, "{name}");
+        assert!(has_session(store.as_ref(), 111).await, "{name}");
+        // The ten newest used refresh tokens are remembered; older ones are
+        // unknown (refused, without ending the grant).
+        assert!(
+            matches!(
+                store
+                    .rotate_refresh_token(&rotation(20, 80))
+                    .await
+                    .expect(name),
+                Rotated::Unknown
+            ),
+            "{name}"
+        );
+        assert!(has_session(store.as_ref(), 111).await, "{name}");
+        assert!(
+            matches!(
+                store
+                    .rotate_refresh_token(&rotation(21, 88))
+                    .await
+                    .expect(name),
+                Rotated::Reused
+            ),
+            "{name}"
+        );
+        assert!(
+            !has_session(store.as_ref(), 111).await,
+            "{name}: the grant ended"
+        );
     }
 }

@@ -126,6 +126,11 @@ impl Pinlink {
         scope: Box<str>,
     ) -> Result<IssuedToken, CoreError> {
         let hash = self.secrets.lookup_hash(Purpose::Token, token.expose());
+        // The lifetime starts now, at redemption (the token was made at the
+        // approval, a poll interval or more ago).
+        if let Some(at) = self.access_token_expiry(application) {
+            self.store.set_token_expiry(&hash, at).await?;
+        }
         let session = self
             .store
             .session_by_token(&hash)
@@ -147,7 +152,9 @@ impl Pinlink {
             None
         };
         Ok(IssuedToken {
-            expires_in: session.token_expires_at.map(|at| self.now().secs_until(at)),
+            expires_in: session
+                .token_expires_at
+                .map(|at| self.now().secs_until(at).max(0)),
             id_token: self.id_token(application, &session)?,
             token,
             scope,
@@ -181,7 +188,7 @@ impl Pinlink {
             ),
         };
         self.oidc_keys()
-            .sign(application.id_token_alg, &claims)
+            .sign(application.id_token_alg, &claims, self.now())
             .map(Some)
     }
 
@@ -210,26 +217,30 @@ impl Pinlink {
             });
         }
         let access = AuthToken::generate();
-        let refresh = AuthToken::generate();
+        // An application set to lifetime 0 since: this refresh gives a
+        // token that works until revoked, and no next refresh token.
+        let refresh = (application.access_token_lifetime_secs > 0).then(AuthToken::generate);
         let rotation = Rotation {
             presented: self.secrets.lookup_hash(Purpose::RefreshToken, presented),
             application: application.id.clone(),
             access: self.secrets.new_token(&access),
             access_expires_at: self.access_token_expiry(application),
-            refresh: self
-                .secrets
-                .lookup_hash(Purpose::RefreshToken, refresh.expose()),
+            refresh: refresh
+                .as_ref()
+                .map(|r| self.secrets.lookup_hash(Purpose::RefreshToken, r.expose())),
             now: self.now(),
         };
         match self.store.rotate_refresh_token(&rotation).await? {
             Rotated::Rotated(session) => {
                 tracing::info!(client_id = %application.id, device = session.device.0, "tokens refreshed");
                 Ok(IssuedToken {
-                    expires_in: session.token_expires_at.map(|at| self.now().secs_until(at)),
+                    expires_in: session
+                        .token_expires_at
+                        .map(|at| self.now().secs_until(at).max(0)),
                     id_token: self.id_token(application, &session)?,
                     scope: session.scope.clone().into(),
                     token: access,
-                    refresh_token: Some(refresh),
+                    refresh_token: refresh,
                 })
             }
             Rotated::Reused => {

@@ -255,18 +255,17 @@ impl Pinlink {
             tracing::info!(client_id = %application.id, "grant revoked by its refresh token");
             return Ok(());
         }
-        let session = match self.authenticate(token).await {
-            Ok(session) => session,
-            Err(CoreError::Unavailable(e)) => return Err(CoreError::Unavailable(e)),
-            Err(_) => return Ok(()),
+        // Looked up as stored, expired or not: revoking an access token
+        // that ran out still ends its grant (its refresh token too).
+        let hash = self.secrets.lookup_hash(Purpose::Token, token);
+        let Some(session) = self.store.session_by_token(&hash).await? else {
+            return Ok(());
         };
         if session.application.as_ref() != Some(&application.id) {
             return Ok(());
         }
-        match self
-            .revoke_device(&session.account, session.device_id)
-            .await
-        {
+        self.announce_change();
+        match self.revoke_device(&session.account, session.device).await {
             Ok(()) | Err(CoreError::DeviceNotFound) => Ok(()),
             Err(e) => Err(e),
         }
@@ -288,8 +287,7 @@ impl Pinlink {
             Some(id) => id.as_str().to_owned(),
             None => super::random_hex(32),
         };
-        let client_identifier =
-            ClientIdentifier::parse(Some(&format!("{}/{own}", request.application.id)))?;
+        let client_identifier = ClientIdentifier::of_grant(&request.application.id, &own)?;
         let pin = self
             .create_pin(NewPin {
                 strong: false,

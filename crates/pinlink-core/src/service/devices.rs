@@ -2,7 +2,7 @@
 //! at a time.
 
 use crate::error::CoreError;
-use crate::model::{Account, ClientAddress, Device, DeviceId};
+use crate::model::{Account, ClientAddress, Device, DeviceId, Session};
 use crate::security_log::EventKind;
 
 use super::security_log::{describe, Origin};
@@ -47,6 +47,18 @@ impl Pinlink {
 }
 
 impl Pinlink {
+    /// A device's token removes one of the account's devices (the API):
+    /// [`Pinlink::remove_device`], for tokens that may manage the account.
+    pub async fn remove_device_with_token(
+        &self,
+        session: &Session,
+        device: DeviceId,
+        from: &ClientAddress,
+    ) -> Result<(), CoreError> {
+        session.may_manage_account()?;
+        self.remove_device(&session.account, device, from).await
+    }
+
     /// A person removes one of their devices (the device list, in a page
     /// or through the API): [`Pinlink::revoke_device`], written in the
     /// account's security log.
@@ -104,7 +116,7 @@ mod tests {
             .await
             .expect("pin");
         let linked = core
-            .link_code(&alice, pin.code.as_str(), &here)
+            .approve_code(&alice, pin.code.as_str(), &here, crate::Expect::ANY)
             .await
             .expect("linked");
         let token = linked.auth_token.clone().expect("token");

@@ -113,6 +113,7 @@ impl Pinlink {
         jwk: Jwk,
         from: &ClientAddress,
     ) -> Result<(), CoreError> {
+        session.may_manage_account()?;
         if session.client_identifier.as_str() != client.as_str() {
             return Err(CoreError::JwtRejected(
                 "the token was issued to another client identifier",

@@ -150,9 +150,11 @@ pub struct Pinlink {
 }
 
 /// How long a superseded generation's OpenID Connect keys stay published:
-/// an ID token's lifetime, and ten minutes for instances that read the
-/// generations a minute later.
-const OIDC_KEEP_SECS: i64 = crate::oidc::ID_TOKEN_SECS + 600;
+/// the time it keeps signing after the next one is added (that one is
+/// published first), an ID token's lifetime, and ten minutes for instances
+/// that read the generations a minute later and verifiers' caches.
+const OIDC_KEEP_SECS: i64 =
+    crate::oidc::PUBLISH_BEFORE_SIGNING_SECS + crate::oidc::ID_TOKEN_SECS + 600;
 
 /// Spends reserved before a piece of work; given back with
 /// [`Pinlink::refund`] when the work turns out not to count.

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use crate::clock::UnixTime;
 use crate::error::CoreError;
 use crate::model::{
-    Account, ClientAddress, ClientIdentifier, DeviceGrant, DeviceInfo, Pin, PinCode, PinId,
+    Account, ClientAddress, ClientIdentifier, DeviceGrant, DeviceInfo, Pin, PinCode, PinId, Session,
 };
 use crate::plex_jwt::Jwk;
 use crate::secrets::{constant_time_eq, AuthToken, Purpose};
@@ -282,11 +282,13 @@ impl Pinlink {
     /// the address's budgets.
     pub async fn link_code(
         &self,
-        account: &Account,
+        session: &Session,
         typed: &str,
         from: &ClientAddress,
     ) -> Result<Arc<Pin>, CoreError> {
-        self.approve_code(account, typed, from, Expect::ANY).await
+        session.may_manage_account()?;
+        self.approve_code(&session.account, typed, from, Expect::ANY)
+            .await
     }
 
     /// The live, unlinked pin whose code a signed-in person typed, for the
@@ -693,17 +695,21 @@ mod tests {
         }
         // Right codes do not count, however many.
         for pin in &pins[..(max as usize + 1)] {
-            core.link_code(&alice, pin.code.as_str(), &here)
+            core.approve_code(&alice, pin.code.as_str(), &here, Expect::ANY)
                 .await
                 .expect("right code");
         }
         let wrong = |i: usize| format!("{:04}", i).replace('0', "Z").replace('1', "Y");
         for i in 0..max as usize {
-            let miss = core.link_code(&alice, &wrong(i), &here).await;
+            let miss = core
+                .approve_code(&alice, &wrong(i), &here, Expect::ANY)
+                .await;
             assert!(matches!(miss, Err(CoreError::PinNotFound)), "{miss:?}");
         }
         let last = pins.last().expect("pin");
-        let refused = core.link_code(&alice, last.code.as_str(), &here).await;
+        let refused = core
+            .approve_code(&alice, last.code.as_str(), &here, Expect::ANY)
+            .await;
         assert!(
             matches!(refused, Err(CoreError::TooManyAttempts { .. })),
             "{refused:?}"

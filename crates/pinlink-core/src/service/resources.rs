@@ -47,6 +47,7 @@ impl Pinlink {
         device: &str,
         uris: Vec<String>,
     ) -> Result<(), CoreError> {
+        session.may_manage_account()?;
         if device != session.client_identifier.as_str() && device != session.device_id.0.to_string()
         {
             return Err(CoreError::DeviceNotFound);

@@ -560,6 +560,7 @@ impl Pinlink {
                 if record.token_expires_at.is_some_and(|at| at <= self.now()) {
                     return Err(CoreError::Unauthenticated);
                 }
+                let expires = record.token_expires_at.is_some();
                 let application = record.application;
                 let found = CachedSession {
                     account: record.account,
@@ -569,8 +570,9 @@ impl Pinlink {
                 };
                 // `pinlink client remove` (another process) removes an
                 // application's devices: their tokens are always read from
-                // the store, so that they stop working at once.
-                if application.is_none() {
+                // the store, so that they stop working at once; so are
+                // tokens that expire (the cache knows no expiry).
+                if application.is_none() && !expires {
                     self.sessions
                         .put_if_unchanged(hash.clone(), found.clone(), epoch);
                 }

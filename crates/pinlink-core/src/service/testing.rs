@@ -389,6 +389,18 @@ impl Store for MemoryStore {
         let Some(&(device, used)) = s.refresh_tokens.get(&rotation.presented) else {
             return Ok(Rotated::Unknown);
         };
+        let disabled_account = s
+            .devices
+            .iter()
+            .find(|d| d.record.id == device)
+            .is_some_and(|d| {
+                s.accounts
+                    .iter()
+                    .any(|a| a.account.id == d.account && a.disabled)
+            });
+        if disabled_account {
+            return Ok(Rotated::Unknown);
+        }
         let ours = s
             .devices
             .iter()
@@ -403,8 +415,9 @@ impl Store for MemoryStore {
         }
         s.refresh_tokens
             .insert(rotation.presented.clone(), (device, true));
-        s.refresh_tokens
-            .insert(rotation.refresh.clone(), (device, false));
+        if let Some(next) = &rotation.refresh {
+            s.refresh_tokens.insert(next.clone(), (device, false));
+        }
         let now = rotation.now;
         s.tokens.push((
             rotation.access.hash.clone(),
@@ -428,6 +441,14 @@ impl Store for MemoryStore {
         }
         Ok(s.session(row, Some(&rotation.access.hash))
             .map_or(Rotated::Unknown, Rotated::Rotated))
+    }
+
+    async fn set_token_expiry(&self, hash: &LookupHash, at: UnixTime) -> Result<(), StoreError> {
+        let mut s = self.state.lock();
+        if let Some(expiry) = s.token_expiry.get_mut(hash) {
+            *expiry = at;
+        }
+        Ok(())
     }
 
     async fn revoke_refresh_token(

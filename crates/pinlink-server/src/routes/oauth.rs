@@ -14,7 +14,7 @@
 //! accepted, for `yup-oauth2`'s defaults.
 
 use axum::extract::State;
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{header, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use pinlink_core::{Application, ClientIdentifier, CoreError, NewDeviceGrant, RawDeviceInfo};
@@ -64,8 +64,10 @@ pub async fn metadata(State(state): State<AppState>) -> Response {
     responses((status = 200, description = "RFC 8628 §3.2", body = crate::openapi::DeviceAuthorizationBody), (status = "default", description = "RFC 6749 §5.2: 400 for what the client can act on, 401 (with WWW-Authenticate) only for a failed client authentication, 503 when busy", body = crate::openapi::OAuthErrorBody)))]
 pub async fn device_authorization(
     State(state): State<AppState>,
+    uri: Uri,
     request: Result<PlexRequest, ApiError>,
 ) -> Result<Response, OAuthError> {
+    refuse_secrets_in_query(&uri)?;
     let request = request?;
     let application = authenticate_client(&state, &request, Hot::No).await?;
     let scope = request.get("scope").unwrap_or_default().trim().to_owned();
@@ -106,8 +108,10 @@ pub async fn device_authorization(
     responses((status = 200, description = "The device's tokens: once for a device code, at every refresh for a refresh token", body = crate::openapi::TokenBody), (status = "default", description = "RFC 6749 §5.2: 400 for what the client can act on (a refresh token used before: invalid_grant, and the grant is ended), 401 (with WWW-Authenticate) only for a failed client authentication, 503 when busy", body = crate::openapi::OAuthErrorBody)))]
 pub async fn token(
     State(state): State<AppState>,
+    uri: Uri,
     request: Result<PlexRequest, ApiError>,
 ) -> Result<Response, OAuthError> {
+    refuse_secrets_in_query(&uri)?;
     let request = request?;
     let refresh = match request.get("grant_type") {
         None => return Err(OAuthError::InvalidRequest("grant_type is missing".into())),
@@ -171,8 +175,10 @@ pub async fn token(
     responses((status = 200, description = "RFC 7662 §2.2", body = crate::openapi::IntrospectionBody), (status = "default", description = "401 invalid_client for a public application or a wrong secret", body = crate::openapi::OAuthErrorBody)))]
 pub async fn introspect(
     State(state): State<AppState>,
+    uri: Uri,
     request: Result<PlexRequest, ApiError>,
 ) -> Result<Response, OAuthError> {
+    refuse_secrets_in_query(&uri)?;
     let request = request?;
     let application = authenticate_client(&state, &request, Hot::Yes).await?;
     let token = request
@@ -206,8 +212,10 @@ pub async fn introspect(
     responses((status = 200, description = "Revoked (or unknown: RFC 7009 §2.2)"), (status = "default", description = "RFC 6749 §5.2: 400 for what the client can act on, 401 (with WWW-Authenticate) only for a failed client authentication, 503 when busy", body = crate::openapi::OAuthErrorBody)))]
 pub async fn revoke(
     State(state): State<AppState>,
+    uri: Uri,
     request: Result<PlexRequest, ApiError>,
 ) -> Result<Response, OAuthError> {
+    refuse_secrets_in_query(&uri)?;
     let request = request?;
     let application = authenticate_client(&state, &request, Hot::No).await?;
     let token = request
@@ -218,6 +226,35 @@ pub async fn revoke(
         .revoke_for_application(&application, token)
         .await?;
     Ok(no_store(StatusCode::OK))
+}
+
+/// Names of the parameters that carry a secret.
+const SECRET_PARAMETERS: [&str; 6] = [
+    "client_secret",
+    "refresh_token",
+    "device_code",
+    "code",
+    "token",
+    "access_token",
+];
+
+/// Credentials come in the body or the `Authorization` header, never in the
+/// URL, which proxies and browsers keep in their logs (RFC 6749 §2.3.1 and
+/// §3.2, RFC 7662 §2.1, RFC 6750 §2.3).
+pub(crate) fn refuse_secrets_in_query(uri: &Uri) -> Result<(), OAuthError> {
+    let Some(query) = uri.query() else {
+        return Ok(());
+    };
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query).unwrap_or_default();
+    match pairs
+        .iter()
+        .find(|(name, _)| SECRET_PARAMETERS.contains(&name.to_ascii_lowercase().as_str()))
+    {
+        Some((name, _)) => Err(OAuthError::InvalidRequest(format!(
+            "{name} must be sent in the request body, not in the URL"
+        ))),
+        None => Ok(()),
+    }
 }
 
 /// Whether a request is on the hot path (token requests, every few

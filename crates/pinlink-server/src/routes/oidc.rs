@@ -4,6 +4,7 @@
 //! with the token answers (`oauth.rs`).
 
 use axum::extract::State;
+use axum::http::Uri;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::json;
@@ -76,8 +77,12 @@ pub async fn jwks(State(state): State<AppState>) -> Result<Response, ApiError> {
     responses((status = 200, description = "The account's claims", body = crate::openapi::Object), (status = 401, description = "No token, or one unknown, expired or revoked (WWW-Authenticate: Bearer)"), (status = 403, description = "The grant has no openid scope")))]
 pub async fn user_info(
     State(state): State<AppState>,
+    uri: Uri,
     request: Result<PlexRequest, ApiError>,
 ) -> Result<Response, BearerError> {
+    if super::oauth::refuse_secrets_in_query(&uri).is_err() {
+        return Err(BearerError::InQuery);
+    }
     let request = request.map_err(|_| BearerError::Missing)?;
     let token = request
         .token()
@@ -94,9 +99,10 @@ pub async fn user_info(
     responses((status = 200, description = "The account's claims", body = crate::openapi::Object), (status = 401, description = "No token, or one unknown, expired or revoked (WWW-Authenticate: Bearer)"), (status = 403, description = "The grant has no openid scope")))]
 pub async fn user_info_posted(
     state: State<AppState>,
+    uri: Uri,
     request: Result<PlexRequest, ApiError>,
 ) -> Result<Response, BearerError> {
-    user_info(state, request).await
+    user_info(state, uri, request).await
 }
 
 /// `/oauth/authorize`: not offered. pinlink signs devices in with the

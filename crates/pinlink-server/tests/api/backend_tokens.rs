@@ -525,3 +525,259 @@ async fn oauth_error_any(response: Response) -> String {
     let body: Value = response.json().await.expect("json");
     body["error"].as_str().expect("error").to_owned()
 }
+
+/// A second reader's attack: a grant's access token, while live, must not
+/// leave behind anything that outlives it.
+#[tokio::test]
+async fn a_grant_token_cannot_approve_codes_register_keys_or_change_devices() {
+    let app = TestApp::spawn().await;
+    let (client, _) = app
+        .register_application_with("Short lived", false, lasting(60))
+        .await;
+    let first = granted(&app, &client, "").await;
+    let access = field(&first, "access_token");
+    assert_eq!(app.user(access).await.status(), StatusCode::OK, "it reads");
+
+    // Approve a plex.tv pin (that would give a token that never expires).
+    let pin = app.create_pin("thief-device", true).await;
+    let approve = app.link(access, pin["code"].as_str().expect("code")).await;
+    assert_eq!(approve.status(), StatusCode::FORBIDDEN);
+    // Register a device key (Plex JWTs for a week, after it expired).
+    let devices = app.get_json("/api/v2/devices.json", access).await;
+    let own = devices
+        .as_array()
+        .expect("devices")
+        .iter()
+        .find(|d| d["product"] == "Short lived")
+        .cloned()
+        .expect("listed");
+    let device = crate::harness::JwtDevice::new(7, own["clientIdentifier"].as_str().expect("id"));
+    let key = app
+        .register_jwk(access, device.client(), device.jwk())
+        .await;
+    assert!(key.status().is_client_error(), "{}", key.status());
+    // Remove a device, publish connections.
+    let alice = app.sign_in("alice-laptop").await;
+    let laptop = app
+        .get_json("/api/v2/devices.json", &alice)
+        .await
+        .as_array()
+        .expect("devices")
+        .iter()
+        .find(|d| d["clientIdentifier"] == "alice-laptop")
+        .and_then(|d| d["id"].as_i64())
+        .expect("laptop");
+    let removed = app
+        .request(Method::DELETE, &format!("/api/v2/devices/{laptop}"))
+        .header("X-Plex-Token", access)
+        .go()
+        .await;
+    assert_eq!(removed.status(), StatusCode::FORBIDDEN);
+    assert_eq!(app.user(&alice).await.status(), StatusCode::OK);
+    // And nobody may create a pin in a grant's namespace (it would take the
+    // grant's device over).
+    let namespaced = app
+        .request(Method::POST, "/api/v2/pins")
+        .header("Accept", "application/json")
+        .header(
+            "X-Plex-Client-Identifier",
+            own["clientIdentifier"].as_str().expect("id"),
+        )
+        .header("X-Plex-Product", "Thief")
+        .go()
+        .await;
+    assert_eq!(namespaced.status(), StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn a_grant_keeps_two_access_tokens_and_its_lifetime_counts_from_redemption() {
+    let app = TestApp::spawn().await;
+    let (client, _) = app
+        .register_application_with("Counted", false, lasting(60))
+        .await;
+    // Redeemed 30 s after the approval: still the whole lifetime.
+    let started = app.device_authorization(&client, &[]).await;
+    let alice = app.sign_in("alice-browser").await;
+    assert_eq!(
+        app.link(&alice, started["user_code"].as_str().expect("code"))
+            .await
+            .status(),
+        StatusCode::NO_CONTENT
+    );
+    app.clock.advance(30);
+    let first: Value = app
+        .token_request(&client, started["device_code"].as_str().expect("dc"), &[])
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(first["expires_in"], 60);
+
+    // Refreshed three times: the oldest access tokens are gone, the two
+    // newest work.
+    let mut access = vec![field(&first, "access_token").to_owned()];
+    let mut refresh_token = field(&first, "refresh_token").to_owned();
+    for _ in 0..3 {
+        let next: Value = refresh(&app, &client, &refresh_token)
+            .await
+            .json()
+            .await
+            .expect("json");
+        access.push(field(&next, "access_token").to_owned());
+        refresh_token = field(&next, "refresh_token").to_owned();
+    }
+    for (n, token) in access.iter().enumerate() {
+        let expected = if n >= access.len() - 2 {
+            StatusCode::OK
+        } else {
+            StatusCode::UNAUTHORIZED
+        };
+        assert_eq!(app.user(token).await.status(), expected, "token {n}");
+    }
+}
+
+#[tokio::test]
+async fn revoking_an_expired_access_token_still_ends_its_grant() {
+    let app = TestApp::spawn().await;
+    let (client, _) = app
+        .register_application_with("Expiring", false, lasting(60))
+        .await;
+    let first = granted(&app, &client, "").await;
+    app.clock.advance(61);
+    let revoked = app
+        .request(Method::POST, "/oauth/revoke")
+        .form(&[
+            ("client_id", client.as_str()),
+            ("token", field(&first, "access_token")),
+        ])
+        .go()
+        .await;
+    assert_eq!(revoked.status(), StatusCode::OK);
+    assert_eq!(
+        oauth_error(refresh(&app, &client, field(&first, "refresh_token")).await).await,
+        "invalid_grant"
+    );
+}
+
+#[tokio::test]
+async fn a_disabled_account_s_refresh_waits_and_works_again_once_enabled() {
+    let app = TestApp::spawn().await;
+    let (client, _) = app.register_application("Paused", false).await;
+    let first = granted(&app, &client, "").await;
+    app.core
+        .set_disabled(USERNAME, true)
+        .await
+        .expect("disabled");
+    assert_eq!(
+        oauth_error(refresh(&app, &client, field(&first, "refresh_token")).await).await,
+        "invalid_grant"
+    );
+    app.core
+        .set_disabled(USERNAME, false)
+        .await
+        .expect("enabled");
+    let again = refresh(&app, &client, field(&first, "refresh_token")).await;
+    assert_eq!(
+        again.status(),
+        StatusCode::OK,
+        "the refresh token was not used up"
+    );
+}
+
+#[tokio::test]
+async fn a_lifetime_set_to_zero_later_gives_a_last_token_that_does_not_expire() {
+    let app = TestApp::spawn().await;
+    let (client, _) = app
+        .register_application_with("Changed", false, lasting(60))
+        .await;
+    let first = granted(&app, &client, "").await;
+    app.core
+        .set_application_settings(&client, Some(0), None)
+        .await
+        .expect("set");
+    app.clock.advance(6); // the application is read again
+    let last: Value = refresh(&app, &client, field(&first, "refresh_token"))
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert!(last.get("refresh_token").is_none(), "{last}");
+    assert!(last.get("expires_in").is_none(), "{last}");
+    app.clock.advance(30 * 24 * 3600);
+    assert_eq!(
+        app.user(field(&last, "access_token")).await.status(),
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn a_second_grant_on_the_same_device_replaces_the_first() {
+    let app = TestApp::spawn().await;
+    let (client, _) = app.register_application("Twice", false).await;
+    let grant = |scope: &'static str| {
+        let app = &app;
+        let client = client.clone();
+        async move {
+            let started = app
+                .device_authorization(
+                    &client,
+                    &[("scope", scope), ("X-Plex-Client-Identifier", "same-tv")],
+                )
+                .await;
+            let alice = app.sign_in("alice-browser").await;
+            app.link(&alice, started["user_code"].as_str().expect("code"))
+                .await;
+            let answer: Value = app
+                .token_request(&client, started["device_code"].as_str().expect("dc"), &[])
+                .await
+                .json()
+                .await
+                .expect("json");
+            answer
+        }
+    };
+    let first = grant("openid").await;
+    let second = grant("openid profile email").await;
+    assert_eq!(
+        app.user(field(&first, "access_token")).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        oauth_error(refresh(&app, &client, field(&first, "refresh_token")).await).await,
+        "invalid_grant"
+    );
+    assert_eq!(
+        refresh(&app, &client, field(&second, "refresh_token"))
+            .await
+            .status(),
+        StatusCode::OK,
+        "the old grant's used refresh token did not end the new grant"
+    );
+}
+
+#[tokio::test]
+async fn credentials_in_the_url_are_refused() {
+    let app = TestApp::spawn().await;
+    let (client, _) = app.register_application("Careful", false).await;
+    let first = granted(&app, &client, "openid").await;
+    let access = field(&first, "access_token");
+    for path in [
+        format!(
+            "/oauth/token?grant_type=refresh_token&client_id={client}&refresh_token={}",
+            field(&first, "refresh_token")
+        ),
+        format!("/oauth/introspect?client_id={client}&token={access}"),
+        format!("/oauth/revoke?client_id={client}&token={access}"),
+    ] {
+        let answer = app.request(Method::POST, &path).go().await;
+        assert_eq!(answer.status(), StatusCode::BAD_REQUEST, "{path}");
+        assert_eq!(oauth_error(answer).await, "invalid_request");
+    }
+    let info = app
+        .request(Method::GET, &format!("/userinfo?access_token={access}"))
+        .go()
+        .await;
+    assert_eq!(info.status(), StatusCode::BAD_REQUEST);
+    // Nothing was used or revoked on the way.
+    assert_eq!(app.user(access).await.status(), StatusCode::OK);
+}

@@ -105,7 +105,7 @@ pub async fn revoke(
         .map_err(|_| CoreError::InvalidInput(format!("device id {id:?} is not a number")))?;
     state
         .core
-        .remove_device(&session.account, DeviceId(id), &request.client_address())
+        .remove_device_with_token(&session, DeviceId(id), &request.client_address())
         .await?;
     Ok(Reply::status(StatusCode::OK))
 }

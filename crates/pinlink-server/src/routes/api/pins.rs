@@ -97,7 +97,7 @@ pub async fn link(State(state): State<AppState>, request: PlexRequest) -> Result
     let code = request.get("code").unwrap_or_default();
     state
         .core
-        .link_code(&session.account, code, &request.client_address())
+        .link_code(&session, code, &request.client_address())
         .await?;
     Ok(Reply::status(StatusCode::NO_CONTENT))
 }
