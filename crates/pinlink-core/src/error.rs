@@ -8,6 +8,27 @@
 
 use crate::clock::UnixTime;
 
+/// `/login`'s proof, between its two steps, that the password was right: the
+/// account, until when (a few minutes), and for which client, under the
+/// server's key. `Debug` shows nothing of it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct TwoStepTicket(pub(crate) String);
+
+impl std::fmt::Debug for TwoStepTicket {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TwoStepTicket(<redacted>)")
+    }
+}
+
+impl TwoStepTicket {
+    pub fn presented(text: String) -> TwoStepTicket {
+        TwoStepTicket(text)
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum CoreError {
     #[error("X-Plex-Client-Identifier is missing")]
@@ -38,7 +59,7 @@ pub enum CoreError {
     #[error("Please enter the verification code")]
     VerificationCodeRequired {
         /// For `/login`'s second step; the API has no use for it.
-        ticket: crate::service::TwoStepTicket,
+        ticket: TwoStepTicket,
     },
     /// The verification code (or recovery code) is wrong, or was used
     /// already.

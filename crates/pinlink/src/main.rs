@@ -9,6 +9,7 @@ mod credentials;
 mod data;
 mod device_commands;
 mod keys;
+mod limit_names;
 mod moving;
 mod resource;
 mod serve;

@@ -92,7 +92,7 @@ impl TestMode {
         settings.caps.link_codes_per_address = u32::MAX;
         settings.caps.link_codes = 65_536;
         for (name, value) in &self.limits {
-            crate::serve::set_limit(settings, name, *value)
+            crate::limit_names::set_limit(settings, name, *value)
                 .with_context(|| format!("[limits] in the test mode file: {name}"))?;
         }
         Ok(())

@@ -37,6 +37,7 @@ use crate::live_sessions::LiveSessions;
 use crate::secrets::{Secrets, ServerKey};
 use crate::store::{Change, Reservation, Spend, Store};
 
+pub use crate::error::TwoStepTicket;
 pub use auto_approve::AutoApprove;
 pub use backend_tokens::{
     check_lifetime, ApplicationSettings, Introspection, IssuedToken, UserInfo,
@@ -47,7 +48,7 @@ pub use device_grant::{NewDeviceGrant, StartedGrant};
 pub use passkeys::PasskeyCeremony;
 pub use pins::{Expect, NewPin, Polled};
 pub use security_log::{describe, Origin, LOG_PAGE};
-pub use sessions::{SignIn, TwoStepTicket};
+pub use sessions::SignIn;
 
 /// Tunable rules. The defaults are plex.tv's lifetimes (protocol reference
 /// §2.1), the budgets of [`Budgets::default`] and the caps of

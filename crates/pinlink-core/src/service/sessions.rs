@@ -11,7 +11,7 @@
 //! do.
 
 use crate::clock::UnixTime;
-use crate::error::CoreError;
+use crate::error::{CoreError, TwoStepTicket};
 use crate::limits::{BudgetKeys, SignInSubject};
 use crate::live_sessions::CachedSession;
 use crate::model::{Account, AccountId, ClientAddress, ClientIdentifier, DeviceInfo, Session};
@@ -43,27 +43,6 @@ pub struct SignIn {
     pub client_identifier: ClientIdentifier,
     pub device: DeviceInfo,
     pub from: ClientAddress,
-}
-
-/// `/login`'s proof, between its two steps, that the password was right: the
-/// account, until when (a few minutes), and for which client, under the
-/// server's key. `Debug` shows nothing of it.
-#[derive(Clone, PartialEq, Eq)]
-pub struct TwoStepTicket(String);
-
-impl std::fmt::Debug for TwoStepTicket {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("TwoStepTicket(<redacted>)")
-    }
-}
-
-impl TwoStepTicket {
-    pub fn presented(text: String) -> TwoStepTicket {
-        TwoStepTicket(text)
-    }
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
 }
 
 /// How long `/login`'s second step may wait for the code.

@@ -34,6 +34,10 @@ pub(crate) const AUTH_METHODS: [&str; 3] = ["none", "client_secret_basic", "clie
 /// Introspection is for confidential applications only.
 pub(crate) const SECRET_AUTH_METHODS: [&str; 2] = ["client_secret_basic", "client_secret_post"];
 pub(crate) const REFRESH_GRANT: &str = "refresh_token";
+/// The scopes pinlink knows: `openid` for an ID token, `profile` and
+/// `email` for their claims, `offline_access` for a refresh token (which
+/// pinlink gives to every grant whose access tokens expire).
+pub(crate) const SCOPES: [&str; 4] = ["openid", "profile", "email", "offline_access"];
 
 /// `GET /.well-known/oauth-authorization-server` (RFC 8414): where the
 /// endpoints are. `issuer` is the public URL exactly.
@@ -51,7 +55,7 @@ pub async fn metadata(State(state): State<AppState>) -> Response {
         "userinfo_endpoint": format!("{base}/userinfo"),
         "grant_types_supported": [DEVICE_CODE_GRANT, REFRESH_GRANT],
         "response_types_supported": [],
-        "scopes_supported": crate::routes::oidc::SCOPES,
+        "scopes_supported": SCOPES,
         "token_endpoint_auth_methods_supported": AUTH_METHODS,
         "revocation_endpoint_auth_methods_supported": AUTH_METHODS,
         "introspection_endpoint_auth_methods_supported": SECRET_AUTH_METHODS,

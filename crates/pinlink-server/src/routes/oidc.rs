@@ -9,15 +9,12 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::json;
 
-use super::oauth::{no_store, AUTH_METHODS, DEVICE_CODE_GRANT, REFRESH_GRANT, SECRET_AUTH_METHODS};
+use super::oauth::{
+    no_store, AUTH_METHODS, DEVICE_CODE_GRANT, REFRESH_GRANT, SCOPES, SECRET_AUTH_METHODS,
+};
 use crate::error::{ApiError, BearerError};
 use crate::request::PlexRequest;
 use crate::state::AppState;
-
-/// The scopes pinlink knows: `openid` for an ID token, `profile` and
-/// `email` for their claims, `offline_access` for a refresh token (which
-/// pinlink gives to every grant whose access tokens expire).
-pub(crate) const SCOPES: [&str; 4] = ["openid", "profile", "email", "offline_access"];
 
 /// `GET /.well-known/openid-configuration` (OpenID Connect Discovery §3),
 /// with the same issuer as the RFC 8414 document: the public URL exactly.
