@@ -1046,6 +1046,7 @@ pub async fn rotate_refresh_token<C: Db + ?Sized>(
     // Bounded per grant, however often it is refreshed.
     Statement::new(sql::TRIM_GRANT_TOKENS)
         .int(device.0)
+        .bytes(rotation.access.hash.as_bytes())
         .execute(&mut *conn)
         .await?;
     Statement::new(sql::TRIM_USED_REFRESH_TOKENS)

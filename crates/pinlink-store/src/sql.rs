@@ -236,10 +236,13 @@ pub const INSERT_REFRESH_TOKEN: &str =
 pub const REFRESH_TOKEN: &str = "SELECT r.device_id, r.used, d.oauth_client, a.disabled \
      FROM refresh_tokens r JOIN devices d ON d.id = r.device_id \
      JOIN accounts a ON a.id = d.account_id WHERE r.hash = $1";
-/// A grant keeps its newest two access tokens at a rotation (the one just
-/// issued, and the one a request in flight may still carry).
-pub const TRIM_GRANT_TOKENS: &str = "DELETE FROM tokens WHERE device_id = $1 AND hash NOT IN \
-     (SELECT hash FROM tokens WHERE device_id = $1 ORDER BY created_at DESC, hash DESC LIMIT 2)";
+/// A grant keeps two access tokens at a rotation: the one just issued
+/// (`$2`), and the newest before it (a request in flight may still carry
+/// it).
+pub const TRIM_GRANT_TOKENS: &str = "DELETE FROM tokens \
+     WHERE device_id = $1 AND hash <> $2 AND hash NOT IN \
+     (SELECT hash FROM tokens WHERE device_id = $1 AND hash <> $2 \
+      ORDER BY created_at DESC, hash DESC LIMIT 1)";
 /// ... and its newest used refresh tokens, to recognise them if they come
 /// back.
 pub const TRIM_USED_REFRESH_TOKENS: &str = "DELETE FROM refresh_tokens \

@@ -1920,38 +1920,50 @@ async fn a_grant_keeps_few_tokens_however_often_it_is_refreshed() {
                 .expect(name);
             assert!(matches!(rotated, Rotated::Rotated(_)), "{name}: {i}");
         }
+        // Many rotations in one second (hashes in any order): the token
+        // just issued is never the one trimmed.
+        for i in 12..40 {
+            let same_second = Rotation {
+                now: NOW.plus_secs(200),
+                ..rotation(i, 80 + i)
+            };
+            let rotated = store.rotate_refresh_token(&same_second).await.expect(name);
+            assert!(matches!(rotated, Rotated::Rotated(_)), "{name}: {i}");
+            assert!(has_session(store.as_ref(), 100 + i).await, "{name}: {i}");
+        }
+        let rotation = |i: u8, presented: u8| Rotation {
+            now: NOW.plus_secs(300 + i64::from(i)),
+            ..rotation(i, presented)
+        };
+        for i in 40..52 {
+            let rotated = store
+                .rotate_refresh_token(&rotation(i, 80 + i))
+                .await
+                .expect(name);
+            assert!(matches!(rotated, Rotated::Rotated(_)), "{name}: {i}");
+        }
         // The two newest access tokens only.
         assert!(!has_session(store.as_ref(), 6).await, "{name}");
-        for i in 0..10 {
+        for i in 0..50 {
             assert!(!has_session(store.as_ref(), 100 + i).await, "{name}: {i}");
         }
-        assert!(has_session(store.as_ref(), 110).await, "{name}");
-        assert!(has_session(store.as_ref(), 111).await, "{name}");
+        assert!(has_session(store.as_ref(), 150).await, "{name}");
+        assert!(has_session(store.as_ref(), 151).await, "{name}");
         // The ten newest used refresh tokens are remembered; older ones are
         // unknown (refused, without ending the grant).
+        let old = store
+            .rotate_refresh_token(&rotation(60, 80))
+            .await
+            .expect(name);
+        assert!(matches!(old, Rotated::Unknown), "{name}");
+        assert!(has_session(store.as_ref(), 151).await, "{name}");
+        let recent = store
+            .rotate_refresh_token(&rotation(61, 128))
+            .await
+            .expect(name);
+        assert!(matches!(recent, Rotated::Reused), "{name}");
         assert!(
-            matches!(
-                store
-                    .rotate_refresh_token(&rotation(20, 80))
-                    .await
-                    .expect(name),
-                Rotated::Unknown
-            ),
-            "{name}"
-        );
-        assert!(has_session(store.as_ref(), 111).await, "{name}");
-        assert!(
-            matches!(
-                store
-                    .rotate_refresh_token(&rotation(21, 88))
-                    .await
-                    .expect(name),
-                Rotated::Reused
-            ),
-            "{name}"
-        );
-        assert!(
-            !has_session(store.as_ref(), 111).await,
+            !has_session(store.as_ref(), 151).await,
             "{name}: the grant ended"
         );
     }

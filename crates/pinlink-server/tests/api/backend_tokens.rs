@@ -618,6 +618,7 @@ async fn a_grant_keeps_two_access_tokens_and_its_lifetime_counts_from_redemption
     let mut access = vec![field(&first, "access_token").to_owned()];
     let mut refresh_token = field(&first, "refresh_token").to_owned();
     for _ in 0..3 {
+        app.clock.advance(1);
         let next: Value = refresh(&app, &client, &refresh_token)
             .await
             .json()
