@@ -41,10 +41,11 @@ end
 
 function done(summary, latency, requests)
   local e = summary.errors
-  local ran_out, unexpected_answers = 0, 0
+  local ran_out, unexpected_answers, refused_answers = 0, 0, 0
   for _, t in ipairs(threads) do
     ran_out = ran_out + (t:get("ran_out") or 0)
     unexpected_answers = unexpected_answers + (t:get("unexpected") or 0)
+    refused_answers = refused_answers + (t:get("refused") or 0)
   end
   local status_errors = e.status
   if expected_status then
@@ -52,8 +53,8 @@ function done(summary, latency, requests)
   end
   io.write(string.format(
     'PINLINK-BENCH {"requests":%d,"duration_us":%d,"errors":%d,"status_errors":%d,' ..
-    '"p50_us":%d,"p99_us":%d,"ran_out":%d}\n',
+    '"p50_us":%d,"p99_us":%d,"ran_out":%d,"refused":%d}\n',
     summary.requests, summary.duration,
     e.connect + e.read + e.write + e.timeout + status_errors, status_errors,
-    latency:percentile(50), latency:percentile(99), ran_out))
+    latency:percentile(50), latency:percentile(99), ran_out, refused_answers))
 end

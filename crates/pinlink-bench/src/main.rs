@@ -112,6 +112,9 @@ pub struct Figures {
     /// up: the rate is a lower bound.
     pub ran_out: bool,
     pub first_error: Option<String>,
+    /// Answers the scenario expects to be refusals (a cap's 503), counted
+    /// apart from errors.
+    pub refused: u64,
 }
 
 impl Figures {
@@ -129,6 +132,7 @@ impl Figures {
             p99_ms: self.p99_ms.max(other.p99_ms),
             ran_out: self.ran_out || other.ran_out,
             first_error: self.first_error.or_else(|| other.first_error.clone()),
+            refused: self.refused + other.refused,
         }
     }
 }
@@ -416,6 +420,56 @@ async fn bench(cli: Cli) -> anyhow::Result<()> {
     .await?;
 
     let mut rows = Vec::new();
+    // The headline: pinlink as operators run it, the default limits on and
+    // the requests spread over many client addresses, on an instance of its
+    // own (same database backend, its own SQLite file).
+    let limited_dir = work.path.join("limited");
+    std::fs::create_dir_all(&limited_dir)?;
+    let limited_data = server::Data {
+        dir: &limited_dir,
+        database: fresh.as_ref().map(|f| f.url.as_str()),
+    };
+    let limited = server::Pinlink::start_with(
+        &server_bin,
+        &limited_data,
+        cli.instances,
+        server::Limits::Default,
+        &[],
+    )
+    .await?;
+    for (label, strong) in [("strong", "1"), ("4-character", "0")] {
+        eprintln!("create {label}, default limits: measuring …");
+        let figures = measure(
+            &cli,
+            &[limited.address],
+            wrk::script("create_limited"),
+            seconds,
+            &[
+                ("BENCH_STRONG", strong.into()),
+                // 201, and for 4-character codes the cap's 503, are right.
+                ("BENCH_EXPECTED_STATUS", "201".into()),
+            ],
+            |_| Vec::new(),
+            &work.path,
+        )
+        .await?;
+        let refused = if figures.refused > 0 {
+            format!(
+                "; {} of them refused at the cap on live 4-character codes (503)",
+                figures.refused
+            )
+        } else {
+            String::new()
+        };
+        rows.push(Row {
+            name: format!(
+                "create {label}, default limits, a client address per request (durable{refused})"
+            ),
+            figures,
+        });
+    }
+    limited.stop().await?;
+
     eprintln!("create: measuring …");
     let created = measure(
         &cli,
@@ -429,7 +483,7 @@ async fn bench(cli: Cli) -> anyhow::Result<()> {
     .await?;
     let live = pins.len() as u64 + created.requests - created.errors;
     rows.push(Row {
-        name: "create (durable)".into(),
+        name: "create strong, limits off (durable)".into(),
         figures: created,
     });
 
@@ -485,7 +539,7 @@ async fn bench(cli: Cli) -> anyhow::Result<()> {
     .await?;
     let linked_count = usize::try_from(linked.requests - linked.errors).unwrap_or(0);
     rows.push(Row {
-        name: "link (durable)".into(),
+        name: "link, limits off (durable)".into(),
         figures: linked,
     });
 

@@ -133,21 +133,47 @@ impl Data<'_> {
     }
 }
 
+/// Which limits an instance runs with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Limits {
+    /// Every budget and cap off ([`NO_LIMITS`]): throughput alone.
+    Off,
+    /// The defaults, as operators run pinlink, behind a proxy on 127.0.0.1
+    /// whose `X-Forwarded-For` names the client (so the load can come from
+    /// many addresses).
+    Default,
+}
+
 impl Pinlink {
-    /// Starts one instance; `instance` 0 also creates the bench account.
+    /// Starts one instance with every limit off; `instance` 0 also creates
+    /// the bench account.
     pub async fn start(
         bin: &Path,
         data: &Data<'_>,
         instance: usize,
         extra_args: &[&str],
     ) -> anyhow::Result<Pinlink> {
+        Self::start_with(bin, data, instance, Limits::Off, extra_args).await
+    }
+
+    pub async fn start_with(
+        bin: &Path,
+        data: &Data<'_>,
+        instance: usize,
+        limits: Limits,
+        extra_args: &[&str],
+    ) -> anyhow::Result<Pinlink> {
+        let limit_args: &[&str] = match limits {
+            Limits::Off => NO_LIMITS,
+            Limits::Default => &["--trusted-proxy", "127.0.0.1"],
+        };
         let env = data.env();
         if instance == 0 {
             add_bench_account(bin, &env).await?;
         }
         let mut child = Command::new(bin)
             .args(["serve", "--listen", "127.0.0.1:0"])
-            .args(NO_LIMITS)
+            .args(limit_args)
             .args(extra_args)
             .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
             .stderr(Stdio::piped())

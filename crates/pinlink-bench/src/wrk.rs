@@ -23,6 +23,7 @@ pub fn script(name: &str) -> &'static str {
     match name {
         "baseline" => include_str!("../lua/baseline.lua"),
         "create" => include_str!("../lua/create.lua"),
+        "create_limited" => include_str!("../lua/create_limited.lua"),
         "poll" => include_str!("../lua/poll.lua"),
         "link" => include_str!("../lua/link.lua"),
         "user" => include_str!("../lua/user.lua"),
@@ -133,6 +134,7 @@ fn parse(stdout: &str) -> anyhow::Result<Figures> {
         p50_ms: n("p50_us")? as f64 / 1000.0,
         p99_ms: n("p99_us")? as f64 / 1000.0,
         ran_out: n("ran_out")? > 0,
+        refused: v["refused"].as_u64().unwrap_or(0),
         first_error: (errors > 0).then(|| {
             format!(
                 "{status_errors} answers with an unexpected status, {} socket errors",
