@@ -75,10 +75,14 @@ impl PlexRequest {
     /// `Authorization: Bearer` (RFC 6750), so that OAuth libraries need
     /// nothing Plex-specific.
     pub fn token(&self) -> Option<&str> {
-        self.get("X-Plex-Token").or_else(|| {
-            let (scheme, value) = self.authorization.as_deref()?.split_once(' ')?;
-            scheme.eq_ignore_ascii_case("bearer").then(|| value.trim())
-        })
+        self.get("X-Plex-Token").or_else(|| self.bearer_token())
+    }
+
+    /// `Authorization: Bearer` alone (RFC 6750), for the endpoints that are
+    /// OAuth's rather than plex.tv's.
+    pub fn bearer_token(&self) -> Option<&str> {
+        let (scheme, value) = self.authorization.as_deref()?.split_once(' ')?;
+        scheme.eq_ignore_ascii_case("bearer").then(|| value.trim())
     }
 
     /// HTTP Basic credentials (RFC 6749 §2.3.1): the id and secret, each

@@ -69,7 +69,8 @@ pub async fn jwks(State(state): State<AppState>) -> Result<Response, ApiError> {
 
 /// `GET` or `POST /userinfo` (OpenID Connect Core §5.3) with a device
 /// grant's access token as `Authorization: Bearer` (or `access_token` in a
-/// posted form): `sub` and the claims of the granted scopes.
+/// posted form; not `X-Plex-Token`, a plex.tv client's header): `sub` and
+/// the claims of the granted scopes.
 #[utoipa::path(get, path = "/userinfo", tag = "openid-connect", security(("bearer" = [])),
     responses((status = 200, description = "The account's claims", body = crate::openapi::Object), (status = 401, description = "No token, or one unknown, expired or revoked (WWW-Authenticate: Bearer)"), (status = 403, description = "The grant has no openid scope")))]
 pub async fn user_info(
@@ -82,7 +83,7 @@ pub async fn user_info(
     }
     let request = request.map_err(|_| BearerError::Missing)?;
     let token = request
-        .token()
+        .bearer_token()
         .or_else(|| request.get("access_token"))
         .ok_or(BearerError::Missing)?;
     let info = state.core.user_info(token).await?;

@@ -782,3 +782,23 @@ async fn credentials_in_the_url_are_refused() {
     // Nothing was used or revoked on the way.
     assert_eq!(app.user(access).await.status(), StatusCode::OK);
 }
+
+#[tokio::test]
+async fn userinfo_takes_a_bearer_token_not_a_plex_header() {
+    let app = TestApp::spawn().await;
+    let (client, _) = app.register_application("Plain header", false).await;
+    let first = granted(&app, &client, "openid").await;
+    let plex = app
+        .request(Method::GET, "/userinfo")
+        .header("X-Plex-Token", field(&first, "access_token"))
+        .go()
+        .await;
+    assert_eq!(plex.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(plex.headers()["www-authenticate"], "Bearer");
+    let posted = app
+        .request(Method::POST, "/userinfo")
+        .form(&[("access_token", field(&first, "access_token"))])
+        .go()
+        .await;
+    assert_eq!(posted.status(), StatusCode::OK, "a form body is fine");
+}
