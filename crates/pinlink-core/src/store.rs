@@ -329,6 +329,33 @@ pub trait Store: Send + Sync + 'static {
     /// also across instances). An expired pin holding the same code is
     /// removed first; a live one, or a taken id, is [`StoreError::Conflict`].
     async fn insert_pin(&self, pin: &PinRecord, caps: &PinCaps) -> Result<(), StoreError>;
+    /// [`Store::reserve`] then [`Store::insert_pin`], as one atomic step:
+    /// the pin is inserted with its spends, and a budget's refusal, a cap, a
+    /// taken id or code leave neither behind (so nothing needs refunding).
+    /// `Granted` means the pin was inserted. A backend with a single writer
+    /// does it in one job instead of three (reserve, insert, refund).
+    ///
+    /// The default does the three steps one after the other, for stores
+    /// where that is atomic enough (the in-memory test store).
+    async fn insert_pin_spending(
+        &self,
+        pin: &PinRecord,
+        caps: &PinCaps,
+        spends: &[Spend],
+        now: UnixTime,
+    ) -> Result<Reservation, StoreError> {
+        let ids = match self.reserve(spends, now).await? {
+            Reservation::Granted(ids) => ids,
+            refused => return Ok(refused),
+        };
+        match self.insert_pin(pin, caps).await {
+            Ok(()) => Ok(Reservation::Granted(ids)),
+            Err(e) => {
+                let _ = self.refund(&ids).await;
+                Err(e)
+            }
+        }
+    }
     async fn pin_by_id(&self, id: PinId) -> Result<Option<PinRecord>, StoreError>;
     async fn pin_by_code(&self, code_hash: &LookupHash) -> Result<Option<PinRecord>, StoreError>;
     /// Links a live, unlinked pin. `None` when the pin is gone, expired or

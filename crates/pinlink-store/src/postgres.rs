@@ -276,6 +276,25 @@ impl Store for PostgresStore {
         })
     }
 
+    async fn insert_pin_spending(
+        &self,
+        pin: &PinRecord,
+        caps: &PinCaps,
+        spends: &[Spend],
+        now: UnixTime,
+    ) -> Result<Reservation, StoreError> {
+        // Budgets, then caps: every transaction that takes both takes them
+        // in this order (and the others take one kind only).
+        in_transaction!(self, |conn| {
+            read_committed(conn).await.map_err(map_err)?;
+            lock_budgets(conn, spends).await.map_err(map_err)?;
+            lock_caps(conn, pin).await.map_err(map_err)?;
+            queries::insert_pin_spending(conn, pin, caps, spends, now)
+                .await
+                .map_err(map_refusal)
+        })
+    }
+
     async fn pin_by_id(&self, id: PinId) -> Result<Option<PinRecord>, StoreError> {
         on_pool!(self, |conn| queries::pin_by_id(conn, id))
     }

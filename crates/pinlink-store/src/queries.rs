@@ -57,6 +57,25 @@ fn bind_device<'q>(q: Statement<'q>, d: &'q DeviceInfo) -> Statement<'q> {
 
 // ------------------------------------------------------------------- pins
 
+/// Reserves `spends` ([`reserve`]) and, when every budget had room, inserts
+/// the pin ([`insert_pin`]). The caller makes it one atomic step (the
+/// SQLite writer's job, or a PostgreSQL transaction under both kinds of
+/// lock); a cap or a taken id is an error, so the spends are rolled back
+/// with it.
+pub async fn insert_pin_spending<C: Db + ?Sized>(
+    conn: &mut C,
+    pin: &PinRecord,
+    caps: &PinCaps,
+    spends: &[Spend],
+    now: UnixTime,
+) -> Result<Reservation, Refusal> {
+    let reservation = reserve(conn, spends, now).await?;
+    if let Reservation::Granted(_) = reservation {
+        insert_pin(conn, pin, caps).await?;
+    }
+    Ok(reservation)
+}
+
 /// Inserts a pin unless a cap is reached. Atomic only where the caller
 /// makes it so: on SQLite's single writer, or under PostgreSQL advisory
 /// locks on the requester's network and the link codes.

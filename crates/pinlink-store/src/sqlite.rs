@@ -160,7 +160,7 @@ pub(crate) fn newest_known() -> i64 {
 
 /// A connection for the writer (or its checkpointer), with the same
 /// settings as the readers': WAL, `synchronous = FULL`, foreign keys, a busy
-/// timeout; and a 32 MiB page cache.
+/// timeout; and a 32 MiB page cache, with temporary files in memory.
 fn open_writer(
     url: &str,
     options: &SqliteConnectOptions,
@@ -188,8 +188,12 @@ fn open_writer(
             // A larger page cache than the default 2 MiB: inserts land on
             // random pages of the pins table and its code index, and every
             // miss is a read(2) on the one thread all writes wait for.
+            // Temporary files in memory: every job of a group commit runs in
+            // a savepoint, whose sub-journal (the pages to roll back to) was
+            // otherwise a temporary file written, and truncated, per job
+            // (12 % and 3 % of the writer's time creating pins).
             "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;
-             PRAGMA cache_size = -32768;",
+             PRAGMA cache_size = -32768; PRAGMA temp_store = MEMORY;",
         )
         .map_err(failed)?;
     connection.set_prepared_statement_cache_capacity(64);
@@ -230,6 +234,22 @@ impl Store for SqliteStore {
         let (pin, caps) = (pin.clone(), *caps);
         write!(self, move |conn| async {
             queries::insert_pin(conn, &pin, &caps)
+                .await
+                .map_err(map_refusal)
+        })
+    }
+
+    async fn insert_pin_spending(
+        &self,
+        pin: &PinRecord,
+        caps: &PinCaps,
+        spends: &[Spend],
+        now: UnixTime,
+    ) -> Result<Reservation, StoreError> {
+        let (pin, caps, spends) = (pin.clone(), *caps, spends.to_vec());
+        // One job: a failed job is rolled back to its savepoint, spends and all.
+        write!(self, move |conn| async {
+            queries::insert_pin_spending(conn, &pin, &caps, &spends, now)
                 .await
                 .map_err(map_refusal)
         })

@@ -836,6 +836,144 @@ async fn fifty_pins_at_once_from_one_network_stop_at_its_cap() {
     }
 }
 
+/// How many more reservations `budget` has room for now (each given back).
+async fn room_left(store: &dyn Store, budget: &[Spend]) -> usize {
+    let mut taken = Vec::new();
+    while let Reservation::Granted(ids) = store.reserve(budget, NOW).await.expect("reserve") {
+        taken.extend(ids);
+        assert!(taken.len() <= 100, "a budget without a limit");
+    }
+    store.refund(&taken).await.expect("refund");
+    taken.len()
+}
+
+#[tokio::test]
+async fn a_pin_and_its_spends_are_kept_together_or_not_at_all() {
+    for (name, store) in backends().await {
+        let caps = PinCaps {
+            per_address: 2,
+            link_codes_per_address: 1000,
+            link_codes: 1000,
+            total: u64::MAX,
+        };
+        let budget = [spend(7, &[Limit::new(3, 600)])];
+        for id in 1..=2 {
+            let granted = store
+                .insert_pin_spending(&pin(id, id as u8, NOW.plus_secs(900)), &caps, &budget, NOW)
+                .await
+                .expect(name);
+            assert!(
+                matches!(granted, Reservation::Granted(ref ids) if ids.len() == 1),
+                "{name}"
+            );
+        }
+        // The network's cap: no pin, and the spend made with it is rolled back.
+        let capped = store
+            .insert_pin_spending(&pin(3, 3, NOW.plus_secs(900)), &caps, &budget, NOW)
+            .await;
+        assert!(
+            matches!(
+                capped,
+                Err(StoreError::CapReached {
+                    cap: CapKind::Address,
+                    ..
+                })
+            ),
+            "{name}: {capped:?}"
+        );
+        assert_eq!(
+            room_left(&*store, &budget).await,
+            1,
+            "{name}: one of three left"
+        );
+        // A taken id: no spend either.
+        let open = PinCaps {
+            per_address: 100,
+            ..caps
+        };
+        let taken = store
+            .insert_pin_spending(&pin(1, 9, NOW.plus_secs(900)), &open, &budget, NOW)
+            .await;
+        assert!(
+            matches!(taken, Err(StoreError::Conflict(_))),
+            "{name}: {taken:?}"
+        );
+        assert_eq!(
+            room_left(&*store, &budget).await,
+            1,
+            "{name}: still one left"
+        );
+        // A spent budget: refused, and no pin.
+        store.reserve(&budget, NOW).await.expect(name);
+        let refused = store
+            .insert_pin_spending(&pin(4, 4, NOW.plus_secs(900)), &open, &budget, NOW)
+            .await
+            .expect(name);
+        assert!(
+            matches!(refused, Reservation::Refused { index: 0, .. }),
+            "{name}"
+        );
+        assert!(
+            store.pin_by_id(PinId(4)).await.expect(name).is_none(),
+            "{name}"
+        );
+        // Limits off: the pin alone.
+        let off = store
+            .insert_pin_spending(
+                &pin(5, 5, NOW.plus_secs(900)),
+                &open,
+                &[spend(8, &[Limit::OFF])],
+                NOW,
+            )
+            .await
+            .expect(name);
+        assert_eq!(off, Reservation::Granted(vec![]), "{name}");
+    }
+}
+
+#[tokio::test]
+async fn fifty_creates_at_once_spend_exactly_their_budget_and_cap() {
+    for (name, store) in backends().await {
+        // The budget (10) is wider than the cap (4): the six refused at the
+        // cap spend nothing, so the budget has six left.
+        let caps = PinCaps {
+            per_address: 4,
+            link_codes_per_address: 1000,
+            link_codes: 1000,
+            total: u64::MAX,
+        };
+        let budget = [spend(9, &[Limit::new(10, 600)])];
+        let creates: Vec<_> = (1..=50u32)
+            .map(|id| {
+                let store = store.clone();
+                let record = pin(id, id as u8, NOW.plus_secs(900));
+                let budget = budget.clone();
+                tokio::spawn(async move {
+                    store
+                        .insert_pin_spending(&record, &caps, &budget, NOW)
+                        .await
+                })
+            })
+            .collect();
+        let (mut made, mut capped, mut refused) = (0, 0, 0);
+        for create in creates {
+            match create.await.expect("task") {
+                Ok(Reservation::Granted(_)) => made += 1,
+                Ok(Reservation::Refused { .. }) => refused += 1,
+                Err(StoreError::CapReached { .. }) => capped += 1,
+                Err(e) => panic!("{name}: {e}"),
+            }
+        }
+        assert_eq!(made, 4, "{name}");
+        assert_eq!(made + capped + refused, 50, "{name}");
+        assert_eq!(
+            room_left(&*store, &budget).await,
+            6,
+            "{name}: only the four pins made spent the budget"
+        );
+    }
+}
+
 #[tokio::test]
 async fn clients_an_account_used_are_known_to_it() {
     for (name, store) in backends().await {

@@ -17,7 +17,7 @@ use crate::model::{
 };
 use crate::plex_jwt::Jwk;
 use crate::secrets::{constant_time_eq, AuthToken, Purpose};
-use crate::store::{CapKind, PinLink, StoreError};
+use crate::store::{CapKind, PinLink, Reservation, StoreError};
 
 use super::security_log::{describe, Origin};
 use super::Pinlink;
@@ -104,19 +104,6 @@ impl Pinlink {
         let spends = self
             .budget_keys()
             .new_pin(request.client_identifier.as_str(), &request.requester);
-        let ticket = match self.spend(&spends, now).await {
-            Ok(Ok(ticket)) => ticket,
-            Ok(Err(refused)) => {
-                give_back_place();
-                return Err(CoreError::RateLimited {
-                    retry_after_secs: refused.retry_after_secs,
-                });
-            }
-            Err(e) => {
-                give_back_place();
-                return Err(e);
-            }
-        };
         let lifetime = if request.grant.is_some() {
             self.settings.grant_lifetime_secs
         } else if request.strong {
@@ -146,13 +133,24 @@ impl Pinlink {
                 grant: request.grant.clone().map(Box::new),
             };
             let record = self.secrets.pin_record(&pin, requester_net.clone());
-            outcome = match self.store.insert_pin(&record, &caps).await {
-                Ok(()) => {
+            // The budgets are spent with the insert, in one step: a pin
+            // that is not made (a cap, a taken id) spends nothing.
+            outcome = match self
+                .store
+                .insert_pin_spending(&record, &caps, &spends, now)
+                .await
+            {
+                Ok(Reservation::Granted(_)) => {
                     crate::events::pin_created(&pin.code);
                     let pin = Arc::new(pin);
                     self.live.put(pin.clone());
                     return Ok(pin);
                 }
+                Ok(Reservation::Refused {
+                    retry_after_secs, ..
+                }) => Err(CoreError::RateLimited {
+                    retry_after_secs: retry_after_secs.max(1),
+                }),
                 Err(StoreError::Conflict(_)) => continue,
                 Err(StoreError::CapReached { cap, until }) => Err(match cap {
                     CapKind::Address => CoreError::RateLimited {
@@ -167,9 +165,8 @@ impl Pinlink {
             break;
         }
         // Nothing was created: the attempt does not count against the
-        // budget, nor against the total.
+        // total (nor against the budgets: nothing of it was kept).
         give_back_place();
-        self.refund(ticket).await;
         outcome
     }
 
