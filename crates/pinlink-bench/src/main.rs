@@ -56,6 +56,10 @@ struct Cli {
     /// --database); each gets its share of wrk's connections.
     #[arg(long, default_value_t = 1, value_parser = instances_in_range)]
     instances: usize,
+    /// Start the instances with `pinlink serve --cache-tokens` (PostgreSQL:
+    /// resolved tokens kept in memory; SQLite always keeps them).
+    #[arg(long)]
+    cache_tokens: bool,
     /// Also measure a peer's device flow in the same run.
     #[arg(long, value_enum)]
     peer: Option<Peer>,
@@ -363,10 +367,15 @@ async fn bench(cli: Cli) -> anyhow::Result<()> {
     let mut target = Target {
         instances: Vec::new(),
     };
+    let instance_args: &[&str] = if cli.cache_tokens {
+        &["--cache-tokens"]
+    } else {
+        &[]
+    };
     for instance in 0..cli.instances {
         target
             .instances
-            .push(server::Pinlink::start(&server_bin, &data, instance, &[]).await?);
+            .push(server::Pinlink::start(&server_bin, &data, instance, instance_args).await?);
     }
     let addresses: Vec<SocketAddr> = target.instances.iter().map(|p| p.address).collect();
     let address = target.first().address;
@@ -558,7 +567,15 @@ async fn bench(cli: Cli) -> anyhow::Result<()> {
     )
     .await?;
     rows.push(Row {
-        name: format!("user (token check, {} device tokens)", tokens.len()),
+        name: format!(
+            "user (token check, {} device tokens{})",
+            tokens.len(),
+            if cli.cache_tokens && cli.database.is_some() {
+                "; --cache-tokens"
+            } else {
+                ""
+            }
+        ),
         figures: user,
     });
     let client_id = data.add_client(&server_bin).await?;

@@ -11,11 +11,15 @@
 //! check that read the store before such a change cannot put its stale
 //! answer back afterwards (the epoch, as in [`crate::live_pins`]).
 //!
-//! Only with a store no other process writes to: on a shared store
-//! (PostgreSQL with several instances) another instance's revocation would
-//! reach this one only with its change notification, a moment after the
-//! revocation returned, and for that moment the revoked token would still
-//! work here. There every check reads the database.
+//! With a store no other process writes to, always. On a shared store
+//! (PostgreSQL with several instances) another instance's revocation
+//! reaches this one only with its change notification (the database's
+//! triggers announce every token and account change), a moment after the
+//! revocation returned, and for that moment the revoked token still works
+//! here. So there it is the operator's choice (`pinlink serve
+//! --cache-tokens`, [`crate::PinlinkSettings::cache_tokens_on_shared_store`]),
+//! kept only while the notifications are heard; otherwise every check reads
+//! the database.
 
 use std::collections::HashMap;
 
@@ -122,6 +126,23 @@ impl LiveSessions {
             .retain(|_, session| session.account.id != account);
     }
 
+    /// Keeps nothing until [`LiveSessions::resume`] (a shared store's
+    /// change notifications were lost: what is kept may be stale).
+    pub fn pause(&self) {
+        let mut state = self.state.write();
+        state.enabled = false;
+        state.epoch += 1;
+        state.sessions.clear();
+    }
+
+    /// Keeps resolved tokens again (a shared store's changes are heard).
+    pub fn resume(&self) {
+        let mut state = self.state.write();
+        state.epoch += 1;
+        state.sessions.clear();
+        state.enabled = true;
+    }
+
     /// Another process changed accounts or tokens (`outside` is the store's
     /// [`crate::store::Store::outside_changes`]): when it moved since the
     /// last look, everything kept is read again. Whether it moved.
@@ -137,6 +158,10 @@ impl LiveSessions {
         state.epoch += 1;
         state.sessions.clear();
         true
+    }
+
+    pub fn is_enabled(&self) -> bool {
+        self.state.read().enabled
     }
 
     pub fn len(&self) -> usize {

@@ -296,10 +296,14 @@ pub enum Reservation {
 
 /// A change that matters to what an instance holds in memory, as a shared
 /// store reports it (every instance hears every change, its own included).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Change {
     /// The pin was linked or deleted.
     Pin(PinId),
+    /// The token (by its hash) was revoked or changed.
+    Token(LookupHash),
+    /// The account changed or was removed (with its tokens).
+    Account(AccountId),
     /// Changes may have been missed (the listening connection broke).
     Missed,
     /// Changes are heard from now on.

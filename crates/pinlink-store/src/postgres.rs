@@ -35,6 +35,9 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres
 
 /// The channel pin changes are announced on; the payload is the pin id.
 const PIN_CHANNEL: &str = "pinlink_pins";
+/// Where token and account changes are announced (by triggers, migration
+/// 0009), for instances that keep resolved tokens in memory.
+const SESSION_CHANNEL: &str = "pinlink_sessions";
 /// Advisory lock keys (any 64-bit numbers no one else uses).
 const SWEEP_LOCK: i64 = 0x7069_6e6c_696e_6b01;
 
@@ -253,10 +256,17 @@ impl Store for PostgresStore {
                 }
             };
             match listener.try_recv().await {
-                Ok(Some(notification)) => match notification.payload().parse::<u32>() {
-                    Ok(id) => return Change::Pin(PinId(id)),
-                    Err(_) => continue,
-                },
+                Ok(Some(notification)) => {
+                    let payload = notification.payload();
+                    let change = match notification.channel() {
+                        PIN_CHANNEL => payload.parse::<u32>().ok().map(|id| Change::Pin(PinId(id))),
+                        _ => session_change(payload),
+                    };
+                    match change {
+                        Some(change) => return change,
+                        None => continue,
+                    }
+                }
                 // The connection broke: whatever was announced meanwhile is lost.
                 Ok(None) | Err(_) => {
                     *slot = None;
@@ -756,6 +766,39 @@ impl Store for PostgresStore {
 
 async fn listen(pool: &PgPool) -> Result<PgListener, sqlx::Error> {
     let mut listener = PgListener::connect_with(pool).await?;
-    listener.listen(PIN_CHANNEL).await?;
+    listener.listen_all([PIN_CHANNEL, SESSION_CHANNEL]).await?;
     Ok(listener)
+}
+
+/// What migration 0009's triggers announce on [`SESSION_CHANNEL`]: `t` and
+/// a token's hash in base64, or `a` and an account's id.
+fn session_change(payload: &str) -> Option<Change> {
+    use base64::Engine;
+    if let Some(encoded) = payload.strip_prefix('t') {
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(encoded)
+            .ok()?;
+        return LookupHash::from_slice(&bytes).map(Change::Token);
+    }
+    let id = payload.strip_prefix('a')?.parse().ok()?;
+    Some(Change::Account(AccountId(id)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn session_announcements_are_read_and_anything_else_is_ignored() {
+        // What `encode(hash, 'base64')` makes of 32 bytes of 7.
+        let encoded = "BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc=";
+        assert_eq!(
+            session_change(&format!("t{encoded}")),
+            Some(Change::Token(LookupHash([7; 32])))
+        );
+        assert_eq!(session_change("a42"), Some(Change::Account(AccountId(42))));
+        for junk in ["", "t", "tnot base64", "tAAAA", "a", "a-x", "x1"] {
+            assert_eq!(session_change(junk), None, "{junk:?}");
+        }
+    }
 }

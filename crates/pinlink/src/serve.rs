@@ -67,6 +67,15 @@ pub struct ServeArgs {
     #[arg(long, env = "PINLINK_STRONG_PIN_LIFETIME", default_value_t = 1800, value_name = "SECS",
           value_parser = clap::value_parser!(i64).range(1..=86_400))]
     pub strong_pin_lifetime: i64,
+    /// PostgreSQL with several instances: keep resolved tokens in memory,
+    /// as a SQLite server always does (a token check then costs no database
+    /// read). A token revoked on one instance is refused there at once and
+    /// by the others when the database's change notification reaches them,
+    /// within milliseconds (the tests hold it to 50 ms, p99); without this
+    /// flag every check reads the database, so the others refuse at once
+    /// too. While the notifications are not heard, nothing is kept.
+    #[arg(long, env = "PINLINK_CACHE_TOKENS")]
+    pub cache_tokens: bool,
     /// Let anyone create an account at /signup. Off by default: the first
     /// account comes from the start page (with the setup token printed in
     /// the log), further ones from `pinlink user add`.
@@ -207,6 +216,7 @@ pub async fn run(args: ServeArgs, given: impl Fn(&str) -> bool) -> anyhow::Resul
     config.settings.link_pin_lifetime_secs = args.link_pin_lifetime;
     config.settings.strong_pin_lifetime_secs = args.strong_pin_lifetime;
     config.open_signup |= args.open_signup;
+    config.settings.cache_tokens_on_shared_store = args.cache_tokens;
     config.metrics_listen = args.metrics_listen;
     if let (Some(cert), Some(key)) = (args.tls_cert.clone(), args.tls_key.clone()) {
         config.tls = Some(pinlink_server::http::tls::TlsFiles { cert, key });

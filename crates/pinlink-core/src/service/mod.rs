@@ -77,6 +77,12 @@ pub struct PinlinkSettings {
     pub known_client_days: i64,
     /// Long polls held at once (`wait=N`), in all and per address.
     pub long_polls: crate::waiters::WaitCaps,
+    /// With a shared store: keep resolved tokens in memory too (as always
+    /// with a store of its own). Another instance's revocation then reaches
+    /// this one with the database's change notification, within
+    /// milliseconds rather than at once; the instance that revoked refuses
+    /// at once. Off by default.
+    pub cache_tokens_on_shared_store: bool,
     /// This process is an operator's command (`pinlink user disable`, …)
     /// beside running servers: it tells them of every change to accounts
     /// and tokens ([`crate::store::Store::announce_outside_change`]).
@@ -101,6 +107,7 @@ impl Default for PinlinkSettings {
             password_wait: Duration::from_secs(3),
             known_client_days: 180,
             long_polls: crate::waiters::WaitCaps::default(),
+            cache_tokens_on_shared_store: false,
             operator: false,
             public_url: None,
         }
@@ -355,15 +362,21 @@ impl Pinlink {
                 self.live.forget(id);
                 self.waiters.wake(id);
             }
+            Change::Token(hash) => self.sessions.forget_token(&hash),
+            Change::Account(account) => self.sessions.forget_account(account),
             Change::Missed => {
                 tracing::warn!("lost the database's change notifications; polls read the database until they are back");
                 self.live.pause();
+                self.sessions.pause();
                 // Held requests look again: their pin may have changed unheard.
                 self.waiters.wake_all();
             }
             Change::Listening => {
                 tracing::info!("listening for changes made by other instances");
                 self.live.resume();
+                if self.settings.cache_tokens_on_shared_store {
+                    self.sessions.resume();
+                }
             }
         }
     }
@@ -392,6 +405,13 @@ impl Pinlink {
     /// heard.
     pub fn caches_pins(&self) -> bool {
         self.live.is_trusted()
+    }
+
+    /// Whether resolved tokens are kept in memory now: always with a store
+    /// of its own; with a shared store when the operator asked for it and
+    /// while other instances' changes are heard.
+    pub fn caches_tokens(&self) -> bool {
+        self.sessions.is_enabled()
     }
 
     /// How many resolved tokens are held in memory (for tests and logs).

@@ -652,3 +652,101 @@ async fn one_refresh_token_sent_to_three_instances_at_once_is_rotated_at_most_on
         );
     }
 }
+
+/// Asks `app` for `/api/v2/user` with `token` until it is refused; how long
+/// that took.
+async fn until_refused(app: &TestApp, token: &str) -> Duration {
+    let start = Instant::now();
+    loop {
+        let status = app.user(token).await.status();
+        if status == 401 {
+            return start.elapsed();
+        }
+        assert_eq!(status, 200, "a token is accepted or refused");
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "a revoked token still accepted after 5 s"
+        );
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+}
+
+#[tokio::test]
+async fn with_cached_tokens_a_revocation_reaches_every_instance_within_50_ms() {
+    let Some(apps) = three_instances_with(|config| {
+        config.settings.cache_tokens_on_shared_store = true;
+    })
+    .await
+    else {
+        return;
+    };
+    let (a, b, c) = (&apps[0], &apps[1], &apps[2]);
+    for app in [a, b, c] {
+        wait_until("the instance keeps tokens", || async {
+            app.core.caches_tokens()
+        })
+        .await;
+    }
+    let mut delays = Vec::new();
+    for round in 0..30 {
+        // A token each round, used on B and C so that they keep it.
+        let token = a.sign_in(&format!("laptop-{round}")).await;
+        for app in [b, c] {
+            let kept = app.core.sessions_cached();
+            assert_eq!(app.user(&token).await.status(), 200);
+            assert_eq!(
+                app.core.sessions_cached(),
+                kept + 1,
+                "the token is answered from memory from now on"
+            );
+        }
+        // Revoked on A, by signing out, by removing its device, or with
+        // every token of the account (a password change that signs out the
+        // others, seen from a token kept apart).
+        match round % 2 {
+            0 => {
+                let out = a
+                    .request(reqwest::Method::DELETE, "/api/v2/users/signout")
+                    .header("X-Plex-Token", &token)
+                    .send()
+                    .await
+                    .expect("sign out");
+                assert_eq!(out.status(), 204);
+            }
+            _ => {
+                let keeper = a.sign_in(&format!("keeper-{round}")).await;
+                let devices = a.get_json("/api/v2/devices.json", &keeper).await;
+                let device_id = devices
+                    .as_array()
+                    .expect("device list")
+                    .iter()
+                    .find(|d| d["clientIdentifier"] == format!("laptop-{round}"))
+                    .and_then(|d| d["id"].as_i64())
+                    .expect("the laptop is listed");
+                let revoked = a
+                    .request(
+                        reqwest::Method::DELETE,
+                        &format!("/devices/{device_id}.xml"),
+                    )
+                    .header("X-Plex-Token", &keeper)
+                    .send()
+                    .await
+                    .expect("revoke");
+                assert_eq!(revoked.status(), 200);
+            }
+        }
+        // The instance that revoked refuses at once.
+        assert_eq!(a.user(&token).await.status(), 401, "round {round}");
+        let (on_b, on_c) = tokio::join!(until_refused(b, &token), until_refused(c, &token));
+        delays.extend([on_b, on_c]);
+    }
+    delays.sort();
+    let p99 = delays[(delays.len() * 99).div_ceil(100) - 1];
+    let median = delays[delays.len() / 2];
+    println!(
+        "revocation reached the other instances: median {median:?}, p99 {p99:?}, slowest {:?} ({} revocations)",
+        delays[delays.len() - 1],
+        delays.len()
+    );
+    assert!(p99 <= Duration::from_millis(50), "p99 {p99:?}");
+}
