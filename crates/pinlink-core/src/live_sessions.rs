@@ -126,6 +126,13 @@ impl LiveSessions {
             .retain(|_, session| session.account.id != account);
     }
 
+    /// Every token may have changed: everything kept is read again.
+    pub fn forget_all(&self) {
+        let mut state = self.state.write();
+        state.epoch += 1;
+        state.sessions.clear();
+    }
+
     /// Keeps nothing until [`LiveSessions::resume`] (a shared store's
     /// change notifications were lost: what is kept may be stale).
     pub fn pause(&self) {

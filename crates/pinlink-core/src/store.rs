@@ -304,6 +304,8 @@ pub enum Change {
     Token(LookupHash),
     /// The account changed or was removed (with its tokens).
     Account(AccountId),
+    /// Any token may have changed (the tokens or accounts were truncated).
+    AllTokens,
     /// Changes may have been missed (the listening connection broke).
     Missed,
     /// Changes are heard from now on.
@@ -339,8 +341,10 @@ pub trait Store: Send + Sync + 'static {
     /// `Granted` means the pin was inserted. A backend with a single writer
     /// does it in one job instead of three (reserve, insert, refund).
     ///
-    /// The default does the three steps one after the other, for stores
-    /// where that is atomic enough (the in-memory test store).
+    /// The default does the three steps one after the other: not atomic
+    /// (a concurrent create can see a spend that is then refunded, and be
+    /// refused for it; none is ever let through), which is enough for the
+    /// in-memory test store.
     async fn insert_pin_spending(
         &self,
         pin: &PinRecord,

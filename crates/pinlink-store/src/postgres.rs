@@ -46,7 +46,17 @@ pub struct PostgresStore {
     /// The connection that hears other instances' changes; `None` while
     /// (re)connecting.
     listener: Mutex<Option<PgListener>>,
+    /// Whether this process announces [`HEARTBEAT`]s (a server, once it
+    /// listens; commands never do).
+    beating: std::sync::atomic::AtomicBool,
 }
+
+/// Every listening instance announces a heartbeat this often, so a
+/// listening connection that hears nothing for [`SILENCE_LIMIT`] has died
+/// without saying so (a NAT or a partition drops it silently) and is
+/// replaced, with [`Change::Missed`]: what was kept from memory is dropped.
+const HEARTBEAT: Duration = Duration::from_secs(2);
+const SILENCE_LIMIT: Duration = Duration::from_secs(7);
 
 impl PostgresStore {
     pub async fn connect(url: &str, options: &StoreOptions) -> Result<PostgresStore, StoreError> {
@@ -55,6 +65,7 @@ impl PostgresStore {
         Ok(PostgresStore {
             pool,
             listener: Mutex::new(None),
+            beating: std::sync::atomic::AtomicBool::new(false),
         })
     }
 }
@@ -246,6 +257,7 @@ impl Store for PostgresStore {
                 match listen(&self.pool).await {
                     Ok(listener) => {
                         *slot = Some(listener);
+                        self.start_heartbeat();
                         return Change::Listening;
                     }
                     Err(e) => {
@@ -255,7 +267,15 @@ impl Store for PostgresStore {
                     }
                 }
             };
-            match listener.try_recv().await {
+            // Heartbeats come every HEARTBEAT: silence this long means the
+            // connection is gone. (The wait is given up with the listener
+            // itself, so nothing half-read is ever read on.)
+            let Ok(heard) = tokio::time::timeout(SILENCE_LIMIT, listener.try_recv()).await else {
+                tracing::warn!("heard nothing from the database, not even heartbeats, for {SILENCE_LIMIT:?}: listening again");
+                *slot = None;
+                return Change::Missed;
+            };
+            match heard {
                 Ok(Some(notification)) => {
                     let payload = notification.payload();
                     let change = match notification.channel() {
@@ -294,14 +314,20 @@ impl Store for PostgresStore {
         now: UnixTime,
     ) -> Result<Reservation, StoreError> {
         // Budgets, then caps: every transaction that takes both takes them
-        // in this order (and the others take one kind only).
+        // in this order (and the others take one kind only). A create the
+        // budgets refuse never waits for the caps' locks (one of them is
+        // server-wide for short codes).
         in_transaction!(self, |conn| {
             read_committed(conn).await.map_err(map_err)?;
             lock_budgets(conn, spends).await.map_err(map_err)?;
-            lock_caps(conn, pin).await.map_err(map_err)?;
-            queries::insert_pin_spending(conn, pin, caps, spends, now)
-                .await
-                .map_err(map_refusal)
+            let reservation = queries::reserve(conn, spends, now).await.map_err(map_err)?;
+            if let Reservation::Granted(_) = reservation {
+                lock_caps(conn, pin).await.map_err(map_err)?;
+                queries::insert_pin(conn, pin, caps)
+                    .await
+                    .map_err(map_refusal)?;
+            }
+            Ok(reservation)
         })
     }
 
@@ -764,6 +790,30 @@ impl Store for PostgresStore {
     }
 }
 
+impl PostgresStore {
+    /// Announces a heartbeat every [`HEARTBEAT`] until the pool closes (once
+    /// per process).
+    fn start_heartbeat(&self) {
+        use std::sync::atomic::Ordering;
+        if self.beating.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let pool = self.pool.clone();
+        tokio::spawn(async move {
+            while !pool.is_closed() {
+                tokio::time::sleep(HEARTBEAT).await;
+                let beat = sqlx::query("SELECT pg_notify($1, 'p')")
+                    .bind(SESSION_CHANNEL)
+                    .execute(&pool)
+                    .await;
+                if let Err(e) = beat {
+                    tracing::debug!(error = %e, "could not announce a heartbeat");
+                }
+            }
+        });
+    }
+}
+
 async fn listen(pool: &PgPool) -> Result<PgListener, sqlx::Error> {
     let mut listener = PgListener::connect_with(pool).await?;
     listener.listen_all([PIN_CHANNEL, SESSION_CHANNEL]).await?;
@@ -771,9 +821,13 @@ async fn listen(pool: &PgPool) -> Result<PgListener, sqlx::Error> {
 }
 
 /// What migration 0009's triggers announce on [`SESSION_CHANNEL`]: `t` and
-/// a token's hash in base64, or `a` and an account's id.
+/// a token's hash in base64, `a` and an account's id, or `*` (everything);
+/// `None` for a heartbeat (`p`) or anything else.
 fn session_change(payload: &str) -> Option<Change> {
     use base64::Engine;
+    if payload == "*" {
+        return Some(Change::AllTokens);
+    }
     if let Some(encoded) = payload.strip_prefix('t') {
         let bytes = base64::engine::general_purpose::STANDARD
             .decode(encoded)
@@ -797,7 +851,8 @@ mod tests {
             Some(Change::Token(LookupHash([7; 32])))
         );
         assert_eq!(session_change("a42"), Some(Change::Account(AccountId(42))));
-        for junk in ["", "t", "tnot base64", "tAAAA", "a", "a-x", "x1"] {
+        assert_eq!(session_change("*"), Some(Change::AllTokens));
+        for junk in ["", "p", "t", "tnot base64", "tAAAA", "a", "a-x", "x1"] {
             assert_eq!(session_change(junk), None, "{junk:?}");
         }
     }

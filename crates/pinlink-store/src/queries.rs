@@ -58,10 +58,9 @@ fn bind_device<'q>(q: Statement<'q>, d: &'q DeviceInfo) -> Statement<'q> {
 // ------------------------------------------------------------------- pins
 
 /// Reserves `spends` ([`reserve`]) and, when every budget had room, inserts
-/// the pin ([`insert_pin`]). The caller makes it one atomic step (the
-/// SQLite writer's job, or a PostgreSQL transaction under both kinds of
-/// lock); a cap or a taken id is an error, so the spends are rolled back
-/// with it.
+/// the pin ([`insert_pin`]), on SQLite's single writer, in one job: a cap or
+/// a taken id is an error, so the job's savepoint is rolled back, spends
+/// and all. (PostgreSQL does the same steps under its locks.)
 pub async fn insert_pin_spending<C: Db + ?Sized>(
     conn: &mut C,
     pin: &PinRecord,

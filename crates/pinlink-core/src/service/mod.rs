@@ -364,6 +364,7 @@ impl Pinlink {
             }
             Change::Token(hash) => self.sessions.forget_token(&hash),
             Change::Account(account) => self.sessions.forget_account(account),
+            Change::AllTokens => self.sessions.forget_all(),
             Change::Missed => {
                 tracing::warn!("lost the database's change notifications; polls read the database until they are back");
                 self.live.pause();

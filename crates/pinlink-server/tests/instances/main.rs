@@ -20,6 +20,12 @@ async fn three_instances() -> Option<Vec<TestApp>> {
 
 async fn three_instances_with(adjust: impl Fn(&mut Config)) -> Option<Vec<TestApp>> {
     let url = pinlink_store::testing::fresh_postgres_database().await?;
+    Some(three_instances_on(&url, adjust).await)
+}
+
+/// Three instances on the database at `url`.
+async fn three_instances_on(url: &str, adjust: impl Fn(&mut Config)) -> Vec<TestApp> {
+    let url = url.to_owned();
     let key = ServerKey::generate();
     let mut apps = Vec::new();
     for _ in 0..3 {
@@ -36,7 +42,7 @@ async fn three_instances_with(adjust: impl Fn(&mut Config)) -> Option<Vec<TestAp
         })
         .await;
     }
-    Some(apps)
+    apps
 }
 
 async fn wait_until<F, Fut>(what: &str, check: F) -> Duration
@@ -749,4 +755,53 @@ async fn with_cached_tokens_a_revocation_reaches_every_instance_within_50_ms() {
         delays.len()
     );
     assert!(p99 <= Duration::from_millis(50), "p99 {p99:?}");
+}
+
+#[tokio::test]
+async fn with_cached_tokens_changes_made_outside_any_instance_reach_every_instance() {
+    let Some(url) = pinlink_store::testing::fresh_postgres_database().await else {
+        return;
+    };
+    let apps = three_instances_on(&url, |config| {
+        config.settings.cache_tokens_on_shared_store = true;
+    })
+    .await;
+    for app in &apps {
+        wait_until("the instance keeps tokens", || async {
+            app.core.caches_tokens()
+        })
+        .await;
+    }
+    // What an operator's command or a database administrator does, from a
+    // connection of its own.
+    let admin = sqlx::PgPool::connect(&url).await.expect("connect");
+    let token = apps[0].sign_in("laptop").await;
+    for app in &apps {
+        assert_eq!(app.user(&token).await.status(), 200);
+        assert_eq!(app.core.sessions_cached(), 1, "kept");
+    }
+    sqlx::query("UPDATE accounts SET disabled = TRUE")
+        .execute(&admin)
+        .await
+        .expect("disable");
+    for app in &apps {
+        let delay = until_refused(app, &token).await;
+        assert!(delay <= Duration::from_millis(50), "disabled: {delay:?}");
+    }
+    sqlx::query("UPDATE accounts SET disabled = FALSE")
+        .execute(&admin)
+        .await
+        .expect("enable");
+    let token = apps[0].sign_in("laptop").await;
+    for app in &apps {
+        assert_eq!(app.user(&token).await.status(), 200);
+    }
+    sqlx::query("TRUNCATE tokens")
+        .execute(&admin)
+        .await
+        .expect("truncate");
+    for app in &apps {
+        let delay = until_refused(app, &token).await;
+        assert!(delay <= Duration::from_millis(50), "truncated: {delay:?}");
+    }
 }
