@@ -110,7 +110,7 @@ where
     S: Service<Request, Response = Response, Error = Infallible> + Clone + Send + 'static,
     S::Future: Send + 'static,
 {
-    let activity = Activity::new(&rules.limits);
+    let activity = Activity::new(&rules.limits, Idle::HypersTimer);
     let service = service_for(
         app,
         peer,
@@ -145,7 +145,7 @@ where
     S: Service<Request, Response = Response, Error = Infallible> + Clone + Send + 'static,
     S::Future: Send + 'static,
 {
-    let activity = Activity::new(&rules.limits);
+    let activity = Activity::new(&rules.limits, Idle::Ours);
     let service = service_for(
         app,
         peer,
@@ -314,6 +314,9 @@ pub(crate) struct Activity {
     /// A request with a body given up after this long closes the
     /// connection ([`ConnectionLimits::header_read_timeout`]).
     gave_up_after: Duration,
+    /// Whether [`Activity::reason_to_close`] closes idle connections
+    /// (HTTP/2): then the end of the last request in progress wakes it.
+    idle: Idle,
 }
 
 #[derive(Debug)]
@@ -351,7 +354,7 @@ impl Drop for InProgress {
 }
 
 impl Activity {
-    fn new(limits: &ConnectionLimits) -> Arc<Activity> {
+    fn new(limits: &ConnectionLimits, idle: Idle) -> Arc<Activity> {
         Arc::new(Activity {
             state: Mutex::new(ActivityState {
                 started: BTreeMap::new(),
@@ -362,6 +365,7 @@ impl Activity {
             changed: Notify::new(),
             longest: limits.longest_request,
             gave_up_after: limits.header_read_timeout,
+            idle,
         })
     }
 
@@ -374,9 +378,10 @@ impl Activity {
             state.started.insert(number, began);
             number
         };
-        // A waiter may be sleeping toward an idle deadline that no longer
-        // holds, or have no deadline for the oldest request yet.
-        self.changed.notify_waiters();
+        // No need to wake the waiter: its next deadline is never later
+        // than this request's (it wakes at least every `longest`, and an
+        // idle deadline that no longer holds only makes it look again).
+        // Not waking it on every request spares a timer per request.
         InProgress {
             activity: self.clone(),
             number,
@@ -386,15 +391,21 @@ impl Activity {
     }
 
     fn end(&self, number: u64, close: bool) {
-        {
+        let became_idle = {
             let mut state = self.state.lock();
             state.started.remove(&number);
-            if state.started.is_empty() {
+            let idle = state.started.is_empty();
+            if idle {
                 state.idle_since = Instant::now();
             }
             state.close |= close;
+            idle
+        };
+        // Wake the waiter only when its deadline moves earlier: a close, or
+        // an idle deadline (HTTP/2) that may come before its current one.
+        if close || (became_idle && self.idle == Idle::Ours) {
+            self.changed.notify_waiters();
         }
-        self.changed.notify_waiters();
     }
 
     fn in_progress(&self) -> usize {
@@ -426,22 +437,19 @@ impl Activity {
                     Some(oldest) if *oldest + self.longest <= now => {
                         return Close::RequestTimedOut;
                     }
-                    Some(oldest) => Some(*oldest + self.longest),
+                    Some(oldest) => *oldest + self.longest,
                     None => match idle_timeout {
                         Some(idle) if state.idle_since + idle <= now => return Close::Idle,
-                        Some(idle) => Some(state.idle_since + idle),
-                        None => None,
+                        Some(idle) => state.idle_since + idle,
+                        // Look again by the time a request beginning now
+                        // would have been in progress too long.
+                        None => now + self.longest,
                     },
                 }
             };
-            match deadline {
-                Some(deadline) => {
-                    tokio::select! {
-                        () = tokio::time::sleep_until(deadline) => {}
-                        () = changed => {}
-                    }
-                }
-                None => changed.await,
+            tokio::select! {
+                () = tokio::time::sleep_until(deadline) => {}
+                () = changed => {}
             }
         }
     }
@@ -525,7 +533,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_connection_is_idle_only_with_no_request_in_progress() {
-        let activity = Activity::new(&limits());
+        let activity = Activity::new(&limits(), Idle::Ours);
         let idle = Duration::from_secs(20);
         let request = activity.begin(None);
         let closing = tokio::spawn({
@@ -543,7 +551,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_request_in_progress_too_long_closes_its_connection() {
-        let activity = Activity::new(&limits());
+        let activity = Activity::new(&limits(), Idle::HypersTimer);
         let _never_read = activity.begin(None);
         let started = Instant::now();
         // HTTP/1.1: no idle close of ours, the age bound all the same.
@@ -552,8 +560,50 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
+    async fn a_request_begun_unannounced_is_still_timed_out_on_time() {
+        // The waiter is not woken when a request begins: it finds it when
+        // it looks again, which is never later than the request's deadline.
+        let activity = Activity::new(&limits(), Idle::HypersTimer);
+        let started = Instant::now();
+        let closing = tokio::spawn({
+            let activity = activity.clone();
+            async move { activity.reason_to_close(None).await }
+        });
+        tokio::time::sleep(Duration::from_secs(10)).await;
+        let _held = activity.begin(None);
+        for _ in 0..100 {
+            drop(activity.begin(None)); // quick ones come and go meanwhile
+        }
+        assert_eq!(closing.await.expect("task"), Close::RequestTimedOut);
+        assert_eq!(
+            Instant::now() - started,
+            Duration::from_secs(10) + limits().longest_request
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_http2_connection_closes_when_idle_even_while_its_waiter_slept_toward_a_later_deadline(
+    ) {
+        let activity = Activity::new(&limits(), Idle::Ours);
+        let idle = Duration::from_secs(20);
+        let closing = tokio::spawn({
+            let activity = activity.clone();
+            async move { activity.reason_to_close(Some(idle)).await }
+        });
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        let request = activity.begin(None);
+        // The waiter looks again at 20 s and sleeps toward the request's
+        // deadline (65 s); the request ends at 30 s, so idle at 50 s.
+        tokio::time::sleep(Duration::from_secs(25)).await;
+        drop(request);
+        let ended = Instant::now();
+        assert_eq!(closing.await.expect("task"), Close::Idle);
+        assert_eq!(Instant::now() - ended, idle);
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn a_request_that_timed_out_closes_its_connection_at_once() {
-        let activity = Activity::new(&limits());
+        let activity = Activity::new(&limits(), Idle::Ours);
         let _request = activity.begin(Some(Arc::new(AtomicBool::new(false))));
         let closing = tokio::spawn({
             let activity = activity.clone();
@@ -570,7 +620,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_trickled_request_given_up_late_closes_its_connection_and_a_quick_one_does_not() {
-        let activity = Activity::new(&limits());
+        let activity = Activity::new(&limits(), Idle::HypersTimer);
         let short = || Some(Arc::new(AtomicBool::new(false)));
         drop(activity.begin(short()));
         assert!(
