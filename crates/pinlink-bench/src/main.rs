@@ -191,6 +191,160 @@ fn create_spec() -> MakeRequest {
     })
 }
 
+/// Accounts the default-limits link and sign-in scenarios spread their
+/// requests over: one per connection (each account's own budgets then see
+/// about one request at a time, as with people linking their own
+/// devices), from 8 to 64.
+fn limited_accounts(cli: &Cli) -> usize {
+    cli.connections.clamp(8, 64)
+}
+
+/// The client address a proxy reports for request `n`: one of
+/// 198.18.0.0/15's 131 072 (the Lua scripts draw from the same range).
+fn forwarded_for(n: u64) -> String {
+    let a = n % 131_072;
+    format!("198.{}.{}.{}", 18 + a / 65_536, (a / 256) % 256, a % 256)
+}
+
+/// The headline's link and sign-in rows, on the instance with the default
+/// limits: [`limited_accounts`] accounts (`pinlink user add`), each signed
+/// in once; pins created from many addresses; then links by those accounts
+/// and sign-ins of them, every request from another address.
+async fn link_and_sign_in_limited(
+    cli: &Cli,
+    server_bin: &Path,
+    limited: &server::Pinlink,
+    data: &server::Data<'_>,
+    work: &Path,
+    baseline_per_second: f64,
+) -> anyhow::Result<Vec<Row>> {
+    let accounts = limited_accounts(cli);
+    eprintln!("link and sign-in, default limits: making {accounts} accounts …");
+    data.add_accounts(server_bin, accounts).await?;
+    // One connection, so request n signs account n in (once each).
+    let sign_in: MakeRequest = Arc::new(|_, sequence| RequestSpec {
+        method: Method::POST,
+        path: "/api/v2/users/signin".into(),
+        headers: vec![
+            ("accept", "application/json".into()),
+            ("x-plex-product", "pinlink-bench".into()),
+            (
+                "x-plex-client-identifier",
+                format!("bench-browser-{sequence}"),
+            ),
+            ("x-forwarded-for", forwarded_for(sequence)),
+            ("content-type", "application/x-www-form-urlencoded".into()),
+        ],
+        body: Some(format!(
+            "login=bench-{sequence}&password={}",
+            server::ACCOUNTS_PASSWORD
+        )),
+    });
+    let mut sign_in_plan = plan(limited.address, cli, accounts as u64, 201, true);
+    sign_in_plan.connections = 1;
+    sign_in_plan.duration = Duration::from_secs(120);
+    let signed_in = load::run(&sign_in_plan, sign_in).await?;
+    if signed_in.errors > 0 {
+        bail!(
+            "signing the accounts in failed: {}",
+            signed_in.first_error.unwrap_or_default()
+        );
+    }
+    let tokens: Vec<String> = signed_in
+        .bodies
+        .iter()
+        .filter_map(|b| serde_json::from_slice::<serde_json::Value>(b).ok())
+        .filter_map(|v| Some(v.get("authToken")?.as_str()?.to_owned()))
+        .collect();
+    // Pins to link: strong codes, each from another address and client.
+    let count = cli.pins.clamp(1000, 30_000) as u64;
+    eprintln!("link, default limits: creating {count} pins from as many addresses …");
+    // Request number `sequence` of connection `connection`: one address
+    // and client each, however many connections.
+    let connections = cli.connections as u64;
+    let create: MakeRequest = Arc::new(move |connection, sequence| {
+        let n = sequence * connections + connection as u64;
+        RequestSpec {
+            method: Method::POST,
+            path: "/api/v2/pins?strong=true".into(),
+            headers: vec![
+                ("accept", "application/json".into()),
+                ("x-plex-product", "pinlink-bench".into()),
+                ("x-plex-client-identifier", format!("bench-linked-{n}")),
+                ("x-forwarded-for", forwarded_for(n)),
+            ],
+            body: None,
+        }
+    });
+    let mut create_plan = plan(limited.address, cli, count, 201, true);
+    create_plan.duration = Duration::from_secs(120);
+    let created = load::run(&create_plan, create).await?;
+    if created.errors > 0 {
+        bail!(
+            "creating pins to link failed: {}",
+            created.first_error.unwrap_or_default()
+        );
+    }
+    let pins = parse_pins(&created);
+    let codes_file = work.join("limited-codes.txt");
+    write_lines(&codes_file, pins.iter().map(|p| p.code.clone()))?;
+    let tokens_file = work.join("limited-tokens.txt");
+    write_lines(&tokens_file, tokens.iter().cloned())?;
+    // As the limits-off link: sized to last at 0.3× the baseline's rate.
+    let link_seconds =
+        (pins.len() as f64 / (0.3 * baseline_per_second).max(1.0)).clamp(1.0, cli.seconds as f64);
+    eprintln!("link, default limits: measuring …");
+    let linked = measure(
+        cli,
+        &[limited.address],
+        wrk::script("link_limited"),
+        Duration::from_secs_f64(link_seconds),
+        &[
+            ("BENCH_TOKENS", tokens_file.display().to_string()),
+            ("BENCH_CODES", codes_file.display().to_string()),
+        ],
+        |_| Vec::new(),
+        work,
+    )
+    .await?;
+    let mut rows = vec![Row {
+        name: format!(
+            "link, default limits, {accounts} accounts, a client address per request (durable)"
+        ),
+        figures: linked,
+    }];
+    eprintln!("sign-in, default limits: measuring …");
+    let signed_in = measure(
+        cli,
+        &[limited.address],
+        wrk::script("sign_in_limited"),
+        Duration::from_secs(cli.seconds),
+        &[
+            ("BENCH_ACCOUNTS", accounts.to_string()),
+            ("BENCH_PASSWORD", server::ACCOUNTS_PASSWORD.into()),
+            ("BENCH_EXPECTED_STATUS", "201".into()),
+        ],
+        |_| Vec::new(),
+        work,
+    )
+    .await?;
+    let busy = if signed_in.refused > 0 {
+        format!(
+            "; {} of them answered 503 after waiting for a free password check",
+            signed_in.refused
+        )
+    } else {
+        String::new()
+    };
+    rows.push(Row {
+        name: format!(
+            "sign-in, default limits, {accounts} accounts, a client address per request (an Argon2id check each{busy})"
+        ),
+        figures: signed_in,
+    });
+    Ok(rows)
+}
+
 fn plan(
     address: std::net::SocketAddr,
     cli: &Cli,
@@ -477,6 +631,17 @@ async fn bench(cli: Cli) -> anyhow::Result<()> {
             figures,
         });
     }
+    rows.extend(
+        link_and_sign_in_limited(
+            &cli,
+            &server_bin,
+            &limited,
+            &limited_data,
+            &work.path,
+            baseline.per_second(),
+        )
+        .await?,
+    );
     limited.stop().await?;
 
     eprintln!("create: measuring …");

@@ -288,29 +288,46 @@ impl Baseline {
 }
 
 async fn add_bench_account(bin: &Path, env: &[(&str, String)]) -> anyhow::Result<()> {
+    add_account(bin, env, BENCH_USER, BENCH_PASSWORD).await
+}
+
+/// `pinlink user add NAME` with `password` on its standard input.
+async fn add_account(
+    bin: &Path,
+    env: &[(&str, String)],
+    name: &str,
+    password: &str,
+) -> anyhow::Result<()> {
+    let email = format!("{name}@example.org");
     let mut add = Command::new(bin)
-        .args([
-            "user",
-            "add",
-            BENCH_USER,
-            "--email",
-            "bench@example.org",
-            "--password-stdin",
-        ])
+        .args(["user", "add", name, "--email", &email, "--password-stdin"])
         .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .spawn()
         .with_context(|| format!("cannot run {}", bin.display()))?;
     if let Some(mut stdin) = add.stdin.take() {
-        stdin
-            .write_all(format!("{BENCH_PASSWORD}\n").as_bytes())
-            .await?;
+        stdin.write_all(format!("{password}\n").as_bytes()).await?;
     }
     if !add.wait().await?.success() {
-        bail!("creating the bench account failed");
+        bail!("creating the bench account {name} failed");
     }
     Ok(())
+}
+
+/// The password of the accounts [`Data::add_accounts`] makes.
+pub const ACCOUNTS_PASSWORD: &str = "bench-accounts-password-not-secret";
+
+impl Data<'_> {
+    /// Makes accounts `bench-0` … `bench-{n-1}` (`pinlink user add`, each
+    /// with [`ACCOUNTS_PASSWORD`]).
+    pub async fn add_accounts(&self, bin: &Path, n: usize) -> anyhow::Result<()> {
+        let env = self.env();
+        for i in 0..n {
+            add_account(bin, &env, &format!("bench-{i}"), ACCOUNTS_PASSWORD).await?;
+        }
+        Ok(())
+    }
 }
 
 /// A PostgreSQL database made for one bench run (`CREATE DATABASE` on the

@@ -26,6 +26,8 @@ pub fn script(name: &str) -> &'static str {
         "create_limited" => include_str!("../lua/create_limited.lua"),
         "poll" => include_str!("../lua/poll.lua"),
         "link" => include_str!("../lua/link.lua"),
+        "link_limited" => include_str!("../lua/link_limited.lua"),
+        "sign_in_limited" => include_str!("../lua/sign_in_limited.lua"),
         "user" => include_str!("../lua/user.lua"),
         "peer_device_authorization" => include_str!("../lua/peer_device_authorization.lua"),
         "token_poll" => include_str!("../lua/token_poll.lua"),
