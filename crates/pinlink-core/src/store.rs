@@ -80,6 +80,12 @@ pub struct PinLink {
     /// access-token lifetime); `None`: until revoked.
     pub token_expires_at: Option<UnixTime>,
     pub now: UnixTime,
+    /// Budget spends given back in the same step when the link is made (a
+    /// right code's reservation, as [`Store::refund`]); kept when it is not.
+    pub refund: Vec<i64>,
+    /// The account's security log entry, written in the same step when the
+    /// link is made.
+    pub logged: Option<SecurityEvent>,
 }
 
 /// Granting a token to a device directly (sign-in).

@@ -254,6 +254,11 @@ pub async fn link_pin<C: Db + ?Sized>(
             ));
         }
     }
+    // In the same step: the code's reservation given back, the log written.
+    refund(conn, &link.refund).await?;
+    if let Some(event) = &link.logged {
+        log_event(conn, event).await?;
+    }
     Ok(Some(device))
 }
 

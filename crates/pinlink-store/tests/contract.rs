@@ -193,6 +193,8 @@ async fn a_pin_links_once_and_its_device_gets_the_token() {
             device_key: None,
             token_expires_at: None,
             now: NOW,
+            refund: vec![],
+            logged: None,
         };
         let device = store.link_pin(&link).await.expect(name).expect("linked");
         let again = PinLink {
@@ -237,6 +239,8 @@ async fn a_pin_links_once_and_its_device_gets_the_token() {
             device_key: None,
             token_expires_at: None,
             now: NOW.plus_secs(5),
+            refund: vec![],
+            logged: None,
         };
         assert!(store.link_pin(&late).await.expect(name).is_none(), "{name}");
     }
@@ -256,6 +260,53 @@ fn grant_pin(id: u32, code: u8, app: &Application) -> PinRecord {
         }),
         strong: true,
         ..pin(id, code, NOW.plus_secs(900))
+    }
+}
+
+#[tokio::test]
+async fn a_link_gives_its_reservation_back_and_logs_in_the_same_step_and_a_failed_one_does_neither()
+{
+    for (name, store) in backends().await {
+        let alice = account(store.as_ref(), "alice").await;
+        store
+            .insert_pin(&pin(1, 1, NOW.plus_secs(900)), &OPEN)
+            .await
+            .expect(name);
+        let budget = [spend(5, &[Limit::new(2, 600)])];
+        let Reservation::Granted(first) = store.reserve(&budget, NOW).await.expect(name) else {
+            panic!("{name}: room");
+        };
+        let link = PinLink {
+            pin: PinId(1),
+            account: alice.id,
+            token: token(7),
+            known_client: hash(70),
+            device_key: None,
+            token_expires_at: None,
+            now: NOW,
+            refund: first,
+            logged: Some(event(alice.id, EventKind::DeviceLinked, NOW.0)),
+        };
+        assert!(store.link_pin(&link).await.expect(name).is_some(), "{name}");
+        assert_eq!(room_left(&*store, &budget).await, 2, "{name}: given back");
+        let log = store.security_log(alice.id, None, 10).await.expect(name);
+        assert_eq!(log.len(), 1, "{name}: logged");
+        // Linked already: the second reservation stays, nothing is logged.
+        let Reservation::Granted(second) = store.reserve(&budget, NOW).await.expect(name) else {
+            panic!("{name}: room");
+        };
+        let again = PinLink {
+            token: token(8),
+            refund: second,
+            ..link.clone()
+        };
+        assert!(
+            store.link_pin(&again).await.expect(name).is_none(),
+            "{name}"
+        );
+        assert_eq!(room_left(&*store, &budget).await, 1, "{name}: kept");
+        let log = store.security_log(alice.id, None, 10).await.expect(name);
+        assert_eq!(log.len(), 1, "{name}: not logged");
     }
 }
 
@@ -308,6 +359,8 @@ async fn device_grants_are_denied_redeemed_once_and_go_with_their_application() 
             device_key: None,
             token_expires_at: None,
             now: NOW,
+            refund: vec![],
+            logged: None,
         };
         assert!(
             store.link_pin(&link(1, 5)).await.expect(name).is_none(),
@@ -779,6 +832,8 @@ async fn live_pins_are_capped_per_network_and_for_link_codes() {
                 device_key: None,
                 token_expires_at: None,
                 now: NOW,
+                refund: vec![],
+                logged: None,
             })
             .await
             .expect(name)
@@ -1018,6 +1073,8 @@ async fn clients_an_account_used_are_known_to_it() {
                 device_key: None,
                 token_expires_at: None,
                 now: NOW,
+                refund: vec![],
+                logged: None,
             })
             .await
             .expect(name);
@@ -1471,6 +1528,8 @@ async fn removing_an_account_takes_everything_of_it_and_nothing_else() {
                 device_key: None,
                 token_expires_at: None,
                 now: NOW,
+                refund: vec![],
+                logged: None,
             })
             .await
             .expect(name)
@@ -1842,6 +1901,8 @@ async fn refresh_tokens_rotate_once_and_a_used_one_ends_its_grant() {
                 device_key: None,
                 token_expires_at: Some(NOW.plus_secs(60)),
                 now: NOW,
+                refund: vec![],
+                logged: None,
             })
             .await
             .expect(name)
@@ -1946,6 +2007,8 @@ async fn refresh_tokens_rotate_once_and_a_used_one_ends_its_grant() {
                 device_key: None,
                 token_expires_at: Some(NOW.plus_secs(60)),
                 now: NOW,
+                refund: vec![],
+                logged: None,
             })
             .await
             .expect(name)
@@ -1975,6 +2038,8 @@ async fn refresh_tokens_rotate_once_and_a_used_one_ends_its_grant() {
                 device_key: None,
                 token_expires_at: None,
                 now: NOW,
+                refund: vec![],
+                logged: None,
             })
             .await
             .expect(name)
@@ -2035,6 +2100,8 @@ async fn a_grant_keeps_few_tokens_however_often_it_is_refreshed() {
                 device_key: None,
                 token_expires_at: Some(NOW.plus_secs(600)),
                 now: NOW,
+                refund: vec![],
+                logged: None,
             })
             .await
             .expect(name)

@@ -67,7 +67,10 @@ impl Pinlink {
         if pin.created_at.secs_until(now) < rule.after_secs {
             return Ok(pin);
         }
-        match self.link(&rule.account, Pin::clone(&pin), now).await {
+        match self
+            .link(&rule.account, Pin::clone(&pin), now, Default::default())
+            .await
+        {
             Ok(linked) => Ok(linked),
             // Linked by a poll a moment earlier: read it again.
             Err(CoreError::PinNotFound) => match self.live.get(pin.id) {

@@ -21,7 +21,9 @@ use crate::store::{CapKind, PinLink, Reservation, StoreError};
 
 use super::security_log::{describe, Origin};
 use super::Pinlink;
+use super::Ticket;
 use crate::security_log::EventKind;
+use crate::security_log::SecurityEvent;
 
 /// A device's request for a pin, already parsed.
 #[derive(Debug, Clone)]
@@ -336,15 +338,31 @@ impl Pinlink {
         from: &ClientAddress,
         expect: Expect<'_>,
     ) -> Result<Arc<Pin>, CoreError> {
-        let linked = self
-            .within_code_budget(account, from, |now| async move {
-                let pin = self.approvable(typed, expect, now).await?;
-                self.link(account, pin, now).await
-            })
-            .await?;
-        self.record_pin(account, EventKind::DeviceLinked, &linked, from)
-            .await;
-        Ok(linked)
+        // As `within_code_budget`, but the link itself gives the
+        // reservation back and writes the log, in its own store step (one
+        // write instead of three).
+        let now = self.now();
+        let ticket = self.reserve_wrong_code(account, from, now).await?;
+        let result = async {
+            let pin = self.approvable(typed, expect, now).await?;
+            let logged = self.pin_event(account, EventKind::DeviceLinked, &pin, from);
+            let settle = LinkSettles {
+                refund: ticket.0.clone(),
+                logged: Some(logged),
+            };
+            self.link(account, pin, now, settle).await
+        }
+        .await;
+        match &result {
+            // Given back, and logged, with the link.
+            Ok(_) => {}
+            // A wrong code: the reservation stays, as the failure's record.
+            Err(CoreError::PinNotFound | CoreError::PinNotApprovable(_)) => {
+                crate::events::wrong_code();
+            }
+            Err(_) => self.refund(ticket).await,
+        }
+        result
     }
 
     /// Writes an approval or denial in the account's log: the app and
@@ -356,6 +374,20 @@ impl Pinlink {
         pin: &Pin,
         from: &ClientAddress,
     ) {
+        let event = self.pin_event(account, kind, pin, from);
+        if let Err(e) = self.store.log_event(&event).await {
+            tracing::warn!(error = %e, account = account.id.0, kind = kind.as_str(), "could not write the security log");
+        }
+    }
+
+    /// The log entry of an approval or denial ([`Pinlink::record_pin`]).
+    fn pin_event(
+        &self,
+        account: &Account,
+        kind: EventKind,
+        pin: &Pin,
+        from: &ClientAddress,
+    ) -> SecurityEvent {
         let origin = Origin {
             address: from.to_string(),
             client: describe(&pin.device),
@@ -364,7 +396,7 @@ impl Pinlink {
         if let Some(grant) = &pin.grant {
             detail = format!("{} ({detail})", grant.application.name);
         }
-        self.record(account.id, kind, &origin, detail).await;
+        self.event(account.id, kind, &origin, detail)
     }
 
     /// The person says the request is not theirs: the pin is deleted, and
@@ -411,15 +443,7 @@ impl Pinlink {
         Fut: std::future::Future<Output = Result<T, CoreError>>,
     {
         let now = self.now();
-        let spends = self.budget_keys().code(account.id.0, from);
-        let ticket = match self.spend(&spends, now).await? {
-            Ok(ticket) => ticket,
-            Err(refused) => {
-                return Err(CoreError::TooManyAttempts {
-                    retry_after_secs: refused.retry_after_secs,
-                })
-            }
-        };
+        let ticket = self.reserve_wrong_code(account, from, now).await?;
         let result = op(now).await;
         match &result {
             // A wrong code: the reservation stays, as the failure's record.
@@ -430,6 +454,24 @@ impl Pinlink {
             _ => self.refund(ticket).await,
         }
         result
+    }
+
+    /// One wrong code reserved from the account's and the address's
+    /// budgets, before the code is looked at; refused outright when either
+    /// is spent.
+    async fn reserve_wrong_code(
+        &self,
+        account: &Account,
+        from: &ClientAddress,
+        now: UnixTime,
+    ) -> Result<Ticket, CoreError> {
+        let spends = self.budget_keys().code(account.id.0, from);
+        match self.spend(&spends, now).await? {
+            Ok(ticket) => Ok(ticket),
+            Err(refused) => Err(CoreError::TooManyAttempts {
+                retry_after_secs: refused.retry_after_secs,
+            }),
+        }
     }
 
     /// The live, unlinked pin with the typed code, if it meets `expect`.
@@ -478,6 +520,7 @@ impl Pinlink {
         account: &Account,
         pin: Pin,
         now: UnixTime,
+        settle: LinkSettles,
     ) -> Result<Arc<Pin>, CoreError> {
         if let Some(jwk) = &pin.jwk {
             if self.store.device_key(&jwk.kid).await?.is_some() {
@@ -496,6 +539,8 @@ impl Pinlink {
             device_key: pin.jwk.as_deref().cloned(),
             token_expires_at: self.grant_token_expiry(&pin).await?,
             now,
+            refund: settle.refund,
+            logged: settle.logged,
         };
         if self.store.link_pin(&link).await?.is_none() {
             // Linked, denied or expired by someone else in the meantime.
@@ -511,6 +556,14 @@ impl Pinlink {
         tracing::info!(pin = %linked.id, account = account.id.0, "pin linked");
         Ok(linked)
     }
+}
+
+/// What a link settles in its own store step ([`PinLink::refund`],
+/// [`PinLink::logged`]).
+#[derive(Default)]
+pub(super) struct LinkSettles {
+    pub refund: Vec<i64>,
+    pub logged: Option<SecurityEvent>,
 }
 
 impl Pinlink {

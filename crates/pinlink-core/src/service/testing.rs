@@ -274,6 +274,14 @@ impl Store for MemoryStore {
             s.device_keys
                 .insert(key.kid.clone(), (device, key.x.clone()));
         }
+        s.spends.retain(|(id, _, _)| !link.refund.contains(id));
+        if let Some(event) = &link.logged {
+            let id = s.next();
+            s.log.push(LoggedEvent {
+                id,
+                event: event.clone(),
+            });
+        }
         Ok(Some(device))
     }
 
