@@ -219,9 +219,19 @@ impl IntoResponse for ApiError {
         response
             .extensions_mut()
             .insert(RenderLater(Arc::new(body)));
+        if let ApiError::Core(CoreError::AtCapacity { .. } | CoreError::Busy { .. }) = self {
+            response.extensions_mut().insert(DeliberateRefusal);
+        }
         response
     }
 }
+
+/// Marks a 5xx answer that is the server working as designed — a cap or
+/// the password checks full, with `Retry-After` — rather than failing: the
+/// request log does not report it as an error (a flood of them would
+/// otherwise write an ERROR line per request).
+#[derive(Debug, Clone, Copy)]
+pub struct DeliberateRefusal;
 
 /// For a bare error status that did not come from a handler (the router's 405,
 /// say): the same `errors[]` shape, with the status's reason as message.

@@ -1,7 +1,8 @@
 //! Every request, by route template (never the raw path or query, which can
 //! carry pin codes and tokens): a DEBUG log line (a device polls every
 //! second, so INFO would drown everything else; PINLINK_LOG=debug shows
-//! them), an ERROR line for a 5xx, and the `pinlink_request_duration_seconds`
+//! them), an ERROR line for a 5xx (but for a deliberate refusal: a cap,
+//! the password checks full), and the `pinlink_request_duration_seconds`
 //! histogram for Prometheus. Applied route by route: the matched route
 //! exists only inside the router. With neither metrics nor DEBUG on, a
 //! request costs one clock read here.
@@ -21,7 +22,7 @@ pub async fn observe(request: Request, next: Next) -> Response {
     if !metrics_on && !tracing::enabled!(tracing::Level::DEBUG) {
         let started = Instant::now();
         let response = next.run(request).await;
-        if response.status().is_server_error() {
+        if failed(&response) {
             tracing::error!(status = response.status().as_u16(), elapsed = ?started.elapsed(), "request failed");
         }
         return response;
@@ -50,10 +51,20 @@ pub async fn observe(request: Request, next: Next) -> Response {
         .record(elapsed.as_secs_f64());
     }
     let latency_ms = elapsed.as_secs_f64() * 1000.0;
-    if response.status().is_server_error() {
+    if failed(&response) {
         tracing::error!(%method, route, status, latency_ms, request_id, "request failed");
     } else {
         tracing::debug!(%method, route, status, latency_ms, request_id, "request");
     }
     response
+}
+
+/// A 5xx that is not a [`crate::error::DeliberateRefusal`] (those are
+/// logged at DEBUG with the other requests).
+fn failed(response: &Response) -> bool {
+    response.status().is_server_error()
+        && response
+            .extensions()
+            .get::<crate::error::DeliberateRefusal>()
+            .is_none()
 }
