@@ -25,6 +25,40 @@ function read_lines(path)
   return lines
 end
 
+-- A client address for a request (the scenarios "as operators run it"):
+-- one of 198.18.0.0/15's 131 072, drawn at random, sent as X-Forwarded-For
+-- to a server that trusts 127.0.0.1 as its proxy.
+function random_forwarded_for()
+  local a = math.random(0, 131071)
+  return "198." .. (18 + math.floor(a / 65536)) .. "." ..
+    (math.floor(a / 256) % 256) .. "." .. (a % 256)
+end
+
+-- Pending codes to link, from the file BENCH_CODES: thread k of n takes
+-- codes k+1, k+1+n, ... and stops when its share runs out (reported as
+-- "ran_out": the figure is then a lower bound). next_code() gives the next
+-- one and its place in the file.
+local codes, next_index, step
+
+function read_codes()
+  codes = read_lines(os.getenv("BENCH_CODES"))
+  next_index = wrk.thread:get("index") + 1
+  step = tonumber(os.getenv("BENCH_THREADS"))
+  wrk.thread:set("ran_out", 0)
+end
+
+function next_code()
+  local index = next_index
+  local code = codes[index]
+  if code == nil then
+    wrk.thread:set("ran_out", 1)
+    wrk.thread:stop()
+    code = codes[1]
+  end
+  next_index = next_index + step
+  return code, index
+end
+
 -- wrk counts answers of 400 and above as errors. A scenario whose right
 -- answer is one of those (a peer's pending token poll is a 400) sets
 -- BENCH_EXPECTED_STATUS: then every answer is checked against it instead,

@@ -19,9 +19,7 @@ end
 
 function request()
   n = n + 1
-  local a = math.random(0, 131071)
-  local address = "198." .. (18 + math.floor(a / 65536)) .. "." ..
-    (math.floor(a / 256) % 256) .. "." .. (a % 256)
+  local address = random_forwarded_for()
   return "POST " .. path .. " HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: application/json\r\n" ..
     "X-Plex-Product: pinlink-bench\r\nX-Plex-Client-Identifier: " .. prefix .. n ..
     "\r\nX-Forwarded-For: " .. address .. "\r\nContent-Length: 0\r\n\r\n"

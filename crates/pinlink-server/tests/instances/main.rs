@@ -160,24 +160,7 @@ async fn a_device_revoked_on_b_is_refused_on_a_and_c_at_once() {
         assert_eq!(app.user(&device_token).await.status(), 200);
     }
 
-    let devices = b.get_json("/api/v2/devices.json", &account_token).await;
-    let device_id = devices
-        .as_array()
-        .expect("device list")
-        .iter()
-        .find(|d| d["clientIdentifier"] == "tv")
-        .and_then(|d| d["id"].as_i64())
-        .expect("the tv is listed");
-    let revoked = b
-        .request(
-            reqwest::Method::DELETE,
-            &format!("/devices/{device_id}.xml"),
-        )
-        .header("X-Plex-Token", &account_token)
-        .send()
-        .await
-        .expect("revoke");
-    assert_eq!(revoked.status(), 200);
+    revoke_device(b, &account_token, "tv").await;
     // No waiting: with a shared database, tokens are never answered from
     // memory (another instance's revocation would arrive a moment late).
     assert_eq!(a.user(&device_token).await.status(), 401);
@@ -659,6 +642,29 @@ async fn one_refresh_token_sent_to_three_instances_at_once_is_rotated_at_most_on
     }
 }
 
+/// Removes the account's device with `client` from its device list (on
+/// `app`, with the account's `token`), as plex.tv's `/devices/{id}.xml`.
+async fn revoke_device(app: &TestApp, token: &str, client: &str) {
+    let devices = app.get_json("/api/v2/devices.json", token).await;
+    let device_id = devices
+        .as_array()
+        .expect("device list")
+        .iter()
+        .find(|d| d["clientIdentifier"] == client)
+        .and_then(|d| d["id"].as_i64())
+        .unwrap_or_else(|| panic!("{client} is listed"));
+    let revoked = app
+        .request(
+            reqwest::Method::DELETE,
+            &format!("/devices/{device_id}.xml"),
+        )
+        .header("X-Plex-Token", token)
+        .send()
+        .await
+        .expect("revoke");
+    assert_eq!(revoked.status(), 200);
+}
+
 /// Asks `app` for `/api/v2/user` with `token` until it is refused; how long
 /// that took.
 async fn until_refused(app: &TestApp, token: &str) -> Duration {
@@ -721,24 +727,7 @@ async fn with_cached_tokens_a_revocation_reaches_every_instance_within_50_ms() {
             }
             _ => {
                 let keeper = a.sign_in(&format!("keeper-{round}")).await;
-                let devices = a.get_json("/api/v2/devices.json", &keeper).await;
-                let device_id = devices
-                    .as_array()
-                    .expect("device list")
-                    .iter()
-                    .find(|d| d["clientIdentifier"] == format!("laptop-{round}"))
-                    .and_then(|d| d["id"].as_i64())
-                    .expect("the laptop is listed");
-                let revoked = a
-                    .request(
-                        reqwest::Method::DELETE,
-                        &format!("/devices/{device_id}.xml"),
-                    )
-                    .header("X-Plex-Token", &keeper)
-                    .send()
-                    .await
-                    .expect("revoke");
-                assert_eq!(revoked.status(), 200);
+                revoke_device(a, &keeper, &format!("laptop-{round}")).await;
             }
         }
         // The instance that revoked refuses at once.
