@@ -25,13 +25,5 @@ function request()
     "\r\nX-Forwarded-For: " .. address .. "\r\nContent-Length: 0\r\n\r\n"
 end
 
--- With BENCH_EXPECTED_STATUS=201 (set by the bench): the cap's 503 is a
--- refusal, counted apart; anything else but 201 is an error.
-refused = 0
-function response(status, headers, body)
-  if status == 503 then
-    refused = refused + 1
-  elseif status ~= 201 then
-    unexpected = unexpected + 1
-  end
-end
+-- The cap's 503 is a refusal, counted apart (common.lua).
+created_or_refused()
