@@ -123,14 +123,7 @@ where
         .keep_alive(true)
         .serve_connection(io, service);
     // Idle connections are hyper's to close (its header timer).
-    drive(
-        connection,
-        &activity,
-        Idle::HypersTimer,
-        &rules.limits,
-        stopping,
-    )
-    .await
+    drive(connection, &activity, &rules.limits, stopping).await
 }
 
 async fn serve_http2<I, S>(
@@ -163,7 +156,7 @@ where
         .keep_alive_interval(limits.header_read_timeout)
         .keep_alive_timeout(limits.header_read_timeout)
         .serve_connection(io, service);
-    drive(connection, &activity, Idle::Ours, limits, stopping).await
+    drive(connection, &activity, limits, stopping).await
 }
 
 /// Who closes a connection with no request in progress.
@@ -194,7 +187,6 @@ enum Close {
 async fn drive<C>(
     connection: C,
     activity: &Activity,
-    idle: Idle,
     limits: &ConnectionLimits,
     mut stopping: watch::Receiver<bool>,
 ) -> Result<(), hyper::Error>
@@ -202,7 +194,9 @@ where
     C: GracefulConnection<Error = hyper::Error>,
 {
     tokio::pin!(connection);
-    let idle_timeout = (idle == Idle::Ours).then_some(limits.header_read_timeout);
+    // Who closes idle connections was settled with the activity (whose
+    // end of the last request wakes us only if it is us).
+    let idle_timeout = (activity.idle == Idle::Ours).then_some(limits.header_read_timeout);
     let reason = tokio::select! {
         ended = connection.as_mut() => return ended,
         reason = activity.reason_to_close(idle_timeout) => reason,
