@@ -71,9 +71,7 @@ pub async fn device_authorization(
     uri: Uri,
     request: Result<PlexRequest, ApiError>,
 ) -> Result<Response, OAuthError> {
-    refuse_secrets_in_query(&uri)?;
-    let request = request?;
-    let application = authenticate_client(&state, &request, Hot::No).await?;
+    let (application, request) = client_request(&state, &uri, request, Hot::No).await?;
     let scope = request.get("scope").unwrap_or_default().trim().to_owned();
     if scope.len() > 1024 || scope.chars().any(pinlink_core::is_forbidden_char) {
         return Err(OAuthError::InvalidRequest("scope is malformed".into()));
@@ -182,13 +180,12 @@ pub async fn introspect(
     uri: Uri,
     request: Result<PlexRequest, ApiError>,
 ) -> Result<Response, OAuthError> {
-    refuse_secrets_in_query(&uri)?;
-    let request = request?;
-    let application = authenticate_client(&state, &request, Hot::Yes).await?;
-    let token = request
-        .get("token")
-        .ok_or_else(|| OAuthError::InvalidRequest("token is missing".into()))?;
-    let answer = match state.core.introspect(&application, token).await? {
+    let (application, request) = client_request(&state, &uri, request, Hot::Yes).await?;
+    let answer = match state
+        .core
+        .introspect(&application, token_field(&request)?)
+        .await?
+    {
         None => json!({ "active": false }),
         Some(live) => {
             let mut answer = json!({
@@ -219,12 +216,8 @@ pub async fn revoke(
     uri: Uri,
     request: Result<PlexRequest, ApiError>,
 ) -> Result<Response, OAuthError> {
-    refuse_secrets_in_query(&uri)?;
-    let request = request?;
-    let application = authenticate_client(&state, &request, Hot::No).await?;
-    let token = request
-        .get("token")
-        .ok_or_else(|| OAuthError::InvalidRequest("token is missing".into()))?;
+    let (application, request) = client_request(&state, &uri, request, Hot::No).await?;
+    let token = token_field(&request)?;
     state
         .core
         .revoke_for_application(&application, token)
@@ -271,6 +264,27 @@ enum Hot {
 
 /// The application making the request (RFC 6749 §2.3): HTTP Basic, or
 /// `client_id` (and `client_secret`) in the body; not both.
+/// How the endpoints a client calls with its credentials begin: no
+/// secrets in the URL, a readable request, the application authenticated.
+async fn client_request(
+    state: &AppState,
+    uri: &Uri,
+    request: Result<PlexRequest, ApiError>,
+    hot: Hot,
+) -> Result<(Application, PlexRequest), OAuthError> {
+    refuse_secrets_in_query(uri)?;
+    let request = request?;
+    let application = authenticate_client(state, &request, hot).await?;
+    Ok((application, request))
+}
+
+/// RFC 7009's and RFC 7662's `token` field.
+fn token_field(request: &PlexRequest) -> Result<&str, OAuthError> {
+    request
+        .get("token")
+        .ok_or_else(|| OAuthError::InvalidRequest("token is missing".into()))
+}
+
 async fn authenticate_client(
     state: &AppState,
     request: &PlexRequest,
